@@ -1,0 +1,6 @@
+"""Shared building blocks of the curation tool: storage, hashing, row schemas, model adapters.
+
+The pipeline stages live in `tasks/` (one module per stage) and the Prefect flow in `flows/`.
+"""
+
+CODE_VERSION = "1"  # bump when a change alters warmup results, so old warmup caches stop matching

@@ -1,0 +1,98 @@
+"""The one interface every model adapter implements, and the configs it takes."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+Progress = Callable[[int], None]  # called with the number of rows (or steps) just finished
+
+
+@dataclass(frozen=True)
+class WarmupConfig:
+    """The short, capacity-limited fine-tune on the validation set (θ0 → θT)."""
+
+    steps: int = 40          # optimizer steps; few on purpose: a direction, not a fit
+    lr: float = 5e-3
+    batch_size: int = 16
+    lora_rank: int = 4       # causal LMs: small rank limits capacity
+    lora_alpha: int = 8
+    seed: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    """Training of θ0 on a selection (and on the random control)."""
+
+    epochs: int = 3
+    lr: float = 2e-3
+    batch_size: int = 16
+    lora_rank: int = 16
+    max_steps: int | None = None
+
+    def steps_for(self, n_rows: int) -> int:
+        """Optimizer steps for a training set of n_rows: epochs over it, or max_steps if set."""
+        return self.max_steps or self.epochs * max(1, -(-n_rows // self.batch_size))
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class ModelAdapter(ABC):
+    """Per-row losses in batches, warmup, finetune, save/load: all a stage needs of a model."""
+
+    kind: str           # "features" or "text"
+    metric: str         # the evaluation metric finetunes are compared on
+    higher_is_better: bool
+
+    @abstractmethod
+    def fingerprint(self) -> str:
+        """A content hash of θ0 (architecture and weights): part of the warmup cache key."""
+
+    @abstractmethod
+    def warmup(self, rows: pd.DataFrame, config: WarmupConfig, progress: Progress | None = None) -> None:
+        """Train θT from θ0 on the validation rows (θ0 stays available)."""
+
+    @abstractmethod
+    def save_warm(self, directory: str) -> None:
+        """Write θT under a local directory as safetensors (+ JSON config)."""
+
+    @abstractmethod
+    def load_warm(self, directory: str) -> None:
+        """Load θT written by save_warm."""
+
+    @abstractmethod
+    def endpoint_losses(self, rows: pd.DataFrame, batch_size: int | None = None,
+                        progress: Progress | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Per-row losses under θ0 and θT: both forward passes per batch, no gradients."""
+
+    @abstractmethod
+    def finetune(self, rows: pd.DataFrame, config: FinetuneConfig, seed: int, name: str,
+                 progress: Progress | None = None) -> Any:
+        """Train θ0 on rows; returns a handle that `evaluate` takes."""
+
+    @abstractmethod
+    def evaluate(self, trained: Any, rows: pd.DataFrame) -> dict[str, float]:
+        """Metrics of a finetuned model on held-out target rows; includes `self.metric`."""
+
+    def release(self, trained: Any) -> None:
+        """Free what a finetune holds (adapters, tensors) once it is evaluated."""
+
+
+# Defaults per row kind: a classifier warms up on a few full passes over V; a causal LM takes
+# a few dozen small LoRA steps. Finetunes run a few epochs over the selection.
+WARMUP_DEFAULTS = {
+    "features": WarmupConfig(steps=60, lr=0.05, batch_size=64),
+    "text": WarmupConfig(steps=40, lr=5e-3, batch_size=8, lora_rank=4, lora_alpha=8),
+}
+FINETUNE_DEFAULTS = {
+    "features": FinetuneConfig(epochs=30, lr=0.02, batch_size=32),
+    "text": FinetuneConfig(epochs=2, lr=3e-3, batch_size=8, lora_rank=16),
+}

@@ -1,0 +1,204 @@
+"""Causal-LM adapter: a local Hugging Face model; θT is a small-rank LoRA on it (peft).
+
+θ0 is the same model with the adapter disabled, so one copy of the weights sits in memory and
+both endpoint passes run on a batch while it is on the device. Loss is the mean per-token loss
+on response tokens (`prompt`/`response` rows) or on all tokens (`text` rows).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+import numpy as np
+import pandas as pd
+import torch
+from peft import LoraConfig, PeftModel, get_peft_model
+from torch.nn import functional as F
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from curation.errors import InputError
+from curation.hashing import file_digest
+from curation.models.base import FinetuneConfig, ModelAdapter, Progress, WarmupConfig
+
+WARMUP_ADAPTER = "warmup"
+IGNORE = -100
+
+
+def _lora_targets(model_type: str, wide: bool) -> tuple[list[str] | str | None, bool]:
+    """LoRA target modules and fan_in_fan_out: GPT-2 uses Conv1D layers, which need the flag."""
+    if model_type == "gpt2":
+        return (["c_attn", "c_proj", "c_fc"] if wide else ["c_attn"]), True
+    return ("all-linear" if wide else None), False
+
+
+class CausalLMAdapter(ModelAdapter):
+    kind = "text"
+    metric = "loss"
+    higher_is_better = False
+
+    def __init__(self, model_dir: str, max_length: int = 256, device: str | None = None):
+        if not os.path.isdir(model_dir) or not os.path.exists(os.path.join(model_dir, "config.json")):
+            raise InputError("not a local Hugging Face model directory (needs config.json and weights); "
+                             "--model takes 'linear', 'mlp' or such a directory", field="--model",
+                             file=model_dir)
+        self.model_dir, self.max_length = model_dir, max_length
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        dtype = torch.bfloat16 if self.device.type == "cuda" else torch.float32
+        self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
+        base = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype).to(self.device).eval()
+        self.model_type = base.config.model_type
+        self.base = base
+        self.model: PeftModel | None = None  # the base wrapped with adapters, once one exists
+        self.start_id = self.tokenizer.bos_token_id if self.tokenizer.bos_token_id is not None \
+            else self.tokenizer.eos_token_id
+        self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None \
+            else (self.tokenizer.eos_token_id or 0)
+
+    def fingerprint(self) -> str:
+        digest = hashlib.sha256()
+        for name in sorted(os.listdir(self.model_dir)):
+            path = os.path.join(self.model_dir, name)
+            if os.path.isfile(path):
+                digest.update(name.encode())
+                with open(path, "rb") as handle:
+                    digest.update(file_digest(handle, os.path.getsize(path)).encode())
+        return digest.hexdigest()
+
+    # --- tokens ---------------------------------------------------------------------------
+    def encode(self, rows: pd.DataFrame) -> list[tuple[list[int], list[int]]]:
+        """(input ids, labels) per row; labels are IGNORE on the prompt and the start token."""
+        encoded = []
+        if "text" in rows.columns and "response" not in rows.columns:
+            texts = self.tokenizer(list(rows["text"]), add_special_tokens=False)["input_ids"]
+            for ids in texts:
+                ids = ids[: self.max_length - 1]
+                encoded.append(([self.start_id, *ids], [IGNORE, *ids]))
+            return encoded
+        prompts = list(rows["prompt"]) if "prompt" in rows.columns else [""] * len(rows)
+        prompt_ids = self.tokenizer(prompts, add_special_tokens=False)["input_ids"]
+        response_ids = self.tokenizer(list(rows["response"]), add_special_tokens=False)["input_ids"]
+        for p, r in zip(prompt_ids, response_ids):
+            r = r[: self.max_length - 1]
+            p = p[max(0, len(p) - (self.max_length - 1 - len(r))):] if len(p) + len(r) >= self.max_length else p
+            ids = [self.start_id, *p, *r]
+            encoded.append((ids, [IGNORE] * (1 + len(p)) + r))
+        return encoded
+
+    def _batches(self, encoded, batch_size: int):
+        """Length-bucketed batches: rows sorted by length so padding stays small."""
+        order = sorted(range(len(encoded)), key=lambda i: len(encoded[i][0]))
+        for start in range(0, len(order), batch_size):
+            index = order[start:start + batch_size]
+            width = max(len(encoded[i][0]) for i in index)
+            ids = torch.full((len(index), width), self.pad_id, dtype=torch.long)
+            labels = torch.full((len(index), width), IGNORE, dtype=torch.long)
+            mask = torch.zeros((len(index), width), dtype=torch.long)
+            for row, i in enumerate(index):
+                n = len(encoded[i][0])
+                ids[row, :n] = torch.tensor(encoded[i][0])
+                labels[row, :n] = torch.tensor(encoded[i][1])
+                mask[row, :n] = 1
+            yield index, ids.to(self.device), labels.to(self.device), mask.to(self.device)
+
+    @staticmethod
+    def _row_losses(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Mean next-token loss over each row's labelled tokens."""
+        logits, labels = logits[:, :-1].float(), labels[:, 1:]
+        token = F.cross_entropy(logits.transpose(1, 2), labels, ignore_index=IGNORE, reduction="none")
+        counts = (labels != IGNORE).sum(1).clamp(min=1)
+        return token.sum(1) / counts
+
+    # --- warmup ---------------------------------------------------------------------------
+    def _wrap(self, adapter: str, rank: int, alpha: int, wide: bool) -> None:
+        targets, fan_in_fan_out = _lora_targets(self.model_type, wide)
+        config = LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=0.0, target_modules=targets,
+                            fan_in_fan_out=fan_in_fan_out, task_type="CAUSAL_LM")
+        if self.model is None:
+            self.model = get_peft_model(self.base, config, adapter_name=adapter)
+        else:
+            self.model.add_adapter(adapter, config)
+        self.model.set_adapter(adapter)
+
+    def _train(self, rows: pd.DataFrame, steps: int, lr: float, batch_size: int, seed: int,
+               progress: Progress | None) -> None:
+        encoded = [e for e in self.encode(rows)]
+        generator = torch.Generator().manual_seed(seed)
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
+        self.model.train()
+        order, cursor = torch.randperm(len(encoded), generator=generator).tolist(), 0
+        for _ in range(steps):
+            if cursor >= len(order):
+                order, cursor = torch.randperm(len(encoded), generator=generator).tolist(), 0
+            chunk = [encoded[i] for i in order[cursor:cursor + batch_size]]
+            cursor += batch_size
+            _, ids, labels, mask = next(self._batches(chunk, len(chunk)))
+            logits = self.model(input_ids=ids, attention_mask=mask).logits
+            loss = self._row_losses(logits, labels).mean()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            if progress:
+                progress(1)
+        self.model.eval()
+
+    def warmup(self, rows, config: WarmupConfig, progress=None) -> None:
+        torch.manual_seed(config.seed)
+        self._wrap(WARMUP_ADAPTER, config.lora_rank, config.lora_alpha, wide=False)
+        self._train(rows, config.steps, config.lr, config.batch_size, config.seed, progress)
+
+    def save_warm(self, directory: str) -> None:
+        self.model.save_pretrained(directory, selected_adapters=[WARMUP_ADAPTER])
+
+    def load_warm(self, directory: str) -> None:
+        # save_pretrained puts a non-default adapter in a subfolder named after it.
+        path = os.path.join(directory, WARMUP_ADAPTER)
+        if self.model is None:
+            self.model = PeftModel.from_pretrained(self.base, path, adapter_name=WARMUP_ADAPTER)
+        else:
+            self.model.load_adapter(path, adapter_name=WARMUP_ADAPTER)
+        self.model.eval()
+
+    # --- scoring --------------------------------------------------------------------------
+    @torch.inference_mode()
+    def endpoint_losses(self, rows, batch_size=None, progress=None):
+        encoded = self.encode(rows)
+        base = np.zeros(len(encoded))
+        warm = np.zeros(len(encoded))
+        self.model.set_adapter(WARMUP_ADAPTER)
+        for index, ids, labels, mask in self._batches(encoded, batch_size or 32):
+            with self.model.disable_adapter():
+                base[index] = self._row_losses(self.model(input_ids=ids, attention_mask=mask).logits,
+                                               labels).double().cpu().numpy()
+            warm[index] = self._row_losses(self.model(input_ids=ids, attention_mask=mask).logits,
+                                           labels).double().cpu().numpy()
+            if progress:
+                progress(len(index))
+        return base, warm
+
+    # --- finetune and evaluate ------------------------------------------------------------
+    def finetune(self, rows, config: FinetuneConfig, seed: int, name: str, progress=None):
+        torch.manual_seed(seed)
+        adapter = f"finetune-{name}"
+        self._wrap(adapter, config.lora_rank, 2 * config.lora_rank, wide=True)
+        self._train(rows, config.steps_for(len(rows)), config.lr, config.batch_size, seed, progress)
+        return adapter
+
+    @torch.inference_mode()
+    def evaluate(self, trained: str, rows) -> dict[str, float]:
+        self.model.set_adapter(trained)
+        losses, tokens = 0.0, 0
+        for _, ids, labels, mask in self._batches(self.encode(rows), 32):
+            logits = self.model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
+            target = labels[:, 1:]
+            losses += float(F.cross_entropy(logits.transpose(1, 2), target, ignore_index=IGNORE,
+                                            reduction="sum"))
+            tokens += int((target != IGNORE).sum())
+        loss = losses / max(tokens, 1)
+        return {"loss": loss, "perplexity": float(np.exp(min(loss, 50.0)))}
+
+    def release(self, trained: str) -> None:
+        if WARMUP_ADAPTER in self.model.peft_config:
+            self.model.set_adapter(WARMUP_ADAPTER)
+            self.model.delete_adapter(trained)

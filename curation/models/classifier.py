@@ -1,0 +1,109 @@
+"""Classifier adapter: multinomial logistic regression (`linear`) or a small MLP over `features`."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+
+import numpy as np
+import pandas as pd
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+from torch.nn import functional as F
+
+from curation.models.base import FinetuneConfig, ModelAdapter, Progress, WarmupConfig
+
+HIDDEN = 64
+INIT_SEED = 0  # θ0 of a classifier is its seeded initialization
+
+
+def build(arch: str, feature_dim: int, num_classes: int) -> nn.Module:
+    torch.manual_seed(INIT_SEED)
+    if arch == "linear":
+        return nn.Linear(feature_dim, num_classes)
+    return nn.Sequential(nn.Linear(feature_dim, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, num_classes))
+
+
+def _tensors(rows: pd.DataFrame) -> tuple[torch.Tensor, torch.Tensor]:
+    x = torch.from_numpy(np.stack(rows["features"].to_numpy()).astype(np.float32))
+    y = torch.from_numpy(rows["label"].to_numpy().astype(np.int64))
+    return x, y
+
+
+class ClassifierAdapter(ModelAdapter):
+    kind = "features"
+    metric = "accuracy"
+    higher_is_better = True
+
+    def __init__(self, arch: str, feature_dim: int, num_classes: int):
+        self.arch, self.feature_dim, self.num_classes = arch, feature_dim, num_classes
+        self.base = build(arch, feature_dim, num_classes).eval()
+        self.warm: nn.Module | None = None
+
+    def fingerprint(self) -> str:
+        digest = hashlib.sha256(json.dumps([self.arch, self.feature_dim, self.num_classes]).encode())
+        for name, tensor in sorted(self.base.state_dict().items()):
+            digest.update(name.encode())
+            digest.update(tensor.numpy().tobytes())
+        return digest.hexdigest()
+
+    def _train(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, steps: int, lr: float,
+               batch_size: int, seed: int, progress: Progress | None) -> nn.Module:
+        generator = torch.Generator().manual_seed(seed)
+        optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+        model.train()
+        order = torch.randperm(len(x), generator=generator)
+        cursor = 0
+        for _ in range(steps):
+            if cursor >= len(order):
+                order, cursor = torch.randperm(len(x), generator=generator), 0
+            batch = order[cursor:cursor + batch_size]
+            cursor += batch_size
+            optimizer.zero_grad()
+            F.cross_entropy(model(x[batch]), y[batch]).backward()
+            optimizer.step()
+            if progress:
+                progress(1)
+        return model.eval()
+
+    def warmup(self, rows, config: WarmupConfig, progress=None) -> None:
+        x, y = _tensors(rows)
+        self.warm = self._train(build(self.arch, self.feature_dim, self.num_classes), x, y,
+                                config.steps, config.lr, config.batch_size, config.seed, progress)
+
+    def save_warm(self, directory: str) -> None:
+        save_file(self.warm.state_dict(), os.path.join(directory, "warm.safetensors"))
+
+    def load_warm(self, directory: str) -> None:
+        self.warm = build(self.arch, self.feature_dim, self.num_classes)
+        self.warm.load_state_dict(load_file(os.path.join(directory, "warm.safetensors")))
+        self.warm.eval()
+
+    @torch.inference_mode()
+    def endpoint_losses(self, rows, batch_size=None, progress=None):
+        x, y = _tensors(rows)
+        step = batch_size or 65536
+        base, warm = [], []
+        for start in range(0, len(x), step):
+            xb, yb = x[start:start + step], y[start:start + step]
+            base.append(F.cross_entropy(self.base(xb), yb, reduction="none"))
+            warm.append(F.cross_entropy(self.warm(xb), yb, reduction="none"))
+            if progress:
+                progress(len(xb))
+        return torch.cat(base).double().numpy(), torch.cat(warm).double().numpy()
+
+    def finetune(self, rows, config: FinetuneConfig, seed: int, name: str, progress=None):
+        x, y = _tensors(rows)
+        steps = config.steps_for(len(x))
+        torch.manual_seed(seed)
+        return self._train(build(self.arch, self.feature_dim, self.num_classes), x, y, steps,
+                           config.lr, config.batch_size, seed, progress)
+
+    @torch.inference_mode()
+    def evaluate(self, trained: nn.Module, rows) -> dict[str, float]:
+        x, y = _tensors(rows)
+        logits = trained(x)
+        return {"accuracy": float((logits.argmax(1) == y).float().mean()),
+                "loss": float(F.cross_entropy(logits, y))}

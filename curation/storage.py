@@ -1,0 +1,96 @@
+"""Paths through fsspec so that local paths and s3:// behave the same; atomic writes.
+
+Every output is written under a temporary name and moved into place, so a crash never leaves a
+file that looks whole. S3 credentials and endpoint come from the standard AWS_* environment
+variables (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL) and are never logged.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import uuid
+from typing import Any
+
+import fsspec
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+
+def _storage_options(url: str) -> dict[str, Any]:
+    if not url.startswith("s3://"):
+        return {}
+    options: dict[str, Any] = {}
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    if endpoint:
+        options["endpoint_url"] = endpoint
+    # S3-compatible servers (rclone, MinIO) reject botocore's newer default checksums on ranged reads.
+    options["config_kwargs"] = {"response_checksum_validation": "when_required",
+                                "request_checksum_calculation": "when_required"}
+    return options
+
+
+def filesystem(url: str) -> tuple[fsspec.AbstractFileSystem, str]:
+    """The fsspec filesystem for a URL and the path within it."""
+    fs, path = fsspec.core.url_to_fs(url, **_storage_options(url))
+    return fs, path
+
+
+def join(base: str, *parts: str) -> str:
+    return "/".join([base.rstrip("/"), *parts])
+
+
+def exists(url: str) -> bool:
+    fs, path = filesystem(url)
+    return fs.exists(path)
+
+
+def makedirs(url: str) -> None:
+    fs, path = filesystem(url)
+    fs.makedirs(path, exist_ok=True)
+
+
+def remove(url: str, recursive: bool = False) -> None:
+    fs, path = filesystem(url)
+    if fs.exists(path):
+        fs.rm(path, recursive=recursive)
+
+
+def write_bytes_atomic(url: str, data: bytes) -> None:
+    """Write to a temporary sibling and move it into place."""
+    fs, path = filesystem(url)
+    parent = path.rsplit("/", 1)[0] if "/" in path else ""
+    if parent:
+        fs.makedirs(parent, exist_ok=True)
+    tmp = f"{path}.tmp-{uuid.uuid4().hex[:12]}"
+    with fs.open(tmp, "wb") as handle:
+        handle.write(data)
+    fs.mv(tmp, path)
+
+
+def read_bytes(url: str) -> bytes:
+    fs, path = filesystem(url)
+    with fs.open(path, "rb") as handle:
+        return handle.read()
+
+
+def write_json_atomic(url: str, obj: Any) -> None:
+    write_bytes_atomic(url, (json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n").encode())
+
+
+def read_json(url: str) -> Any:
+    return json.loads(read_bytes(url))
+
+
+def write_parquet_atomic(url: str, frame: pd.DataFrame | pa.Table) -> None:
+    table = frame if isinstance(frame, pa.Table) else pa.Table.from_pandas(frame, preserve_index=False)
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer)
+    write_bytes_atomic(url, buffer.getvalue())
+
+
+def read_parquet(url: str) -> pd.DataFrame:
+    fs, path = filesystem(url)
+    return pq.read_table(path, filesystem=fs).to_pandas()

@@ -1,0 +1,73 @@
+"""Build a small GPT-2 and its tokenizer from local text: no model hub needed.
+
+Used by `curate demo` (a base model pretrained briefly on generic text) and by the tests (an
+untrained or barely trained model of a few thousand parameters).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+import torch
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+
+from curation.progress import progress_bar
+
+SPECIAL = {"bos_token": "<s>", "eos_token": "</s>", "pad_token": "<pad>", "unk_token": "<unk>"}
+
+
+def train_tokenizer(texts: Sequence[str], vocab_size: int = 2048) -> PreTrainedTokenizerFast:
+    """A byte-level BPE tokenizer trained on the given texts."""
+    tokenizer = Tokenizer(models.BPE(unk_token=SPECIAL["unk_token"]))
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=list(SPECIAL.values()),
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                                  show_progress=False)
+    tokenizer.train_from_iterator(texts, trainer=trainer)
+    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, **SPECIAL)
+
+
+def build_model(directory: str, texts: Sequence[str], *, vocab_size: int = 2048, layers: int = 2,
+                width: int = 64, heads: int = 4, context: int = 256, pretrain_steps: int = 0,
+                batch_size: int = 16, lr: float = 3e-3, seed: int = 0) -> str:
+    """Train a tokenizer, build a GPT-2, optionally pretrain it on the texts; save to directory."""
+    torch.manual_seed(seed)
+    tokenizer = train_tokenizer(texts, vocab_size)
+    config = GPT2Config(vocab_size=len(tokenizer), n_positions=context, n_embd=width,
+                        n_layer=layers, n_head=heads, bos_token_id=tokenizer.bos_token_id,
+                        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+    model = GPT2LMHeadModel(config)
+    if pretrain_steps:
+        _pretrain(model, tokenizer, texts, pretrain_steps, batch_size, lr, context, seed)
+    os.makedirs(directory, exist_ok=True)
+    model.save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return directory
+
+
+def _pretrain(model, tokenizer, texts, steps, batch_size, lr, context, seed) -> None:
+    ids = [[tokenizer.bos_token_id, *row[: context - 2], tokenizer.eos_token_id]
+           for row in tokenizer(list(texts), add_special_tokens=False)["input_ids"]]
+    generator = torch.Generator().manual_seed(seed)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps)
+    model.train()
+    with progress_bar(steps, "pretrain base model", unit="step") as progress:
+        for _ in range(steps):
+            batch = [ids[i] for i in torch.randint(len(ids), (batch_size,), generator=generator)]
+            width = max(len(row) for row in batch)
+            input_ids = torch.full((len(batch), width), tokenizer.pad_token_id)
+            labels = torch.full((len(batch), width), -100)
+            for r, row in enumerate(batch):
+                input_ids[r, : len(row)] = torch.tensor(row)
+                labels[r, : len(row)] = torch.tensor(row)
+            loss = model(input_ids=input_ids, attention_mask=(labels != -100).long(), labels=labels).loss
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            progress(1)
+    model.eval()

@@ -1,0 +1,1 @@
+"""Prefect flows of the curation tool and its command line."""

@@ -1,0 +1,128 @@
+"""The `curate` command line: `curate run ...` and `curate demo`.
+
+Heavy imports (torch, prefect, transformers) happen inside the commands so `--help` stays fast.
+Bad input exits with code 2 and one message naming file, row and field; no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+EXIT_BAD_INPUT = 2
+
+
+def _budget(value: str) -> float:
+    try:
+        budget = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is neither a row count nor a fraction") from None
+    if budget <= 0 or (budget >= 1 and not budget.is_integer()):
+        raise argparse.ArgumentTypeError(f"{value!r}: use a row count ≥ 1 or a fraction in (0, 1)")
+    return budget
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="curate", description="Targeted training-data curation: "
+                                  "select the pool rows that help a target task and prove the lift.")
+    commands = top.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="curate one pool against a validation set")
+    run.add_argument("--pool", required=True, help="Parquet file/directory/glob or JSONL, local or s3://")
+    run.add_argument("--validation", required=True, help="the target task's validation set")
+    run.add_argument("--model", required=True,
+                     help="'linear' or 'mlp' (feature rows) or a local Hugging Face causal-LM directory")
+    run.add_argument("--budget", required=True, type=_budget, help="rows to select (≥ 1) or a fraction (0-1)")
+    run.add_argument("--out", required=True, help="output directory, local or s3://")
+    run.add_argument("--test", help="held-out target test set (default: a held-out quarter of --validation)")
+    run.add_argument("--method", default="lossdrop", help="lossdrop (default), lossdrop-raw or random")
+    run.add_argument("--selection", default="auto",
+                     help="auto (stratified on labelled pools, else topk), stratified, topk or threshold")
+    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--warmup-steps", type=int, help="optimizer steps of the warmup (default per model kind)")
+    run.add_argument("--finetune-epochs", type=int, help="epochs of the finetunes (default per model kind)")
+    run.add_argument("--skip-finetune", action="store_true", help="stop after selection")
+    run.add_argument("--cache", help="warmup cache directory (default: the user cache dir, or $CURATE_CACHE)")
+    run.add_argument("--max-reject-share", type=float, default=0.5,
+                     help="stop if more than this share of pool rows is invalid (default 0.5)")
+    run.add_argument("--max-length", type=int, default=256, help="token limit per text row (default 256)")
+
+    demo = commands.add_parser("demo", help="the embedded default, end to end, on local text")
+    demo.add_argument("--out", default="demo-out", help="where data, model and outputs go (default ./demo-out)")
+    demo.add_argument("--cache", help="warmup cache directory (default: <out>/cache)")
+    return top
+
+
+def _quiet_input_errors() -> None:
+    """Prefect logs a task's exception with its traceback; for bad input the message is enough."""
+    from curation.errors import InputError
+
+    class DropTraceback(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            if record.exc_info and isinstance(record.exc_info[1], InputError):
+                record.exc_info, record.exc_text = None, None
+            return True
+
+    for name in ("prefect", "prefect.flow_runs", "prefect.task_runs", "prefect.engine", ""):
+        for handler in logging.getLogger(name).handlers:
+            handler.addFilter(DropTraceback())
+
+
+def _run(args: argparse.Namespace) -> dict:
+    from flows.curate import curate
+
+    return curate(pool=args.pool, validation=args.validation, model=args.model, budget=args.budget,
+                  out=args.out, test=args.test, method=args.method, seed=args.seed,
+                  warmup_steps=args.warmup_steps, skip_finetune=args.skip_finetune, cache=args.cache,
+                  selection=args.selection, finetune_epochs=args.finetune_epochs,
+                  max_reject_share=args.max_reject_share, max_length=args.max_length)
+
+
+def _demo(args: argparse.Namespace) -> dict:
+    from curation.demo import build_demo_model, write_demo_data
+    from flows.curate import curate
+
+    out = os.path.abspath(args.out)
+    data = write_demo_data(os.path.join(out, "data"))
+    model = build_demo_model(os.path.join(out, "model"))
+    report = curate(pool=data["pool_a"], validation=data["validation"], test=data["test"],
+                    model=model, budget=200, out=os.path.join(out, "run-pool-a"),
+                    cache=args.cache or os.path.join(out, "cache"))
+    return report
+
+
+def _summary(report: dict) -> str:
+    out = report["config"]["out"]
+    lines = [f"outputs in {out}: scores.parquet, selection.parquet, quarantine.parquet, report.json",
+             f"rows: {report['counts']['valid']} valid, {report['counts']['quarantined']} quarantined, "
+             f"{report['counts']['selected']} selected; warmup cache {report['cache']['warmup']}"]
+    evaluation = report.get("evaluation")
+    if evaluation:
+        metric = evaluation["metric"]
+        lines.append(f"{metric} on {evaluation['eval_set']}: selection {evaluation['selection'][metric]:.4f}, "
+                     f"random {evaluation['random'][metric]:.4f}, lift over random {evaluation['lift']:+.4f}"
+                     f" ({'higher' if evaluation['higher_is_better'] else 'lower'} {metric} is better)")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    from curation.errors import InputError
+    import flows.curate  # noqa: F401  (imports prefect, which sets up its log handlers)
+
+    _quiet_input_errors()
+    try:
+        report = _demo(args) if args.command == "demo" else _run(args)
+    except InputError as err:
+        print(f"curate: error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print(_summary(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

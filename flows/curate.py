@@ -1,0 +1,166 @@
+"""The curation flow: ingest → validate → warmup → score → select → finetune → evaluate."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+from prefect import flow, get_run_logger
+from prefect.runtime import flow_run
+
+from curation.hashing import dataset_hash
+from curation.models import adapter_for, check_model_name
+from curation.models.base import FINETUNE_DEFAULTS, WARMUP_DEFAULTS
+from curation.outputs import StagedOutputs
+from curation.errors import InputError
+from curation.rows import HASH_COLUMN, INTERNAL_COLUMNS, kind_for_model
+from tasks.evaluate import evaluate, holdout_split
+from tasks.finetune import finetune
+from tasks.ingest import ingest
+from tasks.score import METHODS, score
+from tasks.select import STRATEGIES, budget_rows, random_positions, select, selection_frame
+from tasks.validate import validate
+from tasks.warmup import cached_manifest, load_into, warmup, warmup_key
+
+
+def default_cache_dir() -> str:
+    from platformdirs import user_cache_dir
+    return os.environ.get("CURATE_CACHE") or user_cache_dir("curate")
+
+
+def run_name() -> str:
+    pool = str(flow_run.parameters.get("pool", "pool")).rstrip("/").rsplit("/", 1)[-1]
+    return f"curate-{pool}-{datetime.now(timezone.utc):%Y-%m-%d-%H%M}"
+
+
+@contextmanager
+def timed(timings: dict[str, float], stage: str):
+    started = time.perf_counter()
+    yield
+    timings[stage] = round(timings.get(stage, 0.0) + time.perf_counter() - started, 3)
+
+
+def check_options(model: str, method: str, selection: str, budget: float) -> None:
+    """Fail on bad options before any data is read."""
+    check_model_name(model)
+    if method not in METHODS:
+        raise InputError(f"unknown method {method!r}; use one of {', '.join(METHODS)}", field="--method")
+    if selection not in STRATEGIES:
+        raise InputError(f"unknown selection {selection!r}; use one of {', '.join(STRATEGIES)}",
+                         field="--selection")
+    budget_rows(budget, 10**12)
+
+
+@flow(name="curate", flow_run_name=run_name, log_prints=True)
+def curate(pool: str, validation: str, model: str, budget: float, out: str,
+           test: str | None = None, method: str = "lossdrop", seed: int = 0,
+           warmup_steps: int | None = None, skip_finetune: bool = False, cache: str | None = None,
+           selection: str = "auto", finetune_epochs: int | None = None,
+           max_reject_share: float = 0.5, max_length: int = 256) -> dict:
+    """Pick the pool rows that help the target task, finetune on them and measure the lift."""
+    logger = get_run_logger()
+    check_options(model, method, selection, budget)
+    cache = cache or default_cache_dir()
+    kind = kind_for_model(model)
+    timings: dict[str, float] = {}
+    outputs = StagedOutputs(out)
+    try:
+        with timed(timings, "ingest"):
+            pool_rows = ingest(pool)
+            validation_rows = ingest(validation)
+            test_rows = ingest(test) if test else None
+        with timed(timings, "validate"):
+            ref, checked, validation_rows, test_rows = validate(
+                pool_rows, validation_rows, test_rows, kind, max_reject_share)
+        valid = checked.valid
+        logger.info("pool %s: %d rows read, %d valid, %d quarantined %s", pool, len(pool_rows),
+                    len(valid), len(checked.quarantine), checked.reasons)
+
+        # Without --test, a quarter of the validation set is held out of the warmup for evaluation.
+        warm_rows, eval_rows = (validation_rows, test_rows) if test_rows is not None \
+            else holdout_split(validation_rows)
+        label_shares = (validation_rows["label"].value_counts(normalize=True).to_dict()
+                        if kind == "features" else None)
+        adapter = adapter_for(model, ref.feature_dim, (max(ref.labels) + 1) if ref.labels else None,
+                              max_length)
+
+        warm_config = WARMUP_DEFAULTS[kind]
+        if warmup_steps is not None:
+            warm_config = dataclasses.replace(warm_config, steps=warmup_steps)
+        warm_config = dataclasses.replace(warm_config, seed=seed)
+        key = warmup_key(dataset_hash(warm_rows[HASH_COLUMN]), adapter.fingerprint(), warm_config)
+        warm_status = "not-used"
+        if method != "random":
+            with timed(timings, "warmup"):
+                stored = cached_manifest(cache, key)
+                manifest = warmup.with_options(
+                    result_storage=Path(cache) / "prefect-results" if "://" not in cache else None,
+                    refresh_cache=stored is None,
+                )(adapter, warm_rows, warm_config, cache, key)
+                warm_status = "miss" if manifest.get("created_by_flow_run") == str(flow_run.id) else "hit"
+                load_into(adapter, cache, key)
+            logger.info("warmup %s (key %s)", warm_status, key[:12])
+
+        with timed(timings, "score"):
+            scores = score(adapter, valid, method, seed)
+        k = budget_rows(budget, len(valid))
+        strategy = selection if selection != "auto" else ("stratified" if kind == "features" else "topk")
+        if method == "random":
+            strategy = "topk"  # random scores: top-k is a uniform random subset
+        with timed(timings, "select"):
+            labels = valid["label"].to_numpy() if kind == "features" else None
+            positions = select(scores, labels, k, strategy, label_shares, seed)
+            chosen = selection_frame(valid.drop(columns=list(INTERNAL_COLUMNS)), scores, positions)
+
+        outputs.parquet("scores.parquet", scores)
+        outputs.parquet("selection.parquet", chosen)
+        outputs.parquet("quarantine.parquet", checked.quarantine)
+
+        evaluation = None
+        if not skip_finetune:
+            ft_config = FINETUNE_DEFAULTS[kind]
+            if finetune_epochs is not None:
+                ft_config = dataclasses.replace(ft_config, epochs=finetune_epochs)
+            control = random_positions(len(valid), k, seed)
+            with timed(timings, "finetune"):
+                selected_model = finetune(adapter, valid.iloc[positions], ft_config, seed, "selection")
+                control_model = finetune(adapter, valid.iloc[control], ft_config, seed, "random")
+            with timed(timings, "evaluate"):
+                evaluation = evaluate(adapter, selected_model, control_model, eval_rows)
+            evaluation["eval_set"] = "test" if test_rows is not None else "validation-holdout"
+            evaluation["finetune"] = ft_config.as_dict()
+            logger.info("lift over random on %s (%s): %+.4f", evaluation["metric"],
+                        evaluation["eval_set"], evaluation["lift"])
+
+        report = {
+            "config": {"pool": pool, "validation": validation, "test": test, "model": model,
+                       "budget": budget, "out": out, "method": method, "selection": strategy,
+                       "seed": seed, "cache": cache, "warmup": warm_config.as_dict(),
+                       "max_reject_share": max_reject_share, "max_length": max_length},
+            "hashes": {"validation": dataset_hash(validation_rows[HASH_COLUMN]),
+                       "pool": dataset_hash(pool_rows[HASH_COLUMN]), "warmup_key": key},
+            "counts": {"rows_read": int(len(pool_rows)), "valid": int(len(valid)),
+                       "quarantined": int(len(checked.quarantine)),
+                       "quarantine_reasons": checked.reasons, "selected": int(k),
+                       "validation_rows": int(len(validation_rows)),
+                       "warmup_rows": int(len(warm_rows)), "eval_rows": int(len(eval_rows))},
+            "selection_labels": ({str(l): int(c) for l, c in
+                                  np.stack(np.unique(labels[positions], return_counts=True), 1)}
+                                 if labels is not None else None),
+            "timings": timings,
+            "evaluation": evaluation,
+            "cache": {"warmup": warm_status, "rows_scored": int(len(valid)) if method != "random" else 0,
+                      "rows_reused": 0, "dir": cache},
+            "flow_run": str(flow_run.id),
+            "finished_at": datetime.now(timezone.utc).isoformat(),
+        }
+        outputs.publish(report)
+    except BaseException:
+        outputs.abandon()
+        raise
+    return report

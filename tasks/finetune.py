@@ -1,0 +1,27 @@
+"""Finetune: train θ0 on a set of rows (the selection, or the random control of the same size)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from curation.models import FinetuneConfig, ModelAdapter
+from curation.progress import progress_bar
+
+
+def train_on(adapter: ModelAdapter, rows: pd.DataFrame, config: FinetuneConfig, seed: int,
+             name: str) -> Any:
+    """Train θ0 on rows with a progress bar; returns the adapter's handle to the trained model."""
+    with progress_bar(config.steps_for(len(rows)), f"finetune {name}", unit="step") as progress:
+        return adapter.finetune(rows, config, seed, name, progress)
+
+
+@task(name="finetune", tags=["finetune"], persist_result=False, cache_policy=NO_CACHE,
+      task_run_name="finetune-{name}")
+def finetune(adapter: ModelAdapter, rows: pd.DataFrame, config: FinetuneConfig, seed: int,
+             name: str) -> Any:
+    """Finetune θ0 on the given rows."""
+    return train_on(adapter, rows, config, seed, name)

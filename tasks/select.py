@@ -1,0 +1,100 @@
+"""Select: the best-scored rows within a budget; stratified by label on labelled pools.
+
+Plain top-k by score was measured to collapse onto the easiest classes (a selection 99.8% clean
+and still 6 points worse than random, three classes nearly absent); stratifying by label in
+proportion to the validation set's labels turned that into +10 points over random.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from curation.errors import InputError
+
+STRATEGIES = ("auto", "stratified", "topk", "threshold")
+
+
+def budget_rows(budget: float, pool_rows: int) -> int:
+    """A budget of B ≥ 1 rows, or a fraction 0 < B < 1 of the pool (at least one row)."""
+    if budget >= 1:
+        if float(budget) != int(budget):
+            raise InputError(f"budget {budget} is neither a whole row count nor a fraction below 1",
+                             field="--budget")
+        return min(int(budget), pool_rows)
+    if budget <= 0:
+        raise InputError(f"budget must be a row count ≥ 1 or a fraction in (0, 1), got {budget}",
+                         field="--budget")
+    return max(1, int(round(budget * pool_rows)))
+
+
+def ranking(scores: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Positions from best to worst score; ties broken by id so the order is deterministic."""
+    scores = np.nan_to_num(np.asarray(scores, dtype=np.float64), nan=-np.inf)
+    return np.lexsort((np.asarray(ids, dtype=str), -scores))
+
+
+def label_quotas(k: int, target_shares: dict[int, float]) -> dict[int, int]:
+    """Split k rows over labels in proportion to the shares (largest remainder, ties by label)."""
+    labels = sorted(target_shares)
+    raw = np.array([k * target_shares[label] for label in labels])
+    quotas = np.floor(raw).astype(int)
+    remainder_order = sorted(range(len(labels)), key=lambda i: (-(raw[i] - quotas[i]), labels[i]))
+    for i in remainder_order[: k - int(quotas.sum())]:
+        quotas[i] += 1
+    return {label: int(q) for label, q in zip(labels, quotas)}
+
+
+def select_positions(scores: np.ndarray, ids: np.ndarray, k: int, strategy: str,
+                     labels: np.ndarray | None = None, target_shares: dict[int, float] | None = None,
+                     seed: int = 0) -> np.ndarray:
+    """Positions of the k selected rows, best first."""
+    order = ranking(scores, ids)
+    if strategy == "topk":
+        return order[:k]
+    if strategy == "threshold":
+        # Sample among rows the warmup helped (positive drop); fill from the top if too few.
+        positive = order[np.asarray(scores)[order] > 0]
+        if len(positive) <= k:
+            rest = order[~np.isin(order, positive)]
+            return np.concatenate([positive, rest[: k - len(positive)]])
+        picked = np.random.default_rng(seed).choice(len(positive), size=k, replace=False)
+        return positive[np.sort(picked)]
+    if strategy != "stratified":
+        raise InputError(f"unknown selection strategy {strategy!r}; use one of {STRATEGIES}",
+                         field="--selection")
+    quotas = label_quotas(k, target_shares)
+    ranked_labels = np.asarray(labels)[order]
+    chosen = np.zeros(len(order), dtype=bool)
+    for label, quota in quotas.items():
+        in_label = np.flatnonzero(ranked_labels == label)[:quota]
+        chosen[in_label] = True
+    # A label with too few rows leaves its quota to the best remaining rows of any label.
+    shortfall = k - int(chosen.sum())
+    if shortfall > 0:
+        chosen[np.flatnonzero(~chosen)[:shortfall]] = True
+    return order[chosen]
+
+
+def random_positions(n: int, k: int, seed: int) -> np.ndarray:
+    """The random control: k positions drawn uniformly, sorted."""
+    return np.sort(np.random.default_rng(seed).choice(n, size=k, replace=False))
+
+
+def selection_frame(rows: pd.DataFrame, scores: pd.DataFrame, positions: np.ndarray) -> pd.DataFrame:
+    """id, score, rank, then the selected rows' original columns."""
+    chosen = rows.iloc[positions].reset_index(drop=True)
+    extra = chosen.drop(columns=["id"])
+    head = pd.DataFrame({"id": chosen["id"], "score": scores["score"].to_numpy()[positions],
+                         "rank": np.arange(1, len(positions) + 1)})
+    return pd.concat([head, extra.drop(columns=[c for c in ("score", "rank") if c in extra])], axis=1)
+
+
+@task(name="select", tags=["select"], persist_result=False, cache_policy=NO_CACHE)
+def select(scores: pd.DataFrame, labels: np.ndarray | None, k: int, strategy: str,
+           target_shares: dict[int, float] | None, seed: int) -> np.ndarray:
+    """Pick the k rows to train on."""
+    return select_positions(scores["score"].to_numpy(), scores["id"].to_numpy(), k, strategy,
+                            labels, target_shares, seed)
