@@ -112,8 +112,8 @@ def pretraining_texts() -> list[str]:
     return [p + r for p, r in zip(rows["prompt"], rows["response"])]
 
 
-def build_demo_model(directory: str, pretrain_steps: int = 600) -> str:
-    """The demo's base model: a 2-layer, 64-wide GPT-2 pretrained for a minute or so on CPU."""
+def build_demo_model(directory: str, pretrain_steps: int = 1200) -> str:
+    """The demo's base model: a 2-layer, 64-wide GPT-2 pretrained for about a minute and a half on 2 CPU cores."""
     from curation.tinylm import build_model
 
     if os.path.exists(os.path.join(directory, "config.json")):

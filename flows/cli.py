@@ -10,6 +10,7 @@ import argparse
 import logging
 import os
 import sys
+import warnings
 
 EXIT_BAD_INPUT = 2
 
@@ -42,6 +43,8 @@ def parser() -> argparse.ArgumentParser:
                      help="auto (stratified on labelled pools, else topk), stratified, topk or threshold")
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--warmup-steps", type=int, help="optimizer steps of the warmup (default per model kind)")
+    run.add_argument("--warmup-lr", type=float, help="learning rate of the warmup (default per model kind)")
+    run.add_argument("--warmup-rank", type=int, help="LoRA rank of a causal-LM warmup (default 8)")
     run.add_argument("--finetune-epochs", type=int, help="epochs of the finetunes (default per model kind)")
     run.add_argument("--skip-finetune", action="store_true", help="stop after selection")
     run.add_argument("--cache", help="warmup cache directory (default: the user cache dir, or $CURATE_CACHE)")
@@ -75,29 +78,35 @@ def _run(args: argparse.Namespace) -> dict:
 
     return curate(pool=args.pool, validation=args.validation, model=args.model, budget=args.budget,
                   out=args.out, test=args.test, method=args.method, seed=args.seed,
-                  warmup_steps=args.warmup_steps, skip_finetune=args.skip_finetune, cache=args.cache,
+                  warmup_steps=args.warmup_steps, warmup_lr=args.warmup_lr,
+                  warmup_rank=args.warmup_rank, skip_finetune=args.skip_finetune, cache=args.cache,
                   selection=args.selection, finetune_epochs=args.finetune_epochs,
                   max_reject_share=args.max_reject_share, max_length=args.max_length)
 
 
-def _demo(args: argparse.Namespace) -> dict:
+def _demo(args: argparse.Namespace) -> list[dict]:
+    """Pool A, then pool B with the same validation set: the second run reuses the warmup."""
     from curation.demo import build_demo_model, write_demo_data
     from flows.curate import curate
 
     out = os.path.abspath(args.out)
     data = write_demo_data(os.path.join(out, "data"))
     model = build_demo_model(os.path.join(out, "model"))
-    report = curate(pool=data["pool_a"], validation=data["validation"], test=data["test"],
-                    model=model, budget=200, out=os.path.join(out, "run-pool-a"),
-                    cache=args.cache or os.path.join(out, "cache"))
-    return report
+    reports = []
+    for pool in ("pool_a", "pool_b"):
+        reports.append(curate(pool=data[pool], validation=data["validation"], test=data["test"],
+                              model=model, budget=100, out=os.path.join(out, f"run-{pool.replace('_', '-')}"),
+                              cache=args.cache or os.path.join(out, "cache")))
+    return reports
 
 
 def _summary(report: dict) -> str:
     out = report["config"]["out"]
+    timings = report["timings"]
     lines = [f"outputs in {out}: scores.parquet, selection.parquet, quarantine.parquet, report.json",
              f"rows: {report['counts']['valid']} valid, {report['counts']['quarantined']} quarantined, "
-             f"{report['counts']['selected']} selected; warmup cache {report['cache']['warmup']}"]
+             f"{report['counts']['selected']} selected; warmup cache {report['cache']['warmup']} "
+             f"({timings.get('warmup', 0.0):.2f} s), scoring {timings.get('score', 0.0):.2f} s"]
     evaluation = report.get("evaluation")
     if evaluation:
         metric = evaluation["metric"]
@@ -111,16 +120,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("DO_NOT_TRACK", "1")
+    warnings.filterwarnings("ignore", category=FutureWarning)  # library deprecation notices, not ours
     from curation.errors import InputError
     import flows.curate  # noqa: F401  (imports prefect, which sets up its log handlers)
 
     _quiet_input_errors()
     try:
-        report = _demo(args) if args.command == "demo" else _run(args)
+        reports = _demo(args) if args.command == "demo" else [_run(args)]
     except InputError as err:
         print(f"curate: error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    print(_summary(report))
+    print("\n\n".join(_summary(report) for report in reports))
     return 0
 
 

@@ -15,7 +15,7 @@ from prefect.runtime import flow_run
 
 from curation.hashing import dataset_hash
 from curation.models import adapter_for, check_model_name
-from curation.models.base import FINETUNE_DEFAULTS, WARMUP_DEFAULTS
+from curation.models.base import FINETUNE_DEFAULTS, WARMUP_DEFAULTS, WarmupConfig
 from curation.outputs import StagedOutputs
 from curation.errors import InputError
 from curation.rows import HASH_COLUMN, INTERNAL_COLUMNS, kind_for_model
@@ -56,10 +56,20 @@ def check_options(model: str, method: str, selection: str, budget: float) -> Non
     budget_rows(budget, 10**12)
 
 
+def warmup_config(kind: str, seed: int, steps: int | None, lr: float | None,
+                  rank: int | None) -> WarmupConfig:
+    """The kind's default warmup with the user's overrides."""
+    overrides = {"steps": steps, "lr": lr, "lora_rank": rank,
+                 "lora_alpha": 2 * rank if rank is not None else None}
+    return dataclasses.replace(WARMUP_DEFAULTS[kind], seed=seed,
+                               **{k: v for k, v in overrides.items() if v is not None})
+
+
 @flow(name="curate", flow_run_name=run_name, log_prints=True)
 def curate(pool: str, validation: str, model: str, budget: float, out: str,
            test: str | None = None, method: str = "lossdrop", seed: int = 0,
-           warmup_steps: int | None = None, skip_finetune: bool = False, cache: str | None = None,
+           warmup_steps: int | None = None, warmup_lr: float | None = None,
+           warmup_rank: int | None = None, skip_finetune: bool = False, cache: str | None = None,
            selection: str = "auto", finetune_epochs: int | None = None,
            max_reject_share: float = 0.5, max_length: int = 256) -> dict:
     """Pick the pool rows that help the target task, finetune on them and measure the lift."""
@@ -89,10 +99,7 @@ def curate(pool: str, validation: str, model: str, budget: float, out: str,
         adapter = adapter_for(model, ref.feature_dim, (max(ref.labels) + 1) if ref.labels else None,
                               max_length)
 
-        warm_config = WARMUP_DEFAULTS[kind]
-        if warmup_steps is not None:
-            warm_config = dataclasses.replace(warm_config, steps=warmup_steps)
-        warm_config = dataclasses.replace(warm_config, seed=seed)
+        warm_config = warmup_config(kind, seed, warmup_steps, warmup_lr, warmup_rank)
         key = warmup_key(dataset_hash(warm_rows[HASH_COLUMN]), adapter.fingerprint(), warm_config)
         warm_status = "not-used"
         if method != "random":

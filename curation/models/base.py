@@ -90,7 +90,7 @@ class ModelAdapter(ABC):
 # a few dozen small LoRA steps. Finetunes run a few epochs over the selection.
 WARMUP_DEFAULTS = {
     "features": WarmupConfig(steps=60, lr=0.05, batch_size=64),
-    "text": WarmupConfig(steps=40, lr=5e-3, batch_size=8, lora_rank=4, lora_alpha=8),
+    "text": WarmupConfig(steps=80, lr=1e-2, batch_size=8, lora_rank=8, lora_alpha=16),
 }
 FINETUNE_DEFAULTS = {
     "features": FinetuneConfig(epochs=30, lr=0.02, batch_size=32),

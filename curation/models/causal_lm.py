@@ -48,6 +48,9 @@ class CausalLMAdapter(ModelAdapter):
         self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
         base = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype).to(self.device).eval()
         self.model_type = base.config.model_type
+        # Never feed more positions than the model has.
+        positions = getattr(base.config, "n_positions", None) or getattr(base.config, "max_position_embeddings", None)
+        self.max_length = min(max_length, positions) if positions else max_length
         self.base = base
         self.model: PeftModel | None = None  # the base wrapped with adapters, once one exists
         self.start_id = self.tokenizer.bos_token_id if self.tokenizer.bos_token_id is not None \

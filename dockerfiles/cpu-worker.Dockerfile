@@ -1,0 +1,14 @@
+# CPU worker image: the project installed from its own pyproject (no second dependency list).
+# Build from the repository root:  docker build -f dockerfiles/cpu-worker.Dockerfile -t curate-cpu .
+FROM python:3.11-slim
+ENV PIP_NO_CACHE_DIR=1 PYTHONUNBUFFERED=1 PREFECT_SERVER_ANALYTICS_ENABLED=false DO_NOT_TRACK=1
+WORKDIR /opt/curate
+# torch==2.13.0 is pinned in pyproject; the CPU index keeps the image free of CUDA libraries.
+RUN pip install --index-url https://download.pytorch.org/whl/cpu torch==2.13.0
+COPY pyproject.toml README.md ./
+COPY curation ./curation
+COPY flows ./flows
+COPY tasks ./tasks
+RUN pip install .
+ENTRYPOINT ["curate"]
+CMD ["--help"]

@@ -1,0 +1,114 @@
+"""Shared fixtures: one real Prefect test harness per session, tiny models and tiny data."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def prefect_api_url():
+    """A real Prefect API (the test harness: server in a subprocess, SQLite) for the session."""
+    from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=60):
+        with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+            yield PREFECT_API_URL.value()
+
+
+@pytest.fixture
+def curate_cli(prefect_api_url, tmp_path):
+    """Run the real `curate` console script in a new process against the session's Prefect API."""
+
+    def run(*args: str, check: bool = False) -> subprocess.CompletedProcess:
+        env = {**os.environ, "PREFECT_API_URL": prefect_api_url, "PREFECT_HOME": str(tmp_path / "prefect"),
+               "PYTHONWARNINGS": "ignore"}
+        result = subprocess.run([sys.executable, "-m", "flows.cli", *args], cwd=REPO, env=env,
+                                capture_output=True, text=True, timeout=600)
+        if check and result.returncode != 0:
+            raise AssertionError(f"curate {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+        return result
+
+    return run
+
+
+# --- feature rows ----------------------------------------------------------------------------
+def make_feature_rows(rng: np.random.Generator, weights: np.ndarray, n: int, shift: float = 0.0) -> pd.DataFrame:
+    """Rows labelled by a fixed linear rule: label = argmax(x @ weights)."""
+    x = rng.normal(size=(n, weights.shape[0])) + shift
+    return pd.DataFrame({"features": list(x.astype(np.float32)), "label": (x @ weights).argmax(1)})
+
+
+@pytest.fixture(scope="session")
+def labelled_task(tmp_path_factory) -> dict[str, Path]:
+    """A 4-class target task; its pool mixes clean rows with wrong-label copies of other rows."""
+    root = tmp_path_factory.mktemp("labelled")
+    rng = np.random.default_rng(7)
+    weights = rng.normal(size=(8, 4))
+    make_feature_rows(rng, weights, 200).to_parquet(root / "validation.parquet")
+    make_feature_rows(rng, weights, 1000).to_parquet(root / "test.parquet")
+    clean = make_feature_rows(rng, weights, 1200).assign(source="clean")
+    noisy = make_feature_rows(rng, weights, 1200).assign(source="wrong-label")
+    noisy["label"] = (noisy["label"] + rng.integers(1, 4, len(noisy))) % 4
+    pool = pd.concat([clean, noisy]).sample(frac=1.0, random_state=0).reset_index(drop=True)
+    pool.insert(0, "id", [f"row-{i:05d}" for i in range(len(pool))])
+    pool.to_parquet(root / "pool.parquet")
+    pool.iloc[:1200].to_parquet(root / "pool_first_half.parquet")
+    pool.iloc[1200:].to_parquet(root / "pool_second_half.parquet")
+    return {name: root / f"{name}.parquet" for name in
+            ("validation", "test", "pool", "pool_first_half", "pool_second_half")}
+
+
+# --- text rows and a tiny causal LM -------------------------------------------------------------
+WEB = ["The HTTP client sends a request line, headers and an optional body to the server.",
+       "A URL is split into scheme, network location, path, query and fragment.",
+       "The server answers with a status code such as 200 or 404 and response headers.",
+       "Cookies are set by the server in a header and returned by the client later.",
+       "A redirect tells the client to fetch the resource from another location.",
+       "Query strings carry key and value pairs separated by ampersands."]
+MATH = ["The square root of a negative number is not a real number.",
+        "A fraction is reduced by dividing numerator and denominator by their gcd.",
+        "The mean of a sample is the sum of its values divided by their count.",
+        "Factorials grow faster than any exponential function with a fixed base.",
+        "The logarithm of a product is the sum of the logarithms.",
+        "A prime number has exactly two distinct positive divisors."]
+
+
+@pytest.fixture(scope="session")
+def tiny_lm(tmp_path_factory) -> str:
+    """A 1-layer, 32-wide GPT-2 with a BPE tokenizer trained here on a few sentences."""
+    from curation.tinylm import build_model
+
+    directory = tmp_path_factory.mktemp("tiny-lm") / "model"
+    return build_model(str(directory), WEB + MATH, vocab_size=300, layers=1, width=32, heads=2,
+                       context=64, pretrain_steps=300, batch_size=8, lr=1e-2)
+
+
+@pytest.fixture(scope="session")
+def text_task(tmp_path_factory) -> dict[str, Path]:
+    """Validation/test on the web domain; a pool of web and math rows (prompt/response)."""
+    root = tmp_path_factory.mktemp("text")
+
+    def rows(sentences, n, offset=0):
+        return pd.DataFrame({"prompt": [f"Note {i + offset}: " for i in range(n)],
+                             "response": [sentences[(i + offset) % len(sentences)] + f" ({i + offset})"
+                                          for i in range(n)]})
+
+    rows(WEB, 24).to_parquet(root / "validation.parquet")
+    rows(WEB, 12, offset=100).to_parquet(root / "test.parquet")
+    pool = pd.concat([rows(WEB, 30, offset=200).assign(domain="web"),
+                      rows(MATH, 60, offset=300).assign(domain="math")]).reset_index(drop=True)
+    pool.to_parquet(root / "pool.parquet")
+    return {name: root / f"{name}.parquet" for name in ("validation", "test", "pool")}

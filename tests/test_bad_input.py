@@ -1,0 +1,86 @@
+"""Bad input: exit code 2, one message naming file, row and field, no traceback, nothing written."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+
+def _pool_cases(labelled_task, root):
+    """(name, pool path, model, words the message must contain) per kind of bad input."""
+    good = pd.read_parquet(labelled_task["pool"])
+    cases = []
+
+    cases.append(("missing file", root / "nowhere.parquet", "linear", ["nowhere.parquet", "no such file"]))
+
+    truncated = root / "truncated.parquet"
+    data = labelled_task["pool"].read_bytes()
+    truncated.write_bytes(data[: len(data) // 2])
+    cases.append(("truncated parquet", truncated, "linear", ["truncated.parquet", "Parquet"]))
+
+    not_parquet = root / "notes.parquet"
+    not_parquet.write_text("id,features,label\n1,2,3\n")
+    cases.append(("not parquet", not_parquet, "linear", ["notes.parquet", "Parquet"]))
+
+    broken = root / "broken.jsonl"
+    lines = [good.iloc[[i]][["id", "label"]].assign(features=[list(map(float, good["features"][i]))])
+             .to_json(orient="records", lines=True).strip() for i in range(3)]
+    broken.write_text("\n".join([lines[0], lines[1], '{"id": "x", "features": [1.0,', lines[2]]) + "\n")
+    cases.append(("broken jsonl", broken, "linear", ["broken.jsonl", "line 3", "row 2"]))
+
+    empty = root / "empty.parquet"
+    good.iloc[:0].to_parquet(empty)
+    cases.append(("empty pool", empty, "linear", ["empty.parquet", "no rows"]))
+
+    no_label = root / "no_label.parquet"
+    good.drop(columns=["label"]).to_parquet(no_label)
+    cases.append(("missing column", no_label, "linear", ["no_label.parquet", "field 'label'", "missing"]))
+
+    short = root / "short_features.parquet"
+    good.assign(features=[np.asarray(v[:5]) for v in good["features"]]).to_parquet(short)
+    cases.append(("feature length", short, "linear", ["short_features.parquet", "row 0", "field 'features'",
+                                                      "feature_length", "length 8"]))
+
+    cases.append(("unknown model", labelled_task["pool"], "resnet50", ["--model", "resnet50"]))
+    return cases
+
+
+CASE_NAMES = ["missing file", "truncated parquet", "not parquet", "broken jsonl", "empty pool",
+              "missing column", "feature length", "unknown model"]
+
+
+@pytest.mark.parametrize("case", CASE_NAMES)
+def test_bad_input_exits_2_with_a_clear_message(case, labelled_task, tmp_path, curate_cli):
+    cases = {name: rest for name, *rest in _pool_cases(labelled_task, tmp_path)}
+    pool, model, words = cases[case]
+    out = tmp_path / "out"
+    result = curate_cli("run", "--pool", str(pool), "--validation", str(labelled_task["validation"]),
+                        "--model", model, "--budget", "10", "--out", str(out),
+                        "--cache", str(tmp_path / "cache"))
+    assert result.returncode == 2, result.stderr
+    message = [line for line in result.stderr.splitlines() if line.startswith("curate: error:")]
+    assert len(message) == 1, result.stderr
+    for word in words:
+        assert word in message[0]
+    assert "Traceback" not in result.stderr + result.stdout
+    assert not (out / "selection.parquet").exists() and not (out / "report.json").exists()
+
+
+def test_bad_budget_is_refused_by_the_command_line(labelled_task, tmp_path, curate_cli):
+    result = curate_cli("run", "--pool", str(labelled_task["pool"]), "--validation",
+                        str(labelled_task["validation"]), "--model", "linear", "--budget", "2.5",
+                        "--out", str(tmp_path / "out"))
+    assert result.returncode == 2 and "--budget" in result.stderr
+
+
+def test_a_failed_rerun_keeps_the_earlier_outputs(labelled_task, tmp_path, curate_cli):
+    out = tmp_path / "out"
+    args = ["--validation", str(labelled_task["validation"]), "--model", "linear", "--budget", "20",
+            "--out", str(out), "--cache", str(tmp_path / "cache"), "--skip-finetune"]
+    curate_cli("run", "--pool", str(labelled_task["pool"]), *args, check=True)
+    before = (out / "selection.parquet").read_bytes()
+    failed = curate_cli("run", "--pool", str(tmp_path / "missing.parquet"), *args)
+    assert failed.returncode == 2
+    assert (out / "selection.parquet").read_bytes() == before and (out / "report.json").exists()
+    assert not [p for p in out.iterdir() if p.name.startswith(".staging")]

@@ -1,0 +1,104 @@
+"""The curation flow end to end on a real Prefect API, with both model adapters."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from curation.models import forget_adapters
+from flows.curate import curate
+
+
+@pytest.fixture(autouse=True)
+def _fresh_models(prefect_api_url):
+    forget_adapters()
+    yield
+    forget_adapters()
+
+
+def test_lossdrop_beats_random_on_a_pool_with_wrong_label_copies(labelled_task, tmp_path):
+    report = curate(pool=str(labelled_task["pool"]), validation=str(labelled_task["validation"]),
+                    test=str(labelled_task["test"]), model="linear", budget=300,
+                    out=str(tmp_path / "out"), cache=str(tmp_path / "cache"))
+    evaluation = report["evaluation"]
+    assert evaluation["metric"] == "accuracy" and evaluation["eval_set"] == "test"
+    assert evaluation["selection"]["accuracy"] > evaluation["random"]["accuracy"] + 0.05
+    assert evaluation["lift"] == pytest.approx(
+        evaluation["selection"]["accuracy"] - evaluation["random"]["accuracy"])
+
+    written = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert written["evaluation"]["lift"] == pytest.approx(evaluation["lift"])
+    selection = pd.read_parquet(tmp_path / "out" / "selection.parquet")
+    assert len(selection) == 300
+    assert list(selection.columns[:3]) == ["id", "score", "rank"]
+    assert {"features", "label", "source"} <= set(selection.columns)  # original columns pass through
+    assert (selection["source"] == "clean").mean() > 0.9
+    # stratified by the validation set's labels: every class is present in the selection
+    validation = pd.read_parquet(labelled_task["validation"])
+    shares = validation["label"].value_counts(normalize=True)
+    counts = selection["label"].value_counts()
+    for label, share in shares.items():
+        assert abs(counts.get(label, 0) - 300 * share) <= 2
+
+    scores = pd.read_parquet(tmp_path / "out" / "scores.parquet")
+    assert list(scores.columns) == ["id", "score", "loss_base", "loss_warm"]
+    assert len(scores) == report["counts"]["valid"] == 2400
+
+
+def test_same_inputs_and_seed_give_the_same_scores_and_selection(labelled_task, tmp_path):
+    runs = []
+    for name in ("a", "b"):
+        forget_adapters()
+        curate(pool=str(labelled_task["pool"]), validation=str(labelled_task["validation"]),
+               model="mlp", budget=0.1, out=str(tmp_path / name), cache=str(tmp_path / f"cache-{name}"),
+               skip_finetune=True)
+        runs.append((pd.read_parquet(tmp_path / name / "scores.parquet"),
+                     pd.read_parquet(tmp_path / name / "selection.parquet")))
+    pd.testing.assert_frame_equal(runs[0][0], runs[1][0])
+    pd.testing.assert_frame_equal(runs[0][1], runs[1][1])
+    assert len(runs[0][1]) == 240
+
+
+def test_skip_finetune_stops_after_selection(labelled_task, tmp_path):
+    report = curate(pool=str(labelled_task["pool"]), validation=str(labelled_task["validation"]),
+                    model="linear", budget=50, out=str(tmp_path / "out"), cache=str(tmp_path / "cache"),
+                    skip_finetune=True)
+    assert report["evaluation"] is None and "finetune" not in report["timings"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "quarantine.parquet", "report.json", "scores.parquet", "selection.parquet"]
+
+
+def test_without_test_set_a_validation_holdout_is_used_and_reported(labelled_task, tmp_path):
+    report = curate(pool=str(labelled_task["pool"]), validation=str(labelled_task["validation"]),
+                    model="linear", budget=200, out=str(tmp_path / "out"), cache=str(tmp_path / "cache"))
+    assert report["evaluation"]["eval_set"] == "validation-holdout"
+    assert report["counts"]["warmup_rows"] + report["counts"]["eval_rows"] == 200
+    assert report["counts"]["eval_rows"] == 50
+
+
+def test_causal_lm_end_to_end_prefers_the_target_domain(tiny_lm, text_task, tmp_path):
+    report = curate(pool=str(text_task["pool"]), validation=str(text_task["validation"]),
+                    test=str(text_task["test"]), model=tiny_lm, budget=30, out=str(tmp_path / "out"),
+                    cache=str(tmp_path / "cache"), warmup_steps=60, warmup_lr=2e-2)
+    selection = pd.read_parquet(tmp_path / "out" / "selection.parquet")
+    pool = pd.read_parquet(text_task["pool"])
+    assert (selection["domain"] == "web").mean() > (pool["domain"] == "web").mean() + 0.2
+    assert report["evaluation"]["metric"] == "loss"
+    assert report["evaluation"]["lift"] == pytest.approx(
+        report["evaluation"]["random"]["loss"] - report["evaluation"]["selection"]["loss"])
+    assert report["cache"]["warmup"] == "miss"
+    cached = list((tmp_path / "cache" / "warmup").iterdir())
+    assert len(cached) == 1
+    assert (cached[0] / "manifest.json").exists()
+    assert list(cached[0].rglob("*.safetensors"))
+
+
+def test_random_method_needs_no_warmup(labelled_task, tmp_path):
+    report = curate(pool=str(labelled_task["pool"]), validation=str(labelled_task["validation"]),
+                    model="linear", budget=100, out=str(tmp_path / "out"), cache=str(tmp_path / "cache"),
+                    method="random", skip_finetune=True)
+    assert report["cache"]["warmup"] == "not-used"
+    assert not (tmp_path / "cache" / "warmup").exists()
+    assert len(pd.read_parquet(tmp_path / "out" / "selection.parquet")) == 100

@@ -1,0 +1,74 @@
+"""The score formula and the endpoint losses it is built on, checked against hand computation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from curation.models.base import WarmupConfig
+from curation.models.classifier import ClassifierAdapter
+from curation.models.causal_lm import CausalLMAdapter
+from tasks.score import LOSS_EPS, score_formula, score_rows
+
+
+def test_normalized_drop_matches_hand_computation():
+    base = np.array([2.0, 1.0, 0.5, 4.0])
+    warm = np.array([1.0, 1.5, 0.5, 1.0])
+    # (2-1)/2, (1-1.5)/1, (0.5-0.5)/0.5, (4-1)/4
+    assert score_formula(base, warm) == pytest.approx([0.5, -0.5, 0.0, 0.75])
+    assert score_formula(base, warm, normalize=False) == pytest.approx([1.0, -0.5, 0.0, 3.0])
+
+
+def test_near_zero_base_loss_is_guarded():
+    score = score_formula(np.array([0.0, 1e-9]), np.array([0.0, 0.0]))
+    assert np.isfinite(score).all()
+    assert score[1] == pytest.approx(1e-9 / LOSS_EPS)
+
+
+def _log_softmax(z):
+    z = z - z.max(axis=1, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+
+
+def test_classifier_endpoint_losses_are_cross_entropies():
+    adapter = ClassifierAdapter("linear", feature_dim=3, num_classes=2)
+    adapter.warm = torch.nn.Linear(3, 2)
+    with torch.no_grad():
+        adapter.base.weight.copy_(torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]))
+        adapter.base.bias.zero_()
+        adapter.warm.weight.copy_(torch.tensor([[2.0, 0.0, 0.0], [0.0, -1.0, 0.0]]))
+        adapter.warm.bias.zero_()
+    x = np.array([[1.0, 0.0, 0.0], [0.0, 2.0, 1.0]], dtype=np.float32)
+    y = np.array([0, 1])
+    rows = pd.DataFrame({"id": ["a", "b"], "features": list(x), "label": y})
+    expected_base = -_log_softmax(x @ np.array([[1, 0], [0, 1], [0, 0]]))[[0, 1], y]
+    expected_warm = -_log_softmax(x @ np.array([[2, 0], [0, -1], [0, 0]]))[[0, 1], y]
+
+    scores = score_rows(adapter, rows, "lossdrop", seed=0)
+    assert scores["loss_base"].to_numpy() == pytest.approx(expected_base, rel=1e-5)
+    assert scores["loss_warm"].to_numpy() == pytest.approx(expected_warm, rel=1e-5)
+    assert scores["score"].to_numpy() == pytest.approx(
+        (expected_base - expected_warm) / expected_base, rel=1e-4)
+
+
+def test_causal_lm_loss_covers_response_tokens_only(tiny_lm):
+    adapter = CausalLMAdapter(tiny_lm)
+    rows = pd.DataFrame({"prompt": ["Note 1: ", ""], "response": ["The server answers.", "A prime."]})
+    encoded = adapter.encode(rows)
+    losses = []
+    for ids, labels in encoded:
+        with torch.no_grad():
+            logits = adapter.base(input_ids=torch.tensor([ids])).logits[0]
+        logp = torch.log_softmax(logits, -1).numpy()
+        # token t is predicted from position t-1; prompt and start token carry no loss
+        terms = [-logp[t - 1, ids[t]] for t in range(1, len(ids)) if labels[t] != -100]
+        losses.append(np.mean(terms))
+        prompt_len = len(adapter.tokenizer(rows["prompt"][len(losses) - 1], add_special_tokens=False)["input_ids"])
+        assert len(terms) == len(ids) - 1 - prompt_len
+    adapter.warmup(pd.DataFrame({"prompt": ["x "] * 4, "response": ["The server answers."] * 4}),
+                   WarmupConfig(steps=3, batch_size=2))
+    base, warm = adapter.endpoint_losses(rows, batch_size=2)
+    assert base == pytest.approx(losses, rel=1e-4)
+    assert not np.allclose(base, warm)  # the adapter changed θT, the disabled adapter is θ0

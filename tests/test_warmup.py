@@ -1,0 +1,62 @@
+"""The warmup cache: keyed by validation content, θ0 and config; found again by a new process."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+
+from curation.hashing import dataset_hash, row_hashes
+from curation.models.base import WarmupConfig
+from tasks.warmup import warmup_key
+
+
+def test_key_ignores_row_order_and_follows_content_model_and_config(labelled_task):
+    validation = pd.read_parquet(labelled_task["validation"])
+    shuffled = validation.sample(frac=1.0, random_state=1)
+    config = WarmupConfig(steps=10)
+    key = warmup_key(dataset_hash(row_hashes(validation)), "model-a", config)
+    assert key == warmup_key(dataset_hash(row_hashes(shuffled)), "model-a", config)
+    assert key != warmup_key(dataset_hash(row_hashes(validation.iloc[1:])), "model-a", config)
+    assert key != warmup_key(dataset_hash(row_hashes(validation)), "model-b", config)
+    assert key != warmup_key(dataset_hash(row_hashes(validation)), "model-a", WarmupConfig(steps=11))
+
+
+def test_second_process_with_another_pool_hits_the_warmup_cache(labelled_task, tmp_path, curate_cli):
+    cache = tmp_path / "cache"
+    common = ["--validation", str(labelled_task["validation"]), "--test", str(labelled_task["test"]),
+              "--model", "mlp", "--budget", "100", "--cache", str(cache)]
+    curate_cli("run", "--pool", str(labelled_task["pool_first_half"]), "--out", str(tmp_path / "a"),
+               *common, check=True)
+    curate_cli("run", "--pool", str(labelled_task["pool_second_half"]), "--out", str(tmp_path / "b"),
+               *common, check=True)
+    first = json.loads((tmp_path / "a" / "report.json").read_text())
+    second = json.loads((tmp_path / "b" / "report.json").read_text())
+    assert first["cache"]["warmup"] == "miss"
+    assert second["cache"]["warmup"] == "hit"
+    assert first["hashes"]["warmup_key"] == second["hashes"]["warmup_key"]
+    assert first["hashes"]["pool"] != second["hashes"]["pool"]
+    assert len(list((cache / "warmup").iterdir())) == 1  # one θT, trained once
+
+
+def test_a_hit_scores_like_the_run_that_trained_it(labelled_task, tmp_path, curate_cli):
+    """θT loaded from the cache gives exactly the scores of the θT trained in memory."""
+    common = ["--pool", str(labelled_task["pool_first_half"]), "--validation",
+              str(labelled_task["validation"]), "--model", "linear", "--budget", "50",
+              "--cache", str(tmp_path / "cache"), "--skip-finetune"]
+    curate_cli("run", "--out", str(tmp_path / "a"), *common, check=True)
+    curate_cli("run", "--out", str(tmp_path / "b"), *common, check=True)
+    assert json.loads((tmp_path / "b" / "report.json").read_text())["cache"]["warmup"] == "hit"
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "a" / "scores.parquet"),
+                                  pd.read_parquet(tmp_path / "b" / "scores.parquet"))
+
+
+def test_deleted_weights_are_retrained_not_trusted(labelled_task, tmp_path, curate_cli):
+    common = ["--pool", str(labelled_task["pool_first_half"]), "--validation",
+              str(labelled_task["validation"]), "--model", "linear", "--budget", "50",
+              "--cache", str(tmp_path / "cache"), "--skip-finetune"]
+    curate_cli("run", "--out", str(tmp_path / "a"), *common, check=True)
+    for entry in (tmp_path / "cache" / "warmup").iterdir():
+        (entry / "manifest.json").unlink()
+    curate_cli("run", "--out", str(tmp_path / "b"), *common, check=True)
+    assert json.loads((tmp_path / "b" / "report.json").read_text())["cache"]["warmup"] == "miss"
