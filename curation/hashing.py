@@ -41,12 +41,29 @@ def row_hashes(frame: pd.DataFrame) -> pd.Series:
     return pd.Series(digests, index=frame.index, dtype="string")
 
 
+class DatasetHasher:
+    """Order-independent hash of a dataset, fed row hashes batch by batch in constant memory.
+
+    The sum (mod 2^128) of the row hashes, with the row count, is the same for any row order.
+    """
+
+    def __init__(self) -> None:
+        self.total, self.count = 0, 0
+
+    def update(self, hashes: Iterable[str]) -> None:
+        for h in hashes:
+            self.total = (self.total + int(h, 16)) % (1 << 128)
+            self.count += 1
+
+    def hexdigest(self) -> str:
+        return hashlib.sha256(f"{self.count}:{self.total:032x}".encode()).hexdigest()
+
+
 def dataset_hash(hashes: Iterable[str]) -> str:
     """Order-independent hash of a dataset, from its row hashes."""
-    digest = hashlib.sha256()
-    for h in sorted(hashes):
-        digest.update(h.encode())
-    return digest.hexdigest()
+    hasher = DatasetHasher()
+    hasher.update(hashes)
+    return hasher.hexdigest()
 
 
 def json_hash(obj: Any) -> str:

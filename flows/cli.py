@@ -50,6 +50,9 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--cache", help="warmup cache directory (default: the user cache dir, or $CURATE_CACHE)")
     run.add_argument("--max-reject-share", type=float, default=0.5,
                      help="stop if more than this share of pool rows is invalid (default 0.5)")
+    run.add_argument("--min-chars", type=int, default=1, help="shortest valid text, in characters (default 1)")
+    run.add_argument("--max-chars", type=int, default=100_000,
+                     help="longest valid text, in characters (default 100000)")
     run.add_argument("--max-length", type=int, default=256, help="token limit per text row (default 256)")
 
     demo = commands.add_parser("demo", help="the embedded default, end to end, on local text")
@@ -81,7 +84,8 @@ def _run(args: argparse.Namespace) -> dict:
                   warmup_steps=args.warmup_steps, warmup_lr=args.warmup_lr,
                   warmup_rank=args.warmup_rank, skip_finetune=args.skip_finetune, cache=args.cache,
                   selection=args.selection, finetune_epochs=args.finetune_epochs,
-                  max_reject_share=args.max_reject_share, max_length=args.max_length)
+                  max_reject_share=args.max_reject_share, min_chars=args.min_chars,
+                  max_chars=args.max_chars, max_length=args.max_length)
 
 
 def _demo(args: argparse.Namespace) -> list[dict]:

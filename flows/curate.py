@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
+import tempfile
 import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -21,10 +23,10 @@ from curation.errors import InputError
 from curation.rows import HASH_COLUMN, INTERNAL_COLUMNS, kind_for_model
 from tasks.evaluate import evaluate, holdout_split
 from tasks.finetune import finetune
-from tasks.ingest import ingest
+from tasks.ingest import ingest, read_target
 from tasks.score import METHODS, score
 from tasks.select import STRATEGIES, budget_rows, random_positions, select, selection_frame
-from tasks.validate import validate
+from tasks.validate import Limits, validate_pool, validate_target
 from tasks.warmup import cached_manifest, load_into, warmup, warmup_key
 
 
@@ -71,25 +73,36 @@ def curate(pool: str, validation: str, model: str, budget: float, out: str,
            warmup_steps: int | None = None, warmup_lr: float | None = None,
            warmup_rank: int | None = None, skip_finetune: bool = False, cache: str | None = None,
            selection: str = "auto", finetune_epochs: int | None = None,
-           max_reject_share: float = 0.5, max_length: int = 256) -> dict:
+           max_reject_share: float = 0.5, min_chars: int = 1, max_chars: int = 100_000,
+           max_length: int = 256) -> dict:
     """Pick the pool rows that help the target task, finetune on them and measure the lift."""
     logger = get_run_logger()
     check_options(model, method, selection, budget)
     cache = cache or default_cache_dir()
     kind = kind_for_model(model)
     timings: dict[str, float] = {}
+    limits = Limits(max_reject_share=max_reject_share, min_chars=min_chars, max_chars=max_chars)
     outputs = StagedOutputs(out)
+    spill_dir = tempfile.mkdtemp(prefix="curate-valid-rows-")
     try:
         with timed(timings, "ingest"):
-            pool_rows = ingest(pool)
-            validation_rows = ingest(validation)
-            test_rows = ingest(test) if test else None
+            source = ingest(pool)
+            validation_rows = read_target(validation)
+            test_rows = read_target(test) if test else None
         with timed(timings, "validate"):
-            ref, checked, validation_rows, test_rows = validate(
-                pool_rows, validation_rows, test_rows, kind, max_reject_share)
-        valid = checked.valid
-        logger.info("pool %s: %d rows read, %d valid, %d quarantined %s", pool, len(pool_rows),
-                    len(valid), len(checked.quarantine), checked.reasons)
+            ref, validation_rows, test_rows = validate_target(validation_rows, test_rows, kind, limits)
+            # Leakage: a pool row identical to a validation or test row is never trained on.
+            target_hashes = set(validation_rows[HASH_COLUMN])
+            if test_rows is not None:
+                target_hashes |= set(test_rows[HASH_COLUMN])
+            checked = validate_pool(source, ref, spill_dir, limits, frozenset(target_hashes))
+            valid = checked.load_valid()
+        outputs.parquet("quarantine.parquet", checked.quarantine)
+        outputs.json("validation.json", {"pool": pool, "files": checked.files,
+                                         "expectations": checked.expectations})
+        publish_validation(checked.expectations)
+        logger.info("pool %s: %d rows read, %d valid, %d quarantined %s", pool, checked.rows_read,
+                    checked.valid_rows, checked.rows_read - checked.valid_rows, checked.reasons)
 
         # Without --test, a quarter of the validation set is held out of the warmup for evaluation.
         warm_rows, eval_rows = (validation_rows, test_rows) if test_rows is not None \
@@ -126,7 +139,6 @@ def curate(pool: str, validation: str, model: str, budget: float, out: str,
 
         outputs.parquet("scores.parquet", scores)
         outputs.parquet("selection.parquet", chosen)
-        outputs.parquet("quarantine.parquet", checked.quarantine)
 
         evaluation = None
         if not skip_finetune:
@@ -148,11 +160,12 @@ def curate(pool: str, validation: str, model: str, budget: float, out: str,
             "config": {"pool": pool, "validation": validation, "test": test, "model": model,
                        "budget": budget, "out": out, "method": method, "selection": strategy,
                        "seed": seed, "cache": cache, "warmup": warm_config.as_dict(),
-                       "max_reject_share": max_reject_share, "max_length": max_length},
+                       "max_reject_share": max_reject_share, "min_chars": min_chars,
+                       "max_chars": max_chars, "max_length": max_length},
             "hashes": {"validation": dataset_hash(validation_rows[HASH_COLUMN]),
-                       "pool": dataset_hash(pool_rows[HASH_COLUMN]), "warmup_key": key},
-            "counts": {"rows_read": int(len(pool_rows)), "valid": int(len(valid)),
-                       "quarantined": int(len(checked.quarantine)),
+                       "pool": checked.pool_hash, "warmup_key": key},
+            "counts": {"rows_read": checked.rows_read, "valid": checked.valid_rows,
+                       "quarantined": checked.rows_read - checked.valid_rows,
                        "quarantine_reasons": checked.reasons, "selected": int(k),
                        "validation_rows": int(len(validation_rows)),
                        "warmup_rows": int(len(warm_rows)), "eval_rows": int(len(eval_rows))},
@@ -170,4 +183,17 @@ def curate(pool: str, validation: str, model: str, budget: float, out: str,
     except BaseException:
         outputs.abandon()
         raise
+    finally:
+        shutil.rmtree(spill_dir, ignore_errors=True)
     return report
+
+
+def publish_validation(expectations: list[dict]) -> None:
+    """The expectation results as a Prefect table artifact: expectation, rows checked, rows failed."""
+    from prefect.artifacts import create_table_artifact
+
+    create_table_artifact(
+        key="pool-validation",
+        table=[{"expectation": e["expectation"], "reason": e["reason"], "rows checked": e["rows_checked"],
+                "rows failed": e["rows_failed"]} for e in expectations],
+        description="Great Expectations results over the pool, summed over its batches")

@@ -1,8 +1,17 @@
-"""Ingest: read a Parquet file, directory or glob, or JSONL, local or s3://, into rows with provenance."""
+"""Ingest: find a pool's files (Parquet or JSONL, local or s3://) and stream them in batches.
+
+`open_source` checks every file up front (Parquet footers and column types) so that a truncated
+part among good parts, or a column of the wrong type, stops the run before anything is scored.
+`iter_batches` then streams record batches with provenance (file, row) and a content hash per
+row, so memory does not grow with the pool.
+"""
 
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Iterator
 
 import pandas as pd
 import pyarrow as pa
@@ -17,13 +26,55 @@ from curation.storage import filesystem
 
 JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
 DATA_SUFFIXES = (".parquet", ".pq", *JSONL_SUFFIXES)
+BATCH_ROWS = 65_536
+
+# Arrow types each payload column may have in a Parquet file.
+_TYPE_RULES = {
+    "prompt": ("string", lambda t: pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_null(t)),
+    "response": ("string", lambda t: pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_null(t)),
+    "text": ("string", lambda t: pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_null(t)),
+    "features": ("list of numbers", lambda t: pa.types.is_null(t) or (pa.types.is_list(t) or pa.types.is_large_list(t)
+                                              or pa.types.is_fixed_size_list(t))
+                 and (pa.types.is_floating(t.value_type) or pa.types.is_integer(t.value_type))),
+    "label": ("integer", lambda t: pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_null(t)),
+}
+
+
+@dataclass(frozen=True)
+class Source:
+    """The files behind a path, checked readable; `rows` is known for Parquet (from footers)."""
+
+    url: str
+    files: tuple[str, ...]
+    rows: int | None
+
+
+@contextmanager
+def storage_errors(url: str):
+    """Turn storage failures into InputError: missing, denied, unreachable."""
+    try:
+        yield
+    except InputError:
+        raise
+    except FileNotFoundError as err:
+        raise InputError(f"not found: {err}", file=url,
+                         hint="check the bucket and key, or the local path") from None
+    except PermissionError as err:
+        raise InputError(f"access denied: {err}", file=url,
+                         hint="check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY and the bucket policy") from None
+    except Exception as err:  # botocore's connection errors are not OSErrors
+        name = type(err).__name__
+        if "Endpoint" in name or "Connect" in name or "Credentials" in name or isinstance(err, OSError):
+            raise InputError(f"cannot reach the storage ({name}): {err}", file=url,
+                             hint="check AWS_ENDPOINT_URL and the network") from None
+        raise
 
 
 def resolve_files(url: str) -> list[str]:
     """The data files behind a path: itself, the data files of a directory, or a glob's matches."""
     fs, path = filesystem(url)
     protocol = url.split("://", 1)[0] + "://" if "://" in url else ""
-    try:
+    with storage_errors(url):
         if any(ch in path for ch in "*?["):
             found = sorted(fs.glob(path))
         elif fs.isdir(path):
@@ -32,34 +83,64 @@ def resolve_files(url: str) -> list[str]:
             found = [path]
         else:
             found = []
-    except (PermissionError, OSError) as err:
-        raise InputError(f"cannot list it: {err}", file=url) from None
     if not found:
         raise InputError("no such file, or no .parquet/.jsonl files under it", file=url,
                          hint="check the path; directories and globs must hold .parquet or .jsonl files")
     return [protocol + p if protocol and not p.startswith(protocol) else p for p in found]
 
 
-def _read_parquet(url: str) -> pd.DataFrame:
-    fs, path = filesystem(url)
-    try:
-        with fs.open(path, "rb") as handle:
-            table = pq.read_table(handle)
-    except (pa.ArrowInvalid, pa.ArrowException, OSError, ValueError) as err:
-        raise InputError(f"not a readable Parquet file (truncated, or another format): {err}",
-                         file=url) from None
-    return table.to_pandas()
+def _is_jsonl(url: str) -> bool:
+    return url.lower().endswith(JSONL_SUFFIXES)
 
 
-def _read_jsonl(url: str) -> pd.DataFrame:
+def _parquet_rows(url: str) -> int:
+    """Read a Parquet footer and check the payload columns' types; returns the row count."""
     fs, path = filesystem(url)
-    records = []
-    with fs.open(path, "rb") as handle:
+    with storage_errors(url), fs.open(path, "rb") as handle:
+        try:
+            parquet = pq.ParquetFile(handle)
+        except (pa.ArrowException, OSError, ValueError) as err:
+            raise InputError(f"not a readable Parquet file (truncated, or another format): {err}",
+                             file=url) from None
+        schema = parquet.schema_arrow
+        for column, (expected, ok) in _TYPE_RULES.items():
+            if column in schema.names and not ok(schema.field(column).type):
+                found = schema.field(column).type
+                hint = "text must be UTF-8 strings" if pa.types.is_binary(found) else None
+                raise InputError(f"column has type {found}, expected {expected} "
+                                 f"(expectation expect_column_values_to_be_of_type failed)",
+                                 file=url, field=column, hint=hint)
+        return parquet.metadata.num_rows
+
+
+def open_source(url: str) -> Source:
+    """Resolve and check every file behind a path before any row is read."""
+    files = resolve_files(url)
+    rows = [None if _is_jsonl(f) else _parquet_rows(f) for f in files]
+    known = None if any(r is None for r in rows) else sum(rows)
+    return Source(url=url, files=tuple(files), rows=known)
+
+
+def _parquet_batches(url: str, batch_rows: int) -> Iterator[pd.DataFrame]:
+    fs, path = filesystem(url)
+    with storage_errors(url), fs.open(path, "rb") as handle:
+        try:
+            for batch in pq.ParquetFile(handle).iter_batches(batch_size=batch_rows):
+                yield batch.to_pandas()
+        except (pa.ArrowException, OSError, ValueError) as err:
+            raise InputError(f"Parquet file is corrupt or not valid UTF-8 text: {err}", file=url) from None
+
+
+def _jsonl_batches(url: str, batch_rows: int) -> Iterator[pd.DataFrame]:
+    fs, path = filesystem(url)
+    records: list[dict] = []
+    with storage_errors(url), fs.open(path, "rb") as handle:
         for line_no, raw in enumerate(handle, start=1):
             try:
                 line = raw.decode("utf-8").strip()
             except UnicodeDecodeError:
-                raise InputError(f"line {line_no} is not valid UTF-8", file=url, row=line_no - 1) from None
+                raise InputError(f"line {line_no} is not valid UTF-8 text", file=url,
+                                 row=line_no - 1) from None
             if not line:
                 continue
             try:
@@ -70,26 +151,34 @@ def _read_jsonl(url: str) -> pd.DataFrame:
             if not isinstance(record, dict):
                 raise InputError(f"line {line_no} is not a JSON object", file=url, row=line_no - 1)
             records.append(record)
-    return pd.DataFrame.from_records(records)
+            if len(records) == batch_rows:
+                yield pd.DataFrame.from_records(records)
+                records = []
+    if records:
+        yield pd.DataFrame.from_records(records)
 
 
-def read_file(url: str) -> pd.DataFrame:
-    """One data file as a DataFrame, with its file name, row number and content hash per row."""
-    frame = _read_jsonl(url) if url.lower().endswith(JSONL_SUFFIXES) else _read_parquet(url)
-    frame = frame.reset_index(drop=True)
-    frame[FILE_COLUMN] = url
-    frame[ROW_COLUMN] = range(len(frame))
-    frame[HASH_COLUMN] = row_hashes(frame) if len(frame) else pd.Series(dtype="string")
-    return frame
+def iter_batches(source: Source, batch_rows: int = BATCH_ROWS) -> Iterator[pd.DataFrame]:
+    """Batches of rows with their file, row number within the file and content hash."""
+    for url in source.files:
+        reader = _jsonl_batches if _is_jsonl(url) else _parquet_batches
+        offset = 0
+        for frame in reader(url, batch_rows):
+            frame = frame.reset_index(drop=True)
+            frame[FILE_COLUMN] = url
+            frame[ROW_COLUMN] = range(offset, offset + len(frame))
+            frame[HASH_COLUMN] = row_hashes(frame) if len(frame) else pd.Series(dtype="string")
+            offset += len(frame)
+            yield frame
 
 
 def read_rows(url: str) -> pd.DataFrame:
-    """All rows behind a path; fails with InputError (file, row, field) on unreadable input."""
-    frames = [read_file(f) for f in resolve_files(url)]
-    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-    if frame.empty:
+    """All rows behind a path in memory (for validation and test sets, which are small)."""
+    source = open_source(url)
+    frames = list(iter_batches(source))
+    if not frames or sum(len(f) for f in frames) == 0:
         raise InputError("holds no rows", file=url)
-    return frame
+    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 
 
 def _not_input_error(task, task_run, state) -> bool:
@@ -105,6 +194,13 @@ def _not_input_error(task, task_run, state) -> bool:
 
 @task(name="ingest", retries=2, retry_delay_seconds=2, retry_condition_fn=_not_input_error,
       tags=["io"], persist_result=False, cache_policy=NO_CACHE)
-def ingest(url: str) -> pd.DataFrame:
-    """Read the rows behind a path (file, directory, glob; Parquet or JSONL; local or s3://)."""
+def ingest(url: str) -> Source:
+    """Find and check the files behind a path (Parquet or JSONL; local or s3://)."""
+    return open_source(url)
+
+
+@task(name="read-target-rows", retries=2, retry_delay_seconds=2, retry_condition_fn=_not_input_error,
+      tags=["io"], persist_result=False, cache_policy=NO_CACHE)
+def read_target(url: str) -> pd.DataFrame:
+    """Read a (small) validation or test set into memory."""
     return read_rows(url)

@@ -1,27 +1,35 @@
-"""Validate: check rows against the file contract; bad pool rows go to quarantine with a reason.
+"""Validate: check rows against the file contract with Great Expectations; quarantine bad pool rows.
 
-The validation and test sets define the target, so any bad row there is a hard error; a pool is
-large and messy, so its bad rows are quarantined and the run goes on with the rest, unless the
-pool as a whole is unusable (a required column missing, no valid rows, too many rejected).
+The validation and test sets define the target, so any bad row there is a hard error. A pool is
+large and messy: it is streamed batch by batch, its bad rows are quarantined with a reason and
+the run goes on with the rest, unless the pool as a whole is unusable (a required column
+missing, no valid rows, more than `max_reject_share` of rows rejected). Valid rows are spilled to
+local Parquet parts, so memory stays flat however large the pool.
 """
 
 from __future__ import annotations
 
-import math
+import json
+import os
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from curation.errors import InputError
+from curation.hashing import DatasetHasher
 from curation.rows import FILE_COLUMN, HASH_COLUMN, ROW_COLUMN, RowKind, text_columns
+from tasks.ingest import Source, iter_batches
 
 
 @dataclass(frozen=True)
 class Reference:
-    """What the validation set fixes for every other file: the kind, feature length and labels."""
+    """What the validation set fixes for every other file: the kind, columns, feature length, labels."""
 
     kind: RowKind
     text_columns: tuple[str, ...] = ()
@@ -29,195 +37,241 @@ class Reference:
     labels: tuple[int, ...] = ()
 
 
+@dataclass(frozen=True)
+class Limits:
+    """Pool-level bounds a user may set."""
+
+    max_reject_share: float = 0.5
+    min_chars: int = 1
+    max_chars: int = 100_000
+
+
 @dataclass
-class Checked:
-    """Outcome of validating one pool: the rows to score and the rows set aside."""
+class PoolCheck:
+    """Outcome of validating one pool: where its valid rows are, and what was set aside."""
 
-    valid: pd.DataFrame
+    valid_parts: list[str]
     quarantine: pd.DataFrame
-    reasons: dict[str, int] = field(default_factory=dict)
+    rows_read: int
+    valid_rows: int
+    reasons: dict[str, int]
+    expectations: list[dict[str, Any]]
+    pool_hash: str
+    files: list[str] = field(default_factory=list)
+
+    def load_valid(self) -> pd.DataFrame:
+        """The valid rows in memory, in pool order."""
+        return pd.concat([pq.read_table(p).to_pandas() for p in self.valid_parts], ignore_index=True)
 
 
-def _where(frame: pd.DataFrame, index) -> tuple[str, int]:
-    return str(frame.at[index, FILE_COLUMN]), int(frame.at[index, ROW_COLUMN])
+def _first_file(frame: pd.DataFrame) -> str:
+    return str(frame[FILE_COLUMN].iloc[0]) if FILE_COLUMN in frame and len(frame) else "?"
 
 
-def _require_columns(frame: pd.DataFrame, kind: RowKind, name: str) -> tuple[str, ...]:
-    file = str(frame[FILE_COLUMN].iloc[0])
-    if kind == "features":
+def _require_columns(frame: pd.DataFrame, ref_kind: RowKind, name: str,
+                     expected_text: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """The payload columns present; an InputError naming the file if a required one is missing."""
+    file = _first_file(frame)
+    if ref_kind == "features":
         for column in ("features", "label"):
             if column not in frame.columns:
-                raise InputError(f"required column missing from the {name} (feature rows need "
-                                 "'features' and 'label')", file=file, field=column)
+                raise InputError(f"required column missing from the {name} (expectation "
+                                 "expect_column_to_exist failed; feature rows need 'features' and 'label')",
+                                 file=file, field=column)
         return ()
     columns = text_columns(frame)
-    if not columns:
-        raise InputError(f"required column missing from the {name} (text rows need 'response', "
-                         "with optional 'prompt', or 'text')", file=file, field="response")
+    needed = [c for c in expected_text if c != "prompt"]
+    if not columns or any(c not in columns for c in needed):
+        missing = needed[0] if needed else "response"
+        raise InputError(f"required column missing from the {name} (expectation expect_column_to_exist "
+                         "failed; text rows need 'response', with optional 'prompt', or 'text', as the "
+                         "validation set has)", file=file, field=missing)
     return columns
 
 
-def _row_reasons(frame: pd.DataFrame, ref: Reference, columns: tuple[str, ...]) -> pd.Series:
-    """The first reason each row is invalid, or None."""
-    reasons = pd.Series([None] * len(frame), index=frame.index, dtype="object")
+def _rules(ref: Reference, frame_columns, limits: Limits, forbidden: frozenset[str] = frozenset()):
+    from curation.expectations import RowRules
 
-    def mark(mask, reason: str) -> None:
-        reasons[mask & reasons.isna()] = reason
+    return RowRules(kind=ref.kind, text_columns=ref.text_columns, feature_dim=ref.feature_dim,
+                    labels=ref.labels, min_chars=limits.min_chars, max_chars=limits.max_chars,
+                    has_id="id" in frame_columns, forbidden_hashes=forbidden)
 
-    if "id" in frame.columns:
-        mark(frame["id"].isna(), "null_id")
-    if ref.kind == "text":
-        for column in columns:
-            values = frame[column]
-            if column == "prompt":
-                mark(values.map(lambda v: v is not None and not isinstance(v, str)), "bad_prompt")
-                continue
-            mark(values.map(lambda v: not isinstance(v, str)), f"null_{column}")
-            mark(values.map(lambda v: isinstance(v, str) and not v.strip()), f"empty_{column}")
-        return reasons
 
-    def vector_problem(value) -> str | None:
-        if value is None or isinstance(value, (str, bytes)) or not hasattr(value, "__len__"):
-            return "null_features"
-        try:
-            array = np.asarray(value, dtype=np.float64)
-        except (TypeError, ValueError):
-            return "non_numeric_features"
-        if array.ndim != 1:
-            return "non_numeric_features"
-        if ref.feature_dim is not None and array.shape[0] != ref.feature_dim:
-            return "feature_length"
-        if not np.isfinite(array).all():
-            return "non_finite_features"
-        return None
+def _field_of(reason: str) -> str:
+    """The column a reason is about: null_text -> text, feature_length -> features, ..."""
+    fixed = {"duplicate": "id", "duplicate_id": "id", "null_id": "id", "leakage": "id",
+             "feature_length": "features", "bad_label": "label", "unknown_label": "label"}
+    if reason in fixed:
+        return fixed[reason]
+    for column in ("features", "label", "prompt", "response", "text"):
+        if column in reason:
+            return column
+    return reason
 
-    problems = frame["features"].map(vector_problem)
-    reasons[problems.notna() & reasons.isna()] = problems[problems.notna() & reasons.isna()]
 
-    def label_problem(value) -> str | None:
-        if value is None or (isinstance(value, float) and math.isnan(value)):
-            return "null_label"
-        if isinstance(value, (bool, np.bool_)) or not float(value).is_integer():
-            return "bad_label"
-        if ref.labels and int(value) not in ref.labels:
-            return "unknown_label"
-        return None
-
-    def safe_label_problem(value) -> str | None:
-        try:
-            return label_problem(value)
-        except (TypeError, ValueError):
-            return "bad_label"
-
-    problems = frame["label"].map(safe_label_problem)
-    reasons[problems.notna() & reasons.isna()] = problems[problems.notna() & reasons.isna()]
-    return reasons
+def _hint(reason: str, ref: Reference, limits: Limits) -> str | None:
+    return {
+        "feature_length": f"the validation set's feature vectors have length {ref.feature_dim}",
+        "unknown_label": f"labels must be among the validation set's: {list(ref.labels)}",
+        "leakage": "the row is identical to a validation or test row",
+    }.get(reason, f"text must be {limits.min_chars}-{limits.max_chars} characters"
+          if reason.endswith("_length") else None)
 
 
 def _assign_ids(frame: pd.DataFrame) -> pd.DataFrame:
     """Ids as strings; rows without one get their content hash."""
     frame = frame.copy()
     if "id" in frame.columns:
-        frame["id"] = [h if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
-                       for v, h in zip(frame["id"], frame[HASH_COLUMN])]
+        ids = frame["id"].astype("object")
+        frame["id"] = ids.where(ids.notna(), frame[HASH_COLUMN]).map(str)
     else:
-        frame["id"] = frame[HASH_COLUMN]
-    frame["id"] = frame["id"].astype("string")
+        frame["id"] = frame[HASH_COLUMN].astype(str)
     return frame
 
 
 def _normalize(frame: pd.DataFrame, ref: Reference) -> pd.DataFrame:
+    """Valid rows with clean types: float32 vectors, int64 labels, '' for a missing prompt."""
     frame = frame.copy()
     if ref.kind == "features":
         frame["features"] = [np.asarray(v, dtype=np.float32) for v in frame["features"]]
-        frame["label"] = frame["label"].astype("int64")
-    elif "prompt" in frame.columns:
-        frame["prompt"] = frame["prompt"].fillna("")
+        frame["label"] = frame["label"].astype("float64").astype("int64")
+    elif "prompt" in ref.text_columns:
+        prompt = frame["prompt"] if "prompt" in frame.columns else pd.Series([""] * len(frame), index=frame.index)
+        frame["prompt"] = prompt.astype("object").where(prompt.notna(), "").astype(str)
     return frame
 
 
-def reference_from(validation: pd.DataFrame, kind: RowKind) -> tuple[Reference, pd.DataFrame]:
+def reference_from(validation: pd.DataFrame, kind: RowKind, limits: Limits = Limits()
+                   ) -> tuple[Reference, pd.DataFrame]:
     """Check the validation set strictly and derive the reference every other file must match."""
     columns = _require_columns(validation, kind, "validation set")
     ref = Reference(kind=kind, text_columns=columns)
     if kind == "features":
         lengths = validation["features"].map(lambda v: len(v) if hasattr(v, "__len__") else -1)
         ref = Reference(kind=kind, feature_dim=int(lengths.mode().iloc[0]))
-    checked = check_strict(validation, ref, "validation set")
+    checked = check_strict(validation, ref, "validation set", limits)
     if kind == "features":
         ref = Reference(kind=kind, feature_dim=ref.feature_dim,
                         labels=tuple(sorted(int(v) for v in checked["label"].unique())))
         if len(ref.labels) < 2:
             raise InputError("the validation set needs at least two distinct labels",
-                             file=str(validation[FILE_COLUMN].iloc[0]), field="label")
+                             file=_first_file(validation), field="label")
     return ref, checked
 
 
-def check_strict(frame: pd.DataFrame, ref: Reference, name: str) -> pd.DataFrame:
-    """Validate a validation or test file: the first bad row is an InputError."""
-    _require_columns(frame, ref.kind, name)
-    reasons = _row_reasons(frame, ref, ref.text_columns or text_columns(frame))
+def check_strict(frame: pd.DataFrame, ref: Reference, name: str, limits: Limits = Limits()) -> pd.DataFrame:
+    """Validate a validation or test file: its first bad row is an InputError."""
+    from curation.expectations import RowSuite
+
+    _require_columns(frame, ref.kind, name, ref.text_columns)
+    suite = RowSuite(f"{name.replace(' ', '-')}-rows", _rules(ref, frame.columns, limits))
+    reasons = suite.reasons(frame.reset_index(drop=True))
     bad = reasons.dropna()
     if len(bad):
-        index = bad.index[0]
-        file, row = _where(frame, index)
-        reason = bad.iloc[0]
-        raise InputError(f"invalid row in the {name}: {reason}", file=file, row=row,
-                         field=_field_of(reason), hint=_hint(reason, ref))
+        index, reason = bad.index[0], bad.iloc[0]
+        expectation = suite.stats[reason].expectation
+        raise InputError(f"invalid row in the {name}: {reason} (expectation {expectation} failed)",
+                         file=str(frame[FILE_COLUMN].iloc[index]), row=int(frame[ROW_COLUMN].iloc[index]),
+                         field=_field_of(reason), hint=_hint(reason, ref, limits))
     return _normalize(_assign_ids(frame), ref)
 
 
-def check_pool(pool: pd.DataFrame, ref: Reference, max_reject_share: float = 0.5) -> Checked:
-    """Validate a pool: bad rows are quarantined; an unusable pool is an InputError."""
-    columns = _require_columns(pool, ref.kind, "pool")
-    reasons = _row_reasons(pool, ref, columns)
-    pool = _assign_ids(pool)
-    # Duplicates: same content keeps its first row; a reused id on other content is ambiguous.
-    reasons[pool[HASH_COLUMN].duplicated() & reasons.isna()] = "duplicate"
-    reasons[pool["id"].duplicated() & reasons.isna()] = "duplicate_id"
-    bad = reasons.notna()
-    quarantine = pool[bad].assign(reason=reasons[bad].astype("string"))
-    valid = _normalize(pool[~bad], ref)
-    rejected_share = bad.mean()
-    if valid.empty or rejected_share > max_reject_share:
-        first = reasons[bad].index[0]
-        file, row = _where(pool, first)
-        reason = reasons[first]
-        raise InputError(
-            f"{int(bad.sum())} of {len(pool)} pool rows are invalid "
-            f"(more than the allowed {max_reject_share:.0%}); first: {reason}",
-            file=file, row=row, field=_field_of(reason), hint=_hint(reason, ref))
+class SeenKeys:
+    """Which 64-bit keys were seen in earlier batches: a sorted NumPy array, 8 bytes a row."""
+
+    def __init__(self) -> None:
+        self.keys = np.empty(0, dtype=np.uint64)
+
+    def repeated(self, values: pd.Series) -> np.ndarray:
+        """True where a value repeats one seen before (in this batch or an earlier one)."""
+        keys = pd.util.hash_pandas_object(values.astype(str), index=False).to_numpy()
+        repeated = pd.Series(keys).duplicated().to_numpy() | np.isin(keys, self.keys)
+        self.keys = np.union1d(self.keys, keys)
+        return repeated
+
+
+def arrow_table(frame: pd.DataFrame) -> pa.Table:
+    """A Parquet-ready table; a column of mixed types (possible in JSONL) is kept as JSON text."""
+    try:
+        return pa.Table.from_pandas(frame, preserve_index=False)
+    except (pa.ArrowException, TypeError, ValueError):
+        frame = frame.copy()
+        for column in frame.columns:
+            try:
+                pa.array(frame[column], from_pandas=True)
+            except (pa.ArrowException, TypeError, ValueError):
+                frame[column] = [None if v is None else json.dumps(v, default=str) for v in frame[column]]
+        return pa.Table.from_pandas(frame, preserve_index=False)
+
+
+def check_pool(source: Source, ref: Reference, spill_dir: str, limits: Limits = Limits(),
+               forbidden: frozenset[str] = frozenset()) -> PoolCheck:
+    """Stream a pool through the expectations: valid rows to Parquet parts, bad rows to quarantine."""
+    from curation.expectations import RowSuite
+
+    os.makedirs(spill_dir, exist_ok=True)
+    suite, seen_content, seen_ids = None, SeenKeys(), SeenKeys()
+    parts, quarantined, first_bad = [], [], None
+    rows_read, valid_rows = 0, 0
+    pool_hash = DatasetHasher()
+    for batch in iter_batches(source):
+        _require_columns(batch, ref.kind, "pool", ref.text_columns)
+        if suite is None:
+            suite = RowSuite("pool-rows", _rules(ref, batch.columns, limits, forbidden))
+        rows_read += len(batch)
+        pool_hash.update(batch[HASH_COLUMN])
+        reasons = suite.reasons(batch)
+        batch = _assign_ids(batch)
+        # Same content: keep the first row. The same id on other content is ambiguous.
+        for reason, repeated in (("duplicate", seen_content.repeated(batch[HASH_COLUMN])),
+                                 ("duplicate_id", seen_ids.repeated(batch["id"]))):
+            reasons[repeated & reasons.isna().to_numpy()] = reason
+        bad = reasons.notna().to_numpy()
+        if bad.any():
+            quarantined.append(arrow_table(batch[bad].assign(reason=reasons[bad].astype(str))))
+            if first_bad is None:
+                first_bad = batch[bad].iloc[0], reasons[bad].iloc[0]
+        if (~bad).any():
+            part = os.path.join(spill_dir, f"part-{len(parts):05d}.parquet")
+            pq.write_table(arrow_table(_normalize(batch[~bad], ref)), part)
+            parts.append(part)
+            valid_rows += int((~bad).sum())
+    if rows_read == 0:
+        raise InputError("the pool holds no rows (expectation expect_table_row_count_to_be_between failed)",
+                         file=source.url)
+    quarantine = (pa.concat_tables(quarantined, promote_options="permissive").to_pandas()
+                  if quarantined else pd.DataFrame({"id": pd.Series(dtype=str), "reason": pd.Series(dtype=str)}))
     counts = {str(k): int(v) for k, v in quarantine["reason"].value_counts().sort_index().items()}
-    return Checked(valid=valid.reset_index(drop=True), quarantine=quarantine.reset_index(drop=True),
-                   reasons=counts)
+    rejected = rows_read - valid_rows
+    if valid_rows == 0 or rejected / rows_read > limits.max_reject_share:
+        row, reason = first_bad
+        raise InputError(
+            f"{rejected} of {rows_read} pool rows are invalid (more than the allowed "
+            f"{limits.max_reject_share:.0%}); first: {reason} "
+            f"(expectation {suite.stats[reason].expectation if reason in suite.stats else 'unique content and ids'} failed)",
+            file=str(row[FILE_COLUMN]), row=int(row[ROW_COLUMN]), field=_field_of(reason),
+            hint=_hint(reason, ref, limits))
+    expectations = suite.summary() + [
+        {"expectation": "unique content (content hash)", "reason": "duplicate", "rows_checked": rows_read,
+         "rows_failed": counts.get("duplicate", 0), "success": not counts.get("duplicate")},
+        {"expectation": "unique ids", "reason": "duplicate_id", "rows_checked": rows_read,
+         "rows_failed": counts.get("duplicate_id", 0), "success": not counts.get("duplicate_id")}]
+    return PoolCheck(valid_parts=parts, quarantine=quarantine, rows_read=rows_read, valid_rows=valid_rows,
+                     reasons=counts, expectations=expectations, pool_hash=pool_hash.hexdigest(),
+                     files=list(source.files))
 
 
-_REASON_FIELDS = {
-    "null_id": "id", "duplicate": "id", "duplicate_id": "id", "bad_prompt": "prompt",
-    "null_features": "features", "non_numeric_features": "features", "feature_length": "features",
-    "non_finite_features": "features", "null_label": "label", "bad_label": "label",
-    "unknown_label": "label",
-}
+@task(name="validate-target", tags=["validate"], persist_result=False, cache_policy=NO_CACHE)
+def validate_target(validation: pd.DataFrame, test: pd.DataFrame | None, kind: RowKind,
+                    limits: Limits) -> tuple[Reference, pd.DataFrame, pd.DataFrame | None]:
+    """Check the validation and test sets strictly; derive the reference for the pool."""
+    ref, validation = reference_from(validation, kind, limits)
+    test = check_strict(test, ref, "test set", limits) if test is not None else None
+    return ref, validation, test
 
 
-def _field_of(reason: str) -> str:
-    """The column a reason is about (null_text -> text, feature_length -> features, ...)."""
-    return _REASON_FIELDS.get(reason, reason.split("_", 1)[-1])
-
-
-def _hint(reason: str, ref: Reference) -> str | None:
-    if reason == "feature_length":
-        return f"the validation set's feature vectors have length {ref.feature_dim}"
-    if reason == "unknown_label":
-        return f"labels must be among the validation set's: {list(ref.labels)}"
-    return None
-
-
-@task(name="validate", tags=["validate"], persist_result=False, cache_policy=NO_CACHE)
-def validate(pool: pd.DataFrame, validation: pd.DataFrame, test: pd.DataFrame | None,
-             kind: RowKind, max_reject_share: float = 0.5
-             ) -> tuple[Reference, Checked, pd.DataFrame, pd.DataFrame | None]:
-    """Check validation, test and pool; quarantine bad pool rows."""
-    ref, validation = reference_from(validation, kind)
-    test = check_strict(test, ref, "test set") if test is not None else None
-    return ref, check_pool(pool, ref, max_reject_share), validation, test
+@task(name="validate-pool", tags=["validate"], persist_result=False, cache_policy=NO_CACHE)
+def validate_pool(source: Source, ref: Reference, spill_dir: str, limits: Limits,
+                  forbidden: frozenset[str]) -> PoolCheck:
+    """Stream the pool through the expectation suite; quarantine bad rows with a reason."""
+    return check_pool(source, ref, spill_dir, limits, forbidden)
