@@ -28,23 +28,27 @@ def _context():
         import great_expectations as gx
         from great_expectations.data_context.types.base import ProgressBarsConfig
 
-        logging.getLogger("great_expectations").setLevel(logging.ERROR)
+        logging.getLogger("great_expectations").setLevel(logging.WARNING)
         _CONTEXT = gx.get_context(mode="ephemeral")
         _CONTEXT.variables.progress_bars = ProgressBarsConfig(globally=False)
     return _CONTEXT
 
 
+def _is_null(value: Any) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, (float, np.floating)) and math.isnan(value))
+
+
 def _text_chars(value: Any) -> int:
     """Length of a string; -1 for null, -2 for a value that is not text."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if _is_null(value):
         return -1
     return len(value) if isinstance(value, str) else -2
 
 
 def _vector_length(value: Any) -> int:
     """Length of a numeric vector; -1 for null, -2 for anything that is not a flat numeric list."""
-    if value is None or isinstance(value, (str, bytes, dict)) or not hasattr(value, "__len__"):
-        return -1 if value is None or (isinstance(value, float) and math.isnan(value)) else -2
+    if _is_null(value) or isinstance(value, (str, bytes, dict)) or not hasattr(value, "__len__"):
+        return -1 if _is_null(value) else -2
     try:
         array = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
@@ -61,7 +65,7 @@ def _all_finite(value: Any) -> bool:
 
 def _label_value(value: Any) -> float:
     """The label as a number if it is a whole number; NaN for null, -inf for anything else."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if _is_null(value):
         return math.nan
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
         return -math.inf

@@ -24,7 +24,7 @@ from prefect.cache_policies import NO_CACHE
 from curation.errors import InputError
 from curation.hashing import DatasetHasher
 from curation.rows import FILE_COLUMN, HASH_COLUMN, ROW_COLUMN, RowKind, text_columns
-from tasks.ingest import Source, iter_batches
+from tasks.ingest import BATCH_ROWS, Source, iter_batches
 
 
 @dataclass(frozen=True)
@@ -177,16 +177,29 @@ def check_strict(frame: pd.DataFrame, ref: Reference, name: str, limits: Limits 
 
 
 class SeenKeys:
-    """Which 64-bit keys were seen in earlier batches: a sorted NumPy array, 8 bytes a row."""
+    """Which 64-bit keys earlier batches held, in 8 bytes a row.
+
+    Keys live in sorted runs whose sizes at least double from newest to oldest (merged like an
+    LSM tree), so a lookup costs O(log n) runs and a merge never copies more than the runs it joins.
+    """
 
     def __init__(self) -> None:
-        self.keys = np.empty(0, dtype=np.uint64)
+        self.runs: list[np.ndarray] = []
 
     def repeated(self, values: pd.Series) -> np.ndarray:
         """True where a value repeats one seen before (in this batch or an earlier one)."""
         keys = pd.util.hash_pandas_object(values.astype(str), index=False).to_numpy()
-        repeated = pd.Series(keys).duplicated().to_numpy() | np.isin(keys, self.keys)
-        self.keys = np.union1d(self.keys, keys)
+        repeated = pd.Series(keys).duplicated().to_numpy().copy()  # writable: pandas hands out read-only views
+        for run in self.runs:
+            at = np.minimum(np.searchsorted(run, keys), len(run) - 1)
+            repeated |= run[at] == keys
+        self.runs.append(np.sort(keys))
+        while len(self.runs) > 1 and len(self.runs[-1]) >= len(self.runs[-2]):
+            newest = self.runs.pop()
+            merged = np.concatenate([self.runs.pop(), newest])
+            del newest
+            merged.sort()
+            self.runs.append(merged)
         return repeated
 
 
@@ -194,18 +207,18 @@ def arrow_table(frame: pd.DataFrame) -> pa.Table:
     """A Parquet-ready table; a column of mixed types (possible in JSONL) is kept as JSON text."""
     try:
         return pa.Table.from_pandas(frame, preserve_index=False)
-    except (pa.ArrowException, TypeError, ValueError):
+    except (pa.ArrowException, TypeError, ValueError, OverflowError):
         frame = frame.copy()
         for column in frame.columns:
             try:
                 pa.array(frame[column], from_pandas=True)
-            except (pa.ArrowException, TypeError, ValueError):
+            except (pa.ArrowException, TypeError, ValueError, OverflowError):
                 frame[column] = [None if v is None else json.dumps(v, default=str) for v in frame[column]]
         return pa.Table.from_pandas(frame, preserve_index=False)
 
 
 def check_pool(source: Source, ref: Reference, spill_dir: str, limits: Limits = Limits(),
-               forbidden: frozenset[str] = frozenset()) -> PoolCheck:
+               forbidden: frozenset[str] = frozenset(), batch_rows: int = BATCH_ROWS) -> PoolCheck:
     """Stream a pool through the expectations: valid rows to Parquet parts, bad rows to quarantine."""
     from curation.expectations import RowSuite
 
@@ -214,7 +227,7 @@ def check_pool(source: Source, ref: Reference, spill_dir: str, limits: Limits = 
     parts, quarantined, first_bad = [], [], None
     rows_read, valid_rows = 0, 0
     pool_hash = DatasetHasher()
-    for batch in iter_batches(source):
+    for batch in iter_batches(source, batch_rows):
         _require_columns(batch, ref.kind, "pool", ref.text_columns)
         if suite is None:
             suite = RowSuite("pool-rows", _rules(ref, batch.columns, limits, forbidden))

@@ -11,6 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 
@@ -32,9 +34,9 @@ def prefect_api_url():
 def curate_cli(prefect_api_url, tmp_path):
     """Run the real `curate` console script in a new process against the session's Prefect API."""
 
-    def run(*args: str, check: bool = False) -> subprocess.CompletedProcess:
+    def run(*args: str, check: bool = False, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
         env = {**os.environ, "PREFECT_API_URL": prefect_api_url, "PREFECT_HOME": str(tmp_path / "prefect"),
-               "PYTHONWARNINGS": "ignore"}
+               "PYTHONWARNINGS": "ignore", **(env or {})}
         result = subprocess.run([sys.executable, "-m", "flows.cli", *args], cwd=REPO, env=env,
                                 capture_output=True, text=True, timeout=600)
         if check and result.returncode != 0:
@@ -112,3 +114,28 @@ def text_task(tmp_path_factory) -> dict[str, Path]:
                       rows(MATH, 60, offset=300).assign(domain="math")]).reset_index(drop=True)
     pool.to_parquet(root / "pool.parquet")
     return {name: root / f"{name}.parquet" for name in ("validation", "test", "pool")}
+
+
+# --- a real S3-compatible server ---------------------------------------------------------------
+@pytest.fixture(scope="session")
+def s3(tmp_path_factory):
+    """`rclone serve s3` on a free loopback port with one bucket for the session."""
+    from s3server import rclone_s3, s3_env
+
+    root = tmp_path_factory.mktemp("s3root")
+    bucket = f"curate-{os.getpid()}"
+    (root / bucket).mkdir()
+    with rclone_s3(root) as endpoint:
+        yield {"endpoint": endpoint, "bucket": bucket, "root": root, "env": s3_env(endpoint)}
+
+
+@pytest.fixture
+def s3_env(s3, monkeypatch):
+    """The AWS variables for this test's process, and fresh s3fs clients that read them."""
+    import fsspec
+
+    for key, value in s3["env"].items():
+        monkeypatch.setenv(key, value)
+    fsspec.filesystem("s3").clear_instance_cache()
+    yield s3
+    fsspec.filesystem("s3").clear_instance_cache()

@@ -102,3 +102,37 @@ def test_random_method_needs_no_warmup(labelled_task, tmp_path):
     assert report["cache"]["warmup"] == "not-used"
     assert not (tmp_path / "cache" / "warmup").exists()
     assert len(pd.read_parquet(tmp_path / "out" / "selection.parquet")) == 100
+
+
+def test_report_counts_add_up_and_validation_is_published(labelled_task, tmp_path):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey, FlowRunFilter, FlowRunFilterId
+
+    pool = pd.read_parquet(labelled_task["pool"]).iloc[:400].copy()
+    validation = pd.read_parquet(labelled_task["validation"])
+    pool.loc[0:9, "label"] = 9                                   # unknown label
+    pool.loc[10:14, "features"] = pd.Series([[1.0, 2.0]] * 5, index=range(10, 15))  # wrong length
+    leaked = validation.iloc[:3].assign(id=["leak-0", "leak-1", "leak-2"], source="copied")
+    pool = pd.concat([pool, pool.iloc[20:24].assign(id=["d0", "d1", "d2", "d3"]), leaked], ignore_index=True)
+    pool.to_parquet(tmp_path / "pool.parquet")
+
+    report = curate(pool=str(tmp_path / "pool.parquet"), validation=str(labelled_task["validation"]),
+                    model="linear", budget=50, out=str(tmp_path / "out"), cache=str(tmp_path / "cache"),
+                    skip_finetune=True)
+    counts = report["counts"]
+    assert counts["rows_read"] == 407 == counts["valid"] + counts["quarantined"]
+    assert counts["quarantine_reasons"] == {"duplicate": 4, "feature_length": 5, "leakage": 3, "unknown_label": 10}
+    quarantine = pd.read_parquet(tmp_path / "out" / "quarantine.parquet")
+    assert len(quarantine) == 22 and quarantine["reason"].notna().all()
+    assert set(quarantine.loc[quarantine["reason"] == "leakage", "id"]) == {"leak-0", "leak-1", "leak-2"}
+    selection = pd.read_parquet(tmp_path / "out" / "selection.parquet")
+    assert not set(selection["id"]) & set(quarantine["id"])
+    gx = json.loads((tmp_path / "out" / "validation.json").read_text())
+    assert {e["reason"]: e["rows_failed"] for e in gx["expectations"]}["unknown_label"] == 10
+
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["pool-validation"])),
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[report["flow_run"]])))
+    assert len(artifacts) == 1 and artifacts[0].type == "table"
+    assert "unknown_label" in json.dumps(artifacts[0].data)
