@@ -61,10 +61,11 @@ def remove(url: str, recursive: bool = False) -> None:
 def write_bytes_atomic(url: str, data: bytes) -> None:
     """Write to a temporary sibling and move it into place."""
     fs, path = filesystem(url)
-    parent = path.rsplit("/", 1)[0] if "/" in path else ""
+    parent, name = path.rsplit("/", 1) if "/" in path else ("", path)
     if parent:
         fs.makedirs(parent, exist_ok=True)
-    tmp = f"{path}.tmp-{uuid.uuid4().hex[:12]}"
+    # A leading dot: readers of a directory (pyarrow datasets, globs) skip a file a crash left behind.
+    tmp = f"{parent}/.{name}.tmp-{uuid.uuid4().hex[:12]}" if parent else f".{name}.tmp-{uuid.uuid4().hex[:12]}"
     with fs.open(tmp, "wb") as handle:
         handle.write(data)
     fs.mv(tmp, path)

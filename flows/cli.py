@@ -53,6 +53,8 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--min-chars", type=int, default=1, help="shortest valid text, in characters (default 1)")
     run.add_argument("--max-chars", type=int, default=100_000,
                      help="longest valid text, in characters (default 100000)")
+    run.add_argument("--shard-rows", type=int, default=65_536,
+                     help="rows per shard, the unit of scoring, caching and resume (default 65536)")
     run.add_argument("--max-length", type=int, default=256, help="token limit per text row (default 256)")
 
     demo = commands.add_parser("demo", help="the embedded default, end to end, on local text")
@@ -85,7 +87,7 @@ def _run(args: argparse.Namespace) -> dict:
                   warmup_rank=args.warmup_rank, skip_finetune=args.skip_finetune, cache=args.cache,
                   selection=args.selection, finetune_epochs=args.finetune_epochs,
                   max_reject_share=args.max_reject_share, min_chars=args.min_chars,
-                  max_chars=args.max_chars, max_length=args.max_length)
+                  max_chars=args.max_chars, max_length=args.max_length, shard_rows=args.shard_rows)
 
 
 def _demo(args: argparse.Namespace) -> list[dict]:

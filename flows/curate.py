@@ -21,10 +21,11 @@ from curation.models.base import FINETUNE_DEFAULTS, WARMUP_DEFAULTS, WarmupConfi
 from curation.outputs import StagedOutputs
 from curation.errors import InputError
 from curation.rows import HASH_COLUMN, INTERNAL_COLUMNS, kind_for_model
+from curation.score_cache import RowScoreCache
 from tasks.evaluate import evaluate, holdout_split
 from tasks.finetune import finetune
 from tasks.ingest import ingest, read_target
-from tasks.score import METHODS, score
+from tasks.score import METHODS, ShardScores, assemble, random_scores, score_shard_task
 from tasks.select import STRATEGIES, budget_rows, random_positions, select, selection_frame
 from tasks.validate import Limits, validate_pool, validate_target
 from tasks.warmup import cached_manifest, load_into, warmup, warmup_key
@@ -74,7 +75,7 @@ def curate(pool: str, validation: str, model: str, budget: float, out: str,
            warmup_rank: int | None = None, skip_finetune: bool = False, cache: str | None = None,
            selection: str = "auto", finetune_epochs: int | None = None,
            max_reject_share: float = 0.5, min_chars: int = 1, max_chars: int = 100_000,
-           max_length: int = 256) -> dict:
+           max_length: int = 256, shard_rows: int = 65_536) -> dict:
     """Pick the pool rows that help the target task, finetune on them and measure the lift."""
     logger = get_run_logger()
     check_options(model, method, selection, budget)
@@ -95,7 +96,7 @@ def curate(pool: str, validation: str, model: str, budget: float, out: str,
             target_hashes = set(validation_rows[HASH_COLUMN])
             if test_rows is not None:
                 target_hashes |= set(test_rows[HASH_COLUMN])
-            checked = validate_pool(source, ref, spill_dir, limits, frozenset(target_hashes))
+            checked = validate_pool(source, ref, spill_dir, limits, frozenset(target_hashes), shard_rows)
             valid = checked.load_valid()
         outputs.parquet("quarantine.parquet", checked.quarantine)
         outputs.json("validation.json", {"pool": pool, "files": checked.files,
@@ -126,8 +127,15 @@ def curate(pool: str, validation: str, model: str, budget: float, out: str,
                 load_into(adapter, cache, key)
             logger.info("warmup %s (key %s)", warm_status, key[:12])
 
+        rows_scored, rows_reused = 0, 0
         with timed(timings, "score"):
-            scores = score(adapter, valid, method, seed)
+            if method == "random":
+                scores = random_scores(valid, seed)
+            else:
+                shards = score_shards(adapter, checked.valid_parts, RowScoreCache(cache, key))
+                rows_scored, rows_reused = sum(s.scored for s in shards), sum(s.reused for s in shards)
+                scores = assemble(shards, method)
+        logger.info("scored %d rows, reused %d from the row-score cache", rows_scored, rows_reused)
         k = budget_rows(budget, len(valid))
         strategy = selection if selection != "auto" else ("stratified" if kind == "features" else "topk")
         if method == "random":
@@ -161,7 +169,7 @@ def curate(pool: str, validation: str, model: str, budget: float, out: str,
                        "budget": budget, "out": out, "method": method, "selection": strategy,
                        "seed": seed, "cache": cache, "warmup": warm_config.as_dict(),
                        "max_reject_share": max_reject_share, "min_chars": min_chars,
-                       "max_chars": max_chars, "max_length": max_length},
+                       "max_chars": max_chars, "max_length": max_length, "shard_rows": shard_rows},
             "hashes": {"validation": dataset_hash(validation_rows[HASH_COLUMN]),
                        "pool": checked.pool_hash, "warmup_key": key},
             "counts": {"rows_read": checked.rows_read, "valid": checked.valid_rows,
@@ -174,8 +182,8 @@ def curate(pool: str, validation: str, model: str, budget: float, out: str,
                                  if labels is not None else None),
             "timings": timings,
             "evaluation": evaluation,
-            "cache": {"warmup": warm_status, "rows_scored": int(len(valid)) if method != "random" else 0,
-                      "rows_reused": 0, "dir": cache},
+            "cache": {"warmup": warm_status, "rows_scored": rows_scored, "rows_reused": rows_reused,
+                      "dir": cache},
             "flow_run": str(flow_run.id),
             "finished_at": datetime.now(timezone.utc).isoformat(),
         }
@@ -186,6 +194,21 @@ def curate(pool: str, validation: str, model: str, budget: float, out: str,
     finally:
         shutil.rmtree(spill_dir, ignore_errors=True)
     return report
+
+
+def score_shards(adapter, parts: list[str], cache: RowScoreCache) -> list[ShardScores]:
+    """Score the shards on the flow's task runner; a progress artifact follows them as they finish."""
+    from prefect.artifacts import create_progress_artifact, update_progress_artifact
+    from prefect.futures import as_completed
+
+    progress_id = create_progress_artifact(progress=0.0, key="scoring-progress",
+                                           description="shards of the pool scored")
+    futures = [score_shard_task.submit(adapter, part, cache, index) for index, part in enumerate(parts)]
+    finished = 0
+    for _ in as_completed(futures):
+        finished += 1
+        update_progress_artifact(progress_id, progress=100.0 * finished / len(futures))
+    return [future.result() for future in futures]
 
 
 def publish_validation(expectations: list[dict]) -> None:

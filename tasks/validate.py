@@ -285,6 +285,6 @@ def validate_target(validation: pd.DataFrame, test: pd.DataFrame | None, kind: R
 
 @task(name="validate-pool", tags=["validate"], persist_result=False, cache_policy=NO_CACHE)
 def validate_pool(source: Source, ref: Reference, spill_dir: str, limits: Limits,
-                  forbidden: frozenset[str]) -> PoolCheck:
+                  forbidden: frozenset[str], shard_rows: int = BATCH_ROWS) -> PoolCheck:
     """Stream the pool through the expectation suite; quarantine bad rows with a reason."""
-    return check_pool(source, ref, spill_dir, limits, forbidden)
+    return check_pool(source, ref, spill_dir, limits, forbidden, shard_rows)

@@ -46,7 +46,7 @@ def test_classifier_endpoint_losses_are_cross_entropies():
     expected_base = -_log_softmax(x @ np.array([[1, 0], [0, 1], [0, 0]]))[[0, 1], y]
     expected_warm = -_log_softmax(x @ np.array([[2, 0], [0, -1], [0, 0]]))[[0, 1], y]
 
-    scores = score_rows(adapter, rows, "lossdrop", seed=0)
+    scores = score_rows(adapter, rows, "lossdrop")
     assert scores["loss_base"].to_numpy() == pytest.approx(expected_base, rel=1e-5)
     assert scores["loss_warm"].to_numpy() == pytest.approx(expected_warm, rel=1e-5)
     assert scores["score"].to_numpy() == pytest.approx(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 
 import numpy as np
 import pandas as pd
@@ -53,6 +54,7 @@ class CausalLMAdapter(ModelAdapter):
         self.max_length = min(max_length, positions) if positions else max_length
         self.base = base
         self.model: PeftModel | None = None  # the base wrapped with adapters, once one exists
+        self._lock = threading.Lock()
         self.start_id = self.tokenizer.bos_token_id if self.tokenizer.bos_token_id is not None \
             else self.tokenizer.eos_token_id
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None \
@@ -166,6 +168,11 @@ class CausalLMAdapter(ModelAdapter):
     # --- scoring --------------------------------------------------------------------------
     @torch.inference_mode()
     def endpoint_losses(self, rows, batch_size=None, progress=None):
+        # Shards may run on threads; switching the adapter off and on must not interleave.
+        with self._lock:
+            return self._endpoint_losses(rows, batch_size, progress)
+
+    def _endpoint_losses(self, rows, batch_size, progress):
         encoded = self.encode(rows)
         base = np.zeros(len(encoded))
         warm = np.zeros(len(encoded))
