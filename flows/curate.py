@@ -97,7 +97,6 @@ def curate(pool: str, validation: str, model: str, budget: float, out: str,
             if test_rows is not None:
                 target_hashes |= set(test_rows[HASH_COLUMN])
             checked = validate_pool(source, ref, spill_dir, limits, frozenset(target_hashes), shard_rows)
-            valid = checked.load_valid()
         outputs.parquet("quarantine.parquet", checked.quarantine)
         outputs.json("validation.json", {"pool": pool, "files": checked.files,
                                          "expectations": checked.expectations})
@@ -130,20 +129,21 @@ def curate(pool: str, validation: str, model: str, budget: float, out: str,
         rows_scored, rows_reused = 0, 0
         with timed(timings, "score"):
             if method == "random":
-                scores = random_scores(valid, seed)
+                scores = random_scores(checked.column("id"), seed)
             else:
                 shards = score_shards(adapter, checked.valid_parts, RowScoreCache(cache, key))
                 rows_scored, rows_reused = sum(s.scored for s in shards), sum(s.reused for s in shards)
                 scores = assemble(shards, method)
         logger.info("scored %d rows, reused %d from the row-score cache", rows_scored, rows_reused)
-        k = budget_rows(budget, len(valid))
+        k = budget_rows(budget, checked.valid_rows)
         strategy = selection if selection != "auto" else ("stratified" if kind == "features" else "topk")
         if method == "random":
             strategy = "topk"  # random scores: top-k is a uniform random subset
         with timed(timings, "select"):
-            labels = valid["label"].to_numpy() if kind == "features" else None
+            labels = checked.column("label") if kind == "features" else None
             positions = select(scores, labels, k, strategy, label_shares, seed)
-            chosen = selection_frame(valid.drop(columns=list(INTERNAL_COLUMNS)), scores, positions)
+            selected_rows = checked.take(positions)
+            chosen = selection_frame(selected_rows.drop(columns=list(INTERNAL_COLUMNS)), scores, positions)
 
         outputs.parquet("scores.parquet", scores)
         outputs.parquet("selection.parquet", chosen)
@@ -153,10 +153,10 @@ def curate(pool: str, validation: str, model: str, budget: float, out: str,
             ft_config = FINETUNE_DEFAULTS[kind]
             if finetune_epochs is not None:
                 ft_config = dataclasses.replace(ft_config, epochs=finetune_epochs)
-            control = random_positions(len(valid), k, seed)
+            control_rows = checked.take(random_positions(checked.valid_rows, k, seed))
             with timed(timings, "finetune"):
-                selected_model = finetune(adapter, valid.iloc[positions], ft_config, seed, "selection")
-                control_model = finetune(adapter, valid.iloc[control], ft_config, seed, "random")
+                selected_model = finetune(adapter, selected_rows, ft_config, seed, "selection")
+                control_model = finetune(adapter, control_rows, ft_config, seed, "random")
             with timed(timings, "evaluate"):
                 evaluation = evaluate(adapter, selected_model, control_model, eval_rows)
             evaluation["eval_set"] = "test" if test_rows is not None else "validation-holdout"

@@ -75,10 +75,10 @@ def assemble(shards: list[ShardScores], method: str) -> pd.DataFrame:
                          "loss_base": losses["loss_base"].to_numpy(), "loss_warm": losses["loss_warm"].to_numpy()})
 
 
-def random_scores(rows: pd.DataFrame, seed: int) -> pd.DataFrame:
+def random_scores(ids: np.ndarray, seed: int) -> pd.DataFrame:
     """A random ranking: scores are uniform draws, so top-k is a uniform random subset."""
-    nan = np.full(len(rows), np.nan)
-    return pd.DataFrame({"id": rows["id"].to_numpy(), "score": np.random.default_rng(seed).random(len(rows)),
+    nan = np.full(len(ids), np.nan)
+    return pd.DataFrame({"id": ids, "score": np.random.default_rng(seed).random(len(ids)),
                          "loss_base": nan, "loss_warm": nan})
 
 

@@ -83,9 +83,9 @@ def random_positions(n: int, k: int, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n, size=k, replace=False))
 
 
-def selection_frame(rows: pd.DataFrame, scores: pd.DataFrame, positions: np.ndarray) -> pd.DataFrame:
-    """id, score, rank, then the selected rows' original columns."""
-    chosen = rows.iloc[positions].reset_index(drop=True)
+def selection_frame(chosen: pd.DataFrame, scores: pd.DataFrame, positions: np.ndarray) -> pd.DataFrame:
+    """id, score, rank, then the selected rows' original columns (`chosen`: the rows at `positions`)."""
+    chosen = chosen.reset_index(drop=True)
     extra = chosen.drop(columns=["id"])
     head = pd.DataFrame({"id": chosen["id"], "score": scores["score"].to_numpy()[positions],
                          "rank": np.arange(1, len(positions) + 1)})
