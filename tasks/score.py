@@ -35,7 +35,7 @@ def score_formula(loss_base: np.ndarray, loss_warm: np.ndarray, normalize: bool 
 
 @dataclass
 class ShardScores:
-    """One shard's rows (id, content hash) with their endpoint losses, and what it cost."""
+    """One shard's row ids with their endpoint losses, and what it cost."""
 
     losses: pd.DataFrame
     scored: int
@@ -62,7 +62,9 @@ def score_shard(adapter: ModelAdapter, part: str, cache: RowScoreCache, batch_si
         scored = len(todo)
     else:
         scored = 0
-    losses = rows[["id", HASH_COLUMN]].merge(known, on=HASH_COLUMN, how="left", validate="many_to_one")
+    aligned = known.set_index(HASH_COLUMN).reindex(rows[HASH_COLUMN].to_numpy())
+    losses = pd.DataFrame({"id": rows["id"].to_numpy(), "loss_base": aligned["loss_base"].to_numpy(),
+                           "loss_warm": aligned["loss_warm"].to_numpy()})
     return ShardScores(losses, scored, len(rows) - scored, time.perf_counter() - started)
 
 

@@ -31,9 +31,20 @@ def budget_rows(budget: float, pool_rows: int) -> int:
 
 
 def ranking(scores: np.ndarray, ids: np.ndarray) -> np.ndarray:
-    """Positions from best to worst score; ties broken by id so the order is deterministic."""
+    """Positions from best to worst score; ties broken by id so the order is deterministic.
+
+    Sorts the float scores alone, then re-sorts by id only the runs of equal scores (rare with
+    real losses), so no array of millions of strings is ever built.
+    """
     scores = np.nan_to_num(np.asarray(scores, dtype=np.float64), nan=-np.inf)
-    return np.lexsort((np.asarray(ids, dtype=str), -scores))
+    order = np.argsort(-scores, kind="stable")
+    ranked = scores[order]
+    edges = np.flatnonzero(np.diff(ranked) != 0) + 1
+    starts, ends = np.r_[0, edges], np.r_[edges, len(ranked)]
+    for start, end in zip(starts[ends - starts > 1], ends[ends - starts > 1]):
+        run = order[start:end]
+        order[start:end] = run[np.argsort(np.asarray(ids)[run].astype(str), kind="stable")]
+    return order
 
 
 def label_quotas(k: int, target_shares: dict[int, float]) -> dict[int, int]:

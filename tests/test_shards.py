@@ -84,3 +84,19 @@ def test_a_run_killed_mid_scoring_resumes_to_identical_outputs(tiny_lm, text_tas
     for name in ("scores.parquet", "selection.parquet"):
         pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "out" / name),
                                       pd.read_parquet(tmp_path / "clean" / name))
+
+
+def test_the_row_cache_ignores_what_a_crash_left_half_written(tmp_path):
+    from curation.rows import HASH_COLUMN
+    from curation.score_cache import RowScoreCache, shard_key
+
+    cache = RowScoreCache(str(tmp_path), "warm-key")
+    losses = pd.DataFrame({HASH_COLUMN: ["a", "b"], "loss_base": [1.0, 2.0], "loss_warm": [0.5, 2.5]})
+    key = shard_key(losses[HASH_COLUMN])
+    cache.store_shard(key, losses)
+    # a crash mid-write leaves only a hidden temporary file, which readers skip
+    (tmp_path / "row-scores" / "warm-key" / ".shard-x.parquet.tmp-123").write_bytes(b"PAR1 half a file")
+    assert cache.finished_shard(key).equals(losses)
+    assert cache.finished_shard(shard_key(pd.Series(["a"]))) is None
+    known = cache.known_rows(pd.Series(["b", "c"]))
+    assert known[HASH_COLUMN].tolist() == ["b"] and known["loss_warm"].tolist() == [2.5]
