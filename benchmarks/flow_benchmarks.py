@@ -3,6 +3,7 @@
     python benchmarks/flow_benchmarks.py warm-cache   # cached warmup vs cold; 90% known rows vs fresh
     python benchmarks/flow_benchmarks.py scale        # classifier: rows/s and peak RSS at 10k, 100k, 1M
     python benchmarks/flow_benchmarks.py resume       # kill at half the shards, rerun vs remaining half
+    python benchmarks/flow_benchmarks.py ray          # Ray with 2 workers vs the local engine, same pool
 
 Times are the flow's own per-stage timings from report.json (the Prefect server's start-up is
 not counted); runs that are compared run one after the other in one invocation.
@@ -142,12 +143,35 @@ def resume(root: Path) -> dict:
                 pd.read_parquet(root / "killed" / "selection.parquet"))}
 
 
+def ray_vs_local(root: Path) -> dict:
+    task = text_task(root)
+    pool = pd.concat([pd.read_parquet(task["pool_a"]), pd.read_parquet(task["pool_b"])] * 3, ignore_index=True)
+    pool["response"] = [f"{r} [{i}]" for i, r in enumerate(pool["response"])]
+    pool.drop(columns=["id"]).to_parquet(root / "big.parquet")
+
+    def args(name, *engine):
+        return ["--pool", str(root / "big.parquet"), "--validation", task["validation"], "--model", task["model"],
+                "--budget", "100", "--skip-finetune", "--shard-rows", "500", "--out", str(root / name),
+                "--cache", str(root / f"cache-{name}"), *engine]
+
+    # Both caches hold the warmup before the timed runs, so only scoring differs.
+    local, _ = curate(args("local"))
+    ray, _ = curate(args("ray", "--engine", "ray", "--workers", "2"))
+    return {"rows": len(pool), "shards": local["scoring"]["shards"],
+            "local_1_process_score_s": local["timings"]["score"],
+            "ray_2_workers_score_s": ray["timings"]["score"], "ray_workers_used": ray["scoring"]["workers_used"],
+            "speedup_ray_over_local": round(local["timings"]["score"] / ray["timings"]["score"], 3),
+            "identical_scores": pd.read_parquet(root / "local" / "scores.parquet").equals(
+                pd.read_parquet(root / "ray" / "scores.parquet"))}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("which", choices=["warm-cache", "scale", "resume"])
+    parser.add_argument("which", choices=["warm-cache", "scale", "resume", "ray"])
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as root:
-        result = {"warm-cache": warm_cache, "scale": scale, "resume": resume}[args.which](Path(root))
+        result = {"warm-cache": warm_cache, "scale": scale, "resume": resume,
+                  "ray": ray_vs_local}[args.which](Path(root))
     print(json.dumps(result))
 
 

@@ -55,6 +55,9 @@ def parser() -> argparse.ArgumentParser:
                      help="longest valid text, in characters (default 100000)")
     run.add_argument("--shard-rows", type=int, default=65_536,
                      help="rows per shard, the unit of scoring, caching and resume (default 65536)")
+    run.add_argument("--engine", default="local",
+                     help="where shards are scored: local (default), ray (a local Ray instance) or ray://ADDRESS")
+    run.add_argument("--workers", type=int, default=2, help="Ray workers (actors) for --engine ray (default 2)")
     run.add_argument("--max-length", type=int, default=256, help="token limit per text row (default 256)")
 
     demo = commands.add_parser("demo", help="the embedded default, end to end, on local text")
@@ -87,7 +90,8 @@ def _run(args: argparse.Namespace) -> dict:
                   warmup_rank=args.warmup_rank, skip_finetune=args.skip_finetune, cache=args.cache,
                   selection=args.selection, finetune_epochs=args.finetune_epochs,
                   max_reject_share=args.max_reject_share, min_chars=args.min_chars,
-                  max_chars=args.max_chars, max_length=args.max_length, shard_rows=args.shard_rows)
+                  max_chars=args.max_chars, max_length=args.max_length, shard_rows=args.shard_rows,
+                  engine=args.engine, workers=args.workers)
 
 
 def _demo(args: argparse.Namespace) -> list[dict]:

@@ -21,11 +21,12 @@ from curation.models.base import FINETUNE_DEFAULTS, WARMUP_DEFAULTS, WarmupConfi
 from curation.outputs import StagedOutputs
 from curation.errors import InputError
 from curation.rows import HASH_COLUMN, INTERNAL_COLUMNS, kind_for_model
+from curation.engines import ShardJob, run_on_ray
 from curation.score_cache import RowScoreCache
 from tasks.evaluate import evaluate, holdout_split
 from tasks.finetune import finetune
 from tasks.ingest import ingest, read_target
-from tasks.score import METHODS, ShardScores, assemble, random_scores, score_shard_task
+from tasks.score import METHODS, ShardScores, assemble, random_scores, read_back, score_shard_task
 from tasks.select import STRATEGIES, budget_rows, random_positions, select, selection_frame
 from tasks.validate import Limits, validate_pool, validate_target
 from tasks.warmup import cached_manifest, load_into, warmup, warmup_key
@@ -48,9 +49,11 @@ def timed(timings: dict[str, float], stage: str):
     timings[stage] = round(timings.get(stage, 0.0) + time.perf_counter() - started, 3)
 
 
-def check_options(model: str, method: str, selection: str, budget: float) -> None:
+def check_options(model: str, method: str, selection: str, budget: float, engine: str = "local") -> None:
     """Fail on bad options before any data is read."""
     check_model_name(model)
+    if engine != "local" and engine != "ray" and not engine.startswith("ray://"):
+        raise InputError(f"unknown engine {engine!r}; use local, ray or ray://ADDRESS", field="--engine")
     if method not in METHODS:
         raise InputError(f"unknown method {method!r}; use one of {', '.join(METHODS)}", field="--method")
     if selection not in STRATEGIES:
@@ -75,10 +78,11 @@ def curate(pool: str, validation: str, model: str, budget: float, out: str,
            warmup_rank: int | None = None, skip_finetune: bool = False, cache: str | None = None,
            selection: str = "auto", finetune_epochs: int | None = None,
            max_reject_share: float = 0.5, min_chars: int = 1, max_chars: int = 100_000,
-           max_length: int = 256, shard_rows: int = 65_536) -> dict:
+           max_length: int = 256, shard_rows: int = 65_536, engine: str = "local",
+           workers: int = 2) -> dict:
     """Pick the pool rows that help the target task, finetune on them and measure the lift."""
     logger = get_run_logger()
-    check_options(model, method, selection, budget)
+    check_options(model, method, selection, budget, engine)
     cache = cache or default_cache_dir()
     kind = kind_for_model(model)
     timings: dict[str, float] = {}
@@ -126,12 +130,20 @@ def curate(pool: str, validation: str, model: str, budget: float, out: str,
                 load_into(adapter, cache, key)
             logger.info("warmup %s (key %s)", warm_status, key[:12])
 
-        rows_scored, rows_reused = 0, 0
+        rows_scored, rows_reused, workers_used = 0, 0, 1
         with timed(timings, "score"):
             if method == "random":
                 scores = random_scores(checked.column("id"), seed)
             else:
-                shards = score_shards(adapter, checked.valid_parts, RowScoreCache(cache, key))
+                if engine == "local":
+                    shards = score_shards(adapter, checked.valid_parts, RowScoreCache(cache, key))
+                else:
+                    jobs = [ShardJob(model, ref.feature_dim, (max(ref.labels) + 1) if ref.labels else None,
+                                     max_length, cache, key, part, index)
+                            for index, part in enumerate(checked.valid_parts)]
+                    counts = run_on_ray(jobs, engine if engine.startswith("ray://") else None, workers)
+                    workers_used = len({pid for *_, pid in counts})
+                    shards = read_back(checked.valid_parts, RowScoreCache(cache, key), counts)
                 rows_scored, rows_reused = sum(s.scored for s in shards), sum(s.reused for s in shards)
                 scores = assemble(shards, method)
         logger.info("scored %d rows, reused %d from the row-score cache", rows_scored, rows_reused)
@@ -169,7 +181,8 @@ def curate(pool: str, validation: str, model: str, budget: float, out: str,
                        "budget": budget, "out": out, "method": method, "selection": strategy,
                        "seed": seed, "cache": cache, "warmup": warm_config.as_dict(),
                        "max_reject_share": max_reject_share, "min_chars": min_chars,
-                       "max_chars": max_chars, "max_length": max_length, "shard_rows": shard_rows},
+                       "max_chars": max_chars, "max_length": max_length, "shard_rows": shard_rows,
+                       "engine": engine, "workers": workers},
             "hashes": {"validation": dataset_hash(validation_rows[HASH_COLUMN]),
                        "pool": checked.pool_hash, "warmup_key": key},
             "counts": {"rows_read": checked.rows_read, "valid": checked.valid_rows,
@@ -184,6 +197,7 @@ def curate(pool: str, validation: str, model: str, budget: float, out: str,
             "evaluation": evaluation,
             "cache": {"warmup": warm_status, "rows_scored": rows_scored, "rows_reused": rows_reused,
                       "dir": cache},
+            "scoring": {"engine": engine, "shards": len(checked.valid_parts), "workers_used": workers_used},
             "flow_run": str(flow_run.id),
             "finished_at": datetime.now(timezone.utc).isoformat(),
         }
@@ -203,7 +217,10 @@ def score_shards(adapter, parts: list[str], cache: RowScoreCache) -> list[ShardS
 
     progress_id = create_progress_artifact(progress=0.0, key="scoring-progress",
                                            description="shards of the pool scored")
-    futures = [score_shard_task.submit(adapter, part, cache, index) for index, part in enumerate(parts)]
+    # Shards on a GPU carry the `gpu` tag: `prefect concurrency-limit create gpu N` caps them at N.
+    on_gpu = getattr(getattr(adapter, "device", None), "type", "cpu") == "cuda"
+    shard_task = score_shard_task.with_options(tags=["score", "gpu"]) if on_gpu else score_shard_task
+    futures = [shard_task.submit(adapter, part, cache, index) for index, part in enumerate(parts)]
     finished = 0
     for _ in as_completed(futures):
         finished += 1

@@ -68,6 +68,20 @@ def score_shard(adapter: ModelAdapter, part: str, cache: RowScoreCache, batch_si
     return ShardScores(losses, scored, len(rows) - scored, time.perf_counter() - started)
 
 
+def read_back(parts: list[str], cache: RowScoreCache, counts: list[tuple[int, ...]]) -> list[ShardScores]:
+    """Shard results of another engine, read back from the row-score cache they were written to."""
+    shards = []
+    for part, (scored, reused, *_) in zip(parts, counts):
+        rows = pq.read_table(part, columns=["id", HASH_COLUMN]).to_pandas()
+        aligned = cache.finished_shard(shard_key(rows[HASH_COLUMN])).set_index(HASH_COLUMN) \
+            .reindex(rows[HASH_COLUMN].to_numpy())
+        shards.append(ShardScores(pd.DataFrame({"id": rows["id"].to_numpy(),
+                                                "loss_base": aligned["loss_base"].to_numpy(),
+                                                "loss_warm": aligned["loss_warm"].to_numpy()}),
+                                  scored, reused, 0.0))
+    return shards
+
+
 def assemble(shards: list[ShardScores], method: str) -> pd.DataFrame:
     """scores.parquet's frame: id, score (higher = more useful), loss_base, loss_warm."""
     losses = pd.concat([s.losses for s in shards], ignore_index=True)
