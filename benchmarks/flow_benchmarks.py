@@ -154,7 +154,7 @@ def ray_vs_local(root: Path) -> dict:
                 "--budget", "100", "--skip-finetune", "--shard-rows", "500", "--out", str(root / name),
                 "--cache", str(root / f"cache-{name}"), *engine]
 
-    # Both caches hold the warmup before the timed runs, so only scoring differs.
+    # Only the scoring stage is compared; for Ray it includes starting the local instance.
     local, _ = curate(args("local"))
     ray, _ = curate(args("ray", "--engine", "ray", "--workers", "2"))
     return {"rows": len(pool), "shards": local["scoring"]["shards"],
