@@ -2,11 +2,14 @@
 
 Every output is written under a temporary name and moved into place, so a crash never leaves a
 file that looks whole. S3 credentials and endpoint come from the standard AWS_* environment
-variables (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL) and are never logged.
+variables (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL), or from a Prefect Secret
+block named by CURATE_S3_BLOCK whose value is a JSON object with `key`, `secret` and optionally
+`endpoint_url`. Neither is ever logged or written to a report.
 """
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import os
@@ -26,10 +29,32 @@ def _storage_options(url: str) -> dict[str, Any]:
     endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
     if endpoint:
         options["endpoint_url"] = endpoint
+    block = os.environ.get("CURATE_S3_BLOCK")
+    if block:
+        options.update(_block_credentials(block))
     # S3-compatible servers (rclone, MinIO) reject botocore's newer default checksums on ranged reads.
     options["config_kwargs"] = {"response_checksum_validation": "when_required",
                                 "request_checksum_calculation": "when_required"}
     return options
+
+
+@functools.lru_cache(maxsize=8)
+def _block_credentials(name: str) -> dict[str, str]:
+    """key, secret and endpoint_url from a Prefect Secret block holding a JSON object."""
+    from prefect.blocks.system import Secret
+
+    from curation.errors import InputError
+
+    try:
+        value = Secret.load(name).get()
+    except ValueError as err:
+        raise InputError(f"cannot load the Prefect Secret block {name!r}: {err}", field="CURATE_S3_BLOCK") from None
+    if isinstance(value, str):
+        value = json.loads(value)
+    if not isinstance(value, dict) or not {"key", "secret"} <= set(value):
+        raise InputError(f"the Secret block {name!r} must hold a JSON object with 'key' and 'secret'",
+                         field="CURATE_S3_BLOCK")
+    return {k: str(value[k]) for k in ("key", "secret", "endpoint_url") if value.get(k)}
 
 
 def filesystem(url: str) -> tuple[fsspec.AbstractFileSystem, str]:

@@ -100,3 +100,31 @@ def test_truncated_part_among_good_parts_stops_before_scoring(s3_task, curate_cl
     assert "part-2.parquet" in result.stderr and "Parquet" in result.stderr
     assert not fs.exists(f"{url[5:]}/out-mixed/report.json")
     assert not fs.exists(f"{url[5:]}/out-mixed/selection.parquet")
+
+
+def test_credentials_from_a_prefect_secret_block(s3_task, prefect_api_url, tmp_path, monkeypatch):
+    """No AWS_* variables: key, secret and endpoint come from a Secret block on the Prefect server."""
+    import fsspec
+    from prefect.blocks.system import Secret
+
+    from curation.models import forget_adapters
+    from curation.storage import _block_credentials
+    from flows.curate import curate
+
+    env = s3_task["env"]
+    Secret(value={"key": env["AWS_ACCESS_KEY_ID"], "secret": env["AWS_SECRET_ACCESS_KEY"],
+                  "endpoint_url": env["AWS_ENDPOINT_URL"]}).save("curate-s3-test", overwrite=True)
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("CURATE_S3_BLOCK", "curate-s3-test")
+    _block_credentials.cache_clear()
+    fsspec.filesystem("s3").clear_instance_cache()
+    forget_adapters()
+    url = s3_task["url"]
+    report = curate(pool=f"{url}/pool_b.parquet", validation=f"{url}/validation.parquet", model="linear",
+                    budget=20, out=f"{url}/out-block", cache=str(tmp_path / "cache"), skip_finetune=True)
+    assert report["counts"]["valid"] == 1200
+    assert s3_task["fs"].exists(f"{url[5:]}/out-block/report.json")
+    assert env["AWS_SECRET_ACCESS_KEY"] not in json.dumps(report)
+    _block_credentials.cache_clear()
+    fsspec.filesystem("s3").clear_instance_cache()

@@ -215,6 +215,7 @@ class CausalLMAdapter(ModelAdapter):
         return {"loss": loss, "perplexity": float(np.exp(min(loss, 50.0)))}
 
     def release(self, trained: str) -> None:
-        if WARMUP_ADAPTER in self.model.peft_config:
-            self.model.set_adapter(WARMUP_ADAPTER)
+        others = [name for name in self.model.peft_config if name != trained]
+        if others:  # peft keeps at least one adapter; θT stays when it is there
+            self.model.set_adapter(WARMUP_ADAPTER if WARMUP_ADAPTER in others else others[0])
             self.model.delete_adapter(trained)
