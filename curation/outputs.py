@@ -27,6 +27,13 @@ class StagedOutputs:
         write_parquet_atomic(join(self.staging, name), frame)
         self.names.append(name)
 
+    def file(self, name: str, local_path: str) -> None:
+        """Stage a file already written locally (large outputs streamed to disk)."""
+        fs, staging = filesystem(self.staging)
+        fs.makedirs(staging, exist_ok=True)
+        fs.put_file(local_path, f"{staging}/{name}")
+        self.names.append(name)
+
     def json(self, name: str, obj: Any) -> None:
         write_json_atomic(join(self.staging, name), obj)
         self.names.append(name)

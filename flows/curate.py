@@ -26,7 +26,7 @@ from curation.score_cache import RowScoreCache
 from tasks.evaluate import evaluate, holdout_split
 from tasks.finetune import finetune
 from tasks.ingest import ingest, read_target
-from tasks.score import METHODS, ShardScores, assemble, random_scores, read_back, score_shard_task
+from tasks.score import METHODS, score_shard_task, write_random_scores, write_scores
 from tasks.select import STRATEGIES, budget_rows, random_positions, select, selection_frame
 from tasks.validate import Limits, validate_pool, validate_target
 from tasks.warmup import cached_manifest, load_into, warmup, warmup_key
@@ -131,21 +131,21 @@ def curate(pool: str, validation: str, model: str, budget: float, out: str,
             logger.info("warmup %s (key %s)", warm_status, key[:12])
 
         rows_scored, rows_reused, workers_used = 0, 0, 1
+        scores_path = os.path.join(spill_dir, "scores.parquet")
         with timed(timings, "score"):
             if method == "random":
-                scores = random_scores(checked.column("id"), seed)
+                scores = write_random_scores(checked.column("id"), seed, scores_path)
             else:
                 if engine == "local":
-                    shards = score_shards(adapter, checked.valid_parts, RowScoreCache(cache, key))
+                    counts = score_shards(adapter, checked.valid_parts, RowScoreCache(cache, key))
                 else:
                     jobs = [ShardJob(model, ref.feature_dim, (max(ref.labels) + 1) if ref.labels else None,
                                      max_length, cache, key, part, index)
                             for index, part in enumerate(checked.valid_parts)]
                     counts = run_on_ray(jobs, engine if engine.startswith("ray://") else None, workers)
                     workers_used = len({pid for *_, pid in counts})
-                    shards = read_back(checked.valid_parts, RowScoreCache(cache, key), counts)
-                rows_scored, rows_reused = sum(s.scored for s in shards), sum(s.reused for s in shards)
-                scores = assemble(shards, method)
+                rows_scored, rows_reused = sum(c[0] for c in counts), sum(c[1] for c in counts)
+                scores = write_scores(checked.valid_parts, RowScoreCache(cache, key), method, scores_path)
         logger.info("scored %d rows, reused %d from the row-score cache", rows_scored, rows_reused)
         k = budget_rows(budget, checked.valid_rows)
         strategy = selection if selection != "auto" else ("stratified" if kind == "features" else "topk")
@@ -153,11 +153,11 @@ def curate(pool: str, validation: str, model: str, budget: float, out: str,
             strategy = "topk"  # random scores: top-k is a uniform random subset
         with timed(timings, "select"):
             labels = checked.column("label") if kind == "features" else None
-            positions = select(scores, labels, k, strategy, label_shares, seed)
+            positions = select(scores, checked.column("id"), labels, k, strategy, label_shares, seed)
             selected_rows = checked.take(positions)
             chosen = selection_frame(selected_rows.drop(columns=list(INTERNAL_COLUMNS)), scores, positions)
 
-        outputs.parquet("scores.parquet", scores)
+        outputs.file("scores.parquet", scores_path)
         outputs.parquet("selection.parquet", chosen)
 
         evaluation = None
@@ -210,7 +210,7 @@ def curate(pool: str, validation: str, model: str, budget: float, out: str,
     return report
 
 
-def score_shards(adapter, parts: list[str], cache: RowScoreCache) -> list[ShardScores]:
+def score_shards(adapter, parts: list[str], cache: RowScoreCache) -> list[tuple[int, int]]:
     """Score the shards on the flow's task runner; a progress artifact follows them as they finish."""
     from prefect.artifacts import create_progress_artifact, update_progress_artifact
     from prefect.futures import as_completed

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 from prefect import task
 from prefect.cache_policies import NO_CACHE
@@ -68,47 +69,49 @@ def score_shard(adapter: ModelAdapter, part: str, cache: RowScoreCache, batch_si
     return ShardScores(losses, scored, len(rows) - scored, time.perf_counter() - started)
 
 
-def read_back(parts: list[str], cache: RowScoreCache, counts: list[tuple[int, ...]]) -> list[ShardScores]:
-    """Shard results of another engine, read back from the row-score cache they were written to."""
-    shards = []
-    for part, (scored, reused, *_) in zip(parts, counts):
-        rows = pq.read_table(part, columns=["id", HASH_COLUMN]).to_pandas()
-        aligned = cache.finished_shard(shard_key(rows[HASH_COLUMN])).set_index(HASH_COLUMN) \
-            .reindex(rows[HASH_COLUMN].to_numpy())
-        shards.append(ShardScores(pd.DataFrame({"id": rows["id"].to_numpy(),
-                                                "loss_base": aligned["loss_base"].to_numpy(),
-                                                "loss_warm": aligned["loss_warm"].to_numpy()}),
-                                  scored, reused, 0.0))
-    return shards
+def write_scores(parts: list[str], cache: RowScoreCache, method: str, path: str) -> np.ndarray:
+    """Stream scores.parquet (id, score, loss_base, loss_warm) to a local file, shard by shard.
+
+    The losses come back from the row-score cache whichever engine wrote them; only the score
+    column stays in memory (8 bytes a row) for the selection.
+    """
+    scores = []
+    schema = pa.schema([("id", pa.string()), ("score", pa.float64()), ("loss_base", pa.float64()),
+                        ("loss_warm", pa.float64())])
+    with pq.ParquetWriter(path, schema) as writer:
+        for part in parts:
+            rows = pq.read_table(part, columns=["id", HASH_COLUMN]).to_pandas()
+            losses = cache.finished_shard(shard_key(rows[HASH_COLUMN])).set_index(HASH_COLUMN) \
+                .reindex(rows[HASH_COLUMN].to_numpy())
+            base, warm = losses["loss_base"].to_numpy(), losses["loss_warm"].to_numpy()
+            score = score_formula(base, warm, normalize=(method == "lossdrop"))
+            writer.write_table(pa.table({"id": rows["id"].astype(str).to_numpy(), "score": score,
+                                         "loss_base": base, "loss_warm": warm}, schema=schema))
+            scores.append(score)
+    return np.concatenate(scores) if scores else np.empty(0)
 
 
-def assemble(shards: list[ShardScores], method: str) -> pd.DataFrame:
-    """scores.parquet's frame: id, score (higher = more useful), loss_base, loss_warm."""
-    losses = pd.concat([s.losses for s in shards], ignore_index=True)
-    score = score_formula(losses["loss_base"].to_numpy(), losses["loss_warm"].to_numpy(),
-                          normalize=(method == "lossdrop"))
-    return pd.DataFrame({"id": losses["id"].to_numpy(), "score": score,
-                         "loss_base": losses["loss_base"].to_numpy(), "loss_warm": losses["loss_warm"].to_numpy()})
-
-
-def random_scores(ids: np.ndarray, seed: int) -> pd.DataFrame:
+def write_random_scores(ids: np.ndarray, seed: int, path: str) -> np.ndarray:
     """A random ranking: scores are uniform draws, so top-k is a uniform random subset."""
+    score = np.random.default_rng(seed).random(len(ids))
     nan = np.full(len(ids), np.nan)
-    return pd.DataFrame({"id": ids, "score": np.random.default_rng(seed).random(len(ids)),
-                         "loss_base": nan, "loss_warm": nan})
+    pq.write_table(pa.table({"id": pa.array(ids, pa.string()), "score": score, "loss_base": nan, "loss_warm": nan}),
+                   path)
+    return score
 
 
 def score_rows(adapter: ModelAdapter, rows: pd.DataFrame, method: str) -> pd.DataFrame:
     """Score rows held in memory (no shards, no cache): for tests and small, one-off uses."""
     with progress_bar(len(rows), "score") as progress:
         base, warm = adapter.endpoint_losses(rows, None, progress)
-    losses = pd.DataFrame({"id": rows["id"].to_numpy(), "loss_base": base, "loss_warm": warm})
-    return assemble([ShardScores(losses, len(rows), 0, 0.0)], method)
+    return pd.DataFrame({"id": rows["id"].to_numpy(), "score": score_formula(base, warm, method == "lossdrop"),
+                         "loss_base": base, "loss_warm": warm})
 
 
 @task(name="score-shard", tags=["score"], persist_result=False, cache_policy=NO_CACHE,
       task_run_name="score-shard-{index}")
 def score_shard_task(adapter: ModelAdapter, part: str, cache: RowScoreCache, index: int,
-                     batch_size: int | None = None) -> ShardScores:
-    """Score one shard of the pool (two forward passes per new row, no gradients)."""
-    return score_shard(adapter, part, cache, batch_size, name=f"score shard {index}")
+                     batch_size: int | None = None) -> tuple[int, int]:
+    """Score one shard of the pool into the row-score cache; returns (rows scored, rows reused)."""
+    result = score_shard(adapter, part, cache, batch_size, name=f"score shard {index}")
+    return result.scored, result.reused

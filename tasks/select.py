@@ -94,18 +94,17 @@ def random_positions(n: int, k: int, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n, size=k, replace=False))
 
 
-def selection_frame(chosen: pd.DataFrame, scores: pd.DataFrame, positions: np.ndarray) -> pd.DataFrame:
+def selection_frame(chosen: pd.DataFrame, scores: np.ndarray, positions: np.ndarray) -> pd.DataFrame:
     """id, score, rank, then the selected rows' original columns (`chosen`: the rows at `positions`)."""
     chosen = chosen.reset_index(drop=True)
     extra = chosen.drop(columns=["id"])
-    head = pd.DataFrame({"id": chosen["id"], "score": scores["score"].to_numpy()[positions],
+    head = pd.DataFrame({"id": chosen["id"], "score": np.asarray(scores)[positions],
                          "rank": np.arange(1, len(positions) + 1)})
     return pd.concat([head, extra.drop(columns=[c for c in ("score", "rank") if c in extra])], axis=1)
 
 
 @task(name="select", tags=["select"], persist_result=False, cache_policy=NO_CACHE)
-def select(scores: pd.DataFrame, labels: np.ndarray | None, k: int, strategy: str,
+def select(scores: np.ndarray, ids: np.ndarray, labels: np.ndarray | None, k: int, strategy: str,
            target_shares: dict[int, float] | None, seed: int) -> np.ndarray:
     """Pick the k rows to train on."""
-    return select_positions(scores["score"].to_numpy(), scores["id"].to_numpy(), k, strategy,
-                            labels, target_shares, seed)
+    return select_positions(scores, ids, k, strategy, labels, target_shares, seed)
