@@ -57,7 +57,8 @@ def parser() -> argparse.ArgumentParser:
                      help="rows per shard, the unit of scoring, caching and resume (default 65536)")
     run.add_argument("--engine", default="local",
                      help="where shards are scored: local (default), ray (a local Ray instance) or ray://ADDRESS")
-    run.add_argument("--workers", type=int, default=2, help="Ray workers (actors) for --engine ray (default 2)")
+    run.add_argument("--workers", type=int, default=2,
+                     help="shards scored at once: threads with --engine local, Ray actors with ray (default 2)")
     run.add_argument("--max-length", type=int, default=256, help="token limit per text row (default 256)")
 
     demo = commands.add_parser("demo", help="the embedded default, end to end, on local text")

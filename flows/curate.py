@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
+import pyarrow.parquet as pq
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
@@ -137,7 +138,7 @@ def curate(pool: str, validation: str, model: str, budget: float, out: str,
                 scores = write_random_scores(checked.column("id"), seed, scores_path)
             else:
                 if engine == "local":
-                    counts = score_shards(adapter, checked.valid_parts, RowScoreCache(cache, key))
+                    counts = score_shards(adapter, checked.valid_parts, RowScoreCache(cache, key), workers)
                 else:
                     jobs = [ShardJob(model, ref.feature_dim, (max(ref.labels) + 1) if ref.labels else None,
                                      max_length, cache, key, part, index)
@@ -153,7 +154,8 @@ def curate(pool: str, validation: str, model: str, budget: float, out: str,
             strategy = "topk"  # random scores: top-k is a uniform random subset
         with timed(timings, "select"):
             labels = checked.column("label") if kind == "features" else None
-            positions = select(scores, checked.column("id"), labels, k, strategy, label_shares, seed)
+            ids = pq.read_table(scores_path, columns=["id"]).column("id")  # Arrow strings: compact
+            positions = select(scores, ids, labels, k, strategy, label_shares, seed)
             selected_rows = checked.take(positions)
             chosen = selection_frame(selected_rows.drop(columns=list(INTERNAL_COLUMNS)), scores, positions)
 
@@ -210,8 +212,9 @@ def curate(pool: str, validation: str, model: str, budget: float, out: str,
     return report
 
 
-def score_shards(adapter, parts: list[str], cache: RowScoreCache) -> list[tuple[int, int]]:
-    """Score the shards on the flow's task runner; a progress artifact follows them as they finish."""
+def score_shards(adapter, parts: list[str], cache: RowScoreCache, in_flight: int) -> list[tuple[int, int]]:
+    """Score the shards on the flow's task runner, at most `in_flight` at once (each holds its
+    shard in memory); a progress artifact follows them as they finish."""
     from prefect.artifacts import create_progress_artifact, update_progress_artifact
     from prefect.futures import as_completed
 
@@ -220,12 +223,15 @@ def score_shards(adapter, parts: list[str], cache: RowScoreCache) -> list[tuple[
     # Shards on a GPU carry the `gpu` tag: `prefect concurrency-limit create gpu N` caps them at N.
     on_gpu = getattr(getattr(adapter, "device", None), "type", "cpu") == "cuda"
     shard_task = score_shard_task.with_options(tags=["score", "gpu"]) if on_gpu else score_shard_task
-    futures = [shard_task.submit(adapter, part, cache, index) for index, part in enumerate(parts)]
-    finished = 0
-    for _ in as_completed(futures):
-        finished += 1
-        update_progress_artifact(progress_id, progress=100.0 * finished / len(futures))
-    return [future.result() for future in futures]
+    counts: list[tuple[int, int]] = []
+    for window in range(0, len(parts), max(1, in_flight)):
+        futures = [shard_task.submit(adapter, part, cache, index)
+                   for index, part in enumerate(parts[window:window + max(1, in_flight)], start=window)]
+        for _ in as_completed(futures):
+            update_progress_artifact(progress_id, progress=100.0 * (len(counts) + 1) / len(parts))
+            counts.append(None)  # placeholder: results are collected in shard order below
+        counts[-len(futures):] = [future.result() for future in futures]
+    return counts
 
 
 def publish_validation(expectations: list[dict]) -> None:

@@ -43,8 +43,15 @@ def ranking(scores: np.ndarray, ids: np.ndarray) -> np.ndarray:
     starts, ends = np.r_[0, edges], np.r_[edges, len(ranked)]
     for start, end in zip(starts[ends - starts > 1], ends[ends - starts > 1]):
         run = order[start:end]
-        order[start:end] = run[np.argsort(np.asarray(ids)[run].astype(str), kind="stable")]
+        order[start:end] = run[np.argsort(_ids_at(ids, run), kind="stable")]
     return order
+
+
+def _ids_at(ids, positions: np.ndarray) -> np.ndarray:
+    """ids[positions] as strings; `ids` may be a NumPy array or an Arrow array (kept compact)."""
+    if isinstance(ids, np.ndarray):
+        return ids[positions].astype(str)
+    return np.array(ids.take(positions).to_pylist(), dtype=str)
 
 
 def label_quotas(k: int, target_shares: dict[int, float]) -> dict[int, int]:

@@ -61,3 +61,10 @@ def test_threshold_samples_positive_rows_deterministically():
     assert np.array_equal(first, select_positions(scores, ids, 2, "threshold", seed=3))
     assert all(scores[first] > 0)
     assert set(select_positions(scores, ids, 5, "threshold")) == {0, 2, 3, 5, 1}
+
+
+def test_ties_are_broken_by_id_with_arrow_ids_too():
+    import pyarrow as pa
+
+    scores = np.array([1.0, 2.0, 1.0, 2.0])
+    assert ranking(scores, pa.chunked_array([["d", "c", "b", "a"]])).tolist() == [3, 1, 2, 0]
