@@ -8,7 +8,6 @@ explicit cache_key_fn and returns the small manifest, never the model.
 
 from __future__ import annotations
 
-import os
 import tempfile
 import time
 from typing import Any
