@@ -227,10 +227,9 @@ def score_shards(adapter, parts: list[str], cache: RowScoreCache, in_flight: int
     for window in range(0, len(parts), max(1, in_flight)):
         futures = [shard_task.submit(adapter, part, cache, index)
                    for index, part in enumerate(parts[window:window + max(1, in_flight)], start=window)]
-        for _ in as_completed(futures):
-            update_progress_artifact(progress_id, progress=100.0 * (len(counts) + 1) / len(parts))
-            counts.append(None)  # placeholder: results are collected in shard order below
-        counts[-len(futures):] = [future.result() for future in futures]
+        for finished, _ in enumerate(as_completed(futures), start=len(counts) + 1):
+            update_progress_artifact(progress_id, progress=100.0 * finished / len(parts))
+        counts += [future.result() for future in futures]  # in shard order
     return counts
 
 
