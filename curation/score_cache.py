@@ -20,6 +20,7 @@ from curation.rows import HASH_COLUMN
 from curation.storage import exists, filesystem, join, write_parquet_atomic
 
 COLUMNS = [HASH_COLUMN, "loss_base", "loss_warm"]
+SCHEMA = pa.schema([(HASH_COLUMN, pa.string()), ("loss_base", pa.float64()), ("loss_warm", pa.float64())])
 
 
 def shard_key(hashes: pd.Series) -> str:
@@ -49,12 +50,16 @@ class RowScoreCache:
     def known_rows(self, hashes: pd.Series) -> pd.DataFrame:
         """Cached losses of whichever of these rows any earlier shard scored."""
         fs, path = filesystem(self.root)
-        if not fs.exists(path) or not fs.ls(path):
-            return pd.DataFrame(columns=COLUMNS)
-        dataset = ds.dataset(path, filesystem=fs, format="parquet")
+        # Finished shard files only: another shard may be writing its hidden temporary file now.
+        files = [f for f in (fs.glob(f"{path}/shard-*.parquet") if fs.exists(path) else [])]
+        if not files:
+            return pd.DataFrame({HASH_COLUMN: pd.Series(dtype=str), "loss_base": pd.Series(dtype=float),
+                                 "loss_warm": pd.Series(dtype=float)})
+        dataset = ds.dataset(files, filesystem=fs, format="parquet", schema=SCHEMA)
         wanted = pa.array(hashes.astype(str).unique())
         table = dataset.to_table(columns=COLUMNS, filter=pc.is_in(ds.field(HASH_COLUMN), value_set=wanted))
         return table.to_pandas().drop_duplicates(HASH_COLUMN)
 
     def store_shard(self, key: str, losses: pd.DataFrame) -> None:
-        write_parquet_atomic(self.shard_url(key), losses[COLUMNS].reset_index(drop=True))
+        frame = losses[COLUMNS].reset_index(drop=True).astype({HASH_COLUMN: str, "loss_base": float, "loss_warm": float})
+        write_parquet_atomic(self.shard_url(key), pa.Table.from_pandas(frame, schema=SCHEMA, preserve_index=False))

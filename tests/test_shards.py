@@ -100,3 +100,16 @@ def test_the_row_cache_ignores_what_a_crash_left_half_written(tmp_path):
     assert cache.finished_shard(shard_key(pd.Series(["a"]))) is None
     known = cache.known_rows(pd.Series(["b", "c"]))
     assert known[HASH_COLUMN].tolist() == ["b"] and known["loss_warm"].tolist() == [2.5]
+
+
+def test_a_lookup_while_another_shard_is_being_written_sees_no_half_files(tmp_path):
+    """Shards run concurrently: a lookup may list the cache while only a hidden temporary file exists."""
+    from curation.rows import HASH_COLUMN
+    from curation.score_cache import RowScoreCache
+
+    cache = RowScoreCache(str(tmp_path), "warm-key")
+    root = tmp_path / "row-scores" / "warm-key"
+    root.mkdir(parents=True)
+    (root / ".shard-abc.parquet.tmp-1").write_bytes(b"PAR1 being written")
+    assert cache.known_rows(pd.Series(["a"])).empty
+    assert list(cache.known_rows(pd.Series(["a"])).columns) == [HASH_COLUMN, "loss_base", "loss_warm"]
