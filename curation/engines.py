@@ -46,9 +46,8 @@ def run_job(job: ShardJob) -> tuple[int, int]:
     from curation.score_cache import RowScoreCache
     from tasks.score import score_shard
 
-    result = score_shard(load_scorer(job), job.part, RowScoreCache(job.cache, job.warm_key),
-                         name=f"score shard {job.index}")
-    return result.scored, result.reused
+    return score_shard(load_scorer(job), job.part, RowScoreCache(job.cache, job.warm_key),
+                       name=f"score shard {job.index}")
 
 
 class ShardScorer:

@@ -38,6 +38,10 @@ class RowScoreCache:
     def shard_url(self, key: str) -> str:
         return join(self.root, f"shard-{key}.parquet")
 
+    def has_shard(self, key: str) -> bool:
+        """Whether the shard was scored and stored completely."""
+        return exists(self.shard_url(key))
+
     def finished_shard(self, key: str) -> pd.DataFrame | None:
         """The losses of a shard scored before (this run's pool or an earlier one), or None."""
         url = self.shard_url(key)

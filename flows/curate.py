@@ -114,8 +114,8 @@ def curate(pool: str, validation: str, model: str, budget: float, out: str,
             else holdout_split(validation_rows)
         label_shares = (validation_rows["label"].value_counts(normalize=True).to_dict()
                         if kind == "features" else None)
-        adapter = adapter_for(model, ref.feature_dim, (max(ref.labels) + 1) if ref.labels else None,
-                              max_length)
+        num_classes = (max(ref.labels) + 1) if ref.labels else None
+        adapter = adapter_for(model, ref.feature_dim, num_classes, max_length)
 
         warm_config = warmup_config(kind, seed, warmup_steps, warmup_lr, warmup_rank)
         key = warmup_key(dataset_hash(warm_rows[HASH_COLUMN]), adapter.fingerprint(), warm_config)
@@ -137,16 +137,16 @@ def curate(pool: str, validation: str, model: str, budget: float, out: str,
             if method == "random":
                 scores = write_random_scores(checked.column("id"), seed, scores_path)
             else:
+                row_cache = RowScoreCache(cache, key)
                 if engine == "local":
-                    counts = score_shards(adapter, checked.valid_parts, RowScoreCache(cache, key), workers)
+                    counts = score_shards(adapter, checked.valid_parts, row_cache, workers)
                 else:
-                    jobs = [ShardJob(model, ref.feature_dim, (max(ref.labels) + 1) if ref.labels else None,
-                                     max_length, cache, key, part, index)
+                    jobs = [ShardJob(model, ref.feature_dim, num_classes, max_length, cache, key, part, index)
                             for index, part in enumerate(checked.valid_parts)]
                     counts = run_on_ray(jobs, engine if engine.startswith("ray://") else None, workers)
                     workers_used = len({pid for *_, pid in counts})
                 rows_scored, rows_reused = sum(c[0] for c in counts), sum(c[1] for c in counts)
-                scores = write_scores(checked.valid_parts, RowScoreCache(cache, key), method, scores_path)
+                scores = write_scores(checked.valid_parts, row_cache, method, scores_path)
         logger.info("scored %d rows, reused %d from the row-score cache", rows_scored, rows_reused)
         k = budget_rows(budget, checked.valid_rows)
         strategy = selection if selection != "auto" else ("stratified" if kind == "features" else "topk")
@@ -156,7 +156,10 @@ def curate(pool: str, validation: str, model: str, budget: float, out: str,
             labels = checked.column("label") if kind == "features" else None
             ids = pq.read_table(scores_path, columns=["id"]).column("id")  # Arrow strings: compact
             positions = select(scores, ids, labels, k, strategy, label_shares, seed)
-            selected_rows = checked.take(positions)
+            # One pass over the shards fetches the selection and, when finetuning, the random control.
+            control = random_positions(checked.valid_rows, k, seed) if not skip_finetune else positions[:0]
+            fetched = checked.take(np.concatenate([positions, control]))
+            selected_rows, control_rows = fetched.iloc[:k], fetched.iloc[k:].reset_index(drop=True)
             chosen = selection_frame(selected_rows.drop(columns=list(INTERNAL_COLUMNS)), scores, positions)
 
         outputs.file("scores.parquet", scores_path)
@@ -167,7 +170,6 @@ def curate(pool: str, validation: str, model: str, budget: float, out: str,
             ft_config = FINETUNE_DEFAULTS[kind]
             if finetune_epochs is not None:
                 ft_config = dataclasses.replace(ft_config, epochs=finetune_epochs)
-            control_rows = checked.take(random_positions(checked.valid_rows, k, seed))
             with timed(timings, "finetune"):
                 selected_model = finetune(adapter, selected_rows, ft_config, seed, "selection")
                 control_model = finetune(adapter, control_rows, ft_config, seed, "random")

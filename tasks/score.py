@@ -8,9 +8,6 @@ under the same θT are not scored again.
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -34,39 +31,27 @@ def score_formula(loss_base: np.ndarray, loss_warm: np.ndarray, normalize: bool 
     return drop / np.maximum(loss_base, eps) if normalize else drop
 
 
-@dataclass
-class ShardScores:
-    """One shard's row ids with their endpoint losses, and what it cost."""
-
-    losses: pd.DataFrame
-    scored: int
-    reused: int
-    seconds: float
-
-
 def score_shard(adapter: ModelAdapter, part: str, cache: RowScoreCache, batch_size: int | None = None,
-                name: str = "score") -> ShardScores:
-    """Endpoint losses of one shard: reuse a finished shard or cached rows, score the rest."""
-    started = time.perf_counter()
+                name: str = "score") -> tuple[int, int]:
+    """Put one shard's endpoint losses in the row-score cache, scoring only rows it lacks.
+
+    Returns (rows scored, rows reused). A shard finished before (this pool's earlier run or an
+    identical shard of another pool) costs one existence check.
+    """
+    hashes = pq.read_table(part, columns=[HASH_COLUMN]).column(HASH_COLUMN).to_pandas()
+    key = shard_key(hashes)
+    if cache.has_shard(key):
+        return 0, len(hashes)
     rows = pq.read_table(part).to_pandas()
-    key = shard_key(rows[HASH_COLUMN])
-    known = cache.finished_shard(key)
-    if known is None:
-        known = cache.known_rows(rows[HASH_COLUMN])
-        todo = rows[~rows[HASH_COLUMN].isin(known[HASH_COLUMN])]
-        if len(todo):
-            with progress_bar(len(todo), name) as progress:
-                base, warm = adapter.endpoint_losses(todo, batch_size, progress)
-            fresh = pd.DataFrame({HASH_COLUMN: todo[HASH_COLUMN].to_numpy(), "loss_base": base, "loss_warm": warm})
-            known = pd.concat([known, fresh], ignore_index=True) if len(known) else fresh
-        cache.store_shard(key, known)  # the shard's completion marker
-        scored = len(todo)
-    else:
-        scored = 0
-    aligned = known.set_index(HASH_COLUMN).reindex(rows[HASH_COLUMN].to_numpy())
-    losses = pd.DataFrame({"id": rows["id"].to_numpy(), "loss_base": aligned["loss_base"].to_numpy(),
-                           "loss_warm": aligned["loss_warm"].to_numpy()})
-    return ShardScores(losses, scored, len(rows) - scored, time.perf_counter() - started)
+    known = cache.known_rows(rows[HASH_COLUMN])
+    todo = rows[~rows[HASH_COLUMN].isin(known[HASH_COLUMN])]
+    if len(todo):
+        with progress_bar(len(todo), name) as progress:
+            base, warm = adapter.endpoint_losses(todo, batch_size, progress)
+        fresh = pd.DataFrame({HASH_COLUMN: todo[HASH_COLUMN].to_numpy(), "loss_base": base, "loss_warm": warm})
+        known = pd.concat([known, fresh], ignore_index=True) if len(known) else fresh
+    cache.store_shard(key, known)  # the shard's completion marker
+    return len(todo), len(rows) - len(todo)
 
 
 def write_scores(parts: list[str], cache: RowScoreCache, method: str, path: str) -> np.ndarray:
@@ -113,5 +98,4 @@ def score_rows(adapter: ModelAdapter, rows: pd.DataFrame, method: str) -> pd.Dat
 def score_shard_task(adapter: ModelAdapter, part: str, cache: RowScoreCache, index: int,
                      batch_size: int | None = None) -> tuple[int, int]:
     """Score one shard of the pool into the row-score cache; returns (rows scored, rows reused)."""
-    result = score_shard(adapter, part, cache, batch_size, name=f"score shard {index}")
-    return result.scored, result.reused
+    return score_shard(adapter, part, cache, batch_size, name=f"score shard {index}")
