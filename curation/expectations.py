@@ -45,22 +45,23 @@ def _text_chars(value: Any) -> int:
     return len(value) if isinstance(value, str) else -2
 
 
-def _vector_length(value: Any) -> int:
-    """Length of a numeric vector; -1 for null, -2 for anything that is not a flat numeric list."""
-    if _is_null(value) or isinstance(value, (str, bytes, dict)) or not hasattr(value, "__len__"):
-        return -1 if _is_null(value) else -2
+def _vector_facts(value: Any) -> tuple[int, bool]:
+    """(length, all finite) of a numeric vector, converting it once.
+
+    Length is -1 for null and -2 for anything that is not a flat numeric list; such values count
+    as finite here, since their own expectation already fails them.
+    """
+    if _is_null(value):
+        return -1, True
+    if isinstance(value, (str, bytes, dict)) or not hasattr(value, "__len__"):
+        return -2, True
     try:
         array = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
-        return -2
-    return int(array.shape[0]) if array.ndim == 1 else -2
-
-
-def _all_finite(value: Any) -> bool:
-    try:
-        return bool(np.isfinite(np.asarray(value, dtype=np.float64)).all())
-    except (TypeError, ValueError):
-        return False
+        return -2, True
+    if array.ndim != 1:
+        return -2, True
+    return int(array.shape[0]), bool(np.isfinite(array).all())
 
 
 def _label_value(value: Any) -> float:
@@ -167,11 +168,9 @@ class RowSuite:
                 helpers[f"_{column}_chars"] = np.fromiter((_text_chars(v) for v in values), dtype=np.int64,
                                                           count=len(frame))
         else:
-            helpers["_features_length"] = np.fromiter((_vector_length(v) for v in frame["features"]),
-                                                      dtype=np.int64, count=len(frame))
-            helpers["_features_finite"] = [
-                _all_finite(v) if n >= 0 else True
-                for v, n in zip(frame["features"], helpers["_features_length"])]
+            facts = [_vector_facts(v) for v in frame["features"]]
+            helpers["_features_length"] = np.fromiter((n for n, _ in facts), dtype=np.int64, count=len(frame))
+            helpers["_features_finite"] = [finite for _, finite in facts]
             helpers["_label"] = np.fromiter((_label_value(v) for v in frame["label"]), dtype=np.float64,
                                             count=len(frame))
         helpers["_content_hash"] = frame["_content_hash"].astype(str).to_numpy()
