@@ -12,7 +12,8 @@ from typing import Any
 
 import pandas as pd
 
-from curation.storage import filesystem, join, remove, write_json_atomic, write_parquet_atomic
+from curation.storage import (filesystem, join, remove, write_bytes_atomic, write_json_atomic,
+                              write_parquet_atomic)
 
 REPORT = "report.json"
 
@@ -32,6 +33,10 @@ class StagedOutputs:
         fs, staging = filesystem(self.staging)
         fs.makedirs(staging, exist_ok=True)
         fs.put_file(local_path, f"{staging}/{name}")
+        self.names.append(name)
+
+    def bytes(self, name: str, data: bytes) -> None:
+        write_bytes_atomic(join(self.staging, name), data)
         self.names.append(name)
 
     def json(self, name: str, obj: Any) -> None:

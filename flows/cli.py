@@ -1,4 +1,4 @@
-"""The `curate` command line: `curate run ...` and `curate demo`.
+"""The `curate` command line: `curate run`, `curate demo`, and the service: `curate serve`, `curate watch`.
 
 Heavy imports (torch, prefect, transformers) happen inside the commands so `--help` stays fast.
 Bad input exits with code 2 and one message naming file, row and field; no traceback.
@@ -64,7 +64,46 @@ def parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="the embedded default, end to end, on local text")
     demo.add_argument("--out", default="demo-out", help="where data, model and outputs go (default ./demo-out)")
     demo.add_argument("--cache", help="warmup cache directory (default: <out>/cache)")
+
+    serve = commands.add_parser("serve", help="serve the nightly and pool-landed deployments from this "
+                                "process (needs a Prefect server: PREFECT_API_URL)")
+    serve.add_argument("--validation", required=True, help="the target task's validation set")
+    serve.add_argument("--model", required=True, help="as for `curate run`")
+    serve.add_argument("--budget", required=True, type=_budget, help="as for `curate run`")
+    serve.add_argument("--out-root", required=True,
+                       help="each run writes to <out-root>/<pool name>-<hash>/<UTC time>/, local or s3://")
+    serve.add_argument("--pool", action="append", default=[], dest="pools",
+                       help="a pool to curate every night (repeat for several)")
+    serve.add_argument("--test", help="held-out target test set")
+    serve.add_argument("--cache", help="warmup cache directory, shared by all runs")
+    serve.add_argument("--cron", default="0 2 * * *", help="nightly schedule (default '0 2 * * *')")
+    serve.add_argument("--timezone", default="UTC", help="time zone of --cron (default UTC)")
+    serve.add_argument("--watch", dest="watch_prefix",
+                       help="also run the watcher on this prefix (and trigger only for pools under it)")
+    serve.add_argument("--watch-state", help="the watcher's state file (default: under --cache)")
+    serve.add_argument("--watch-every", type=int, default=300, help="seconds between listings (default 300)")
+    serve.add_argument("--options", type=_json_object, default={},
+                       help='further `curate run` parameters as JSON, e.g. \'{"seed": 1, "method": "lossdrop"}\'')
+
+    watch = commands.add_parser("watch", help="emit a curation.pool.landed event per new pool object under "
+                                "a prefix (needs a Prefect server: PREFECT_API_URL)")
+    watch.add_argument("prefix", help="an S3 or local prefix where pools land")
+    watch.add_argument("--state", help="where emitted pools are remembered (default: under the cache dir)")
+    watch.add_argument("--every", type=float, help="list again every this many seconds (default: once)")
+    watch.add_argument("--cache", help="cache directory holding the default state file")
     return top
+
+
+def _json_object(value: str) -> dict:
+    import json
+
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError as err:
+        raise argparse.ArgumentTypeError(f"not JSON: {err}") from None
+    if not isinstance(parsed, dict):
+        raise argparse.ArgumentTypeError("give a JSON object of curate parameters")
+    return parsed
 
 
 def _quiet_input_errors() -> None:
@@ -111,6 +150,30 @@ def _demo(args: argparse.Namespace) -> list[dict]:
     return reports
 
 
+def _serve(args: argparse.Namespace) -> None:
+    from flows.deployments import ServiceConfig, serve
+
+    serve(ServiceConfig(validation=args.validation, model=args.model, budget=args.budget,
+                        out_root=args.out_root, pools=args.pools, test=args.test, cache=args.cache,
+                        cron=args.cron, timezone=args.timezone, watch_prefix=args.watch_prefix,
+                        watch_state=args.watch_state, watch_every_s=args.watch_every, options=args.options))
+
+
+def _watch(args: argparse.Namespace) -> None:
+    from flows.deployments import default_watch_state, require_server
+    from flows.watch import watch
+
+    require_server("watch")
+    state = args.state or default_watch_state(args.prefix, args.cache)
+
+    def report(urls: list[str]) -> None:
+        for url in urls:
+            print(f"emitted curation.pool.landed for {url}", flush=True)
+        print(f"{len(urls)} new pools under {args.prefix} (state: {state})", flush=True)
+
+    watch(args.prefix, state, args.every, report)
+
+
 def _summary(report: dict) -> str:
     out = report["config"]["out"]
     timings = report["timings"]
@@ -137,10 +200,15 @@ def main(argv: list[str] | None = None) -> int:
 
     _quiet_input_errors()
     try:
+        if args.command in ("serve", "watch"):
+            (_serve if args.command == "serve" else _watch)(args)
+            return 0
         reports = _demo(args) if args.command == "demo" else [_run(args)]
     except InputError as err:
         print(f"curate: error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except KeyboardInterrupt:  # stopping `serve` or `watch --every` is the normal way out
+        return 130
     print("\n\n".join(_summary(report) for report in reports))
     return 0
 

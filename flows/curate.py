@@ -24,6 +24,7 @@ from curation.errors import InputError
 from curation.rows import HASH_COLUMN, INTERNAL_COLUMNS, kind_for_model
 from curation.engines import ShardJob, run_on_ray
 from curation.score_cache import RowScoreCache
+from flows.dashboards import PLOT_NAME, publish_dashboards, score_distribution_png
 from tasks.evaluate import evaluate, holdout_split
 from tasks.finetune import finetune
 from tasks.ingest import ingest, read_target
@@ -164,6 +165,7 @@ def curate(pool: str, validation: str, model: str, budget: float, out: str,
 
         outputs.file("scores.parquet", scores_path)
         outputs.parquet("selection.parquet", chosen)
+        outputs.bytes(PLOT_NAME, score_distribution_png(scores, positions, method))
 
         evaluation = None
         if not skip_finetune:
@@ -206,6 +208,7 @@ def curate(pool: str, validation: str, model: str, budget: float, out: str,
             "finished_at": datetime.now(timezone.utc).isoformat(),
         }
         outputs.publish(report)
+        publish_dashboards(report, chosen)
     except BaseException:
         outputs.abandon()
         raise

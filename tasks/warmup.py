@@ -45,7 +45,7 @@ def train_and_store(adapter: ModelAdapter, validation: pd.DataFrame, config: War
                     cache: str, key: str, run_id: str | None = None) -> dict[str, Any]:
     """Train θT, write it under the cache entry, manifest last; return the manifest."""
     started = time.perf_counter()
-    with progress_bar(config.steps, "warmup", unit="step") as progress:
+    with progress_bar(config.steps, "warmup", unit="step", artifact_key="warmup-progress") as progress:
         adapter.warmup(validation, config, progress)
     seconds = time.perf_counter() - started
     fs, entry = filesystem(entry_url(cache, key))

@@ -1,0 +1,125 @@
+"""What a run shows in the Prefect UI: a markdown report, a table of the top selected rows, a link
+to the outputs, and the score-distribution plot saved next to the outputs.
+
+Artifact keys are stable, lowercase and dash-separated, so each forms a history across runs in the
+UI's Artifacts page. The report is built from `report.json` alone: what the UI shows is what the
+outputs say.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+REPORT_KEY = "curation-report"
+TOP_ROWS_KEY = "top-selected-rows"
+OUTPUTS_KEY = "curation-outputs"
+PLOT_NAME = "score-distribution.png"
+TOP_ROWS = 20
+CELL_CHARS = 120  # long text cells are cut so the table stays readable
+
+
+def score_distribution_png(scores: np.ndarray, positions: np.ndarray, method: str) -> bytes:
+    """A histogram of the scores, selected rows against the rest, as PNG bytes."""
+    import matplotlib
+    matplotlib.use("Agg")  # no display: render to memory
+    import matplotlib.pyplot as plt
+
+    scores = np.asarray(scores, dtype=np.float64)
+    selected = np.zeros(len(scores), dtype=bool)
+    selected[positions] = True
+    finite = np.isfinite(scores)
+    edges = np.histogram_bin_edges(scores[finite], bins=60) if finite.any() else 60
+    figure, axes = plt.subplots(figsize=(7, 3.6), dpi=110)
+    axes.hist(scores[finite & ~selected], bins=edges, color="#9aa5b1", label=f"not selected ({(~selected).sum():,})")
+    axes.hist(scores[finite & selected], bins=edges, color="#2563eb", alpha=0.85,
+              label=f"selected ({selected.sum():,})")
+    axes.set_xlabel(f"score ({method})")
+    axes.set_ylabel("rows")
+    axes.set_title("Score distribution of the valid pool rows")
+    axes.legend(frameon=False)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def outputs_link(out: str) -> str:
+    """A URL for an output folder: s3:// as is, local paths as file:// URLs."""
+    import pathlib
+
+    return out if "://" in out else pathlib.Path(out).resolve().as_uri()
+
+
+def report_markdown(report: dict[str, Any]) -> str:
+    """The run's report as markdown: pool, counts, cache, stage times, lift over random."""
+    config, counts, cache = report["config"], report["counts"], report["cache"]
+    out = outputs_link(config["out"])
+    reasons = ", ".join(f"{reason} {n:,}" for reason, n in sorted(counts["quarantine_reasons"].items()))
+    lines = [
+        "# Curation report",
+        "",
+        f"Pool `{config['pool']}`, validation `{config['validation']}`, model `{config['model']}`, method `{config['method']}`, "
+        f"selection `{config['selection']}`, seed {config['seed']}.",
+        "",
+        "| rows read | valid | quarantined | selected |",
+        "| ---: | ---: | ---: | ---: |",
+        f"| {counts['rows_read']:,} | {counts['valid']:,} | {counts['quarantined']:,} | {counts['selected']:,} |",
+        "",
+        f"Quarantine reasons: {reasons or 'none'}.",
+        "",
+        f"Cache: warmup **{cache['warmup']}**, {cache['rows_scored']:,} rows scored, "
+        f"{cache['rows_reused']:,} reused from the row-score cache.",
+        "",
+        "## Lift over random",
+        "",
+    ]
+    evaluation = report.get("evaluation")
+    if evaluation:
+        metric = evaluation["metric"]
+        better = "higher" if evaluation["higher_is_better"] else "lower"
+        lines += [f"| | {metric} ({better} is better) |", "| --- | ---: |",
+                  f"| selection | {evaluation['selection'][metric]:.4f} |",
+                  f"| random control | {evaluation['random'][metric]:.4f} |",
+                  f"| **lift over random** | **{evaluation['lift']:+.4f}** |", "",
+                  f"Measured on {evaluation['rows']:,} rows of the {evaluation['eval_set']} set."]
+    else:
+        lines.append("Not measured: the run stopped after selection (`--skip-finetune`).")
+    lines += ["", "## Stage times", "", "| stage | seconds |", "| --- | ---: |"]
+    lines += [f"| {stage} | {seconds:.2f} |" for stage, seconds in report["timings"].items()]
+    lines += ["", "## Outputs", "",
+              f"[{config['out']}]({out}): `selection.parquet`, `scores.parquet`, `quarantine.parquet`, "
+              "`report.json`.", "",
+              f"Score distribution, selected vs not: [{PLOT_NAME}]({out.rstrip('/')}/{PLOT_NAME})"]
+    return "\n".join(lines)
+
+
+def top_rows_table(selection: pd.DataFrame, limit: int = TOP_ROWS) -> list[dict[str, Any]]:
+    """The best-ranked selected rows, long values cut, as JSON-friendly records."""
+    def cell(value: Any) -> Any:
+        if isinstance(value, (float, np.floating)):
+            return round(float(value), 6)
+        if isinstance(value, (int, np.integer)):
+            return int(value)
+        text = str(list(value)) if isinstance(value, (list, np.ndarray)) else str(value)
+        return text if len(text) <= CELL_CHARS else text[:CELL_CHARS - 1] + "…"
+
+    head = selection.head(limit)
+    return [{column: cell(value) for column, value in row.items()} for row in head.to_dict("records")]
+
+
+def publish_dashboards(report: dict[str, Any], selection: pd.DataFrame) -> None:
+    """The report, the top rows and the outputs link as Prefect artifacts of the current run."""
+    from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
+
+    pool = report["config"]["pool"]
+    create_markdown_artifact(key=REPORT_KEY, markdown=report_markdown(report),
+                             description=f"curation report for {pool}")
+    create_table_artifact(key=TOP_ROWS_KEY, table=top_rows_table(selection),
+                          description=f"the {TOP_ROWS} best-ranked selected rows of {pool}")
+    create_link_artifact(key=OUTPUTS_KEY, link=outputs_link(report["config"]["out"]),
+                         link_text=report["config"]["out"], description=f"outputs of the run on {pool}")

@@ -1,0 +1,123 @@
+"""The service's deployments, in code: `nightly`, `pool-landed` and (optionally) `watch-pools`.
+
+`curate serve` builds them from its options and serves them from one process (a laptop setup);
+`infra/prefect.yaml` declares the same three for workers of a self-hosted stack.
+
+- `nightly` runs `curate-pools` on a cron schedule (02:00 UTC by default) over the configured pools;
+- `pool-landed` runs it for one pool when a `curation.pool.landed` event arrives: the pool URL is
+  the event's resource id, templated into the run's parameters;
+- `watch-pools` runs the watcher on an interval, emitting that event once per new pool object.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+NIGHTLY_CRON = "0 2 * * *"
+POOL_TEMPLATE = "{{ event.resource.id }}"
+
+
+@dataclass
+class ServiceConfig:
+    validation: str
+    model: str
+    budget: float
+    out_root: str
+    pools: list[str] = field(default_factory=list)  # curated every night
+    test: str | None = None
+    cache: str | None = None
+    cron: str = NIGHTLY_CRON
+    timezone: str = "UTC"
+    watch_prefix: str | None = None  # where new pools land; None: no watcher, no resource filter
+    watch_state: str | None = None
+    watch_every_s: int = 300
+    options: dict[str, Any] = field(default_factory=dict)  # further `curate` parameters
+
+    def flow_parameters(self) -> dict[str, Any]:
+        return {"validation": self.validation, "model": self.model, "budget": self.budget,
+                "out_root": self.out_root, "test": self.test, "cache": self.cache,
+                "options": self.options}
+
+
+def default_watch_state(prefix: str, cache: str | None) -> str:
+    """One state file per watched prefix, under the cache."""
+    from flows.curate import default_cache_dir
+
+    digest = hashlib.sha256(prefix.encode()).hexdigest()[:16]
+    return f"{(cache or default_cache_dir()).rstrip('/')}/watch/{digest}.json"
+
+
+def nightly(config: ServiceConfig):
+    """`curate-pools` over the configured pools on a cron schedule."""
+    from prefect.schedules import Cron
+
+    from flows.pools import curate_pools
+
+    return curate_pools.to_deployment(
+        "nightly", schedules=[Cron(config.cron, timezone=config.timezone)],
+        parameters={"pools": config.pools, **config.flow_parameters()}, tags=["curation", "nightly"],
+        description=f"Curate {len(config.pools)} pools against {config.validation} ({config.cron}, "
+                    f"{config.timezone}).")
+
+
+def pool_landed(config: ServiceConfig):
+    """`curate-pools` for the one pool a `curation.pool.landed` event names."""
+    from prefect.events import DeploymentEventTrigger
+
+    from flows.pools import curate_pools
+    from flows.watch import EVENT
+
+    match = {"prefect.resource.id": config.watch_prefix.rstrip("/") + "/*"} if config.watch_prefix else {}
+    trigger = DeploymentEventTrigger(name="a pool landed", expect={EVENT}, match=match,
+                                     parameters={"pools": [POOL_TEMPLATE]})
+    return curate_pools.to_deployment(
+        "pool-landed", triggers=[trigger], parameters=config.flow_parameters(),
+        tags=["curation", "pool-landed"],
+        description=f"Curate a pool when `{EVENT}` names it (resource id = the pool URL).")
+
+
+def watch_pools(config: ServiceConfig):
+    """The watcher on an interval schedule."""
+    from flows.watch import watch_pools as watch_flow
+
+    state = config.watch_state or default_watch_state(config.watch_prefix, config.cache)
+    return watch_flow.to_deployment(
+        "watch-pools", interval=config.watch_every_s,
+        parameters={"prefix": config.watch_prefix, "state": state}, tags=["curation", "watcher"],
+        description=f"Emit a pool-landed event per new pool object under {config.watch_prefix}.")
+
+
+def service_deployments(config: ServiceConfig) -> list:
+    """The deployments `curate serve` runs: nightly when pools are configured, pool-landed
+    always, watch-pools when a prefix is watched."""
+    deployments = [pool_landed(config)]
+    if config.pools:
+        deployments.insert(0, nightly(config))
+    if config.watch_prefix:
+        deployments.append(watch_pools(config))
+    return deployments
+
+
+def require_server(command: str) -> str:
+    """The API URL of a running Prefect server; events and schedules need one that outlives us."""
+    from prefect.settings import PREFECT_API_URL
+
+    from curation.errors import InputError
+
+    url = os.environ.get("PREFECT_API_URL") or PREFECT_API_URL.value()
+    if not url:
+        raise InputError(f"`curate {command}` needs a running Prefect server: start one with "
+                         "`prefect server start` and set PREFECT_API_URL (e.g. http://127.0.0.1:4200/api)",
+                         field="PREFECT_API_URL")
+    return url
+
+
+def serve(config: ServiceConfig) -> None:
+    """Register the deployments with the server and run their flow runs from this process."""
+    from prefect import serve as prefect_serve
+
+    require_server("serve")
+    prefect_serve(*service_deployments(config))

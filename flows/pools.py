@@ -1,0 +1,61 @@
+"""The service flow: curate a list of pools against one validation set, each into its own folder.
+
+Both deployments run it: `nightly` with the configured pools, `pool-landed` with the one pool
+named by the event. Each pool is a `curate` subflow run, so the UI shows one child run per pool
+(named after the pool and the date) with its own report; a pool that fails does not stop the
+others, and the parent run fails at the end if any did.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timezone
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.runtime import flow_run
+
+from flows.curate import curate
+
+
+def pool_slug(pool: str) -> str:
+    """A folder name for a pool URL: its last path part, and a short hash of the whole URL so two
+    prefixes holding `data.parquet` never share a folder."""
+    name = pool.rstrip("/").rsplit("/", 1)[-1].split("*", 1)[0]
+    for suffix in (".parquet", ".jsonl", ".json"):
+        name = name.removesuffix(suffix)
+    digest = hashlib.sha256(pool.encode()).hexdigest()[:8]
+    return f"{name or 'pool'}-{digest}"
+
+
+def run_out_dir(out_root: str, pool: str, started: datetime) -> str:
+    """Where one run's outputs go: `<out_root>/<pool slug>/<UTC time of the run>`."""
+    return f"{out_root.rstrip('/')}/{pool_slug(pool)}/{started:%Y%m%dT%H%M%SZ}"
+
+
+def pools_run_name() -> str:
+    pools = flow_run.parameters.get("pools") or []
+    what = pool_slug(pools[0]).rsplit("-", 1)[0] if len(pools) == 1 else f"{len(pools)}-pools"
+    return f"curate-pools-{what}-{datetime.now(timezone.utc):%Y-%m-%d-%H%M}"
+
+
+@flow(name="curate-pools", flow_run_name=pools_run_name, log_prints=True)
+def curate_pools(pools: list[str], validation: str, model: str, budget: float, out_root: str,
+                 test: str | None = None, cache: str | None = None,
+                 options: dict[str, Any] | None = None) -> dict[str, str]:
+    """Curate each pool against the validation set; `options` are further `curate` parameters."""
+    logger = get_run_logger()
+    if not pools:
+        raise ValueError("no pools to curate: give at least one pool URL")
+    started = datetime.now(timezone.utc)
+    outcome: dict[str, str] = {}
+    for pool in pools:
+        out = run_out_dir(out_root, pool, started)
+        state = curate(pool=pool, validation=validation, model=model, budget=budget, out=out,
+                       test=test, cache=cache, **(options or {}), return_state=True)
+        outcome[pool] = out if state.is_completed() else f"failed: {state.message}"
+        logger.info("%s → %s", pool, outcome[pool])
+    failed = [pool for pool, result in outcome.items() if result.startswith("failed:")]
+    if failed:
+        raise RuntimeError(f"{len(failed)} of {len(pools)} pools failed: {', '.join(failed)}")
+    return outcome

@@ -1,0 +1,65 @@
+"""A real Prefect server for tests: `prefect server start` on a free loopback port, SQLite, no telemetry."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def server_env(home: Path) -> dict[str, str]:
+    """A process environment of its own: Prefect home (and so its SQLite database) under `home`."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_")}
+    return {**env, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1",
+            "PYTHONWARNINGS": "ignore"}
+
+
+@contextmanager
+def prefect_server(home: Path, startup_timeout: float = 90):
+    """Start the server (API and UI) and yield its base URL, e.g. http://127.0.0.1:PORT."""
+    port = free_port()
+    home.mkdir(parents=True, exist_ok=True)
+    log_path = home / "server.log"
+    log = open(log_path, "w")
+    process = subprocess.Popen(
+        [str(Path(sys.executable).parent / "prefect"), "server", "start", "--host", "127.0.0.1",
+         "--port", str(port)],
+        # The UI asks its API at PREFECT_UI_API_URL, which would otherwise default to port 4200.
+        env={**server_env(home), "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{home / 'prefect.db'}",
+             "PREFECT_UI_API_URL": f"http://127.0.0.1:{port}/api"},
+        stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + startup_timeout
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"prefect server exited:\n{log_path.read_text()}")
+            try:
+                with urllib.request.urlopen(f"{url}/api/health", timeout=2) as answer:
+                    if answer.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"prefect server did not answer within {startup_timeout} s:\n"
+                                   f"{log_path.read_text()}")
+            time.sleep(0.3)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()

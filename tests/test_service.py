@@ -1,0 +1,193 @@
+"""The service against a real Prefect server on loopback: `curate serve` registers the nightly and
+pool-landed deployments, `curate watch` emits `curation.pool.landed` for a pool landing on a real
+S3 server, the triggered run completes with its dashboards, and the Prefect UI renders its report
+in headless Chromium."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from conftest import REPO, make_feature_rows
+from prefectserver import prefect_server, server_env
+
+CHROMIUM = "/usr/bin/chromium"
+SCREENSHOT_DIR = REPO / "test-output"
+EXPECTED_ARTIFACTS = {"curation-report", "top-selected-rows", "curation-outputs", "scoring-progress",
+                      "warmup-progress", "pool-validation"}
+TERMINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    with prefect_server(tmp_path_factory.mktemp("prefect-server")) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def api(server):
+    with httpx.Client(base_url=f"{server}/api", timeout=30) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def service(server, api, s3, tmp_path_factory):
+    """Target data on S3, then `curate serve` running against the server until the module ends."""
+    import s3fs
+
+    home = tmp_path_factory.mktemp("serve")
+    rng = np.random.default_rng(11)
+    weights = rng.normal(size=(6, 3))
+    base = f"{s3['bucket']}/service"
+    fs = s3fs.S3FileSystem(key=s3["env"]["AWS_ACCESS_KEY_ID"], secret=s3["env"]["AWS_SECRET_ACCESS_KEY"],
+                           endpoint_url=s3["endpoint"], config_kwargs={
+                               "request_checksum_calculation": "when_required",
+                               "response_checksum_validation": "when_required"})
+    for name, n in (("validation", 120), ("test", 300), ("nightly-pool", 400)):
+        local = home / f"{name}.parquet"
+        make_feature_rows(rng, weights, n).to_parquet(local)
+        fs.put_file(str(local), f"{base}/{name}.parquet")
+    env = {**server_env(home / "prefect"), **s3["env"], "PREFECT_API_URL": f"{server}/api"}
+    log = open(home / "serve.log", "w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "flows.cli", "serve", "--validation", f"s3://{base}/validation.parquet",
+         "--test", f"s3://{base}/test.parquet", "--model", "linear", "--budget", "100",
+         "--out-root", f"s3://{base}/runs", "--cache", f"s3://{base}/cache",
+         "--pool", f"s3://{base}/nightly-pool.parquet"],
+        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_for(lambda: all(api.get(f"/deployments/name/curate-pools/{name}").status_code == 200
+                             for name in ("nightly", "pool-landed")) and automations(api),
+                 120, "curate serve to register its deployments", process, home / "serve.log")
+        yield {"fs": fs, "base": base, "env": env, "home": home, "process": process}
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+def wait_for(condition, timeout: float, what: str, process=None, log: Path | None = None):
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if process is not None and process.poll() is not None:
+            raise AssertionError(f"process exited while waiting for {what}:\n{log.read_text() if log else ''}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}\n"
+                                 f"{log.read_text()[-4000:] if log else ''}")
+        time.sleep(0.5)
+
+
+def automations(api: httpx.Client) -> list[dict]:
+    return api.post("/automations/filter", json={}).json()
+
+
+def flow_runs(api: httpx.Client, **flow_run_filter) -> list[dict]:
+    return api.post("/flow_runs/filter", json={"flow_runs": flow_run_filter}).json()
+
+
+def watch(service, prefix: str, state: str) -> subprocess.CompletedProcess:
+    """`curate watch PREFIX` once, as a new process: each call is a watcher (re)start."""
+    return subprocess.run([sys.executable, "-m", "flows.cli", "watch", prefix, "--state", state],
+                          cwd=REPO, env=service["env"], capture_output=True, text=True, timeout=300)
+
+
+def test_nightly_deployment_is_listed_with_its_cron_schedule(api, service):
+    deployment = api.get("/deployments/name/curate-pools/nightly").json()
+    schedules = deployment["schedules"]
+    assert [(s["schedule"]["cron"], s["schedule"]["timezone"], s["active"]) for s in schedules] == \
+        [("0 2 * * *", "UTC", True)]
+    assert deployment["parameters"]["pools"] == [f"s3://{service['base']}/nightly-pool.parquet"]
+    # The server plans the coming nights' runs from the schedule: each at 02:00 UTC.
+    planned = wait_for(lambda: flow_runs(api, deployment_id={"any_": [deployment["id"]]},
+                                         state={"type": {"any_": ["SCHEDULED"]}}),
+                       60, "the scheduler to plan nightly runs")
+    assert {run["expected_start_time"][11:19] for run in planned} == {"02:00:00"}
+
+
+def test_a_landed_pool_triggers_exactly_one_run_with_its_dashboards(api, service):
+    fs, base = service["fs"], service["base"]
+    local = service["home"] / "pool.parquet"
+    rng = np.random.default_rng(12)
+    make_feature_rows(rng, rng.normal(size=(6, 3)), 500).to_parquet(local)
+    fs.put_file(str(local), f"{base}/landing/2026-11-25/pool-1.parquet")
+    fs.pipe(f"{base}/landing/2026-11-25/_SUCCESS", b"")  # markers and hidden files are not pools
+    prefix, state = f"s3://{base}/landing/", f"s3://{base}/watch-state.json"
+    pool_url = f"s3://{base}/landing/2026-11-25/pool-1.parquet"
+
+    first = watch(service, prefix, state)
+    assert first.returncode == 0, first.stderr
+    assert f"emitted curation.pool.landed for {pool_url}" in first.stdout
+    again = watch(service, prefix, state)  # a restart with its memory: nothing new
+    assert again.returncode == 0 and "0 new pools" in again.stdout, again.stdout + again.stderr
+    fs.rm(state)  # a restart that lost its memory (killed before recording): the event is resent...
+    resent = watch(service, prefix, state)
+    assert f"emitted curation.pool.landed for {pool_url}" in resent.stdout, resent.stderr
+
+    landed = api.get("/deployments/name/curate-pools/pool-landed").json()
+    by_landed = {"deployment_id": {"any_": [landed["id"]]}}
+    run = wait_for(lambda: [r for r in flow_runs(api, **by_landed) if r["state_type"] in TERMINAL],
+                   300, "the triggered run to finish", service["process"], service["home"] / "serve.log")[0]
+    time.sleep(5)  # ...and the server drops the resent event (same id): still one run
+    runs = flow_runs(api, **by_landed)
+    assert len(runs) == 1, [r["name"] for r in runs]
+    assert run["state_type"] == "COMPLETED", (run["state"], (service["home"] / "serve.log").read_text()[-4000:])
+    assert run["parameters"]["pools"] == [pool_url]  # templated from the event's resource id
+    assert run["name"].startswith("curate-pools-pool-1-")
+
+    child = flow_runs(api, parent_flow_run_id={"any_": [run["id"]]})
+    assert len(child) == 1 and child[0]["name"].startswith("curate-pool-1.parquet-"), child
+    artifacts = api.post("/artifacts/filter", json={"artifacts": {"flow_run_id": {"any_": [child[0]["id"]]}}}).json()
+    assert EXPECTED_ARTIFACTS <= {a["key"] for a in artifacts}
+    report = next(a for a in artifacts if a["key"] == "curation-report")
+    assert pool_url in report["data"] and "lift over random" in report["data"]
+    outputs = next(a for a in artifacts if a["key"] == "curation-outputs")
+    out = outputs["data"].split("(", 1)[1].rstrip(")")  # the link artifact's markdown: [text](url)
+    assert out.startswith(f"s3://{base}/runs/pool-1-")
+    assert fs.exists(f"{out}/report.json") and fs.exists(f"{out}/score-distribution.png")
+    assert fs.cat(f"{out}/score-distribution.png")[:8] == b"\x89PNG\r\n\x1a\n"
+    service["report_artifact"], service["pool_url"] = report, pool_url
+
+
+def test_the_ui_renders_the_report_of_the_triggered_run(server, service, tmp_path):
+    """Headless Chromium (Debian's package) loads the run's report artifact page in the Prefect UI."""
+    from playwright.sync_api import sync_playwright
+
+    report = service.get("report_artifact")
+    assert report is not None, "needs the run of test_a_landed_pool_triggers_exactly_one_run_with_its_dashboards"
+    assert os.path.exists(CHROMIUM), "install Debian's chromium (.ci/run does)"
+    shot = tmp_path / "curation-report.png"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync"])
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1600})
+            page.goto(f"{server}/runs/flow-run/{report['flow_run_id']}")  # the run's page
+            page.get_by_text("Artifacts", exact=True).first.click(timeout=60_000)  # the run page tab
+            page.get_by_text("curation-report").first.click(timeout=60_000)
+            # The markdown is rendered, not shown raw: headings and a table holding the lift.
+            page.get_by_role("heading", name="Lift over random").wait_for(timeout=60_000)
+            pool_code = page.locator("code", has_text=service["pool_url"]).first.inner_text()
+            lift_row = page.locator("table tr", has_text="lift over random").inner_text()
+            page.screenshot(path=str(shot), full_page=True)
+        finally:
+            browser.close()
+    SCREENSHOT_DIR.mkdir(exist_ok=True)
+    shutil.copy(shot, SCREENSHOT_DIR / "curation-report.png")  # for a person to look at
+    assert pool_code == service["pool_url"]  # `pool` in backticks became a <code> element
+    assert "+" in lift_row or "-" in lift_row  # the signed lift figure sits in the rendered table
+    assert shot.stat().st_size > 10_000
