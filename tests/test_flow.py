@@ -67,7 +67,8 @@ def test_skip_finetune_stops_after_selection(labelled_task, tmp_path):
                     skip_finetune=True)
     assert report["evaluation"] is None and "finetune" not in report["timings"]
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
-        "quarantine.parquet", "report.json", "scores.parquet", "selection.parquet", "validation.json"]
+        "quarantine.parquet", "report.json", "score-distribution.png", "scores.parquet", "selection.parquet",
+        "validation.json"]
 
 
 def test_without_test_set_a_validation_holdout_is_used_and_reported(labelled_task, tmp_path):
