@@ -160,18 +160,19 @@ def _serve(args: argparse.Namespace) -> None:
 
 
 def _watch(args: argparse.Namespace) -> None:
-    from flows.deployments import default_watch_state, require_server
+    from flows.deployments import absolute, default_watch_state, require_server
     from flows.watch import watch
 
     require_server("watch")
-    state = args.state or default_watch_state(args.prefix, args.cache)
+    prefix = absolute(args.prefix)  # the events name pools by absolute path or URL
+    state = args.state or default_watch_state(prefix, args.cache)
 
     def report(urls: list[str]) -> None:
         for url in urls:
             print(f"emitted curation.pool.landed for {url}", flush=True)
-        print(f"{len(urls)} new pools under {args.prefix} (state: {state})", flush=True)
+        print(f"{len(urls)} new pools under {prefix} (state: {state})", flush=True)
 
-    watch(args.prefix, state, args.every, report)
+    watch(prefix, state, args.every, report)
 
 
 def _summary(report: dict) -> str:

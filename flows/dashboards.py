@@ -105,7 +105,10 @@ def top_rows_table(selection: pd.DataFrame, limit: int = TOP_ROWS) -> list[dict[
             return round(float(value), 6)
         if isinstance(value, (int, np.integer)):
             return int(value)
-        text = str(list(value)) if isinstance(value, (list, np.ndarray)) else str(value)
+        if isinstance(value, (list, np.ndarray)):  # a feature vector: plain rounded numbers
+            text = "[" + ", ".join(f"{float(v):.4g}" for v in value) + "]"
+        else:
+            text = str(value)
         return text if len(text) <= CELL_CHARS else text[:CELL_CHARS - 1] + "…"
 
     head = selection.head(limit)

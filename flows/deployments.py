@@ -36,10 +36,23 @@ class ServiceConfig:
     watch_every_s: int = 300
     options: dict[str, Any] = field(default_factory=dict)  # further `curate` parameters
 
+    def __post_init__(self):
+        # Runs start in other processes and folders: local paths are fixed to absolute ones now.
+        for name in ("validation", "out_root", "test", "cache", "watch_prefix", "watch_state"):
+            setattr(self, name, absolute(getattr(self, name)))
+        self.pools = [absolute(pool) for pool in self.pools]
+        if self.model not in ("linear", "mlp"):
+            self.model = absolute(self.model)
+
     def flow_parameters(self) -> dict[str, Any]:
         return {"validation": self.validation, "model": self.model, "budget": self.budget,
                 "out_root": self.out_root, "test": self.test, "cache": self.cache,
                 "options": self.options}
+
+
+def absolute(path: str | None) -> str | None:
+    """A local path made absolute; URLs (s3://...) and None as they are."""
+    return path if path is None or "://" in path else os.path.abspath(path)
 
 
 def default_watch_state(prefix: str, cache: str | None) -> str:

@@ -49,8 +49,11 @@ def event_id(pool_url: str) -> uuid.UUID:
 
 
 def load_state(state_url: str, prefix: str) -> dict[str, Any]:
+    """The watcher's memory for `prefix`; a new state file is written at once, claiming it."""
     if not exists(state_url):
-        return {"prefix": prefix, "emitted": {}}
+        state = {"prefix": prefix, "emitted": {}}
+        write_json_atomic(state_url, state)
+        return state
     state = read_json(state_url)
     if state.get("prefix") != prefix:
         raise InputError(f"it remembers prefix {state.get('prefix')!r}, not {prefix!r}",

@@ -47,7 +47,8 @@ def test_flow_end_to_end_on_s3(s3_task, curate_cli):
     assert report["cache"]["warmup"] == "miss"
     assert json.loads(fs.cat(f"{url[5:]}/out-b/report.json"))["cache"]["warmup"] == "hit"
     assert {p.rsplit("/", 1)[-1] for p in fs.ls(f"{url[5:]}/out-a")} == {
-        "scores.parquet", "selection.parquet", "quarantine.parquet", "report.json", "validation.json"}
+        "scores.parquet", "selection.parquet", "quarantine.parquet", "report.json", "validation.json",
+        "score-distribution.png"}
     with fs.open(f"{url[5:]}/out-a/selection.parquet", "rb") as handle:
         assert len(pd.read_parquet(handle)) == 200
     assert fs.ls(f"{url[5:]}/cache/warmup")

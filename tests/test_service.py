@@ -162,6 +162,41 @@ def test_a_landed_pool_triggers_exactly_one_run_with_its_dashboards(api, service
     service["report_artifact"], service["pool_url"] = report, pool_url
 
 
+def test_an_s3_notification_triggers_a_run_and_the_watcher_does_not_repeat_it(api, service):
+    """The S3-notification recipe (infra/s3_notification_lambda.py) posts the event the watcher
+    would send, with the same id: a pool reported by both runs once."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("lambda_fn", REPO / "infra" / "s3_notification_lambda.py")
+    lambda_fn = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(lambda_fn)
+    fs, base = service["fs"], service["base"]
+    bucket, key = base.split("/", 1)[0], f"{base.split('/', 1)[1]}/landing/2026-11-26/pool-2.parquet"
+    local = service["home"] / "pool-2.parquet"
+    rng = np.random.default_rng(13)
+    make_feature_rows(rng, rng.normal(size=(6, 3)), 300).to_parquet(local)
+    fs.put_file(str(local), f"{bucket}/{key}")
+    notification = {"Records": [{"eventName": "ObjectCreated:Put", "eventTime": "2026-11-26T02:00:00Z",
+                                 "s3": {"bucket": {"name": bucket}, "object": {"key": key, "size": 1}}}]}
+    os.environ["PREFECT_API_URL"] = service["env"]["PREFECT_API_URL"]
+    try:
+        assert lambda_fn.handler(notification) == {"emitted": [f"s3://{bucket}/{key}"]}
+    finally:
+        del os.environ["PREFECT_API_URL"]
+
+    landed = api.get("/deployments/name/curate-pools/pool-landed").json()
+    by_pool = {"deployment_id": {"any_": [landed["id"]]}}
+    runs_of = lambda: [r for r in flow_runs(api, **by_pool)  # noqa: E731
+                       if r["parameters"]["pools"] == [f"s3://{bucket}/{key}"]]
+    run = wait_for(lambda: [r for r in runs_of() if r["state_type"] in TERMINAL], 300,
+                   "the run triggered by the S3 notification", service["process"], service["home"] / "serve.log")[0]
+    assert run["state_type"] == "COMPLETED"
+    caught_up = watch(service, f"s3://{base}/landing/", f"s3://{base}/watch-state.json")
+    assert f"emitted curation.pool.landed for s3://{bucket}/{key}" in caught_up.stdout  # it did not know...
+    time.sleep(5)
+    assert len(runs_of()) == 1  # ...but the server had the event id: no second run
+
+
 def test_the_ui_renders_the_report_of_the_triggered_run(server, service, tmp_path):
     """Headless Chromium (Debian's package) loads the run's report artifact page in the Prefect UI."""
     from playwright.sync_api import sync_playwright

@@ -1,0 +1,48 @@
+"""What a run shows in the Prefect UI, built from its report and selection."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from flows.dashboards import report_markdown, score_distribution_png, top_rows_table
+
+
+def report(evaluation=None) -> dict:
+    return {"config": {"pool": "s3://b/pool.parquet", "validation": "val.parquet", "model": "linear",
+                       "method": "lossdrop", "selection": "stratified", "seed": 0, "out": "s3://b/runs/x"},
+            "counts": {"rows_read": 1234, "valid": 1200, "quarantined": 34, "selected": 100,
+                       "quarantine_reasons": {"duplicate": 30, "leakage": 4}},
+            "cache": {"warmup": "hit", "rows_scored": 200, "rows_reused": 1000},
+            "timings": {"ingest": 0.5, "score": 2.25}, "evaluation": evaluation}
+
+
+def test_report_states_counts_cache_times_and_lift_with_its_metric():
+    text = report_markdown(report({"metric": "loss", "higher_is_better": False, "lift": 0.152,
+                                   "selection": {"loss": 5.141}, "random": {"loss": 5.293},
+                                   "rows": 150, "eval_set": "test"}))
+    assert "`s3://b/pool.parquet`" in text
+    assert "| 1,234 | 1,200 | 34 | 100 |" in text
+    assert "duplicate 30, leakage 4" in text and "warmup **hit**, 200 rows scored, 1,000 reused" in text
+    assert "| loss (lower is better) |" in text and "| **lift over random** | **+0.1520** |" in text
+    assert "| score | 2.25 |" in text
+    assert "[score-distribution.png](s3://b/runs/x/score-distribution.png)" in text
+
+
+def test_report_without_finetune_says_the_lift_was_not_measured():
+    assert "Not measured" in report_markdown(report(None))
+
+
+def test_top_rows_are_cut_to_a_readable_table():
+    selection = pd.DataFrame({"id": ["a", "b"], "score": [0.123456789, 0.1], "rank": [1, 2],
+                              "response": ["x" * 500, "short"], "features": [np.zeros(3), np.ones(3)]})
+    rows = top_rows_table(selection, limit=1)
+    assert len(rows) == 1 and rows[0]["score"] == 0.123457 and rows[0]["rank"] == 1
+    assert len(rows[0]["response"]) == 120 and rows[0]["response"].endswith("…")
+    assert rows[0]["features"] == "[0, 0, 0]"
+
+
+def test_score_plot_is_a_png_even_with_non_finite_scores():
+    scores = np.concatenate([np.linspace(-1, 1, 1000), [np.nan]])
+    png = score_distribution_png(scores, np.arange(900, 1000), "lossdrop")
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5_000
