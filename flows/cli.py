@@ -82,6 +82,8 @@ def parser() -> argparse.ArgumentParser:
                        help="also run the watcher on this prefix (and trigger only for pools under it)")
     serve.add_argument("--watch-state", help="the watcher's state file (default: under --cache)")
     serve.add_argument("--watch-every", type=int, default=300, help="seconds between listings (default 300)")
+    serve.add_argument("--runs-at-once", type=int, default=1,
+                       help="flow runs this process runs at once; later ones wait (default 1)")
     serve.add_argument("--options", type=_json_object, default={},
                        help='further `curate run` parameters as JSON, e.g. \'{"seed": 1, "method": "lossdrop"}\'')
 
@@ -156,7 +158,8 @@ def _serve(args: argparse.Namespace) -> None:
     serve(ServiceConfig(validation=args.validation, model=args.model, budget=args.budget,
                         out_root=args.out_root, pools=args.pools, test=args.test, cache=args.cache,
                         cron=args.cron, timezone=args.timezone, watch_prefix=args.watch_prefix,
-                        watch_state=args.watch_state, watch_every_s=args.watch_every, options=args.options))
+                        watch_state=args.watch_state, watch_every_s=args.watch_every,
+                        runs_at_once=args.runs_at_once, options=args.options))
 
 
 def _watch(args: argparse.Namespace) -> None:
@@ -178,7 +181,8 @@ def _watch(args: argparse.Namespace) -> None:
 def _summary(report: dict) -> str:
     out = report["config"]["out"]
     timings = report["timings"]
-    lines = [f"outputs in {out}: scores.parquet, selection.parquet, quarantine.parquet, report.json",
+    lines = [f"outputs in {out}: scores.parquet, selection.parquet, quarantine.parquet, score-distribution.png, "
+             "report.json",
              f"rows: {report['counts']['valid']} valid, {report['counts']['quarantined']} quarantined, "
              f"{report['counts']['selected']} selected; warmup cache {report['cache']['warmup']} "
              f"({timings.get('warmup', 0.0):.2f} s), scoring {timings.get('score', 0.0):.2f} s"]

@@ -34,6 +34,7 @@ class ServiceConfig:
     watch_prefix: str | None = None  # where new pools land; None: no watcher, no resource filter
     watch_state: str | None = None
     watch_every_s: int = 300
+    runs_at_once: int = 1  # `curate serve` runs this many flow runs at once; the rest wait their turn
     options: dict[str, Any] = field(default_factory=dict)  # further `curate` parameters
 
     def __post_init__(self):
@@ -133,4 +134,4 @@ def serve(config: ServiceConfig) -> None:
     from prefect import serve as prefect_serve
 
     require_server("serve")
-    prefect_serve(*service_deployments(config))
+    prefect_serve(*service_deployments(config), limit=config.runs_at_once)

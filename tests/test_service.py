@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from conftest import REPO, make_feature_rows
-from prefectserver import prefect_server, server_env
+from prefectserver import prefect_server, server_env, stop
 
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOT_DIR = REPO / "test-output"
@@ -69,11 +69,7 @@ def service(server, api, s3, tmp_path_factory):
                  120, "curate serve to register its deployments", process, home / "serve.log")
         yield {"fs": fs, "base": base, "env": env, "home": home, "process": process}
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop(process)
         log.close()
 
 
