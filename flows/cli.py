@@ -175,7 +175,11 @@ def _watch(args: argparse.Namespace) -> None:
             print(f"emitted curation.pool.landed for {url}", flush=True)
         print(f"{len(urls)} new pools under {prefix} (state: {state})", flush=True)
 
-    watch(prefix, state, args.every, report)
+    def failed(err: Exception) -> None:
+        print(f"curate watch: listing or sending failed, retrying in {args.every:g} s: {err}",
+              file=sys.stderr, flush=True)
+
+    watch(prefix, state, args.every, report, failed)
 
 
 def _summary(report: dict) -> str:

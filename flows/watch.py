@@ -96,10 +96,21 @@ def watch_once(prefix: str, state_url: str,
 
 
 def watch(prefix: str, state_url: str, every_s: float | None,
-          on_emit: Callable[[list[str]], None] = lambda urls: None) -> None:
-    """Watch once, or every `every_s` seconds until interrupted."""
+          on_emit: Callable[[list[str]], None] = lambda urls: None,
+          on_error: Callable[[Exception], None] = lambda err: None,
+          send: Callable[[str, int, str], None] = send_landed_event) -> None:
+    """Watch once, or every `every_s` seconds until interrupted. A watcher that keeps going
+    survives a failed listing or send (S3 or the server away for a while): it reports the error
+    and tries again next time; what was emitted before the failure stays remembered."""
     while True:
-        on_emit(watch_once(prefix, state_url))
+        try:
+            on_emit(watch_once(prefix, state_url, send))
+        except InputError:
+            raise  # a wrong state file will not mend itself
+        except Exception as err:
+            if every_s is None:
+                raise
+            on_error(err)
         if every_s is None:
             return
         time.sleep(every_s)

@@ -111,3 +111,21 @@ def test_s3_notifications_become_the_watchers_events():
     # The same id the watcher would give: a pool reported by both triggers one run.
     assert events[0]["id"] == str(event_id("s3://landing-bucket/pools/day 3/pool=1.parquet"))
     assert events[0]["event"] == "curation.pool.landed"
+
+
+def test_a_watcher_that_keeps_going_survives_a_failed_send(tmp_path):
+    from flows.watch import watch
+
+    land(tmp_path / "landing" / "a.parquet")
+    calls, errors = [], []
+
+    def flaky(url, size, prefix):
+        calls.append(url)
+        if len(calls) == 1:
+            raise ConnectionError("server restarting")
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # stop the loop after the retry went through
+
+    with pytest.raises(KeyboardInterrupt):
+        watch(str(tmp_path / "landing"), str(tmp_path / "state.json"), 0.01, on_error=errors.append, send=flaky)
+    assert len(calls) == 2 and [type(e) for e in errors] == [ConnectionError]
