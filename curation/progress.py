@@ -23,13 +23,14 @@ def progress_bar(total: int, desc: str, unit: str = "row",
     follow = _artifact_follower(artifact_key, desc) if artifact_key else None
     with tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, dynamic_ncols=True,
               mininterval=0.5, leave=True) as bar:
-        last = [time.monotonic()]
+        last_sent = time.monotonic()
 
         def update(n: int) -> None:
+            nonlocal last_sent
             bar.update(n)
-            if follow and (time.monotonic() - last[0] >= ARTIFACT_EVERY_S or bar.n >= total):
+            if follow and (time.monotonic() - last_sent >= ARTIFACT_EVERY_S or bar.n >= total):
                 follow(100.0 * bar.n / max(1, total))
-                last[0] = time.monotonic()
+                last_sent = time.monotonic()
 
         yield update
         if follow:
