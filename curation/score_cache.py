@@ -38,6 +38,11 @@ class RowScoreCache:
     def shard_url(self, key: str) -> str:
         return join(self.root, f"shard-{key}.parquet")
 
+    def shard_bytes(self, key: str) -> int:
+        """Bytes a finished shard's file takes in the cache."""
+        fs, path = filesystem(self.shard_url(key))
+        return int(fs.size(path))
+
     def has_shard(self, key: str) -> bool:
         """Whether the shard was scored and stored completely."""
         return exists(self.shard_url(key))

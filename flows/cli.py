@@ -38,7 +38,12 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--budget", required=True, type=_budget, help="rows to select (≥ 1) or a fraction (0-1)")
     run.add_argument("--out", required=True, help="output directory, local or s3://")
     run.add_argument("--test", help="held-out target test set (default: a held-out quarter of --validation)")
-    run.add_argument("--method", default="lossdrop", help="lossdrop (default), lossdrop-raw or random")
+    run.add_argument("--method", default="lossdrop",
+                     help="lossdrop (default: normalized endpoint loss drop), lossdrop-raw (un-normalized), "
+                          "embedding (RDS+-style cosine similarity of θ0's mean-pooled hidden states, or of "
+                          "the features, to the validation rows) or random")
+    run.add_argument("--similarity", default="max",
+                     help="embedding: a row's max (default) or mean cosine similarity to the validation rows")
     run.add_argument("--selection", default="auto",
                      help="auto (stratified on labelled pools, else topk), stratified, topk or threshold")
     run.add_argument("--seed", type=int, default=0)
@@ -133,7 +138,7 @@ def _run(args: argparse.Namespace) -> dict:
                   selection=args.selection, finetune_epochs=args.finetune_epochs,
                   max_reject_share=args.max_reject_share, min_chars=args.min_chars,
                   max_chars=args.max_chars, max_length=args.max_length, shard_rows=args.shard_rows,
-                  engine=args.engine, workers=args.workers)
+                  engine=args.engine, workers=args.workers, similarity=args.similarity)
 
 
 def _demo(args: argparse.Namespace) -> list[dict]:

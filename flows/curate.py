@@ -28,7 +28,8 @@ from flows.dashboards import PLOT_NAME, publish_dashboards, score_distribution_p
 from tasks.evaluate import evaluate, holdout_split
 from tasks.finetune import finetune
 from tasks.ingest import ingest, read_target
-from tasks.score import METHODS, score_shard_task, write_random_scores, write_scores
+from tasks.score import (METHODS, SIMILARITIES, score_shard_task, write_embedding_scores, write_random_scores,
+                         write_scores)
 from tasks.select import STRATEGIES, budget_rows, random_positions, select, selection_frame
 from tasks.validate import Limits, validate_pool, validate_target
 from tasks.warmup import cached_manifest, load_into, warmup, warmup_key
@@ -51,13 +52,17 @@ def timed(timings: dict[str, float], stage: str):
     timings[stage] = round(timings.get(stage, 0.0) + time.perf_counter() - started, 3)
 
 
-def check_options(model: str, method: str, selection: str, budget: float, engine: str = "local") -> None:
+def check_options(model: str, method: str, selection: str, budget: float, engine: str = "local",
+                  similarity: str = "max") -> None:
     """Fail on bad options before any data is read."""
     check_model_name(model)
     if engine != "local" and engine != "ray" and not engine.startswith("ray://"):
         raise InputError(f"unknown engine {engine!r}; use local, ray or ray://ADDRESS", field="--engine")
     if method not in METHODS:
         raise InputError(f"unknown method {method!r}; use one of {', '.join(METHODS)}", field="--method")
+    if similarity not in SIMILARITIES:
+        raise InputError(f"unknown similarity {similarity!r}; use one of {', '.join(SIMILARITIES)}",
+                         field="--similarity")
     if selection not in STRATEGIES:
         raise InputError(f"unknown selection {selection!r}; use one of {', '.join(STRATEGIES)}",
                          field="--selection")
@@ -81,10 +86,10 @@ def curate(pool: str, validation: str, model: str, budget: float, out: str,
            selection: str = "auto", finetune_epochs: int | None = None,
            max_reject_share: float = 0.5, min_chars: int = 1, max_chars: int = 100_000,
            max_length: int = 256, shard_rows: int = 65_536, engine: str = "local",
-           workers: int = 2) -> dict:
+           workers: int = 2, similarity: str = "max") -> dict:
     """Pick the pool rows that help the target task, finetune on them and measure the lift."""
     logger = get_run_logger()
-    check_options(model, method, selection, budget, engine)
+    check_options(model, method, selection, budget, engine, similarity)
     cache = cache or default_cache_dir()
     kind = kind_for_model(model)
     timings: dict[str, float] = {}
@@ -121,7 +126,7 @@ def curate(pool: str, validation: str, model: str, budget: float, out: str,
         warm_config = warmup_config(kind, seed, warmup_steps, warmup_lr, warmup_rank)
         key = warmup_key(dataset_hash(warm_rows[HASH_COLUMN]), adapter.fingerprint(), warm_config)
         warm_status = "not-used"
-        if method != "random":
+        if method.startswith("lossdrop"):  # the baselines `random` and `embedding` need no θT
             with timed(timings, "warmup"):
                 stored = cached_manifest(cache, key)
                 manifest = warmup.with_options(
@@ -132,11 +137,14 @@ def curate(pool: str, validation: str, model: str, budget: float, out: str,
                 load_into(adapter, cache, key)
             logger.info("warmup %s (key %s)", warm_status, key[:12])
 
-        rows_scored, rows_reused, workers_used = 0, 0, 1
+        rows_scored, rows_reused, workers_used, stored_bytes, forward_passes = 0, 0, 1, 0, 0
         scores_path = os.path.join(spill_dir, "scores.parquet")
         with timed(timings, "score"):
             if method == "random":
                 scores = write_random_scores(checked.column("id"), seed, scores_path)
+            elif method == "embedding":
+                scores = write_embedding_scores(checked.valid_parts, adapter, warm_rows, similarity, scores_path)
+                forward_passes = checked.valid_rows + len(warm_rows)  # one θ0 pass per row, nothing kept
             else:
                 row_cache = RowScoreCache(cache, key)
                 if engine == "local":
@@ -147,7 +155,8 @@ def curate(pool: str, validation: str, model: str, budget: float, out: str,
                     counts = run_on_ray(jobs, engine if engine.startswith("ray://") else None, workers)
                     workers_used = len({pid for *_, pid in counts})
                 rows_scored, rows_reused = sum(c[0] for c in counts), sum(c[1] for c in counts)
-                scores = write_scores(checked.valid_parts, row_cache, method, scores_path)
+                scores, stored_bytes = write_scores(checked.valid_parts, row_cache, method, scores_path)
+                forward_passes = 2 * rows_scored  # θ0 and θT per newly scored row
         logger.info("scored %d rows, reused %d from the row-score cache", rows_scored, rows_reused)
         k = budget_rows(budget, checked.valid_rows)
         strategy = selection if selection != "auto" else ("stratified" if kind == "features" else "topk")
@@ -188,7 +197,7 @@ def curate(pool: str, validation: str, model: str, budget: float, out: str,
                        "seed": seed, "cache": cache, "warmup": warm_config.as_dict(),
                        "max_reject_share": max_reject_share, "min_chars": min_chars,
                        "max_chars": max_chars, "max_length": max_length, "shard_rows": shard_rows,
-                       "engine": engine, "workers": workers},
+                       "engine": engine, "workers": workers, "similarity": similarity},
             "hashes": {"validation": dataset_hash(validation_rows[HASH_COLUMN]),
                        "pool": checked.pool_hash, "warmup_key": key},
             "counts": {"rows_read": checked.rows_read, "valid": checked.valid_rows,
@@ -204,6 +213,11 @@ def curate(pool: str, validation: str, model: str, budget: float, out: str,
             "cache": {"warmup": warm_status, "rows_scored": rows_scored, "rows_reused": rows_reused,
                       "dir": cache},
             "scoring": {"engine": engine, "shards": len(checked.valid_parts), "workers_used": workers_used},
+            # What the method cost: per-row model passes while scoring (warmup steps apart) and
+            # the bytes it keeps per pool (the row-score cache's losses; embeddings are not kept).
+            "cost": {"method": method, "scoring_forward_passes": int(forward_passes), "scoring_backward_passes": 0,
+                     "warmup_steps": warm_config.steps if warm_status == "miss" else 0,
+                     "bytes_stored": int(stored_bytes), "score_seconds": timings.get("score", 0.0)},
             "flow_run": str(flow_run.id),
             "finished_at": datetime.now(timezone.utc).isoformat(),
         }

@@ -20,8 +20,11 @@ from curation.progress import progress_bar
 from curation.rows import HASH_COLUMN
 from curation.score_cache import RowScoreCache, shard_key
 
+SCORES_SCHEMA = pa.schema([("id", pa.string()), ("score", pa.float64()), ("loss_base", pa.float64()),
+                           ("loss_warm", pa.float64())])
 LOSS_EPS = 1e-6  # rows θ0 already predicts perfectly have no room to improve: no division by ~0
-METHODS = ("lossdrop", "lossdrop-raw", "random")
+METHODS = ("lossdrop", "lossdrop-raw", "embedding", "random")
+SIMILARITIES = ("max", "mean")  # how the `embedding` baseline reduces a row's similarities to V
 
 
 def score_formula(loss_base: np.ndarray, loss_warm: np.ndarray, normalize: bool = True,
@@ -54,25 +57,56 @@ def score_shard(adapter: ModelAdapter, part: str, cache: RowScoreCache, batch_si
     return len(todo), len(rows) - len(todo)
 
 
-def write_scores(parts: list[str], cache: RowScoreCache, method: str, path: str) -> np.ndarray:
-    """Stream scores.parquet (id, score, loss_base, loss_warm) to a local file, shard by shard.
+def write_scores(parts: list[str], cache: RowScoreCache, method: str, path: str) -> tuple[np.ndarray, int]:
+    """Stream scores.parquet (id, score, loss_base, loss_warm) to a local file, shard by shard;
+    return the scores and the bytes the pool's losses take in the row-score cache.
 
     The losses come back from the row-score cache whichever engine wrote them; only the score
     column stays in memory (8 bytes a row) for the selection.
     """
-    scores = []
-    schema = pa.schema([("id", pa.string()), ("score", pa.float64()), ("loss_base", pa.float64()),
-                        ("loss_warm", pa.float64())])
-    with pq.ParquetWriter(path, schema) as writer:
+    scores, stored = [], 0
+    with pq.ParquetWriter(path, SCORES_SCHEMA) as writer:
         for part in parts:
             rows = pq.read_table(part, columns=["id", HASH_COLUMN]).to_pandas()
-            losses = cache.finished_shard(shard_key(rows[HASH_COLUMN])).set_index(HASH_COLUMN) \
-                .reindex(rows[HASH_COLUMN].to_numpy())
+            key = shard_key(rows[HASH_COLUMN])
+            losses = cache.finished_shard(key).set_index(HASH_COLUMN).reindex(rows[HASH_COLUMN].to_numpy())
+            stored += cache.shard_bytes(key)
             base, warm = losses["loss_base"].to_numpy(), losses["loss_warm"].to_numpy()
             score = score_formula(base, warm, normalize=(method == "lossdrop"))
             writer.write_table(pa.table({"id": rows["id"].astype(str).to_numpy(), "score": score,
-                                         "loss_base": base, "loss_warm": warm}, schema=schema))
+                                         "loss_base": base, "loss_warm": warm}, schema=SCORES_SCHEMA))
             scores.append(score)
+    return (np.concatenate(scores) if scores else np.empty(0)), stored
+
+
+def unit_rows(vectors: np.ndarray) -> np.ndarray:
+    """Rows scaled to length 1 (zero rows stay zero), so dot products are cosines."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
+
+def similarity_scores(pool: np.ndarray, validation_unit: np.ndarray, reduce: str) -> np.ndarray:
+    """Each pool row's max or mean cosine similarity to the validation rows."""
+    cosines = unit_rows(pool) @ validation_unit.T
+    return (cosines.max(1) if reduce == "max" else cosines.mean(1)).astype(np.float64)
+
+
+def write_embedding_scores(parts: list[str], adapter: ModelAdapter, validation: pd.DataFrame,
+                           reduce: str, path: str) -> np.ndarray:
+    """The RDS+-style baseline: θ0's embeddings of pool and validation rows, scored by cosine
+    similarity, streamed shard by shard into scores.parquet (losses are NaN: none computed)."""
+    reference = unit_rows(adapter.embed(validation))
+    scores = []
+    with pq.ParquetWriter(path, SCORES_SCHEMA) as writer, \
+            progress_bar(sum(pq.read_metadata(p).num_rows for p in parts), "embed") as progress:
+        for part in parts:
+            rows = pq.read_table(part).to_pandas()
+            score = similarity_scores(adapter.embed(rows), reference, reduce)
+            nan = np.full(len(rows), np.nan)
+            writer.write_table(pa.table({"id": rows["id"].astype(str).to_numpy(), "score": score,
+                                         "loss_base": nan, "loss_warm": nan}, schema=SCORES_SCHEMA))
+            scores.append(score)
+            progress(len(rows))
     return np.concatenate(scores) if scores else np.empty(0)
 
 

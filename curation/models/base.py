@@ -74,6 +74,10 @@ class ModelAdapter(ABC):
         """Per-row losses under θ0 and θT: both forward passes per batch, no gradients."""
 
     @abstractmethod
+    def embed(self, rows: pd.DataFrame, batch_size: int | None = None) -> np.ndarray:
+        """One vector per row from θ0 (the `embedding` baseline): float32, [rows, dim]."""
+
+    @abstractmethod
     def finetune(self, rows: pd.DataFrame, config: FinetuneConfig, seed: int, name: str,
                  progress: Progress | None = None) -> Any:
         """Train θ0 on rows; returns a handle that `evaluate` takes."""

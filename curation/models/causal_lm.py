@@ -7,6 +7,7 @@ on response tokens (`prompt`/`response` rows) or on all tokens (`text` rows).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import threading
@@ -192,6 +193,22 @@ class CausalLMAdapter(ModelAdapter):
             if progress:
                 progress(len(index))
         return base, warm
+
+    @torch.inference_mode()
+    def embed(self, rows, batch_size=None) -> np.ndarray:
+        """RDS+-style: the base model's last hidden states, mean-pooled over each row's tokens."""
+        encoded = self.encode(rows)
+        out = np.zeros((len(encoded), self.base.config.hidden_size), dtype=np.float32)
+        # LoRA layers sit inside the base model once an adapter exists: switch them off for θ0.
+        adapters_off = self.model.disable_adapter() if self.model is not None else contextlib.nullcontext()
+        with self._lock, adapters_off:
+            decoder = self.base.get_decoder()
+            for index, ids, _, mask in self._batches(encoded, batch_size or 32):
+                hidden = decoder(input_ids=ids, attention_mask=mask).last_hidden_state.float()
+                weights = mask.unsqueeze(-1).to(hidden.dtype)
+                pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1)
+                out[index] = pooled.cpu().numpy()
+        return out
 
     # --- finetune and evaluate ------------------------------------------------------------
     def finetune(self, rows, config: FinetuneConfig, seed: int, name: str, progress=None):

@@ -94,6 +94,11 @@ class ClassifierAdapter(ModelAdapter):
                 progress(len(xb))
         return torch.cat(base).double().numpy(), torch.cat(warm).double().numpy()
 
+    def embed(self, rows, batch_size=None) -> np.ndarray:
+        # A classifier over given features has no representation of its own to pool: RDS+ on
+        # feature rows compares the features themselves.
+        return np.stack(rows["features"].to_numpy()).astype(np.float32)
+
     def finetune(self, rows, config: FinetuneConfig, seed: int, name: str, progress=None):
         x, y = _tensors(rows)
         steps = config.steps_for(len(x))

@@ -1,0 +1,61 @@
+"""Baselines behind --method: `embedding` (RDS+-style similarity) beside lossdrop, and the cost
+each run reports."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from flows.curate import curate
+from tasks.score import similarity_scores, unit_rows
+
+
+def test_similarity_is_the_max_or_mean_cosine_to_the_validation_rows():
+    validation = unit_rows(np.array([[1.0, 0.0], [0.0, 2.0]]))
+    pool = np.array([[3.0, 0.0], [1.0, 1.0], [-1.0, 0.0], [0.0, 0.0]])
+    s = np.sqrt(0.5)
+    np.testing.assert_allclose(similarity_scores(pool, validation, "max"), [1.0, s, 0.0, 0.0], atol=1e-6)
+    np.testing.assert_allclose(similarity_scores(pool, validation, "mean"), [0.5, s, -0.5, 0.0], atol=1e-6)
+
+
+def test_lm_embeddings_are_mean_pooled_over_real_tokens_only(tiny_lm):
+    """Padding must not move a row's embedding: alone or batched with a longer row, it is the same."""
+    from curation.models.causal_lm import CausalLMAdapter
+
+    adapter = CausalLMAdapter(tiny_lm, max_length=64)
+    short = pd.DataFrame({"prompt": ["Q: "], "response": ["A cookie."]})
+    both = pd.DataFrame({"prompt": ["Q: ", "Q: "],
+                         "response": ["A cookie.", "The server answers with a status code and headers."]})
+    alone, batched = adapter.embed(short), adapter.embed(both)
+    assert alone.shape == (1, adapter.base.config.hidden_size) and alone.dtype == np.float32
+    np.testing.assert_allclose(alone[0], batched[0], atol=1e-5)
+    assert not np.allclose(batched[0], batched[1])
+
+
+def test_embedding_method_selects_by_similarity_and_reports_its_cost(labelled_task, prefect_api_url, tmp_path):
+    common = dict(pool=str(labelled_task["pool"]), validation=str(labelled_task["validation"]),
+                  test=str(labelled_task["test"]), model="linear", budget=300, cache=str(tmp_path / "cache"))
+    report = curate(**common, out=str(tmp_path / "embedding"), method="embedding", similarity="mean",
+                    skip_finetune=True)
+    scores = pd.read_parquet(tmp_path / "embedding" / "scores.parquet")
+    assert report["cache"]["warmup"] == "not-used" and "warmup" not in report["timings"]
+    assert scores["loss_base"].isna().all() and scores["score"].between(-1, 1).all()
+    # The score is each row's mean cosine to the validation rows the warmup would have used.
+    pool, validation = pd.read_parquet(labelled_task["pool"]), pd.read_parquet(labelled_task["validation"])
+    expected = similarity_scores(np.stack(pool["features"]), unit_rows(np.stack(validation["features"])), "mean")
+    by_id = scores.set_index("id")["score"]
+    np.testing.assert_allclose(by_id.loc[pool["id"]].to_numpy(), expected, rtol=1e-5, atol=1e-6)
+    assert report["cost"] == {"method": "embedding", "scoring_forward_passes": 2400 + 200, "scoring_backward_passes": 0,
+                              "warmup_steps": 0, "bytes_stored": 0, "score_seconds": report["timings"]["score"]}
+
+    lossdrop = curate(**common, out=str(tmp_path / "lossdrop"), skip_finetune=True)
+    assert lossdrop["cost"]["scoring_forward_passes"] == 2 * 2400 and lossdrop["cost"]["bytes_stored"] > 0
+    assert lossdrop["cost"]["warmup_steps"] > 0
+
+
+def test_unknown_similarity_is_bad_input(curate_cli, labelled_task, tmp_path):
+    done = curate_cli("run", "--pool", str(labelled_task["pool"]), "--validation", str(labelled_task["validation"]),
+                      "--model", "linear", "--budget", "10", "--out", str(tmp_path / "out"),
+                      "--method", "embedding", "--similarity", "median")
+    assert done.returncode == 2 and "field '--similarity'" in done.stderr and "median" in done.stderr
