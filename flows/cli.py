@@ -31,40 +31,17 @@ def parser() -> argparse.ArgumentParser:
     commands = top.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="curate one pool against a validation set")
-    run.add_argument("--pool", required=True, help="Parquet file/directory/glob or JSONL, local or s3://")
-    run.add_argument("--validation", required=True, help="the target task's validation set")
-    run.add_argument("--model", required=True,
-                     help="'linear' or 'mlp' (feature rows) or a local Hugging Face causal-LM directory")
-    run.add_argument("--budget", required=True, type=_budget, help="rows to select (≥ 1) or a fraction (0-1)")
-    run.add_argument("--out", required=True, help="output directory, local or s3://")
-    run.add_argument("--test", help="held-out target test set (default: a held-out quarter of --validation)")
+    _curation_options(run)
     run.add_argument("--method", default="lossdrop",
                      help="lossdrop (default: normalized endpoint loss drop), lossdrop-raw (un-normalized), "
                           "embedding (RDS+-style cosine similarity of θ0's mean-pooled hidden states, or of "
                           "the features, to the validation rows) or random")
-    run.add_argument("--similarity", default="max",
-                     help="embedding: a row's max (default) or mean cosine similarity to the validation rows")
-    run.add_argument("--selection", default="auto",
-                     help="auto (stratified on labelled pools, else topk), stratified, topk or threshold")
-    run.add_argument("--seed", type=int, default=0)
-    run.add_argument("--warmup-steps", type=int, help="optimizer steps of the warmup (default per model kind)")
-    run.add_argument("--warmup-lr", type=float, help="learning rate of the warmup (default per model kind)")
-    run.add_argument("--warmup-rank", type=int, help="LoRA rank of a causal-LM warmup (default 8)")
-    run.add_argument("--finetune-epochs", type=int, help="epochs of the finetunes (default per model kind)")
-    run.add_argument("--skip-finetune", action="store_true", help="stop after selection")
-    run.add_argument("--cache", help="warmup cache directory (default: the user cache dir, or $CURATE_CACHE)")
-    run.add_argument("--max-reject-share", type=float, default=0.5,
-                     help="stop if more than this share of pool rows is invalid (default 0.5)")
-    run.add_argument("--min-chars", type=int, default=1, help="shortest valid text, in characters (default 1)")
-    run.add_argument("--max-chars", type=int, default=100_000,
-                     help="longest valid text, in characters (default 100000)")
-    run.add_argument("--shard-rows", type=int, default=65_536,
-                     help="rows per shard, the unit of scoring, caching and resume (default 65536)")
-    run.add_argument("--engine", default="local",
-                     help="where shards are scored: local (default), ray (a local Ray instance) or ray://ADDRESS")
-    run.add_argument("--workers", type=int, default=2,
-                     help="shards scored at once: threads with --engine local, Ray actors with ray (default 2)")
-    run.add_argument("--max-length", type=int, default=256, help="token limit per text row (default 256)")
+
+    compare = commands.add_parser("compare", help="run several methods on one pool and write a side-by-side "
+                                  "table (comparison.md, comparison.csv)")
+    _curation_options(compare)
+    compare.add_argument("--methods", default="random,lossdrop,lossdrop-raw,embedding", type=_methods,
+                         help="comma-separated methods (default random,lossdrop,lossdrop-raw,embedding)")
 
     demo = commands.add_parser("demo", help="the embedded default, end to end, on local text")
     demo.add_argument("--out", default="demo-out", help="where data, model and outputs go (default ./demo-out)")
@@ -101,6 +78,47 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
+def _curation_options(sub: argparse.ArgumentParser) -> None:
+    """The options `curate run` and `curate compare` share: inputs, budget, warmup, limits, engine."""
+    sub.add_argument("--pool", required=True, help="Parquet file/directory/glob or JSONL, local or s3://")
+    sub.add_argument("--validation", required=True, help="the target task's validation set")
+    sub.add_argument("--model", required=True,
+                     help="'linear' or 'mlp' (feature rows) or a local Hugging Face causal-LM directory")
+    sub.add_argument("--budget", required=True, type=_budget, help="rows to select (≥ 1) or a fraction (0-1)")
+    sub.add_argument("--out", required=True, help="output directory, local or s3://")
+    sub.add_argument("--test", help="held-out target test set (default: a held-out quarter of --validation)")
+    sub.add_argument("--similarity", default="max",
+                     help="embedding: a row's max (default) or mean cosine similarity to the validation rows")
+    sub.add_argument("--selection", default="auto",
+                     help="auto (stratified on labelled pools, else topk), stratified, topk or threshold")
+    sub.add_argument("--seed", type=int, default=0)
+    sub.add_argument("--warmup-steps", type=int, help="optimizer steps of the warmup (default per model kind)")
+    sub.add_argument("--warmup-lr", type=float, help="learning rate of the warmup (default per model kind)")
+    sub.add_argument("--warmup-rank", type=int, help="LoRA rank of a causal-LM warmup (default 8)")
+    sub.add_argument("--finetune-epochs", type=int, help="epochs of the finetunes (default per model kind)")
+    sub.add_argument("--skip-finetune", action="store_true", help="stop after selection")
+    sub.add_argument("--cache", help="warmup cache directory (default: the user cache dir, or $CURATE_CACHE)")
+    sub.add_argument("--max-reject-share", type=float, default=0.5,
+                     help="stop if more than this share of pool rows is invalid (default 0.5)")
+    sub.add_argument("--min-chars", type=int, default=1, help="shortest valid text, in characters (default 1)")
+    sub.add_argument("--max-chars", type=int, default=100_000,
+                     help="longest valid text, in characters (default 100000)")
+    sub.add_argument("--shard-rows", type=int, default=65_536,
+                     help="rows per shard, the unit of scoring, caching and resume (default 65536)")
+    sub.add_argument("--engine", default="local",
+                     help="where shards are scored: local (default), ray (a local Ray instance) or ray://ADDRESS")
+    sub.add_argument("--workers", type=int, default=2,
+                     help="shards scored at once: threads with --engine local, Ray actors with ray (default 2)")
+    sub.add_argument("--max-length", type=int, default=256, help="token limit per text row (default 256)")
+
+
+def _methods(value: str) -> list[str]:
+    methods = [m.strip() for m in value.split(",") if m.strip()]
+    if not methods:
+        raise argparse.ArgumentTypeError("give at least one method")
+    return methods
+
+
 def _json_object(value: str) -> dict:
     import json
 
@@ -128,17 +146,27 @@ def _quiet_input_errors() -> None:
             handler.addFilter(DropTraceback())
 
 
+def _curation_kwargs(args: argparse.Namespace) -> dict:
+    """The `curate` flow parameters of `curate run`/`compare` options, but the method and the output."""
+    return dict(pool=args.pool, validation=args.validation, model=args.model, budget=args.budget,
+                test=args.test, seed=args.seed, warmup_steps=args.warmup_steps, warmup_lr=args.warmup_lr,
+                warmup_rank=args.warmup_rank, skip_finetune=args.skip_finetune, cache=args.cache,
+                selection=args.selection, finetune_epochs=args.finetune_epochs,
+                max_reject_share=args.max_reject_share, min_chars=args.min_chars, max_chars=args.max_chars,
+                max_length=args.max_length, shard_rows=args.shard_rows, engine=args.engine,
+                workers=args.workers, similarity=args.similarity)
+
+
 def _run(args: argparse.Namespace) -> dict:
     from flows.curate import curate
 
-    return curate(pool=args.pool, validation=args.validation, model=args.model, budget=args.budget,
-                  out=args.out, test=args.test, method=args.method, seed=args.seed,
-                  warmup_steps=args.warmup_steps, warmup_lr=args.warmup_lr,
-                  warmup_rank=args.warmup_rank, skip_finetune=args.skip_finetune, cache=args.cache,
-                  selection=args.selection, finetune_epochs=args.finetune_epochs,
-                  max_reject_share=args.max_reject_share, min_chars=args.min_chars,
-                  max_chars=args.max_chars, max_length=args.max_length, shard_rows=args.shard_rows,
-                  engine=args.engine, workers=args.workers, similarity=args.similarity)
+    return curate(**_curation_kwargs(args), method=args.method, out=args.out)
+
+
+def _compare(args: argparse.Namespace) -> dict:
+    from flows.compare import compare
+
+    return compare(methods=args.methods, out=args.out, run=_curation_kwargs(args))
 
 
 def _demo(args: argparse.Namespace) -> list[dict]:
@@ -216,6 +244,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command in ("serve", "watch"):
             (_serve if args.command == "serve" else _watch)(args)
+            return 0
+        if args.command == "compare":
+            print(_compare(args)["markdown"])
             return 0
         reports = _demo(args) if args.command == "demo" else [_run(args)]
     except InputError as err:

@@ -59,3 +59,47 @@ def test_unknown_similarity_is_bad_input(curate_cli, labelled_task, tmp_path):
                       "--model", "linear", "--budget", "10", "--out", str(tmp_path / "out"),
                       "--method", "embedding", "--similarity", "median")
     assert done.returncode == 2 and "field '--similarity'" in done.stderr and "median" in done.stderr
+
+
+def test_compare_runs_each_method_and_writes_one_table(curate_cli, labelled_task, tmp_path):
+    out = tmp_path / "compare"
+    done = curate_cli("compare", "--pool", str(labelled_task["pool"]), "--validation", str(labelled_task["validation"]),
+                      "--test", str(labelled_task["test"]), "--model", "linear", "--budget", "300",
+                      "--out", str(out), "--cache", str(tmp_path / "cache"),
+                      "--methods", "random,lossdrop,lossdrop-raw,embedding")
+    assert done.returncode == 0, done.stderr[-3000:]
+    table = pd.read_csv(out / "comparison.csv")
+    assert list(table["method"]) == ["random", "lossdrop", "lossdrop-raw", "embedding"]
+    assert (table["metric"] == "accuracy").all()
+    reports = {m: pd.read_json(out / m / "report.json", typ="series") for m in table["method"]}
+    for _, row in table.iterrows():  # the table says what each run's report says
+        evaluation = reports[row["method"]]["evaluation"]
+        assert row["lift over random"] == pytest.approx(evaluation["lift"])
+        assert row["selection"] == pytest.approx(evaluation["selection"]["accuracy"])
+    by_method = table.set_index("method")
+    # The lossdrop variants share one warmup: the second finds it cached.
+    assert list(by_method.loc[["lossdrop", "lossdrop-raw"], "warmup"]) == ["miss", "hit"]
+    assert by_method.loc["lossdrop-raw", "scoring forward passes"] == 0  # every row reused
+    # On this pool (half of it wrong-label copies) lossdrop beats random clearly.
+    assert by_method.loc["lossdrop", "lift over random"] > 0.05
+    assert "| lossdrop |" in (out / "comparison.md").read_text() and "| lossdrop |" in done.stdout
+
+
+def test_compare_refuses_an_unknown_method(curate_cli, labelled_task, tmp_path):
+    done = curate_cli("compare", "--pool", str(labelled_task["pool"]), "--validation", str(labelled_task["validation"]),
+                      "--model", "linear", "--budget", "10", "--out", str(tmp_path / "c"), "--methods", "lossdrop,less")
+    assert done.returncode == 2 and "field '--methods'" in done.stderr
+    assert not (tmp_path / "c").exists()
+
+
+def test_methods_without_a_warmup_can_follow_each_other_in_one_process(tiny_lm, text_task, prefect_api_url, tmp_path):
+    """`curate compare` runs methods in one process on one loaded model: a run that made only
+    finetune adapters (no θT) must leave the model as it found it."""
+    common = dict(pool=str(text_task["pool"]), validation=str(text_task["validation"]), test=str(text_task["test"]),
+                  model=tiny_lm, budget=20, cache=str(tmp_path / "cache"), max_length=64)
+    first = curate(**common, method="random", out=str(tmp_path / "random"))
+    second = curate(**common, method="embedding", out=str(tmp_path / "embedding"))
+    third = curate(**common, method="lossdrop", out=str(tmp_path / "lossdrop"))
+    assert first["evaluation"]["random"] == second["evaluation"]["random"] == third["evaluation"]["random"]
+    embedding = pd.read_parquet(tmp_path / "embedding" / "selection.parquet")
+    assert len(embedding) == 20 and embedding["score"].between(-1, 1).all()

@@ -61,6 +61,19 @@ def test_flow_end_to_end_on_s3(s3_task, curate_cli):
     assert SECRET_KEY not in everything and env["AWS_ACCESS_KEY_ID"] not in everything
 
 
+def test_compare_on_an_s3_pool(s3_task, curate_cli):
+    url, env, fs = s3_task["url"], s3_task["env"], s3_task["fs"]
+    done = curate_cli("compare", "--pool", f"{url}/pool_b.parquet", "--validation", f"{url}/validation.parquet",
+                      "--test", f"{url}/test.parquet", "--model", "linear", "--budget", "200",
+                      "--cache", f"{url}/compare-cache", "--out", f"{url}/compare", "--methods", "lossdrop,embedding",
+                      env=env, check=True)
+    with fs.open(f"{url[5:]}/compare/comparison.csv", "rb") as handle:
+        table = pd.read_csv(handle)
+    assert list(table["method"]) == ["lossdrop", "embedding"] and table["lift over random"].notna().all()
+    assert all(fs.exists(f"{url[5:]}/compare/{m}/report.json") for m in ("lossdrop", "embedding"))
+    assert SECRET_KEY not in done.stdout + done.stderr + fs.cat(f"{url[5:]}/compare/comparison.md").decode()
+
+
 def _run_bad(curate_cli, env, pool, out, validation):
     return curate_cli("run", "--pool", pool, "--validation", validation, "--model", "linear",
                       "--budget", "10", "--out", out, env=env)

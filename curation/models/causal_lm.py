@@ -236,3 +236,6 @@ class CausalLMAdapter(ModelAdapter):
         if others:  # peft keeps at least one adapter; θT stays when it is there
             self.model.set_adapter(WARMUP_ADAPTER if WARMUP_ADAPTER in others else others[0])
             self.model.delete_adapter(trained)
+        else:  # the last adapter (a run without θT): unwrap back to the plain base model
+            self.base = self.model.unload()
+            self.model = None
