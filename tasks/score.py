@@ -114,8 +114,8 @@ def write_random_scores(ids: np.ndarray, seed: int, path: str) -> np.ndarray:
     """A random ranking: scores are uniform draws, so top-k is a uniform random subset."""
     score = np.random.default_rng(seed).random(len(ids))
     nan = np.full(len(ids), np.nan)
-    pq.write_table(pa.table({"id": pa.array(ids, pa.string()), "score": score, "loss_base": nan, "loss_warm": nan}),
-                   path)
+    pq.write_table(pa.table({"id": pa.array(ids, pa.string()), "score": score, "loss_base": nan, "loss_warm": nan},
+                            schema=SCORES_SCHEMA), path)
     return score
 
 
