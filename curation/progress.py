@@ -20,7 +20,7 @@ def progress_bar(total: int, desc: str, unit: str = "row",
                  artifact_key: str | None = None) -> Iterator[Progress]:
     """A tqdm bar on stderr; yields the callable adapters report progress through. With
     `artifact_key`, inside a Prefect run, a progress artifact under that key follows the bar."""
-    follow = _artifact_follower(artifact_key, desc) if artifact_key else None
+    follow = progress_artifact(artifact_key, desc) if artifact_key else None
     with tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, dynamic_ncols=True,
               mininterval=0.5, leave=True) as bar:
         last_sent = time.monotonic()
@@ -37,8 +37,9 @@ def progress_bar(total: int, desc: str, unit: str = "row",
             follow(100.0)
 
 
-def _artifact_follower(key: str, desc: str):
-    """A function setting the progress artifact `key`, or None outside a Prefect run."""
+def progress_artifact(key: str, desc: str):
+    """A new progress artifact `key` at 0 % and the function that sets its percentage; None
+    outside a Prefect run."""
     from prefect.context import FlowRunContext, TaskRunContext
 
     if FlowRunContext.get() is None and TaskRunContext.get() is None:

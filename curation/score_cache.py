@@ -60,7 +60,7 @@ class RowScoreCache:
         """Cached losses of whichever of these rows any earlier shard scored."""
         fs, path = filesystem(self.root)
         # Finished shard files only: another shard may be writing its hidden temporary file now.
-        files = [f for f in (fs.glob(f"{path}/shard-*.parquet") if fs.exists(path) else [])]
+        files = fs.glob(f"{path}/shard-*.parquet") if fs.exists(path) else []
         if not files:
             return pd.DataFrame({HASH_COLUMN: pd.Series(dtype=str), "loss_base": pd.Series(dtype=float),
                                  "loss_warm": pd.Series(dtype=float)})

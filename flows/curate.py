@@ -234,11 +234,10 @@ def curate(pool: str, validation: str, model: str, budget: float, out: str,
 def score_shards(adapter, parts: list[str], cache: RowScoreCache, in_flight: int) -> list[tuple[int, int]]:
     """Score the shards on the flow's task runner, at most `in_flight` at once (each holds its
     shard in memory); a progress artifact follows them as they finish."""
-    from prefect.artifacts import create_progress_artifact, update_progress_artifact
+    from curation.progress import progress_artifact
     from prefect.futures import as_completed
 
-    progress_id = create_progress_artifact(progress=0.0, key="scoring-progress",
-                                           description="shards of the pool scored")
+    set_progress = progress_artifact("scoring-progress", "shards of the pool scored")
     # Shards on a GPU carry the `gpu` tag: `prefect concurrency-limit create gpu N` caps them at N.
     on_gpu = getattr(getattr(adapter, "device", None), "type", "cpu") == "cuda"
     shard_task = score_shard_task.with_options(tags=["score", "gpu"]) if on_gpu else score_shard_task
@@ -247,7 +246,7 @@ def score_shards(adapter, parts: list[str], cache: RowScoreCache, in_flight: int
         futures = [shard_task.submit(adapter, part, cache, index)
                    for index, part in enumerate(parts[window:window + max(1, in_flight)], start=window)]
         for finished, _ in enumerate(as_completed(futures), start=len(counts) + 1):
-            update_progress_artifact(progress_id, progress=100.0 * finished / len(parts))
+            set_progress(100.0 * finished / len(parts))
         counts += [future.result() for future in futures]  # in shard order
     return counts
 

@@ -39,7 +39,7 @@ def pool_objects(prefix: str) -> dict[str, int]:
             continue
         if any(part.startswith((".", "_")) for part in relative.split("/")):
             continue
-        objects[protocol + path if protocol else path] = int(info.get("size") or 0)
+        objects[protocol + path] = int(info.get("size") or 0)
     return objects
 
 
