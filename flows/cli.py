@@ -35,13 +35,14 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--method", default="lossdrop",
                      help="lossdrop (default: normalized endpoint loss drop), lossdrop-raw (un-normalized), "
                           "embedding (RDS+-style cosine similarity of θ0's mean-pooled hidden states, or of "
-                          "the features, to the validation rows) or random")
+                          "the features, to the validation rows), gradcos (LESS-style gradient similarity "
+                          "along a warmup on a sample of the pool) or random")
 
     compare = commands.add_parser("compare", help="run several methods on one pool and write a side-by-side "
                                   "table (comparison.md, comparison.csv)")
     _curation_options(compare)
-    compare.add_argument("--methods", default="random,lossdrop,lossdrop-raw,embedding", type=_methods,
-                         help="comma-separated methods (default random,lossdrop,lossdrop-raw,embedding)")
+    compare.add_argument("--methods", default="random,lossdrop,lossdrop-raw,embedding,gradcos", type=_methods,
+                         help="comma-separated methods (default random,lossdrop,lossdrop-raw,embedding,gradcos)")
 
     demo = commands.add_parser("demo", help="the embedded default, end to end, on local text")
     demo.add_argument("--out", default="demo-out", help="where data, model and outputs go (default ./demo-out)")
@@ -89,6 +90,10 @@ def _curation_options(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("--test", help="held-out target test set (default: a held-out quarter of --validation)")
     sub.add_argument("--similarity", default="max",
                      help="embedding: a row's max (default) or mean cosine similarity to the validation rows")
+    sub.add_argument("--gradcos-fraction", type=float, default=0.05,
+                     help="gradcos: share of the pool its warmup trains on, as LESS (default 0.05)")
+    sub.add_argument("--projection-dim", type=int, default=512,
+                     help="gradcos: dimension the per-row gradients are projected to (default 512)")
     sub.add_argument("--selection", default="auto",
                      help="auto (stratified on labelled pools, else topk), stratified, topk or threshold")
     sub.add_argument("--seed", type=int, default=0)
@@ -154,7 +159,8 @@ def _curation_kwargs(args: argparse.Namespace) -> dict:
                 selection=args.selection, finetune_epochs=args.finetune_epochs,
                 max_reject_share=args.max_reject_share, min_chars=args.min_chars, max_chars=args.max_chars,
                 max_length=args.max_length, shard_rows=args.shard_rows, engine=args.engine,
-                workers=args.workers, similarity=args.similarity)
+                workers=args.workers, similarity=args.similarity, gradcos_fraction=args.gradcos_fraction,
+                projection_dim=args.projection_dim)
 
 
 def _run(args: argparse.Namespace) -> dict:

@@ -27,6 +27,7 @@ from curation.score_cache import RowScoreCache
 from flows.dashboards import PLOT_NAME, publish_dashboards, score_distribution_png
 from tasks.evaluate import evaluate, holdout_split
 from tasks.finetune import finetune
+from tasks.gradcos import GradcosConfig, write_gradcos_scores
 from tasks.ingest import ingest, read_target
 from tasks.score import (METHODS, SIMILARITIES, score_shard_task, write_embedding_scores, write_random_scores,
                          write_scores)
@@ -86,10 +87,12 @@ def curate(pool: str, validation: str, model: str, budget: float, out: str,
            selection: str = "auto", finetune_epochs: int | None = None,
            max_reject_share: float = 0.5, min_chars: int = 1, max_chars: int = 100_000,
            max_length: int = 256, shard_rows: int = 65_536, engine: str = "local",
-           workers: int = 2, similarity: str = "max") -> dict:
+           workers: int = 2, similarity: str = "max", gradcos_fraction: float = 0.05,
+           projection_dim: int = 512) -> dict:
     """Pick the pool rows that help the target task, finetune on them and measure the lift."""
     logger = get_run_logger()
     check_options(model, method, selection, budget, engine, similarity)
+    gradcos_config = GradcosConfig(fraction=gradcos_fraction, dim=projection_dim)
     cache = cache or default_cache_dir()
     kind = kind_for_model(model)
     timings: dict[str, float] = {}
@@ -145,6 +148,12 @@ def curate(pool: str, validation: str, model: str, budget: float, out: str,
             elif method == "embedding":
                 scores = write_embedding_scores(checked.valid_parts, adapter, warm_rows, similarity, scores_path)
                 forward_passes = checked.valid_rows + len(warm_rows)  # one θ0 pass per row, nothing kept
+            elif method == "gradcos":  # its own warmup, on a sample of the pool, inside: timed apart below
+                scores, gradcos_cost = write_gradcos_scores(adapter, checked, warm_rows, warm_config,
+                                                            gradcos_config, cache, scores_path, seed)
+                warm_status, rows_scored = gradcos_cost["trajectory"], gradcos_cost["rows_scored"]
+                rows_reused, stored_bytes = gradcos_cost["rows_reused"], gradcos_cost["bytes_stored"]
+                forward_passes = gradcos_cost["forward_passes"]
             else:
                 row_cache = RowScoreCache(cache, key)
                 if engine == "local":
@@ -157,6 +166,9 @@ def curate(pool: str, validation: str, model: str, budget: float, out: str,
                 rows_scored, rows_reused = sum(c[0] for c in counts), sum(c[1] for c in counts)
                 scores, stored_bytes = write_scores(checked.valid_parts, row_cache, method, scores_path)
                 forward_passes = 2 * rows_scored  # θ0 and θT per newly scored row
+        if method == "gradcos":
+            timings["warmup"] = round(gradcos_cost["warmup_seconds"], 3)
+            timings["score"] = round(timings["score"] - timings["warmup"], 3)
         logger.info("scored %d rows, reused %d from the row-score cache", rows_scored, rows_reused)
         k = budget_rows(budget, checked.valid_rows)
         strategy = selection if selection != "auto" else ("stratified" if kind == "features" else "topk")
@@ -197,7 +209,8 @@ def curate(pool: str, validation: str, model: str, budget: float, out: str,
                        "seed": seed, "cache": cache, "warmup": warm_config.as_dict(),
                        "max_reject_share": max_reject_share, "min_chars": min_chars,
                        "max_chars": max_chars, "max_length": max_length, "shard_rows": shard_rows,
-                       "engine": engine, "workers": workers, "similarity": similarity},
+                       "engine": engine, "workers": workers, "similarity": similarity,
+                       "gradcos": gradcos_config.as_dict() if method == "gradcos" else None},
             "hashes": {"validation": dataset_hash(validation_rows[HASH_COLUMN]),
                        "pool": checked.pool_hash, "warmup_key": key},
             "counts": {"rows_read": checked.rows_read, "valid": checked.valid_rows,
@@ -214,9 +227,12 @@ def curate(pool: str, validation: str, model: str, budget: float, out: str,
                       "dir": cache},
             "scoring": {"engine": engine, "shards": len(checked.valid_parts), "workers_used": workers_used},
             # What the method cost: per-row model passes while scoring (warmup steps apart) and
-            # the bytes it keeps per pool (the row-score cache's losses; embeddings are not kept).
-            "cost": {"method": method, "scoring_forward_passes": int(forward_passes), "scoring_backward_passes": 0,
-                     "warmup_steps": warm_config.steps if warm_status == "miss" else 0,
+            # the bytes it keeps per pool (the row-score cache's losses, gradcos's projected
+            # gradients; embeddings are not kept). gradcos takes a backward pass per forward one.
+            "cost": {"method": method, "scoring_forward_passes": int(forward_passes),
+                     "scoring_backward_passes": int(forward_passes) if method == "gradcos" else 0,
+                     "warmup_steps": (gradcos_cost["warmup_steps"] if method == "gradcos" else
+                                      warm_config.steps if warm_status == "miss" else 0),
                      "bytes_stored": int(stored_bytes), "score_seconds": timings.get("score", 0.0)},
             "flow_run": str(flow_run.id),
             "finished_at": datetime.now(timezone.utc).isoformat(),

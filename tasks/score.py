@@ -23,7 +23,7 @@ from curation.score_cache import RowScoreCache, shard_key
 SCORES_SCHEMA = pa.schema([("id", pa.string()), ("score", pa.float64()), ("loss_base", pa.float64()),
                            ("loss_warm", pa.float64())])
 LOSS_EPS = 1e-6  # rows θ0 already predicts perfectly have no room to improve: no division by ~0
-METHODS = ("lossdrop", "lossdrop-raw", "embedding", "random")
+METHODS = ("lossdrop", "lossdrop-raw", "embedding", "gradcos", "random")
 SIMILARITIES = ("max", "mean")  # how the `embedding` baseline reduces a row's similarities to V
 
 

@@ -89,6 +89,24 @@ class ModelAdapter(ABC):
     def release(self, trained: Any) -> None:
         """Free what a finetune holds (adapters, tensors) once it is evaluated."""
 
+    # The `gradcos` baseline (tasks/gradcos.py) trains its own copy along a trajectory and takes
+    # per-row gradients of it; these four hooks are all it needs of a model.
+    @abstractmethod
+    def gradient_model(self, config: WarmupConfig) -> list[tuple[str, Any]]:
+        """Fresh trainable parameters at θ0 (LoRA of `config`'s rank, or the classifier's weights)."""
+
+    @abstractmethod
+    def prepare(self, rows: pd.DataFrame) -> Any:
+        """Rows in the form `gradient_loss` indexes (tensors, token ids)."""
+
+    @abstractmethod
+    def gradient_loss(self, prepared: Any, index: list[int], train: bool) -> Any:
+        """Mean loss of the rows at `index` under the gradient model's current parameters."""
+
+    @abstractmethod
+    def drop_gradient_model(self) -> None:
+        """Free the gradient model."""
+
 
 # Defaults per row kind: a classifier warms up on a few full passes over V; a causal LM takes
 # a few dozen small LoRA steps. Finetunes run a few epochs over the selection.

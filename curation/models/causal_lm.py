@@ -24,6 +24,7 @@ from curation.hashing import file_digest
 from curation.models.base import FinetuneConfig, ModelAdapter, Progress, WarmupConfig
 
 WARMUP_ADAPTER = "warmup"
+GRADCOS_ADAPTER = "gradcos"  # the gradcos baseline's own LoRA, trained on a sample of the pool
 IGNORE = -100
 
 
@@ -209,6 +210,24 @@ class CausalLMAdapter(ModelAdapter):
                 pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1)
                 out[index] = pooled.cpu().numpy()
         return out
+
+    # --- the gradcos baseline -------------------------------------------------------------
+    def gradient_model(self, config: WarmupConfig):
+        torch.manual_seed(config.seed)
+        self._wrap(GRADCOS_ADAPTER, config.lora_rank, config.lora_alpha, wide=False)
+        return [(name, p) for name, p in self.model.named_parameters() if f".{GRADCOS_ADAPTER}." in name]
+
+    def prepare(self, rows):
+        return self.encode(rows)
+
+    def gradient_loss(self, prepared, index, train):
+        self.model.train(train)  # GPT-2's dropout: on while training, off for per-row gradients
+        _, ids, labels, mask = next(self._batches([prepared[i] for i in index], len(index)))
+        return self._row_losses(ids, mask, labels).mean()
+
+    def drop_gradient_model(self) -> None:
+        self.model.eval()
+        self.release(GRADCOS_ADAPTER)
 
     # --- finetune and evaluate ------------------------------------------------------------
     def finetune(self, rows, config: FinetuneConfig, seed: int, name: str, progress=None):

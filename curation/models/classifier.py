@@ -41,6 +41,7 @@ class ClassifierAdapter(ModelAdapter):
         self.arch, self.feature_dim, self.num_classes = arch, feature_dim, num_classes
         self.base = build(arch, feature_dim, num_classes).eval()
         self.warm: nn.Module | None = None
+        self.trajectory: nn.Module | None = None  # the gradcos baseline's own copy
 
     def fingerprint(self) -> str:
         digest = hashlib.sha256(json.dumps([self.arch, self.feature_dim, self.num_classes]).encode())
@@ -105,6 +106,21 @@ class ClassifierAdapter(ModelAdapter):
         torch.manual_seed(seed)
         return self._train(build(self.arch, self.feature_dim, self.num_classes), x, y, steps,
                            config.lr, config.batch_size, seed, progress)
+
+    def gradient_model(self, config: WarmupConfig):
+        self.trajectory = build(self.arch, self.feature_dim, self.num_classes)
+        return list(self.trajectory.named_parameters())
+
+    def prepare(self, rows):
+        return _tensors(rows)
+
+    def gradient_loss(self, prepared, index, train):
+        x, y = prepared
+        self.trajectory.train(train)
+        return F.cross_entropy(self.trajectory(x[index]), y[index])
+
+    def drop_gradient_model(self) -> None:
+        self.trajectory = None
 
     @torch.inference_mode()
     def evaluate(self, trained: nn.Module, rows) -> dict[str, float]:

@@ -1,0 +1,231 @@
+"""The `gradcos` baseline (LESS-style): gradient similarity along a warmup trajectory on the pool.
+
+LESS (Xia et al. 2024) warms a LoRA model up on a random fraction of the *pool* for a few
+epochs, keeps a checkpoint at each epoch's end, and scores a pool row by the cosine similarity
+of its Adam-preconditioned, randomly projected gradient with the validation rows' mean
+projected gradient, summed over the checkpoints weighted by each epoch's learning rate. That
+reference path, trained on the pool rather than on the target, is what lossdrop's warmup on the
+validation set avoids; it is kept faithful here so the comparison is fair. Like LESS, it stores
+the projected gradients of every pool row (one file per shard, which is also the shard's resume
+marker), so what it costs is measured, not guessed.
+
+Cache layout, under `<cache>/gradcos/<trajectory key>/`: `trajectory.safetensors` (each
+checkpoint's parameters and Adam moments) with `manifest.json` written last, then
+`validation-<hash>.safetensors` and `grads/shard-<shard key>.safetensors` ([rows, checkpoints, dim]).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+from safetensors.torch import load as load_tensors, save as save_tensors
+
+from curation import CODE_VERSION
+from curation.errors import InputError
+from curation.hashing import dataset_hash, json_hash
+from curation.models import ModelAdapter, WarmupConfig
+from curation.progress import progress_bar
+from curation.rows import HASH_COLUMN
+from curation.score_cache import shard_key
+from curation.storage import exists, filesystem, join, read_bytes, read_json, write_bytes_atomic, write_json_atomic
+from tasks.score import SCORES_SCHEMA
+from tasks.select import random_positions
+
+BETA1, BETA2, ADAM_EPS = 0.9, 0.999, 1e-8  # Adam's, used both to train and to precondition (as LESS)
+ROWS_PER_CHUNK = 256  # per-row gradients are projected this many rows at a time: memory stays bounded
+BLOCK = 4096          # parameters per block of the projection matrix, regenerated from its seed
+
+
+@dataclass(frozen=True)
+class GradcosConfig:
+    fraction: float = 0.05   # share of the pool the reference warmup trains on (LESS: 5%)
+    min_rows: int = 64       # ...but at least this many rows, so tiny pools still get a trajectory
+    epochs: int = 4          # one checkpoint per epoch (LESS: 4)
+    dim: int = 512           # random-projection dimension (LESS: 8192, for 7B models)
+
+    def __post_init__(self) -> None:
+        if not 0 < self.fraction <= 1:
+            raise InputError(f"{self.fraction}: the gradcos warmup's pool share must be in (0, 1]",
+                             field="--gradcos-fraction")
+        if self.dim < 1:
+            raise InputError(f"{self.dim}: the projection dimension must be at least 1", field="--projection-dim")
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Checkpoint:
+    lr: float                      # the mean learning rate of the epoch that ended here
+    tensors: dict[str, torch.Tensor]  # "param/<name>", "exp_avg/<name>", "exp_avg_sq/<name>"
+
+
+# --- the trajectory ---------------------------------------------------------------------------
+def train_trajectory(adapter: ModelAdapter, params: list[tuple[str, torch.Tensor]], rows: pd.DataFrame,
+                     warm: WarmupConfig, epochs: int, progress=None) -> list[Checkpoint]:
+    """Adam with a linear decay to zero (LESS's schedule), a checkpoint at each epoch's end."""
+    data = adapter.prepare(rows)
+    per_epoch = math.ceil(len(rows) / warm.batch_size)
+    optimizer = torch.optim.Adam([p for _, p in params], lr=warm.lr, betas=(BETA1, BETA2), eps=ADAM_EPS)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1 - step / (epochs * per_epoch))
+    generator = torch.Generator().manual_seed(warm.seed)
+    checkpoints = []
+    for _ in range(epochs):
+        order, lrs = torch.randperm(len(rows), generator=generator).tolist(), []
+        for start in range(0, len(rows), warm.batch_size):
+            lrs.append(optimizer.param_groups[0]["lr"])
+            loss = adapter.gradient_loss(data, order[start:start + warm.batch_size], train=True)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            if progress:
+                progress(1)
+        tensors = {}
+        for name, p in params:
+            state = optimizer.state[p]
+            tensors.update({f"param/{name}": p.detach().clone(), f"exp_avg/{name}": state["exp_avg"].clone(),
+                            f"exp_avg_sq/{name}": state["exp_avg_sq"].clone()})
+        checkpoints.append(Checkpoint(float(np.mean(lrs)), tensors))
+    return checkpoints
+
+
+def save_trajectory(checkpoints: list[Checkpoint]) -> bytes:
+    flat = {f"{i}/{name}": t.contiguous().cpu() for i, c in enumerate(checkpoints) for name, t in c.tensors.items()}
+    return save_tensors(flat, metadata={"lrs": ",".join(repr(c.lr) for c in checkpoints)})
+
+
+def load_trajectory(data: bytes, lrs: list[float]) -> list[Checkpoint]:
+    flat = load_tensors(data)
+    return [Checkpoint(lr, {name.split("/", 1)[1]: t for name, t in flat.items() if name.split("/", 1)[0] == str(i)})
+            for i, lr in enumerate(lrs)]
+
+
+# --- projected per-row gradients --------------------------------------------------------------
+def project(vectors: torch.Tensor, dim: int, seed: int) -> torch.Tensor:
+    """A Rademacher random projection [rows, D] → [rows, dim], generated block by block from the
+    seed, so the same D gives the same matrix and no D × dim matrix is ever held whole."""
+    out = torch.zeros(vectors.shape[0], dim, dtype=torch.float32)
+    for start in range(0, vectors.shape[1], BLOCK):
+        block = vectors[:, start:start + BLOCK].float()
+        generator = torch.Generator().manual_seed(seed * 1_000_003 + start)
+        signs = torch.randint(0, 2, (block.shape[1], dim), generator=generator).float() * 2 - 1
+        out += block @ signs
+    return out / math.sqrt(dim)
+
+
+def projected_gradients(adapter: ModelAdapter, params: list[tuple[str, torch.Tensor]], rows: pd.DataFrame,
+                        checkpoints: list[Checkpoint], dim: int, adam: bool, progress=None) -> torch.Tensor:
+    """[rows, checkpoints, dim]: each row's gradient at each checkpoint, Adam-preconditioned with
+    that checkpoint's moments when `adam` (LESS does so for pool rows, not for validation rows)."""
+    data = adapter.prepare(rows)
+    out = torch.zeros(len(rows), len(checkpoints), dim)
+    for c, checkpoint in enumerate(checkpoints):
+        with torch.no_grad():
+            for name, p in params:
+                p.copy_(checkpoint.tensors[f"param/{name}"])
+        exp_avg = torch.cat([checkpoint.tensors[f"exp_avg/{n}"].reshape(-1) for n, _ in params]).float()
+        exp_avg_sq = torch.cat([checkpoint.tensors[f"exp_avg_sq/{n}"].reshape(-1) for n, _ in params]).float()
+        for start in range(0, len(rows), ROWS_PER_CHUNK):
+            grads = []
+            for i in range(start, min(start + ROWS_PER_CHUNK, len(rows))):
+                loss = adapter.gradient_loss(data, [i], train=False)
+                grad = torch.autograd.grad(loss, [p for _, p in params])
+                grads.append(torch.cat([g.reshape(-1) for g in grad]).float().cpu())
+            chunk = torch.stack(grads)
+            if adam:  # LESS's update direction: one more Adam step's m / sqrt(v), no bias correction
+                m = BETA1 * exp_avg + (1 - BETA1) * chunk
+                v = BETA2 * exp_avg_sq + (1 - BETA2) * chunk ** 2
+                chunk = m / torch.sqrt(v + ADAM_EPS)
+            out[start:start + len(chunk), c] = project(chunk, dim, seed=0)
+            if progress:
+                progress(len(chunk))
+    return out
+
+
+def unit(vectors: torch.Tensor) -> torch.Tensor:
+    return vectors / vectors.norm(dim=-1, keepdim=True).clamp(min=1e-12)
+
+
+def gradcos_scores(features: torch.Tensor, reference: torch.Tensor, lrs: list[float]) -> np.ndarray:
+    """Σ_checkpoints lr · cos(row's projected gradient, validation's mean projected gradient)."""
+    cosines = (unit(features) * unit(reference).unsqueeze(0)).sum(-1)  # [rows, checkpoints]
+    return (cosines.double() @ torch.tensor(lrs, dtype=torch.float64)).numpy()
+
+
+# --- the stage --------------------------------------------------------------------------------
+def trajectory_key(sample_hash: str, model_fingerprint: str, warm: WarmupConfig, config: GradcosConfig) -> str:
+    return json_hash({"method": "gradcos", "sample": sample_hash, "model": model_fingerprint,
+                      "warmup": warm.as_dict(), "gradcos": config.as_dict(), "code": CODE_VERSION})
+
+
+def _stored(url: str, make) -> tuple[dict[str, torch.Tensor], bool]:
+    """The tensors of a cache file, made and written atomically first if it is missing."""
+    if exists(url):
+        return load_tensors(read_bytes(url)), False
+    tensors = make()
+    write_bytes_atomic(url, save_tensors(tensors))
+    return tensors, True
+
+
+def write_gradcos_scores(adapter: ModelAdapter, checked, validation: pd.DataFrame, warm: WarmupConfig,
+                         config: GradcosConfig, cache: str, path: str, seed: int) -> tuple[np.ndarray, dict]:
+    """Score the pool LESS-style into scores.parquet; return the scores and what it cost."""
+    n_sample = min(checked.valid_rows, max(config.min_rows, math.ceil(config.fraction * checked.valid_rows)))
+    sample = checked.take(random_positions(checked.valid_rows, n_sample, seed))
+    key = trajectory_key(dataset_hash(sample[HASH_COLUMN]), adapter.fingerprint(), warm, config)
+    root = join(cache, "gradcos", key)
+    cost = {"trajectory": "hit", "warmup_steps": 0, "warmup_seconds": 0.0, "forward_passes": 0,
+            "rows_scored": 0, "rows_reused": 0, "sample_rows": n_sample}
+    params = adapter.gradient_model(warm)
+    try:
+        if exists(join(root, "manifest.json")):
+            lrs = read_json(join(root, "manifest.json"))["lrs"]
+            checkpoints = load_trajectory(read_bytes(join(root, "trajectory.safetensors")), lrs)
+        else:
+            steps, started = config.epochs * math.ceil(n_sample / warm.batch_size), time.perf_counter()
+            with progress_bar(steps, "gradcos warmup on the pool sample", unit="step") as progress:
+                checkpoints = train_trajectory(adapter, params, sample, warm, config.epochs, progress)
+            write_bytes_atomic(join(root, "trajectory.safetensors"), save_trajectory(checkpoints))
+            write_json_atomic(join(root, "manifest.json"), {"lrs": [c.lr for c in checkpoints], "steps": steps,
+                                                            "sample_rows": n_sample, "config": config.as_dict()})
+            cost.update(trajectory="miss", warmup_steps=steps, warmup_seconds=time.perf_counter() - started)
+        lrs, n_ckpt = [c.lr for c in checkpoints], len(checkpoints)
+
+        def reference_of():
+            grads = projected_gradients(adapter, params, validation, checkpoints, config.dim, adam=False)
+            return {"mean_unit_gradient": unit(grads).mean(0)}  # [checkpoints, dim]
+
+        reference_url = join(root, f"validation-{dataset_hash(validation[HASH_COLUMN])[:32]}.safetensors")
+        reference, made = _stored(reference_url, reference_of)
+        cost["forward_passes"] += len(validation) * n_ckpt if made else 0
+        urls, scores = [reference_url], []
+        with pq.ParquetWriter(path, SCORES_SCHEMA) as writer, \
+                progress_bar(checked.valid_rows * n_ckpt, "gradcos per-row gradients") as progress:
+            for part in checked.valid_parts:
+                rows = pq.read_table(part).to_pandas()
+                url = join(root, "grads", f"shard-{shard_key(rows[HASH_COLUMN])}.safetensors")
+                urls.append(url)
+                shard, made = _stored(url, lambda: {"gradients": projected_gradients(
+                    adapter, params, rows, checkpoints, config.dim, adam=True, progress=progress)})
+                cost["rows_scored" if made else "rows_reused"] += len(rows)
+                cost["forward_passes"] += len(rows) * n_ckpt if made else 0
+                if not made:
+                    progress(len(rows) * n_ckpt)
+                score = gradcos_scores(shard["gradients"], reference["mean_unit_gradient"], lrs)
+                nan = np.full(len(rows), np.nan)
+                writer.write_table(pa.table({"id": rows["id"].astype(str).to_numpy(), "score": score,
+                                             "loss_base": nan, "loss_warm": nan}, schema=SCORES_SCHEMA))
+                scores.append(score)
+    finally:
+        adapter.drop_gradient_model()
+    cost["bytes_stored"] = sum(int(filesystem(u)[0].size(filesystem(u)[1])) for u in urls)
+    return (np.concatenate(scores) if scores else np.empty(0)), cost
