@@ -78,7 +78,7 @@ def test_the_trajectory_keeps_a_checkpoint_per_epoch_with_a_decaying_learning_ra
 def test_gradcos_runs_stores_its_gradients_and_reuses_them(labelled_task, prefect_api_url, tmp_path):
     common = dict(pool=str(labelled_task["pool"]), validation=str(labelled_task["validation"]),
                   test=str(labelled_task["test"]), model="linear", budget=300, cache=str(tmp_path / "cache"),
-                  method="gradcos", projection_dim=32, skip_finetune=True)
+                  method="gradcos", projection_dim=32, skip_finetune=True, shard_rows=1000)
     first = curate(**common, out=str(tmp_path / "first"))
     cost = first["cost"]
     # 5% of 2400 rows, 4 epochs of batches of 64: 2 steps an epoch, on the pool, not on V.
@@ -87,13 +87,21 @@ def test_gradcos_runs_stores_its_gradients_and_reuses_them(labelled_task, prefec
     assert cost["scoring_forward_passes"] == cost["scoring_backward_passes"] == (2400 + validation_rows) * checkpoints
     # What it keeps: a float32 [rows, checkpoints, dim] tensor for the pool (and V's mean), per shard.
     assert cost["bytes_stored"] >= 2400 * checkpoints * 32 * 4
-    assert list((tmp_path / "cache" / "gradcos").glob("*/grads/shard-*.safetensors"))
+    stored = sorted((tmp_path / "cache" / "gradcos").glob("*/grads/shard-*.safetensors"))
+    assert len(stored) == 3  # one file per shard of 1000 rows: the shard's completion marker
 
     again = curate(**common, out=str(tmp_path / "again"))
     assert again["cache"] == {**first["cache"], "warmup": "hit", "rows_scored": 0, "rows_reused": 2400}
     assert again["cost"]["scoring_forward_passes"] == 0 and again["cost"]["warmup_steps"] == 0
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "first" / "scores.parquet"),
                                   pd.read_parquet(tmp_path / "again" / "scores.parquet"))
+
+    # A run that died before a shard's file was written: the rerun computes that shard only.
+    stored[0].unlink()
+    resumed = curate(**common, out=str(tmp_path / "resumed"))
+    assert resumed["cache"]["rows_scored"] in (1000, 400) and resumed["cache"]["rows_reused"] == 2400 - resumed["cache"]["rows_scored"]
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "first" / "scores.parquet"),
+                                  pd.read_parquet(tmp_path / "resumed" / "scores.parquet"))
 
     # A fresh cache: the same inputs and seed give the same scores, computed again.
     fresh = curate(**{**common, "cache": str(tmp_path / "other-cache")}, out=str(tmp_path / "fresh"))

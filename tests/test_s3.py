@@ -65,12 +65,15 @@ def test_compare_on_an_s3_pool(s3_task, curate_cli):
     url, env, fs = s3_task["url"], s3_task["env"], s3_task["fs"]
     done = curate_cli("compare", "--pool", f"{url}/pool_b.parquet", "--validation", f"{url}/validation.parquet",
                       "--test", f"{url}/test.parquet", "--model", "linear", "--budget", "200",
-                      "--cache", f"{url}/compare-cache", "--out", f"{url}/compare", "--methods", "lossdrop,embedding",
-                      env=env, check=True)
+                      "--cache", f"{url}/compare-cache", "--out", f"{url}/compare", "--methods", "lossdrop,embedding,gradcos",
+                      "--projection-dim", "32", env=env, check=True)
     with fs.open(f"{url[5:]}/compare/comparison.csv", "rb") as handle:
         table = pd.read_csv(handle)
-    assert list(table["method"]) == ["lossdrop", "embedding"] and table["lift over random"].notna().all()
-    assert all(fs.exists(f"{url[5:]}/compare/{m}/report.json") for m in ("lossdrop", "embedding"))
+    assert list(table["method"]) == ["lossdrop", "embedding", "gradcos"] and table["lift over random"].notna().all()
+    assert all(fs.exists(f"{url[5:]}/compare/{m}/report.json") for m in ("lossdrop", "embedding", "gradcos"))
+    # gradcos keeps its projected gradients in the S3 cache, and says how many bytes they take.
+    gradients = fs.glob(f"{url[5:]}/compare-cache/gradcos/*/grads/shard-*.safetensors")
+    assert gradients and table.set_index("method").loc["gradcos", "bytes stored"] >= sum(fs.size(g) for g in gradients)
     assert SECRET_KEY not in done.stdout + done.stderr + fs.cat(f"{url[5:]}/compare/comparison.md").decode()
 
 

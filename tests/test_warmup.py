@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pandas as pd
 
@@ -60,3 +61,28 @@ def test_deleted_weights_are_retrained_not_trusted(labelled_task, tmp_path, cura
         (entry / "manifest.json").unlink()
     curate_cli("run", "--out", str(tmp_path / "b"), *common, check=True)
     assert json.loads((tmp_path / "b" / "report.json").read_text())["cache"]["warmup"] == "miss"
+
+
+def test_one_process_warms_up_for_two_validation_sets_and_goes_back_to_the_first(
+        tiny_lm, text_task, prefect_api_url, tmp_path):
+    """A served process (or `curate compare` across seeds) meets a second validation set: its θT
+    replaces the first in the loaded model, and the first comes back from the cache intact."""
+    from flows.curate import curate
+
+    other = tmp_path / "other-validation.parquet"
+    pd.read_parquet(text_task["validation"]).iloc[:16].to_parquet(other)
+    common = dict(pool=str(text_task["pool"]), model=tiny_lm, budget=20, cache=str(tmp_path / "cache"),
+                  max_length=64, skip_finetune=True)
+    first = curate(**common, validation=str(text_task["validation"]), out=str(tmp_path / "a"))
+    second = curate(**common, validation=str(other), out=str(tmp_path / "b"))
+    shutil.rmtree(tmp_path / "cache" / "row-scores")  # so the reloaded θT has to score every row
+    again = curate(**common, validation=str(text_task["validation"]), out=str(tmp_path / "a-again"))
+    assert [r["cache"]["warmup"] for r in (first, second, again)] == ["miss", "miss", "hit"]
+    assert again["cache"]["rows_scored"] == 90
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "a" / "scores.parquet"),
+                                  pd.read_parquet(tmp_path / "a-again" / "scores.parquet"))
+    # Training θT(b) again, now over a reloaded θT(a), gives the θT(b) of the first time.
+    fresh = curate(**{**common, "cache": str(tmp_path / "cache-2")}, validation=str(other), out=str(tmp_path / "b2"))
+    assert fresh["cache"]["warmup"] == "miss"
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "b" / "scores.parquet"),
+                                  pd.read_parquet(tmp_path / "b2" / "scores.parquet"))

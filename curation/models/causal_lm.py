@@ -158,7 +158,13 @@ class CausalLMAdapter(ModelAdapter):
                 progress(1)
         self.model.eval()
 
+    def _drop_warm(self) -> None:
+        """Forget the θT this process holds: a run on another validation set brings its own."""
+        if self.model is not None and WARMUP_ADAPTER in self.model.peft_config:
+            self.release(WARMUP_ADAPTER)
+
     def warmup(self, rows, config: WarmupConfig, progress=None) -> None:
+        self._drop_warm()
         torch.manual_seed(config.seed)
         self._wrap(WARMUP_ADAPTER, config.lora_rank, config.lora_alpha, wide=False)
         self._train(rows, config.steps, config.lr, config.batch_size, config.seed, progress)
@@ -169,6 +175,7 @@ class CausalLMAdapter(ModelAdapter):
     def load_warm(self, directory: str) -> None:
         # save_pretrained puts a non-default adapter in a subfolder named after it.
         path = os.path.join(directory, WARMUP_ADAPTER)
+        self._drop_warm()
         if self.model is None:
             self.model = PeftModel.from_pretrained(self.base, path, adapter_name=WARMUP_ADAPTER)
         else:
