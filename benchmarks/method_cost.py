@@ -1,6 +1,6 @@
 """What scoring costs, lossdrop vs gradcos, on the same pools: time, passes and bytes per row.
 
-    python benchmarks/method_cost.py     # ~4 min on 2 cores
+    python benchmarks/method_cost.py     # ~2 min on 2 cores
 
 The demo's text task (docstring paragraphs, web target) with a small GPT-2 built here. Pool A,
 then pool B, each through `curate compare --methods lossdrop,gradcos` in its own process, with

@@ -1,6 +1,6 @@
 """Quality benchmark 2: scikit-learn's bundled digits, with a domain shift between pool and target.
 
-    python benchmarks/quality/digits.py              # 5 seeds × 5 methods, ~2.5 min on 2 cores
+    python benchmarks/quality/digits.py              # 5 seeds × 5 methods, ~1.5 min on 2 cores
 
 The target task is digits rotated by 90° (validation 100 images, test 500). The pool holds the
 other 1197 images once each: 70% upright (the source domain: same labels, other pixels), 20%

@@ -1,6 +1,6 @@
 """Quality benchmark 1: a controlled logistic-regression pool, off-domain share swept 0.2 → 0.8.
 
-    python benchmarks/quality/logistic.py            # 4 shares × 3 seeds × 5 methods, ~5 min on 2 cores
+    python benchmarks/quality/logistic.py            # 4 shares × 3 seeds × 5 methods, ~3 min on 2 cores
 
 The target task labels x ~ N(0, I) in 8 dimensions by argmax(x W) over 3 classes. The pool mixes
 - aligned rows: target inputs, target rule (what a curator wants);

@@ -1,6 +1,6 @@
 """Quality benchmark 3: a text pool of the standard library's docstrings, with the small causal LM.
 
-    python benchmarks/quality/text.py                # 3 seeds × 5 methods, ~6 min on 2 cores
+    python benchmarks/quality/text.py                # 3 seeds × 5 methods, ~4.5 min on 2 cores
 
 The rows are docstring paragraphs of Python's standard library grouped by module family (the
 demo's corpus, `curation.demo`). The target is the `web` family (http, urllib, html, ...):
