@@ -8,6 +8,7 @@ import shutil
 import tempfile
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -140,35 +141,19 @@ def curate(pool: str, validation: str, model: str, budget: float, out: str,
                 load_into(adapter, cache, key)
             logger.info("warmup %s (key %s)", warm_status, key[:12])
 
-        rows_scored, rows_reused, workers_used, stored_bytes, forward_passes = 0, 0, 1, 0, 0
         scores_path = os.path.join(spill_dir, "scores.parquet")
         with timed(timings, "score"):
-            if method == "random":
-                scores = write_random_scores(checked.column("id"), seed, scores_path)
-            elif method == "embedding":
-                scores = write_embedding_scores(checked.valid_parts, adapter, warm_rows, similarity, scores_path)
-                forward_passes = checked.valid_rows + len(warm_rows)  # one θ0 pass per row, nothing kept
-            elif method == "gradcos":  # its own warmup, on a sample of the pool, inside: timed apart below
-                scores, gradcos_cost = write_gradcos_scores(adapter, checked, warm_rows, warm_config,
-                                                            gradcos_config, cache, scores_path, seed)
-                warm_status, rows_scored = gradcos_cost["trajectory"], gradcos_cost["rows_scored"]
-                rows_reused, stored_bytes = gradcos_cost["rows_reused"], gradcos_cost["bytes_stored"]
-                forward_passes = gradcos_cost["forward_passes"]
-            else:
-                row_cache = RowScoreCache(cache, key)
-                if engine == "local":
-                    counts = score_shards(adapter, checked.valid_parts, row_cache, workers)
-                else:
-                    jobs = [ShardJob(model, ref.feature_dim, num_classes, max_length, cache, key, part, index)
-                            for index, part in enumerate(checked.valid_parts)]
-                    counts = run_on_ray(jobs, engine if engine.startswith("ray://") else None, workers)
-                    workers_used = len({pid for *_, pid in counts})
-                rows_scored, rows_reused = sum(c[0] for c in counts), sum(c[1] for c in counts)
-                scores, stored_bytes = write_scores(checked.valid_parts, row_cache, method, scores_path)
-                forward_passes = 2 * rows_scored  # θ0 and θT per newly scored row
-        if method == "gradcos":
-            timings["warmup"] = round(gradcos_cost["warmup_seconds"], 3)
+            scored = score_pool(method, adapter, checked, warm_rows, scores_path, cache=cache, key=key, seed=seed,
+                                similarity=similarity, warm_config=warm_config, gradcos=gradcos_config,
+                                engine=engine, workers=workers,
+                                shard_job=lambda part, index: ShardJob(model, ref.feature_dim, num_classes,
+                                                                       max_length, cache, key, part, index))
+        scores = scored.scores
+        if method == "gradcos":  # its warmup (on a sample of the pool) ran inside the score stage
+            warm_status = scored.warmup
+            timings["warmup"] = round(scored.warmup_seconds, 3)
             timings["score"] = round(timings["score"] - timings["warmup"], 3)
+        rows_scored, rows_reused = scored.rows_scored, scored.rows_reused
         logger.info("scored %d rows, reused %d from the row-score cache", rows_scored, rows_reused)
         k = budget_rows(budget, checked.valid_rows)
         strategy = selection if selection != "auto" else ("stratified" if kind == "features" else "topk")
@@ -225,15 +210,15 @@ def curate(pool: str, validation: str, model: str, budget: float, out: str,
             "evaluation": evaluation,
             "cache": {"warmup": warm_status, "rows_scored": rows_scored, "rows_reused": rows_reused,
                       "dir": cache},
-            "scoring": {"engine": engine, "shards": len(checked.valid_parts), "workers_used": workers_used},
-            # What the method cost: per-row model passes while scoring (warmup steps apart) and
-            # the bytes it keeps per pool (the row-score cache's losses, gradcos's projected
-            # gradients; embeddings are not kept). gradcos takes a backward pass per forward one.
-            "cost": {"method": method, "scoring_forward_passes": int(forward_passes),
-                     "scoring_backward_passes": int(forward_passes) if method == "gradcos" else 0,
-                     "warmup_steps": (gradcos_cost["warmup_steps"] if method == "gradcos" else
-                                      warm_config.steps if warm_status == "miss" else 0),
-                     "bytes_stored": int(stored_bytes), "score_seconds": timings.get("score", 0.0)},
+            "scoring": {"engine": engine, "shards": len(checked.valid_parts), "workers_used": scored.workers_used},
+            # What the method cost: per-row model passes while scoring, warmup steps trained for
+            # this run, and the bytes it keeps per pool (the row-score cache's losses, gradcos's
+            # projected gradients; embeddings are not kept).
+            "cost": {"method": method, "scoring_forward_passes": scored.forward_passes,
+                     "scoring_backward_passes": scored.backward_passes,
+                     "warmup_steps": scored.warmup_steps if method == "gradcos" else
+                     (warm_config.steps if warm_status == "miss" else 0),
+                     "bytes_stored": scored.bytes_stored, "score_seconds": timings.get("score", 0.0)},
             "flow_run": str(flow_run.id),
             "finished_at": datetime.now(timezone.utc).isoformat(),
         }
@@ -245,6 +230,50 @@ def curate(pool: str, validation: str, model: str, budget: float, out: str,
     finally:
         shutil.rmtree(spill_dir, ignore_errors=True)
     return report
+
+
+@dataclass
+class Scored:
+    """The score stage's scores (in pool order) and what producing them cost."""
+
+    scores: np.ndarray
+    rows_scored: int = 0
+    rows_reused: int = 0
+    workers_used: int = 1
+    bytes_stored: int = 0
+    forward_passes: int = 0
+    backward_passes: int = 0
+    warmup: str = "not-used"     # gradcos: its own warmup's cache hit or miss
+    warmup_steps: int = 0
+    warmup_seconds: float = 0.0
+
+
+def score_pool(method: str, adapter, checked, warm_rows, path: str, *, cache: str, key: str, seed: int,
+               similarity: str, warm_config: WarmupConfig, gradcos: GradcosConfig, engine: str, workers: int,
+               shard_job) -> Scored:
+    """Write scores.parquet for the valid pool rows by `method`; lossdrop's θT is loaded already."""
+    if method == "random":
+        return Scored(write_random_scores(checked.column("id"), seed, path))
+    if method == "embedding":  # one θ0 pass per pool and validation row, nothing kept
+        scores = write_embedding_scores(checked.valid_parts, adapter, warm_rows, similarity, path)
+        return Scored(scores, forward_passes=checked.valid_rows + len(warm_rows))
+    if method == "gradcos":  # a forward and a backward pass per row and checkpoint
+        scores, cost = write_gradcos_scores(adapter, checked, warm_rows, warm_config, gradcos, cache,
+                                            path, seed)
+        return Scored(scores, cost["rows_scored"], cost["rows_reused"], bytes_stored=cost["bytes_stored"],
+                      forward_passes=cost["forward_passes"], backward_passes=cost["forward_passes"],
+                      warmup=cost["trajectory"], warmup_steps=cost["warmup_steps"],
+                      warmup_seconds=cost["warmup_seconds"])
+    row_cache, workers_used = RowScoreCache(cache, key), 1
+    if engine == "local":
+        counts = score_shards(adapter, checked.valid_parts, row_cache, workers)
+    else:
+        jobs = [shard_job(part, index) for index, part in enumerate(checked.valid_parts)]
+        counts = run_on_ray(jobs, engine if engine.startswith("ray://") else None, workers)
+        workers_used = len({pid for *_, pid in counts})
+    scores, stored = write_scores(checked.valid_parts, row_cache, method, path)
+    rows_scored = sum(c[0] for c in counts)  # θ0 and θT per newly scored row
+    return Scored(scores, rows_scored, sum(c[1] for c in counts), workers_used, stored, 2 * rows_scored)
 
 
 def score_shards(adapter, parts: list[str], cache: RowScoreCache, in_flight: int) -> list[tuple[int, int]]:

@@ -224,18 +224,41 @@ class SeenKeys:
         return repeated
 
 
+def _parquet_can_hold(kind: pa.DataType) -> bool:
+    """Arrow types Parquet cannot store: a struct with no fields (a JSONL `{}`), at any depth."""
+    if pa.types.is_struct(kind):
+        return kind.num_fields > 0 and all(_parquet_can_hold(kind.field(i).type) for i in range(kind.num_fields))
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind):
+        return _parquet_can_hold(kind.value_type)
+    if pa.types.is_map(kind):
+        return _parquet_can_hold(kind.key_type) and _parquet_can_hold(kind.item_type)
+    return True
+
+
+def _as_json_text(frame: pd.DataFrame, column: str) -> None:
+    frame[column] = [None if v is None else json.dumps(v, default=str) for v in frame[column]]
+
+
 def arrow_table(frame: pd.DataFrame) -> pa.Table:
-    """A Parquet-ready table; a column of mixed types (possible in JSONL) is kept as JSON text."""
+    """A Parquet-ready table; a pass-through column Arrow or Parquet cannot type (mixed types or
+    empty objects, possible in JSONL) is kept as JSON text."""
     try:
-        return pa.Table.from_pandas(frame, preserve_index=False)
+        table = pa.Table.from_pandas(frame, preserve_index=False)
     except (pa.ArrowException, TypeError, ValueError, OverflowError):
         frame = frame.copy()
         for column in frame.columns:
             try:
                 pa.array(frame[column], from_pandas=True)
             except (pa.ArrowException, TypeError, ValueError, OverflowError):
-                frame[column] = [None if v is None else json.dumps(v, default=str) for v in frame[column]]
-        return pa.Table.from_pandas(frame, preserve_index=False)
+                _as_json_text(frame, column)
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+    unwritable = [f.name for f in table.schema if not _parquet_can_hold(f.type)]
+    if not unwritable:
+        return table
+    frame = frame.copy()
+    for column in unwritable:
+        _as_json_text(frame, column)
+    return pa.Table.from_pandas(frame, preserve_index=False)
 
 
 def check_pool(source: Source, ref: Reference, spill_dir: str, limits: Limits = Limits(),

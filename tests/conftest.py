@@ -15,6 +15,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
+# The SQLite server's task-run recorder holds the database's write lock while it records task
+# runs for the UI, and a task's first tag-concurrency lease of each flow run waits ~2 s behind it
+# (benchmarks/RESULTS.md). No test reads task-run records, and hundreds of short flow runs would
+# spend minutes waiting; flow runs, artifacts, events and deployments are unaffected.
+os.environ.setdefault("PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_ENABLED", "false")
 
 REPO = Path(__file__).resolve().parents[1]
 

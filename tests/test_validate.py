@@ -119,3 +119,17 @@ def test_great_expectations_is_imported_only_by_the_validate_step():
             "print('great_expectations' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+def test_pass_through_columns_parquet_cannot_store_are_kept_as_json_text(tmp_path):
+    """A JSONL `{}` becomes an Arrow struct with no fields, which Parquet refuses: such a column
+    (found by the hypothesis property test) passes through as JSON text instead of crashing the run."""
+    pd.DataFrame({"prompt": ["q"], "response": ["an answer"]}).to_parquet(tmp_path / "validation.parquet")
+    ref, _ = reference_from(read_rows(str(tmp_path / "validation.parquet")), "text")
+    lines = [{"prompt": "q", "response": "first", "meta": {}, "tags": [{}]},
+             {"prompt": "q", "response": "second", "meta": {}, "tags": []}]
+    (tmp_path / "pool.jsonl").write_text("\n".join(json.dumps(r) for r in lines) + "\n")
+    checked = check_pool(open_source(str(tmp_path / "pool.jsonl")), ref, str(tmp_path / "spill"))
+    valid = checked.load_valid()
+    assert checked.valid_rows == 2 and len(checked.quarantine) == 0
+    assert list(valid["meta"]) == ["{}", "{}"] and list(valid["tags"]) == ["[{}]", "[]"]

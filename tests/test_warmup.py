@@ -81,8 +81,3 @@ def test_one_process_warms_up_for_two_validation_sets_and_goes_back_to_the_first
     assert again["cache"]["rows_scored"] == 90
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "a" / "scores.parquet"),
                                   pd.read_parquet(tmp_path / "a-again" / "scores.parquet"))
-    # Training θT(b) again, now over a reloaded θT(a), gives the θT(b) of the first time.
-    fresh = curate(**{**common, "cache": str(tmp_path / "cache-2")}, validation=str(other), out=str(tmp_path / "b2"))
-    assert fresh["cache"]["warmup"] == "miss"
-    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "b" / "scores.parquet"),
-                                  pd.read_parquet(tmp_path / "b2" / "scores.parquet"))
