@@ -100,7 +100,7 @@ def train_trajectory(adapter: ModelAdapter, params: list[tuple[str, torch.Tensor
 
 def save_trajectory(checkpoints: list[Checkpoint]) -> bytes:
     flat = {f"{i}/{name}": t.contiguous().cpu() for i, c in enumerate(checkpoints) for name, t in c.tensors.items()}
-    return save_tensors(flat, metadata={"lrs": ",".join(repr(c.lr) for c in checkpoints)})
+    return save_tensors(flat)  # the learning rates go in the manifest, written after this file
 
 
 def load_trajectory(data: bytes, lrs: list[float]) -> list[Checkpoint]:
@@ -132,8 +132,9 @@ def projected_gradients(adapter: ModelAdapter, params: list[tuple[str, torch.Ten
         with torch.no_grad():
             for name, p in params:
                 p.copy_(checkpoint.tensors[f"param/{name}"])
-        exp_avg = torch.cat([checkpoint.tensors[f"exp_avg/{n}"].reshape(-1) for n, _ in params]).float()
-        exp_avg_sq = torch.cat([checkpoint.tensors[f"exp_avg_sq/{n}"].reshape(-1) for n, _ in params]).float()
+        # Preconditioning and projection run on the CPU, where the gradients are gathered.
+        exp_avg = torch.cat([checkpoint.tensors[f"exp_avg/{n}"].reshape(-1) for n, _ in params]).float().cpu()
+        exp_avg_sq = torch.cat([checkpoint.tensors[f"exp_avg_sq/{n}"].reshape(-1) for n, _ in params]).float().cpu()
         for start in range(0, len(rows), ROWS_PER_CHUNK):
             grads = []
             for i in range(start, min(start + ROWS_PER_CHUNK, len(rows))):
