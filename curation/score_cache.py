@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from curation.rows import HASH_COLUMN
-from curation.storage import exists, filesystem, join, write_parquet_atomic
+from curation.storage import exists, filesystem, join, size, write_parquet_atomic
 
 COLUMNS = [HASH_COLUMN, "loss_base", "loss_warm"]
 SCHEMA = pa.schema([(HASH_COLUMN, pa.string()), ("loss_base", pa.float64()), ("loss_warm", pa.float64())])
@@ -40,8 +40,7 @@ class RowScoreCache:
 
     def shard_bytes(self, key: str) -> int:
         """Bytes a finished shard's file takes in the cache."""
-        fs, path = filesystem(self.shard_url(key))
-        return int(fs.size(path))
+        return size(self.shard_url(key))
 
     def has_shard(self, key: str) -> bool:
         """Whether the shard was scored and stored completely."""

@@ -72,6 +72,12 @@ def exists(url: str) -> bool:
     return fs.exists(path)
 
 
+def size(url: str) -> int:
+    """Bytes a stored file takes."""
+    fs, path = filesystem(url)
+    return int(fs.size(path))
+
+
 def makedirs(url: str) -> None:
     fs, path = filesystem(url)
     fs.makedirs(path, exist_ok=True)

@@ -153,8 +153,7 @@ def curate(pool: str, validation: str, model: str, budget: float, out: str,
             warm_status = scored.warmup
             timings["warmup"] = round(scored.warmup_seconds, 3)
             timings["score"] = round(timings["score"] - timings["warmup"], 3)
-        rows_scored, rows_reused = scored.rows_scored, scored.rows_reused
-        logger.info("scored %d rows, reused %d from the row-score cache", rows_scored, rows_reused)
+        logger.info("scored %d rows, reused %d from the row-score cache", scored.rows_scored, scored.rows_reused)
         k = budget_rows(budget, checked.valid_rows)
         strategy = selection if selection != "auto" else ("stratified" if kind == "features" else "topk")
         if method == "random":
@@ -208,7 +207,7 @@ def curate(pool: str, validation: str, model: str, budget: float, out: str,
                                  if labels is not None else None),
             "timings": timings,
             "evaluation": evaluation,
-            "cache": {"warmup": warm_status, "rows_scored": rows_scored, "rows_reused": rows_reused,
+            "cache": {"warmup": warm_status, "rows_scored": scored.rows_scored, "rows_reused": scored.rows_reused,
                       "dir": cache},
             "scoring": {"engine": engine, "shards": len(checked.valid_parts), "workers_used": scored.workers_used},
             # What the method cost: per-row model passes while scoring, warmup steps trained for

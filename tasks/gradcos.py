@@ -23,7 +23,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 from safetensors.torch import load as load_tensors, save as save_tensors
@@ -35,8 +34,8 @@ from curation.models import ModelAdapter, WarmupConfig
 from curation.progress import progress_bar
 from curation.rows import HASH_COLUMN
 from curation.score_cache import shard_key
-from curation.storage import exists, filesystem, join, read_bytes, read_json, write_bytes_atomic, write_json_atomic
-from tasks.score import SCORES_SCHEMA
+from curation.storage import exists, join, read_bytes, read_json, size, write_bytes_atomic, write_json_atomic
+from tasks.score import SCORES_SCHEMA, lossless_scores, unit_rows
 from tasks.select import random_positions
 
 BETA1, BETA2, ADAM_EPS = 0.9, 0.999, 1e-8  # Adam's, used both to train and to precondition (as LESS)
@@ -152,14 +151,10 @@ def projected_gradients(adapter: ModelAdapter, params: list[tuple[str, torch.Ten
     return out
 
 
-def unit(vectors: torch.Tensor) -> torch.Tensor:
-    return vectors / vectors.norm(dim=-1, keepdim=True).clamp(min=1e-12)
-
-
 def gradcos_scores(features: torch.Tensor, reference: torch.Tensor, lrs: list[float]) -> np.ndarray:
     """Σ_checkpoints lr · cos(row's projected gradient, validation's mean projected gradient)."""
-    cosines = (unit(features) * unit(reference).unsqueeze(0)).sum(-1)  # [rows, checkpoints]
-    return (cosines.double() @ torch.tensor(lrs, dtype=torch.float64)).numpy()
+    cosines = (unit_rows(features.numpy()) * unit_rows(reference.numpy())[None]).sum(-1)  # [rows, checkpoints]
+    return cosines.astype(np.float64) @ np.asarray(lrs, dtype=np.float64)
 
 
 # --- the stage --------------------------------------------------------------------------------
@@ -203,7 +198,7 @@ def write_gradcos_scores(adapter: ModelAdapter, checked, validation: pd.DataFram
 
         def reference_of():
             grads = projected_gradients(adapter, params, validation, checkpoints, config.dim, adam=False)
-            return {"mean_unit_gradient": unit(grads).mean(0)}  # [checkpoints, dim]
+            return {"mean_unit_gradient": torch.from_numpy(unit_rows(grads.numpy()).mean(0))}  # [checkpoints, dim]
 
         reference_url = join(root, f"validation-{dataset_hash(validation[HASH_COLUMN])[:32]}.safetensors")
         reference, made = _stored(reference_url, reference_of)
@@ -222,11 +217,9 @@ def write_gradcos_scores(adapter: ModelAdapter, checked, validation: pd.DataFram
                 if not made:
                     progress(len(rows) * n_ckpt)
                 score = gradcos_scores(shard["gradients"], reference["mean_unit_gradient"], lrs)
-                nan = np.full(len(rows), np.nan)
-                writer.write_table(pa.table({"id": rows["id"].astype(str).to_numpy(), "score": score,
-                                             "loss_base": nan, "loss_warm": nan}, schema=SCORES_SCHEMA))
+                writer.write_table(lossless_scores(rows["id"], score))
                 scores.append(score)
     finally:
         adapter.drop_gradient_model()
-    cost["bytes_stored"] = sum(int(filesystem(u)[0].size(filesystem(u)[1])) for u in urls)
+    cost["bytes_stored"] = sum(size(url) for url in urls)
     return (np.concatenate(scores) if scores else np.empty(0)), cost

@@ -80,9 +80,16 @@ def write_scores(parts: list[str], cache: RowScoreCache, method: str, path: str)
 
 
 def unit_rows(vectors: np.ndarray) -> np.ndarray:
-    """Rows scaled to length 1 (zero rows stay zero), so dot products are cosines."""
+    """Vectors (along the last axis) scaled to length 1 (zero ones stay zero): dot products are cosines."""
     vectors = np.asarray(vectors, dtype=np.float32)
-    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=-1, keepdims=True), 1e-12)
+
+
+def lossless_scores(ids, score: np.ndarray) -> pa.Table:
+    """A scores.parquet table for a method that computes no endpoint losses (they are NaN)."""
+    nan = np.full(len(score), np.nan)
+    return pa.table({"id": pa.array(np.asarray(ids).astype(str), pa.string()), "score": score,
+                     "loss_base": nan, "loss_warm": nan}, schema=SCORES_SCHEMA)
 
 
 def similarity_scores(pool: np.ndarray, validation_unit: np.ndarray, reduce: str) -> np.ndarray:
@@ -102,9 +109,7 @@ def write_embedding_scores(parts: list[str], adapter: ModelAdapter, validation: 
         for part in parts:
             rows = pq.read_table(part).to_pandas()
             score = similarity_scores(adapter.embed(rows), reference, reduce)
-            nan = np.full(len(rows), np.nan)
-            writer.write_table(pa.table({"id": rows["id"].astype(str).to_numpy(), "score": score,
-                                         "loss_base": nan, "loss_warm": nan}, schema=SCORES_SCHEMA))
+            writer.write_table(lossless_scores(rows["id"], score))
             scores.append(score)
             progress(len(rows))
     return np.concatenate(scores) if scores else np.empty(0)
@@ -113,9 +118,7 @@ def write_embedding_scores(parts: list[str], adapter: ModelAdapter, validation: 
 def write_random_scores(ids: np.ndarray, seed: int, path: str) -> np.ndarray:
     """A random ranking: scores are uniform draws, so top-k is a uniform random subset."""
     score = np.random.default_rng(seed).random(len(ids))
-    nan = np.full(len(ids), np.nan)
-    pq.write_table(pa.table({"id": pa.array(ids, pa.string()), "score": score, "loss_base": nan, "loss_warm": nan},
-                            schema=SCORES_SCHEMA), path)
+    pq.write_table(lossless_scores(ids, score), path)
     return score
 
 

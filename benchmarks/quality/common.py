@@ -30,6 +30,11 @@ def run_compare(out: Path, methods: list[str], **run: Any) -> pd.DataFrame:
     return pd.DataFrame(result["table"])
 
 
+def print_runs(label: str, runs: list[dict], metric: str) -> None:
+    """One progress line per compare run: each method's metric."""
+    print(f"{label}: " + ", ".join(f"{r['method']} {r[metric]:.3f}" for r in runs), flush=True)
+
+
 def spread(frame: pd.DataFrame, by: list[str], value: str) -> pd.DataFrame:
     """Mean, standard deviation, min and max of `value` over seeds, per group."""
     grouped = frame.groupby(by, sort=False)[value]

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from common import METHODS, quiet, run_compare, save, summary, write
+from common import METHODS, print_runs, quiet, run_compare, save, summary, write
 
 VALIDATION, TEST, BUDGET = 100, 500, 180
 
@@ -71,8 +71,7 @@ def main() -> None:
                                 "rotated share of selection": shares.get("rotated", 0.0),
                                 "noisy share of selection": shares.get("rotated-noisy", 0.0),
                                 "score seconds": row["score seconds"], "bytes stored": row["bytes stored"]})
-            print(f"seed {seed}: " + ", ".join(f"{r['method']} {r['accuracy']:.3f}"
-                                               for r in records[-len(table):]), flush=True)
+            print_runs(f"seed {seed}", records[-len(table):], "accuracy")
     results = pd.DataFrame(records)
     text = "\n\n".join([
         f"### Rotated-digit test accuracy and what was selected (mean ± std over {args.seeds} seeds)",

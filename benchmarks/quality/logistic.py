@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from common import METHODS, RESULTS, markdown_table, quiet, run_compare, save, write
+from common import METHODS, RESULTS, markdown_table, print_runs, quiet, run_compare, save, write
 
 DIM, CLASSES, POOL, VALIDATION, TEST = 8, 3, 3000, 150, 2000
 SOURCES = ("aligned", "off-domain", "label-noised", "generic")
@@ -118,8 +118,7 @@ def main() -> None:
                                     "accuracy": row["selection"], "lift over random": row["lift over random"],
                                     **{f"{source} in selection": sources.get(source, 0.0) for source in SOURCES},
                                     "score seconds": row["score seconds"], "bytes stored": row["bytes stored"]})
-                print(f"share {share} seed {seed}: " + ", ".join(
-                    f"{r['method']} {r['accuracy']:.3f}" for r in records[-len(table):]), flush=True)
+                print_runs(f"share {share} seed {seed}", records[-len(table):], "accuracy")
     frame = pd.DataFrame(records)
     RESULTS.mkdir(exist_ok=True)
     plot(frame, RESULTS / "logistic.png")

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from common import METHODS, quiet, run_compare, save, summary
+from common import METHODS, print_runs, quiet, run_compare, save, summary
 
 BUDGET = 100
 
@@ -49,8 +49,7 @@ def main() -> None:
                                 "web share of selection": (chosen["family"] == TARGET).mean(),
                                 "web share of pool": pool_share, "score seconds": row["score seconds"],
                                 "warmup seconds": row["warmup seconds"], "bytes stored": row["bytes stored"]})
-            print(f"seed {seed}: " + ", ".join(f"{r['method']} {r['test loss']:.3f}"
-                                               for r in records[-len(table):]), flush=True)
+            print_runs(f"seed {seed}", records[-len(table):], "test loss")
     results = pd.DataFrame(records)
     text = "\n\n".join([
         f"### Web test loss after finetune and web share of the selection (mean ± std over {args.seeds} seeds; "
