@@ -27,6 +27,7 @@ class ShardJob:
     max_length: int
     cache: str
     warm_key: str
+    row_key: str
     part: str
     index: int
 
@@ -41,12 +42,12 @@ def load_scorer(job: ShardJob):
     return adapter
 
 
-def run_job(job: ShardJob) -> tuple[int, int]:
-    """Score one shard into the row-score cache; returns (rows scored, rows reused)."""
+def run_job(job: ShardJob) -> tuple[int, int, int]:
+    """Score one shard into the row-score cache; returns (rows scored, rows reused, damaged set aside)."""
     from curation.score_cache import RowScoreCache
     from tasks.score import score_shard
 
-    return score_shard(load_scorer(job), job.part, RowScoreCache(job.cache, job.warm_key),
+    return score_shard(load_scorer(job), job.part, RowScoreCache(job.cache, job.row_key),
                        name=f"score shard {job.index}")
 
 
@@ -56,12 +57,12 @@ class ShardScorer:
     def __init__(self, first_job: dict):
         load_scorer(ShardJob(**first_job))
 
-    def score(self, job: dict) -> tuple[int, int, int]:
-        """(rows scored, rows reused, this worker's process id)."""
+    def score(self, job: dict) -> tuple[int, int, int, int]:
+        """(rows scored, rows reused, damaged set aside, this worker's process id)."""
         return (*run_job(ShardJob(**job)), os.getpid())
 
 
-def run_on_ray(jobs: list[ShardJob], address: str | None, workers: int) -> list[tuple[int, int, int]]:
+def run_on_ray(jobs: list[ShardJob], address: str | None, workers: int) -> list[tuple[int, int, int, int]]:
     """Score the shards on Ray: a local instance with `workers` CPUs, or the cluster at `address`."""
     import ray
     import torch

@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from curation.rows import UNICODE_COLUMN
+
 _CONTEXT = None
 
 
@@ -55,13 +57,24 @@ def _vector_facts(value: Any) -> tuple[int, bool]:
         return -1, True
     if isinstance(value, (str, bytes, dict)) or not hasattr(value, "__len__"):
         return -2, True
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind not in "iuf":  # Parquet lists arrive typed; an object array is mixed
+            return -2, True
+    elif not all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+                 for v in value):
+        return -2, True  # "1.5" looks like a number but is text: never converted silently
     try:
         array = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return -2, True
     if array.ndim != 1:
         return -2, True
-    return int(array.shape[0]), bool(np.isfinite(array).all())
+    # The models compute in float32: 1e39 is finite as float64 but inf there.
+    return int(array.shape[0]), bool((np.abs(array) <= FLOAT32_MAX).all())
+
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+MAX_LABEL = 65_535  # labels are class indices: 0..MAX_LABEL (a classifier has one output per class)
 
 
 def _label_value(value: Any) -> float:
@@ -125,6 +138,7 @@ class RowSuite:
     def _expectations(gxe, rules: RowRules) -> list[tuple[str, Any]]:
         """(reason, expectation) in the order a row's first failure is reported."""
         e: list[tuple[str, Any]] = []
+        e.append(("invalid_unicode", gxe.ExpectColumnValuesToBeNull(column="_invalid_unicode")))
         if rules.has_id:
             e.append(("null_id", gxe.ExpectColumnValuesToNotBeNull(column="id")))
         if rules.kind == "text":
@@ -146,7 +160,8 @@ class RowSuite:
             e.append(("non_finite_features", gxe.ExpectColumnValuesToBeInSet(column="_features_finite",
                                                                             value_set=[True])))
             e.append(("null_label", gxe.ExpectColumnValuesToNotBeNull(column="_label")))
-            e.append(("bad_label", gxe.ExpectColumnValuesToBeBetween(column="_label", min_value=-1e18)))
+            e.append(("bad_label", gxe.ExpectColumnValuesToBeBetween(column="_label", min_value=0,
+                                                                     max_value=MAX_LABEL)))
             if rules.labels:
                 e.append(("unknown_label", gxe.ExpectColumnValuesToBeInSet(
                     column="_label", value_set=[float(v) for v in rules.labels])))
@@ -160,6 +175,8 @@ class RowSuite:
     def _helpers(self, frame: pd.DataFrame) -> pd.DataFrame:
         """The columns the expectations read, one per check that needs Python to judge a value."""
         helpers = pd.DataFrame(index=pd.RangeIndex(len(frame)))
+        helpers["_invalid_unicode"] = (frame[UNICODE_COLUMN].to_numpy() if UNICODE_COLUMN in frame.columns
+                                       else np.full(len(frame), None, dtype=object))
         if self.rules.has_id:
             helpers["id"] = frame["id"].to_numpy()
         if self.rules.kind == "text":

@@ -7,22 +7,51 @@ removes its staging folder and leaves an earlier run's outputs as they were.
 
 from __future__ import annotations
 
+import hashlib
+import os
+import re
+import socket
 import uuid
 from typing import Any
 
 import pandas as pd
 
-from curation.storage import (filesystem, join, remove, write_bytes_atomic, write_json_atomic,
+from curation.tempfiles import process_alive
+from curation.storage import (exists, filesystem, join, naming_a_full_disk, remove, write_bytes_atomic, write_json_atomic,
                               write_parquet_atomic)
 
 REPORT = "report.json"
 
 
+STAGING = re.compile(r"^\.staging-([0-9a-f]{8})-(\d+)-")
+
+
+def _host_tag() -> str:
+    return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
+
+
 class StagedOutputs:
     def __init__(self, out: str):
         self.out = out.rstrip("/")
-        self.staging = join(self.out, f".staging-{uuid.uuid4().hex[:12]}")
+        # Named by host and process, so a later run can tell the staging folders of dead runs.
+        self.staging = join(self.out, f".staging-{_host_tag()}-{os.getpid()}-{uuid.uuid4().hex[:12]}")
         self.names: list[str] = []
+        self.out_existed = exists(self.out)
+        self.sweep_stale()
+
+    def sweep_stale(self) -> None:
+        """Remove staging folders that runs killed on this host (kill -9, a power cut) left behind."""
+        if not self.out_existed:
+            return
+        fs, out = filesystem(self.out)
+        try:
+            entries = fs.ls(out, detail=False)
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        for entry in entries:
+            match = STAGING.match(entry.rstrip("/").rsplit("/", 1)[-1])
+            if match and match.group(1) == _host_tag() and not process_alive(int(match.group(2))):
+                remove(fs.unstrip_protocol(entry), recursive=True)
 
     def parquet(self, name: str, frame: pd.DataFrame) -> None:
         write_parquet_atomic(join(self.staging, name), frame)
@@ -31,8 +60,9 @@ class StagedOutputs:
     def file(self, name: str, local_path: str) -> None:
         """Stage a file already written locally (large outputs streamed to disk)."""
         fs, staging = filesystem(self.staging)
-        fs.makedirs(staging, exist_ok=True)
-        fs.put_file(local_path, f"{staging}/{name}")
+        with naming_a_full_disk(join(self.out, name)):
+            fs.makedirs(staging, exist_ok=True)
+            fs.put_file(local_path, f"{staging}/{name}")
         self.names.append(name)
 
     def bytes(self, name: str, data: bytes) -> None:
@@ -53,4 +83,13 @@ class StagedOutputs:
         write_json_atomic(join(self.out, REPORT), report)
 
     def abandon(self) -> None:
+        """Remove the staging folder, and the output folder too if this run made it and it is empty."""
         remove(self.staging, recursive=True)
+        if not self.out_existed:
+            fs, out = filesystem(self.out)
+            try:
+                if fs.exists(out) and not fs.ls(out, detail=False):
+                    fs.rmdir(out)
+            except OSError:
+                pass
+

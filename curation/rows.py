@@ -12,7 +12,8 @@ RowKind = Literal["text", "features"]
 FILE_COLUMN = "_source_file"
 ROW_COLUMN = "_source_row"
 HASH_COLUMN = "_content_hash"
-INTERNAL_COLUMNS = (FILE_COLUMN, ROW_COLUMN, HASH_COLUMN)
+UNICODE_COLUMN = "_invalid_unicode"  # the field of a JSONL row that held a lone surrogate ("\ud800")
+INTERNAL_COLUMNS = (FILE_COLUMN, ROW_COLUMN, HASH_COLUMN, UNICODE_COLUMN)
 
 CLASSIFIER_MODELS = ("linear", "mlp")
 

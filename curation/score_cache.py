@@ -1,29 +1,37 @@
-"""The per-row score cache: endpoint losses keyed by (warmup key, row content hash).
+"""The per-row score cache: endpoint losses keyed by (row-score key, row content hash).
 
-Scores depend only on θT (its warmup key) and a row's content, so they are kept per row and
-reused by every later pool that repeats the row. Entries are written one Parquet file per
-scored shard (`row-scores/<warmup key>/shard-<shard key>.parquet`, columns `_content_hash`,
-`loss_base`, `loss_warm`), atomically: a file's presence is the shard's completion marker, so a
-crashed run resumes by rescoring only the shards that have no file yet.
+Scores depend only on θT and how losses are computed (`curation.cache_keys.row_score_key`) and on
+a row's content, so they are kept per row and reused by every later pool that repeats the row.
+Entries are written one Parquet file per scored shard (`row-scores/<key>/shard-<shard key>.parquet`,
+columns `_content_hash`, `loss_base`, `loss_warm`, in the shard's row order), atomically: a file's
+presence is the shard's completion marker, so a crashed run resumes by rescoring only the shards
+that have no file yet.
+
+Each file is sealed: its Parquet metadata holds its row count and the SHA-256 of its hashes and
+losses, and the shard key is the hash of its rows' content hashes in order. A read checks all
+three; a file that fails (cut short, altered, another shard's rows, half its rows) is set aside
+and its rows are scored again.
 """
 
 from __future__ import annotations
 
 import hashlib
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as ds
 
+from curation.integrity import DIGEST_KEY, Damaged, set_aside
 from curation.rows import HASH_COLUMN
-from curation.storage import exists, filesystem, join, size, write_parquet_atomic
+from curation.storage import filesystem, join, read_bytes, size, write_parquet_atomic
 
 COLUMNS = [HASH_COLUMN, "loss_base", "loss_warm"]
 SCHEMA = pa.schema([(HASH_COLUMN, pa.string()), ("loss_base", pa.float64()), ("loss_warm", pa.float64())])
+ROWS_KEY = "curate.rows"
 
 
-def shard_key(hashes: pd.Series) -> str:
+def shard_key(hashes) -> str:
     """A shard's identity: the hash of its rows' content hashes, in order."""
     digest = hashlib.sha256()
     for h in hashes:
@@ -31,9 +39,45 @@ def shard_key(hashes: pd.Series) -> str:
     return digest.hexdigest()[:32]
 
 
+def _content_digest(table: pa.Table) -> str:
+    digest = hashlib.sha256()
+    digest.update("\n".join(table.column(HASH_COLUMN).to_pylist()).encode())
+    for column in ("loss_base", "loss_warm"):
+        digest.update(np.ascontiguousarray(table.column(column).to_numpy(), dtype="<f8").tobytes())
+    return digest.hexdigest()
+
+
+def seal(table: pa.Table) -> pa.Table:
+    """The table with its row count and content digest in its schema metadata."""
+    return table.replace_schema_metadata({ROWS_KEY: str(table.num_rows), DIGEST_KEY: _content_digest(table)})
+
+
+def unseal(data: bytes, key: str, url: str) -> pa.Table:
+    """A shard file's table if it is whole and holds exactly the rows of shard `key`; else Damaged."""
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(pa.BufferReader(data))
+        meta = table.schema.metadata or {}
+        table = table.select(COLUMNS).cast(SCHEMA)
+        rows, digest = meta.get(ROWS_KEY.encode()), meta.get(DIGEST_KEY.encode())
+        if rows is None or digest is None:
+            raise Damaged(f"{url}: carries no row count or digest")
+        if int(rows) != table.num_rows:
+            raise Damaged(f"{url}: holds {table.num_rows} rows, sealed with {int(rows)}")
+        if digest.decode() != _content_digest(table):  # decoding the strings checks their UTF-8 too
+            raise Damaged(f"{url}: hashes or losses do not match the digest")
+        if shard_key(table.column(HASH_COLUMN).to_pylist()) != key:
+            raise Damaged(f"{url}: holds other rows than shard {key}")
+    except (pa.ArrowException, OSError, ValueError, KeyError) as err:  # UnicodeDecodeError is a ValueError
+        raise Damaged(f"{url}: not a readable shard file ({type(err).__name__}: {err})") from None
+    return table
+
+
 class RowScoreCache:
-    def __init__(self, cache: str, warm_key: str):
-        self.root = join(cache, "row-scores", warm_key)
+    def __init__(self, cache: str, key: str):
+        self.cache = cache
+        self.root = join(cache, "row-scores", key)
 
     def shard_url(self, key: str) -> str:
         return join(self.root, f"shard-{key}.parquet")
@@ -42,32 +86,41 @@ class RowScoreCache:
         """Bytes a finished shard's file takes in the cache."""
         return size(self.shard_url(key))
 
-    def has_shard(self, key: str) -> bool:
-        """Whether the shard was scored and stored completely."""
-        return exists(self.shard_url(key))
-
-    def finished_shard(self, key: str) -> pd.DataFrame | None:
-        """The losses of a shard scored before (this run's pool or an earlier one), or None."""
+    def read_shard(self, key: str) -> tuple[pd.DataFrame | None, int]:
+        """(the verified losses of shard `key` or None if absent, 1 if a damaged file was set aside else 0)."""
         url = self.shard_url(key)
-        if not exists(url):
-            return None
-        fs, path = filesystem(url)
-        with fs.open(path, "rb") as handle:
-            return pd.read_parquet(handle)
+        try:
+            data = read_bytes(url)
+        except FileNotFoundError:
+            return None, 0
+        try:
+            return unseal(data, key, url).to_pandas(), 0
+        except Damaged as err:
+            set_aside(self.cache, url, str(err))
+            return None, 1
 
-    def known_rows(self, hashes: pd.Series) -> pd.DataFrame:
-        """Cached losses of whichever of these rows any earlier shard scored."""
+    def known_rows(self, hashes: pd.Series) -> tuple[pd.DataFrame, int]:
+        """(cached losses of whichever of these rows any earlier shard scored, damaged files set aside)."""
         fs, path = filesystem(self.root)
         # Finished shard files only: another shard may be writing its hidden temporary file now.
         files = fs.glob(f"{path}/shard-*.parquet") if fs.exists(path) else []
-        if not files:
-            return pd.DataFrame({HASH_COLUMN: pd.Series(dtype=str), "loss_base": pd.Series(dtype=float),
-                                 "loss_warm": pd.Series(dtype=float)})
-        dataset = ds.dataset(files, filesystem=fs, format="parquet", schema=SCHEMA)
         wanted = pa.array(hashes.astype(str).unique())
-        table = dataset.to_table(columns=COLUMNS, filter=pc.is_in(ds.field(HASH_COLUMN), value_set=wanted))
-        return table.to_pandas().drop_duplicates(HASH_COLUMN)
+        found, damaged = [], 0
+        for file in files:
+            key = file.rsplit("/shard-", 1)[1].removesuffix(".parquet")
+            frame, bad = self.read_shard(key)
+            damaged += bad
+            if frame is not None:
+                table = pa.Table.from_pandas(frame, schema=SCHEMA, preserve_index=False)
+                found.append(table.filter(pc.is_in(table.column(HASH_COLUMN), value_set=wanted)))
+        if not found:
+            return SCHEMA.empty_table().to_pandas(), damaged
+        return pa.concat_tables(found).to_pandas().drop_duplicates(HASH_COLUMN), damaged
 
     def store_shard(self, key: str, losses: pd.DataFrame) -> None:
+        """Write a shard's losses (rows in the shard's order), sealed."""
         frame = losses[COLUMNS].reset_index(drop=True).astype({HASH_COLUMN: str, "loss_base": float, "loss_warm": float})
-        write_parquet_atomic(self.shard_url(key), pa.Table.from_pandas(frame, schema=SCHEMA, preserve_index=False))
+        table = pa.Table.from_pandas(frame, schema=SCHEMA, preserve_index=False)
+        if shard_key(table.column(HASH_COLUMN).to_pylist()) != key:
+            raise ValueError(f"losses of other rows than shard {key}")  # a bug, never user input
+        write_parquet_atomic(self.shard_url(key), seal(table))

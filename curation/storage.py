@@ -9,9 +9,12 @@ block named by CURATE_S3_BLOCK whose value is a JSON object with `key`, `secret`
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import functools
 import io
 import json
+import math
 import os
 import uuid
 from typing import Any
@@ -89,6 +92,20 @@ def remove(url: str, recursive: bool = False) -> None:
         fs.rm(path, recursive=recursive)
 
 
+@contextlib.contextmanager
+def naming_a_full_disk(url: str):
+    """A full disk while writing `url` ends as an EnvironmentFault (exit 3) that names it."""
+    try:
+        yield
+    except OSError as err:
+        if err.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+            raise
+        from curation.errors import EnvironmentFault
+
+        raise EnvironmentFault(f"no space left on the device writing {url} ({err.strerror}); free some space "
+                               "or point --out/--cache elsewhere, then run again: finished shards are kept") from err
+
+
 def write_bytes_atomic(url: str, data: bytes) -> None:
     """Write to a temporary sibling and move it into place."""
     fs, path = filesystem(url)
@@ -97,9 +114,17 @@ def write_bytes_atomic(url: str, data: bytes) -> None:
         fs.makedirs(parent, exist_ok=True)
     # A leading dot: readers of a directory (pyarrow datasets, globs) skip a file a crash left behind.
     tmp = f"{parent}/.{name}.tmp-{uuid.uuid4().hex[:12]}" if parent else f".{name}.tmp-{uuid.uuid4().hex[:12]}"
-    with fs.open(tmp, "wb") as handle:
-        handle.write(data)
-    fs.mv(tmp, path)
+    try:
+        with naming_a_full_disk(url), fs.open(tmp, "wb") as handle:
+            handle.write(data)
+        fs.mv(tmp, path)
+    except BaseException:  # a full disk or an interrupt: no temporary file left behind
+        try:
+            if fs.exists(tmp):
+                fs.rm(tmp)
+        except Exception:
+            pass
+        raise
 
 
 def read_bytes(url: str) -> bytes:
@@ -108,16 +133,68 @@ def read_bytes(url: str) -> bytes:
         return handle.read()
 
 
+def finite_json(obj: Any) -> Any:
+    """obj with NaN and ±inf as None (JSON has no such numbers; strict parsers reject them)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: finite_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite_json(v) for v in obj]
+    if hasattr(obj, "item") and getattr(obj, "ndim", None) == 0:  # a NumPy scalar
+        return finite_json(obj.item())
+    return obj
+
+
 def write_json_atomic(url: str, obj: Any) -> None:
-    write_bytes_atomic(url, (json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n").encode())
+    """Strictly valid JSON (NaN and ±inf written as null), written atomically."""
+    text = json.dumps(finite_json(obj), indent=2, sort_keys=True, default=str, allow_nan=False)
+    write_bytes_atomic(url, (text + "\n").encode())
 
 
 def read_json(url: str) -> Any:
     return json.loads(read_bytes(url))
 
 
+def _parquet_can_hold(kind: pa.DataType) -> bool:
+    """Arrow types Parquet cannot store: a struct with no fields (a JSONL `{}`), at any depth."""
+    if pa.types.is_struct(kind):
+        return kind.num_fields > 0 and all(_parquet_can_hold(kind.field(i).type) for i in range(kind.num_fields))
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind):
+        return _parquet_can_hold(kind.value_type)
+    if pa.types.is_map(kind):
+        return _parquet_can_hold(kind.key_type) and _parquet_can_hold(kind.item_type)
+    return True
+
+
+def _as_json_text(frame: pd.DataFrame, column: str) -> None:
+    frame[column] = [None if v is None else json.dumps(v, default=str) for v in frame[column]]
+
+
+def arrow_table(frame: pd.DataFrame) -> pa.Table:
+    """A Parquet-ready table; a pass-through column Arrow or Parquet cannot type (mixed types or
+    empty objects, possible in JSONL) is kept as JSON text."""
+    try:
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+    except (pa.ArrowException, TypeError, ValueError, OverflowError):
+        frame = frame.copy()
+        for column in frame.columns:
+            try:
+                pa.array(frame[column], from_pandas=True)
+            except (pa.ArrowException, TypeError, ValueError, OverflowError):
+                _as_json_text(frame, column)
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+    unwritable = [f.name for f in table.schema if not _parquet_can_hold(f.type)]
+    if not unwritable:
+        return table
+    frame = frame.copy()
+    for column in unwritable:
+        _as_json_text(frame, column)
+    return pa.Table.from_pandas(frame, preserve_index=False)
+
+
 def write_parquet_atomic(url: str, frame: pd.DataFrame | pa.Table) -> None:
-    table = frame if isinstance(frame, pa.Table) else pa.Table.from_pandas(frame, preserve_index=False)
+    table = frame if isinstance(frame, pa.Table) else arrow_table(frame)
     buffer = io.BytesIO()
     pq.write_table(table, buffer)
     write_bytes_atomic(url, buffer.getvalue())

@@ -8,19 +8,17 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import sys
 import warnings
-
-EXIT_BAD_INPUT = 2
-
 
 def _budget(value: str) -> float:
     try:
         budget = float(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{value!r} is neither a row count nor a fraction") from None
-    if budget <= 0 or (budget >= 1 and not budget.is_integer()):
+    if not math.isfinite(budget) or budget <= 0 or (budget >= 1 and not budget.is_integer()):
         raise argparse.ArgumentTypeError(f"{value!r}: use a row count ≥ 1 or a fraction in (0, 1)")
     return budget
 
@@ -100,6 +98,8 @@ def _curation_options(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("--warmup-steps", type=int, help="optimizer steps of the warmup (default per model kind)")
     sub.add_argument("--warmup-lr", type=float, help="learning rate of the warmup (default per model kind)")
     sub.add_argument("--warmup-rank", type=int, help="LoRA rank of a causal-LM warmup (default 8)")
+    sub.add_argument("--warmup-seed", type=int, default=0,
+                     help="seed of the warmup (default 0); --seed sets the selection's and the finetunes'")
     sub.add_argument("--finetune-epochs", type=int, help="epochs of the finetunes (default per model kind)")
     sub.add_argument("--skip-finetune", action="store_true", help="stop after selection")
     sub.add_argument("--cache", help="warmup cache directory (default: the user cache dir, or $CURATE_CACHE)")
@@ -136,26 +136,12 @@ def _json_object(value: str) -> dict:
     return parsed
 
 
-def _quiet_input_errors() -> None:
-    """Prefect logs a task's exception with its traceback; for bad input the message is enough."""
-    from curation.errors import InputError
-
-    class DropTraceback(logging.Filter):
-        def filter(self, record: logging.LogRecord) -> bool:
-            if record.exc_info and isinstance(record.exc_info[1], InputError):
-                record.exc_info, record.exc_text = None, None
-            return True
-
-    for name in ("prefect", "prefect.flow_runs", "prefect.task_runs", "prefect.engine", ""):
-        for handler in logging.getLogger(name).handlers:
-            handler.addFilter(DropTraceback())
-
-
 def _curation_kwargs(args: argparse.Namespace) -> dict:
     """The `curate` flow parameters of `curate run`/`compare` options, but the method and the output."""
     return dict(pool=args.pool, validation=args.validation, model=args.model, budget=args.budget,
                 test=args.test, seed=args.seed, warmup_steps=args.warmup_steps, warmup_lr=args.warmup_lr,
-                warmup_rank=args.warmup_rank, skip_finetune=args.skip_finetune, cache=args.cache,
+                warmup_rank=args.warmup_rank, warmup_seed=args.warmup_seed, skip_finetune=args.skip_finetune,
+                cache=args.cache,
                 selection=args.selection, finetune_epochs=args.finetune_epochs,
                 max_reject_share=args.max_reject_share, min_chars=args.min_chars, max_chars=args.max_chars,
                 max_length=args.max_length, shard_rows=args.shard_rows, engine=args.engine,
@@ -239,29 +225,51 @@ def _summary(report: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    args = parser().parse_args(argv)  # bad flags: argparse prints the usage and exits 2
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("DO_NOT_TRACK", "1")
     warnings.filterwarnings("ignore", category=FutureWarning)  # library deprecation notices, not ours
-    from curation.errors import InputError
-    import flows.curate  # noqa: F401  (imports prefect, which sets up its log handlers)
+    from curation.tempfiles import remove_run_dir, sweep_stale
+    from flows import runtime
 
-    _quiet_input_errors()
+    runtime.install_signal_handlers()
     try:
-        if args.command in ("serve", "watch"):
+        sweep_stale()  # what runs killed with -9 left: temporary folders, a temporary server
+        import flows.curate  # noqa: F401  (imports prefect, which sets up its log handlers)
+
+        runtime.quiet_console()
+        if args.command in ("serve", "watch"):  # events and schedules need a server that outlives us
+            from flows.deployments import require_server
+
+            runtime.check_api(require_server(args.command))
             (_serve if args.command == "serve" else _watch)(args)
             return 0
-        if args.command == "compare":
-            print(_compare(args)["markdown"])
-            return 0
-        reports = _demo(args) if args.command == "demo" else [_run(args)]
-    except InputError as err:
-        print(f"curate: error: {err}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except KeyboardInterrupt:  # stopping `serve` or `watch --every` is the normal way out
-        return 130
-    print("\n\n".join(_summary(report) for report in reports))
-    return 0
+        with runtime.prefect_api():
+            if args.command == "compare":
+                print(_compare(args)["markdown"])
+                return 0
+            reports = _demo(args) if args.command == "demo" else [_run(args)]
+        print("\n\n".join(_summary(report) for report in reports))
+        return 0
+    except BaseException as err:  # noqa: BLE001  every way out ends in one line and an exit code
+        if args.command in ("serve", "watch") and isinstance(err, KeyboardInterrupt):
+            return 130  # stopping `serve` or `watch --every` is the normal way out
+        code, line = runtime.exit_code_for(err)
+        if code in (130, 143):
+            remove_run_dir()
+            _exit_now(code, line)
+        print(line, file=sys.stderr, flush=True)
+        return code
+    finally:
+        remove_run_dir()
+
+
+def _exit_now(code: int, line: str) -> None:
+    """After a signal, leave without waiting for worker threads still finishing a shard; the
+    clean-up (staging, temporary folders, the temporary server) has already run."""
+    print(line, file=sys.stderr, flush=True)
+    sys.stdout.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":

@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import shutil
-import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
+from curation.cache_keys import model_identity, row_score_key, warmup_key
 from curation.hashing import dataset_hash
 from curation.models import adapter_for, check_model_name
 from curation.models.base import FINETUNE_DEFAULTS, WARMUP_DEFAULTS, WarmupConfig
@@ -25,6 +25,7 @@ from curation.errors import InputError
 from curation.rows import HASH_COLUMN, INTERNAL_COLUMNS, kind_for_model
 from curation.engines import ShardJob, run_on_ray
 from curation.score_cache import RowScoreCache
+from curation.tempfiles import make_temp_dir
 from flows.dashboards import PLOT_NAME, publish_dashboards, score_distribution_png
 from tasks.evaluate import evaluate, holdout_split
 from tasks.finetune import finetune
@@ -34,7 +35,7 @@ from tasks.score import (METHODS, SIMILARITIES, score_shard_task, write_embeddin
                          write_scores)
 from tasks.select import STRATEGIES, budget_rows, random_positions, select, selection_frame
 from tasks.validate import Limits, validate_pool, validate_target
-from tasks.warmup import cached_manifest, load_into, warmup, warmup_key
+from tasks.warmup import warmup
 
 
 def default_cache_dir() -> str:
@@ -49,6 +50,8 @@ def run_name() -> str:
 
 @contextmanager
 def timed(timings: dict[str, float], stage: str):
+    """Time a stage; its start is logged ("stage warmup"), so a terminal or the UI shows where a run is."""
+    get_run_logger().info("stage %s", stage)
     started = time.perf_counter()
     yield
     timings[stage] = round(timings.get(stage, 0.0) + time.perf_counter() - started, 3)
@@ -71,9 +74,38 @@ def check_options(model: str, method: str, selection: str, budget: float, engine
     budget_rows(budget, 10**12)
 
 
+# Numeric options: (flag, lowest, highest) with None for no bound; None values mean "the default".
+NUMERIC_BOUNDS = {
+    "warmup_steps": ("--warmup-steps", 1, 1_000_000), "warmup_lr": ("--warmup-lr", 1e-12, 10.0),
+    "warmup_rank": ("--warmup-rank", 1, 4096), "warmup_seed": ("--warmup-seed", 0, 2**32 - 1),
+    "seed": ("--seed", 0, 2**32 - 1), "finetune_epochs": ("--finetune-epochs", 1, 10_000),
+    "max_reject_share": ("--max-reject-share", 0.0, 1.0), "min_chars": ("--min-chars", 0, None),
+    "max_chars": ("--max-chars", 1, None), "max_length": ("--max-length", 2, 1_048_576),
+    "shard_rows": ("--shard-rows", 1, None), "workers": ("--workers", 1, 1024),
+    "gradcos_fraction": ("--gradcos-fraction", 1e-9, 1.0), "projection_dim": ("--projection-dim", 1, 65_536),
+}
+
+
+def check_numbers(**values: float | None) -> None:
+    """Each numeric option finite and within NUMERIC_BOUNDS (InputError naming the flag), before any data is read."""
+    for name, value in values.items():
+        flag, low, high = NUMERIC_BOUNDS[name]
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise InputError(f"{value!r} is not a finite number", field=flag)
+        if (low is not None and value < low) or (high is not None and value > high):
+            bounds = f"from {low}" + (f" to {high}" if high is not None else " up")
+            raise InputError(f"{value!r} is out of range: use a value {bounds}", field=flag)
+    if (values.get("min_chars") or 0) > (values.get("max_chars") or math.inf):
+        raise InputError("--min-chars is above --max-chars", field="--min-chars")
+
+
 def warmup_config(kind: str, seed: int, steps: int | None, lr: float | None,
                   rank: int | None) -> WarmupConfig:
     """The kind's default warmup with the user's overrides."""
+    # The warmup's seed is its own option: a run that only changes the seed of the selection and
+    # the finetunes (--seed) reuses θT.
     overrides = {"steps": steps, "lr": lr, "lora_rank": rank,
                  "lora_alpha": 2 * rank if rank is not None else None}
     return dataclasses.replace(WARMUP_DEFAULTS[kind], seed=seed,
@@ -89,17 +121,21 @@ def curate(pool: str, validation: str, model: str, budget: float, out: str,
            max_reject_share: float = 0.5, min_chars: int = 1, max_chars: int = 100_000,
            max_length: int = 256, shard_rows: int = 65_536, engine: str = "local",
            workers: int = 2, similarity: str = "max", gradcos_fraction: float = 0.05,
-           projection_dim: int = 512) -> dict:
+           projection_dim: int = 512, warmup_seed: int = 0) -> dict:
     """Pick the pool rows that help the target task, finetune on them and measure the lift."""
     logger = get_run_logger()
     check_options(model, method, selection, budget, engine, similarity)
+    check_numbers(warmup_steps=warmup_steps, warmup_lr=warmup_lr, warmup_rank=warmup_rank, warmup_seed=warmup_seed,
+                  seed=seed, finetune_epochs=finetune_epochs, max_reject_share=max_reject_share,
+                  min_chars=min_chars, max_chars=max_chars, max_length=max_length, shard_rows=shard_rows,
+                  workers=workers, gradcos_fraction=gradcos_fraction, projection_dim=projection_dim)
     gradcos_config = GradcosConfig(fraction=gradcos_fraction, dim=projection_dim)
     cache = cache or default_cache_dir()
     kind = kind_for_model(model)
     timings: dict[str, float] = {}
     limits = Limits(max_reject_share=max_reject_share, min_chars=min_chars, max_chars=max_chars)
     outputs = StagedOutputs(out)
-    spill_dir = tempfile.mkdtemp(prefix="curate-valid-rows-")
+    spill_dir = make_temp_dir("valid-rows")
     try:
         with timed(timings, "ingest"):
             source = ingest(pool)
@@ -107,6 +143,9 @@ def curate(pool: str, validation: str, model: str, budget: float, out: str,
             test_rows = read_target(test) if test else None
         with timed(timings, "validate"):
             ref, validation_rows, test_rows = validate_target(validation_rows, test_rows, kind, limits)
+            # Without --test, a quarter of the validation set is held out of the warmup for evaluation.
+            warm_rows, eval_rows = (validation_rows, test_rows) if test_rows is not None \
+                else holdout_split(validation_rows)
             # Leakage: a pool row identical to a validation or test row is never trained on.
             target_hashes = set(validation_rows[HASH_COLUMN])
             if test_rows is not None:
@@ -119,35 +158,29 @@ def curate(pool: str, validation: str, model: str, budget: float, out: str,
         logger.info("pool %s: %d rows read, %d valid, %d quarantined %s", pool, checked.rows_read,
                     checked.valid_rows, checked.rows_read - checked.valid_rows, checked.reasons)
 
-        # Without --test, a quarter of the validation set is held out of the warmup for evaluation.
-        warm_rows, eval_rows = (validation_rows, test_rows) if test_rows is not None \
-            else holdout_split(validation_rows)
         label_shares = (validation_rows["label"].value_counts(normalize=True).to_dict()
                         if kind == "features" else None)
         num_classes = (max(ref.labels) + 1) if ref.labels else None
         adapter = adapter_for(model, ref.feature_dim, num_classes, max_length)
 
-        warm_config = warmup_config(kind, seed, warmup_steps, warmup_lr, warmup_rank)
-        key = warmup_key(dataset_hash(warm_rows[HASH_COLUMN]), adapter.fingerprint(), warm_config)
-        warm_status = "not-used"
+        warm_config = warmup_config(kind, warmup_seed, warmup_steps, warmup_lr, warmup_rank)
+        identity = model_identity(adapter)
+        key = warmup_key(dataset_hash(warm_rows[HASH_COLUMN]), identity, warm_config)
+        row_key = row_score_key(key, identity)
+        warm_status, warm_damaged = "not-used", 0
         if method.startswith("lossdrop"):  # the baselines `random` and `embedding` need no θT
             with timed(timings, "warmup"):
-                stored = cached_manifest(cache, key)
-                manifest = warmup.with_options(
-                    result_storage=Path(cache) / "prefect-results" if "://" not in cache else None,
-                    refresh_cache=stored is None,
-                )(adapter, warm_rows, warm_config, cache, key)
-                warm_status = "miss" if manifest.get("created_by_flow_run") == str(flow_run.id) else "hit"
-                load_into(adapter, cache, key)
+                outcome = warmup(adapter, warm_rows, warm_config, cache, key)
+            warm_status, warm_damaged = outcome.status, outcome.damaged
             logger.info("warmup %s (key %s)", warm_status, key[:12])
 
         scores_path = os.path.join(spill_dir, "scores.parquet")
         with timed(timings, "score"):
-            scored = score_pool(method, adapter, checked, warm_rows, scores_path, cache=cache, key=key, seed=seed,
+            scored = score_pool(method, adapter, checked, warm_rows, scores_path, cache=cache, key=row_key, seed=seed,
                                 similarity=similarity, warm_config=warm_config, gradcos=gradcos_config,
                                 engine=engine, workers=workers,
                                 shard_job=lambda part, index: ShardJob(model, ref.feature_dim, num_classes,
-                                                                       max_length, cache, key, part, index))
+                                                                       max_length, cache, key, row_key, part, index))
         scores = scored.scores
         if method == "gradcos":  # its warmup (on a sample of the pool) ran inside the score stage
             warm_status = scored.warmup
@@ -166,7 +199,8 @@ def curate(pool: str, validation: str, model: str, budget: float, out: str,
             control = random_positions(checked.valid_rows, k, seed) if not skip_finetune else positions[:0]
             fetched = checked.take(np.concatenate([positions, control]))
             selected_rows, control_rows = fetched.iloc[:k], fetched.iloc[k:].reset_index(drop=True)
-            chosen = selection_frame(selected_rows.drop(columns=list(INTERNAL_COLUMNS)), scores, positions)
+            chosen = selection_frame(selected_rows.drop(columns=list(INTERNAL_COLUMNS), errors="ignore"), scores,
+                                     positions)
 
         outputs.file("scores.parquet", scores_path)
         outputs.parquet("selection.parquet", chosen)
@@ -191,12 +225,13 @@ def curate(pool: str, validation: str, model: str, budget: float, out: str,
             "config": {"pool": pool, "validation": validation, "test": test, "model": model,
                        "budget": budget, "out": out, "method": method, "selection": strategy,
                        "seed": seed, "cache": cache, "warmup": warm_config.as_dict(),
+                       "skip_finetune": skip_finetune, "finetune_epochs": finetune_epochs,
                        "max_reject_share": max_reject_share, "min_chars": min_chars,
                        "max_chars": max_chars, "max_length": max_length, "shard_rows": shard_rows,
                        "engine": engine, "workers": workers, "similarity": similarity,
                        "gradcos": gradcos_config.as_dict() if method == "gradcos" else None},
             "hashes": {"validation": dataset_hash(validation_rows[HASH_COLUMN]),
-                       "pool": checked.pool_hash, "warmup_key": key},
+                       "pool": checked.pool_hash, "warmup_key": key, "row_score_key": row_key},
             "counts": {"rows_read": checked.rows_read, "valid": checked.valid_rows,
                        "quarantined": checked.rows_read - checked.valid_rows,
                        "quarantine_reasons": checked.reasons, "selected": int(k),
@@ -208,7 +243,9 @@ def curate(pool: str, validation: str, model: str, budget: float, out: str,
             "timings": timings,
             "evaluation": evaluation,
             "cache": {"warmup": warm_status, "rows_scored": scored.rows_scored, "rows_reused": scored.rows_reused,
-                      "dir": cache},
+                      "dir": cache,
+                      # Damaged entries found, set aside under <cache>/damaged/ and rebuilt.
+                      "damaged": {"warmup": warm_damaged, "row_scores": scored.damaged}},
             "scoring": {"engine": engine, "shards": len(checked.valid_parts), "workers_used": scored.workers_used},
             # What the method cost: per-row model passes while scoring, warmup steps trained for
             # this run, and the bytes it keeps per pool (the row-score cache's losses, gradcos's
@@ -221,8 +258,9 @@ def curate(pool: str, validation: str, model: str, budget: float, out: str,
             "flow_run": str(flow_run.id),
             "finished_at": datetime.now(timezone.utc).isoformat(),
         }
-        outputs.publish(report)
-        publish_dashboards(report, chosen)
+        with timed(timings, "publish"):
+            outputs.publish(report)
+            publish_dashboards(report, chosen)
     except BaseException:
         outputs.abandon()
         raise
@@ -242,6 +280,7 @@ class Scored:
     bytes_stored: int = 0
     forward_passes: int = 0
     backward_passes: int = 0
+    damaged: int = 0             # damaged cache files set aside and recomputed
     warmup: str = "not-used"     # gradcos: its own warmup's cache hit or miss
     warmup_steps: int = 0
     warmup_seconds: float = 0.0
@@ -260,6 +299,7 @@ def score_pool(method: str, adapter, checked, warm_rows, path: str, *, cache: st
         scores, cost = write_gradcos_scores(adapter, checked, warm_rows, warm_config, gradcos, cache,
                                             path, seed)
         return Scored(scores, cost["rows_scored"], cost["rows_reused"], bytes_stored=cost["bytes_stored"],
+                      damaged=cost["damaged"],
                       forward_passes=cost["forward_passes"], backward_passes=cost["forward_passes"],
                       warmup=cost["trajectory"], warmup_steps=cost["warmup_steps"],
                       warmup_seconds=cost["warmup_seconds"])
@@ -272,10 +312,11 @@ def score_pool(method: str, adapter, checked, warm_rows, path: str, *, cache: st
         workers_used = len({pid for *_, pid in counts})
     scores, stored = write_scores(checked.valid_parts, row_cache, method, path)
     rows_scored = sum(c[0] for c in counts)  # θ0 and θT per newly scored row
-    return Scored(scores, rows_scored, sum(c[1] for c in counts), workers_used, stored, 2 * rows_scored)
+    return Scored(scores, rows_scored, sum(c[1] for c in counts), workers_used, stored, 2 * rows_scored,
+                  damaged=sum(c[2] for c in counts))
 
 
-def score_shards(adapter, parts: list[str], cache: RowScoreCache, in_flight: int) -> list[tuple[int, int]]:
+def score_shards(adapter, parts: list[str], cache: RowScoreCache, in_flight: int) -> list[tuple[int, int, int]]:
     """Score the shards on the flow's task runner, at most `in_flight` at once (each holds its
     shard in memory); a progress artifact follows them as they finish."""
     from curation.progress import progress_artifact

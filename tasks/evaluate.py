@@ -9,7 +9,8 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from curation.models import ModelAdapter
-from curation.rows import HASH_COLUMN
+from curation.errors import InputError
+from curation.rows import FILE_COLUMN, HASH_COLUMN
 
 
 def holdout_split(validation: pd.DataFrame, share: float = 0.25) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -20,6 +21,11 @@ def holdout_split(validation: pd.DataFrame, share: float = 0.25) -> tuple[pd.Dat
     """
     ranks = validation[HASH_COLUMN].rank(method="first").to_numpy() - 1
     every = max(2, int(round(1 / share)))
+    if len(validation) < every:
+        file = str(validation[FILE_COLUMN].iloc[0]) if FILE_COLUMN in validation and len(validation) else None
+        raise InputError(f"the validation set has {len(validation)} rows: without --test, one row in {every} is "
+                         f"held out for evaluation, so it needs at least {every}", file=file, field="--test",
+                         hint="add validation rows or give a test set with --test")
     held = (ranks % every) == every - 1
     return validation[~held].reset_index(drop=True), validation[held].reset_index(drop=True)
 

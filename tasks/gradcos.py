@@ -25,16 +25,17 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import torch
-from safetensors.torch import load as load_tensors, save as save_tensors
 
 from curation import CODE_VERSION
+from curation.cache_keys import model_identity
 from curation.errors import InputError
 from curation.hashing import dataset_hash, json_hash
+from curation.integrity import Damaged, open_safetensors, parse_manifest, seal_safetensors, set_aside
 from curation.models import ModelAdapter, WarmupConfig
 from curation.progress import progress_bar
 from curation.rows import HASH_COLUMN
 from curation.score_cache import shard_key
-from curation.storage import exists, join, read_bytes, read_json, size, write_bytes_atomic, write_json_atomic
+from curation.storage import exists, join, read_bytes, size, write_bytes_atomic, write_json_atomic
 from tasks.score import SCORES_SCHEMA, lossless_scores, unit_rows
 from tasks.select import random_positions
 
@@ -99,11 +100,11 @@ def train_trajectory(adapter: ModelAdapter, params: list[tuple[str, torch.Tensor
 
 def save_trajectory(checkpoints: list[Checkpoint]) -> bytes:
     flat = {f"{i}/{name}": t.contiguous().cpu() for i, c in enumerate(checkpoints) for name, t in c.tensors.items()}
-    return save_tensors(flat)  # the learning rates go in the manifest, written after this file
+    return seal_safetensors(flat)  # the learning rates go in the manifest, written after this file
 
 
-def load_trajectory(data: bytes, lrs: list[float]) -> list[Checkpoint]:
-    flat = load_tensors(data)
+def load_trajectory(data: bytes, lrs: list[float], url: str = "trajectory") -> list[Checkpoint]:
+    flat = open_safetensors(data, url)
     return [Checkpoint(lr, {name.split("/", 1)[1]: t for name, t in flat.items() if name.split("/", 1)[0] == str(i)})
             for i, lr in enumerate(lrs)]
 
@@ -158,18 +159,37 @@ def gradcos_scores(features: torch.Tensor, reference: torch.Tensor, lrs: list[fl
 
 
 # --- the stage --------------------------------------------------------------------------------
-def trajectory_key(sample_hash: str, model_fingerprint: str, warm: WarmupConfig, config: GradcosConfig) -> str:
-    return json_hash({"method": "gradcos", "sample": sample_hash, "model": model_fingerprint,
+def trajectory_key(sample_hash: str, model, warm: WarmupConfig, config: GradcosConfig) -> str:
+    return json_hash({"method": "gradcos", "sample": sample_hash, "model": model,
                       "warmup": warm.as_dict(), "gradcos": config.as_dict(), "code": CODE_VERSION})
 
 
-def _stored(url: str, make) -> tuple[dict[str, torch.Tensor], bool]:
-    """The tensors of a cache file, made and written atomically first if it is missing."""
+def _stored(url: str, make, cache: str, cost: dict) -> tuple[dict[str, torch.Tensor], bool]:
+    """The tensors of a sealed cache file, made and written atomically first if it is missing or damaged."""
     if exists(url):
-        return load_tensors(read_bytes(url)), False
+        try:
+            return open_safetensors(read_bytes(url), url), False
+        except Damaged as err:
+            set_aside(cache, url, str(err))
+            cost["damaged"] += 1
     tensors = make()
-    write_bytes_atomic(url, save_tensors(tensors))
+    write_bytes_atomic(url, seal_safetensors(tensors))
     return tensors, True
+
+
+def _stored_trajectory(root: str, cache: str, cost: dict) -> list[Checkpoint] | None:
+    """The checkpoints of a complete trajectory entry; a damaged one is set aside (with the
+    gradients computed along it) and None returned, so that it is trained again."""
+    manifest_url = join(root, "manifest.json")
+    if not exists(manifest_url):
+        return None
+    try:
+        lrs = parse_manifest(read_bytes(manifest_url), manifest_url)["lrs"]
+        return load_trajectory(read_bytes(join(root, "trajectory.safetensors")), lrs, join(root, "trajectory.safetensors"))
+    except (Damaged, FileNotFoundError, KeyError) as err:
+        set_aside(cache, root, str(err))
+        cost["damaged"] += 1
+        return None
 
 
 def write_gradcos_scores(adapter: ModelAdapter, checked, validation: pd.DataFrame, warm: WarmupConfig,
@@ -177,22 +197,21 @@ def write_gradcos_scores(adapter: ModelAdapter, checked, validation: pd.DataFram
     """Score the pool LESS-style into scores.parquet; return the scores and what it cost."""
     n_sample = min(checked.valid_rows, max(config.min_rows, math.ceil(config.fraction * checked.valid_rows)))
     sample = checked.take(random_positions(checked.valid_rows, n_sample, seed))
-    key = trajectory_key(dataset_hash(sample[HASH_COLUMN]), adapter.fingerprint(), warm, config)
+    key = trajectory_key(dataset_hash(sample[HASH_COLUMN]), model_identity(adapter), warm, config)
     root = join(cache, "gradcos", key)
     cost = {"trajectory": "hit", "warmup_steps": 0, "warmup_seconds": 0.0, "forward_passes": 0,
-            "rows_scored": 0, "rows_reused": 0, "sample_rows": n_sample}
+            "rows_scored": 0, "rows_reused": 0, "sample_rows": n_sample, "damaged": 0}
     params = adapter.gradient_model(warm)
     try:
-        if exists(join(root, "manifest.json")):
-            lrs = read_json(join(root, "manifest.json"))["lrs"]
-            checkpoints = load_trajectory(read_bytes(join(root, "trajectory.safetensors")), lrs)
-        else:
+        checkpoints = _stored_trajectory(root, cache, cost)
+        if checkpoints is None:
             steps, started = config.epochs * math.ceil(n_sample / warm.batch_size), time.perf_counter()
             with progress_bar(steps, "gradcos warmup on the pool sample", unit="step") as progress:
                 checkpoints = train_trajectory(adapter, params, sample, warm, config.epochs, progress)
             write_bytes_atomic(join(root, "trajectory.safetensors"), save_trajectory(checkpoints))
             write_json_atomic(join(root, "manifest.json"), {"lrs": [c.lr for c in checkpoints], "steps": steps,
-                                                            "sample_rows": n_sample, "config": config.as_dict()})
+                                                            "sample_rows": n_sample, "config": config.as_dict(),
+                                                            "files": {"trajectory.safetensors": "sealed"}})
             cost.update(trajectory="miss", warmup_steps=steps, warmup_seconds=time.perf_counter() - started)
         lrs, n_ckpt = [c.lr for c in checkpoints], len(checkpoints)
 
@@ -201,7 +220,7 @@ def write_gradcos_scores(adapter: ModelAdapter, checked, validation: pd.DataFram
             return {"mean_unit_gradient": torch.from_numpy(unit_rows(grads.numpy()).mean(0))}  # [checkpoints, dim]
 
         reference_url = join(root, f"validation-{dataset_hash(validation[HASH_COLUMN])[:32]}.safetensors")
-        reference, made = _stored(reference_url, reference_of)
+        reference, made = _stored(reference_url, reference_of, cache, cost)
         cost["forward_passes"] += len(validation) * n_ckpt if made else 0
         urls, scores = [reference_url], []
         with pq.ParquetWriter(path, SCORES_SCHEMA) as writer, \
@@ -211,7 +230,7 @@ def write_gradcos_scores(adapter: ModelAdapter, checked, validation: pd.DataFram
                 url = join(root, "grads", f"shard-{shard_key(rows[HASH_COLUMN])}.safetensors")
                 urls.append(url)
                 shard, made = _stored(url, lambda: {"gradients": projected_gradients(
-                    adapter, params, rows, checkpoints, config.dim, adam=True, progress=progress)})
+                    adapter, params, rows, checkpoints, config.dim, adam=True, progress=progress)}, cache, cost)
                 cost["rows_scored" if made else "rows_reused"] += len(rows)
                 cost["forward_passes"] += len(rows) * n_ckpt if made else 0
                 if not made:

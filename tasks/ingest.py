@@ -19,9 +19,9 @@ import pyarrow.parquet as pq
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from curation.errors import InputError
+from curation.errors import EnvironmentFault, InputError, environment_fault
 from curation.hashing import row_hashes
-from curation.rows import FILE_COLUMN, HASH_COLUMN, ROW_COLUMN
+from curation.rows import FILE_COLUMN, HASH_COLUMN, ROW_COLUMN, UNICODE_COLUMN
 from curation.storage import filesystem
 
 JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
@@ -51,7 +51,7 @@ class Source:
 
 @contextmanager
 def storage_errors(url: str):
-    """Turn storage failures into InputError: missing, denied, unreachable."""
+    """Storage failures as one-line errors: missing or denied (InputError), unreachable (EnvironmentFault)."""
     try:
         yield
     except InputError:
@@ -64,9 +64,13 @@ def storage_errors(url: str):
                          hint="check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY and the bucket policy") from None
     except Exception as err:  # botocore's connection errors are not OSErrors
         name = type(err).__name__
-        if "Endpoint" in name or "Connect" in name or "Credentials" in name or isinstance(err, OSError):
-            raise InputError(f"cannot reach the storage ({name}): {err}", file=url,
-                             hint="check AWS_ENDPOINT_URL and the network") from None
+        if "Credentials" in name:
+            raise InputError(f"no usable storage credentials ({name}): {err}", file=url,
+                             hint="set AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or CURATE_S3_BLOCK") from None
+        if environment_fault(err) is not None or "Endpoint" in name or "Connect" in name or isinstance(err, OSError):
+            # Exit 3 once the task's retries are spent: the input may be fine, the store is not reachable.
+            raise EnvironmentFault(f"cannot reach the storage for {url} ({name}): {err}; check AWS_ENDPOINT_URL "
+                                   "and the network") from None
         raise
 
 
@@ -150,12 +154,47 @@ def _jsonl_batches(url: str, batch_rows: int) -> Iterator[pd.DataFrame]:
                                  row=line_no - 1) from None
             if not isinstance(record, dict):
                 raise InputError(f"line {line_no} is not a JSON object", file=url, row=line_no - 1)
+            if "\\ud" in line or "\\uD" in line:  # a JSON escape of a UTF-16 surrogate: maybe a lone one
+                record = _mark_lone_surrogates(record)
             records.append(record)
             if len(records) == batch_rows:
                 yield pd.DataFrame.from_records(records)
                 records = []
     if records:
         yield pd.DataFrame.from_records(records)
+
+
+def _has_surrogate(value) -> bool:
+    if isinstance(value, str):
+        return not value.isascii() and any("\ud800" <= ch <= "\udfff" for ch in value)
+    if isinstance(value, dict):
+        return any(_has_surrogate(k) or _has_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_surrogate(v) for v in value)
+    return False
+
+
+def _escaped(value):
+    """The value with lone surrogates written as `\\udXXX` text, which UTF-8 can hold."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {_escaped(k): _escaped(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_escaped(v) for v in value]
+    return value
+
+
+def _mark_lone_surrogates(record: dict) -> dict:
+    """A record whose text holds a lone surrogate (valid JSON, invalid Unicode: no UTF-8 encoding
+    exists) is kept with the text escaped and the field named in UNICODE_COLUMN, so validation
+    quarantines it (or, in a validation set, names it) instead of a later write crashing."""
+    bad = next((field for field, value in record.items() if _has_surrogate(field) or _has_surrogate(value)), None)
+    if bad is None:
+        return record
+    marked = _escaped(record)
+    marked[UNICODE_COLUMN] = _escaped(bad)
+    return marked
 
 
 def iter_batches(source: Source, batch_rows: int = BATCH_ROWS) -> Iterator[pd.DataFrame]:

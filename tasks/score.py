@@ -35,26 +35,29 @@ def score_formula(loss_base: np.ndarray, loss_warm: np.ndarray, normalize: bool 
 
 
 def score_shard(adapter: ModelAdapter, part: str, cache: RowScoreCache, batch_size: int | None = None,
-                name: str = "score") -> tuple[int, int]:
+                name: str = "score") -> tuple[int, int, int]:
     """Put one shard's endpoint losses in the row-score cache, scoring only rows it lacks.
 
-    Returns (rows scored, rows reused). A shard finished before (this pool's earlier run or an
-    identical shard of another pool) costs one existence check.
+    Returns (rows scored, rows reused, damaged cache files set aside). A shard finished before
+    (this pool's earlier run or an identical shard of another pool) costs one verified read.
     """
     hashes = pq.read_table(part, columns=[HASH_COLUMN]).column(HASH_COLUMN).to_pandas()
     key = shard_key(hashes)
-    if cache.has_shard(key):
-        return 0, len(hashes)
+    finished, damaged = cache.read_shard(key)
+    if finished is not None:
+        return 0, len(hashes), damaged
     rows = pq.read_table(part).to_pandas()
-    known = cache.known_rows(rows[HASH_COLUMN])
+    known, bad = cache.known_rows(rows[HASH_COLUMN])
+    damaged += bad
     todo = rows[~rows[HASH_COLUMN].isin(known[HASH_COLUMN])]
     if len(todo):
         with progress_bar(len(todo), name) as progress:
             base, warm = adapter.endpoint_losses(todo, batch_size, progress)
         fresh = pd.DataFrame({HASH_COLUMN: todo[HASH_COLUMN].to_numpy(), "loss_base": base, "loss_warm": warm})
         known = pd.concat([known, fresh], ignore_index=True) if len(known) else fresh
-    cache.store_shard(key, known)  # the shard's completion marker
-    return len(todo), len(rows) - len(todo)
+    in_order = known.set_index(HASH_COLUMN).reindex(rows[HASH_COLUMN].to_numpy()).reset_index()
+    cache.store_shard(key, in_order)  # the shard's completion marker
+    return len(todo), len(rows) - len(todo), damaged
 
 
 def write_scores(parts: list[str], cache: RowScoreCache, method: str, path: str) -> tuple[np.ndarray, int]:
@@ -69,7 +72,9 @@ def write_scores(parts: list[str], cache: RowScoreCache, method: str, path: str)
         for part in parts:
             rows = pq.read_table(part, columns=["id", HASH_COLUMN]).to_pandas()
             key = shard_key(rows[HASH_COLUMN])
-            losses = cache.finished_shard(key).set_index(HASH_COLUMN).reindex(rows[HASH_COLUMN].to_numpy())
+            losses, _ = cache.read_shard(key)
+            if losses is None:  # removed or damaged since it was scored, moments ago
+                raise RuntimeError(f"the row-score cache lost shard {key} while the scores were written; run again")
             stored += cache.shard_bytes(key)
             base, warm = losses["loss_base"].to_numpy(), losses["loss_warm"].to_numpy()
             score = score_formula(base, warm, normalize=(method == "lossdrop"))
@@ -133,6 +138,6 @@ def score_rows(adapter: ModelAdapter, rows: pd.DataFrame, method: str) -> pd.Dat
 @task(name="score-shard", tags=["score"], persist_result=False, cache_policy=NO_CACHE,
       task_run_name="score-shard-{index}")
 def score_shard_task(adapter: ModelAdapter, part: str, cache: RowScoreCache, index: int,
-                     batch_size: int | None = None) -> tuple[int, int]:
-    """Score one shard of the pool into the row-score cache; returns (rows scored, rows reused)."""
+                     batch_size: int | None = None) -> tuple[int, int, int]:
+    """Score one shard of the pool into the row-score cache; returns (rows scored, reused, damaged set aside)."""
     return score_shard(adapter, part, cache, batch_size, name=f"score shard {index}")

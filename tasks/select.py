@@ -7,6 +7,8 @@ proportion to the validation set's labels turned that into +10 points over rando
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 from prefect import task
@@ -19,6 +21,8 @@ STRATEGIES = ("auto", "stratified", "topk", "threshold")
 
 def budget_rows(budget: float, pool_rows: int) -> int:
     """A budget of B ≥ 1 rows, or a fraction 0 < B < 1 of the pool (at least one row)."""
+    if not math.isfinite(budget):
+        raise InputError(f"budget must be a row count ≥ 1 or a fraction in (0, 1), got {budget}", field="--budget")
     if budget >= 1:
         if float(budget) != int(budget):
             raise InputError(f"budget {budget} is neither a whole row count nor a fraction below 1",

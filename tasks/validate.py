@@ -9,7 +9,6 @@ local Parquet parts, so memory stays flat however large the pool.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,7 +22,9 @@ from prefect.cache_policies import NO_CACHE
 
 from curation.errors import InputError
 from curation.hashing import DatasetHasher
-from curation.rows import FILE_COLUMN, HASH_COLUMN, ROW_COLUMN, RowKind, text_columns
+from curation.storage import arrow_table
+from curation.expectations import MAX_LABEL
+from curation.rows import FILE_COLUMN, HASH_COLUMN, ROW_COLUMN, UNICODE_COLUMN, RowKind, text_columns
 from tasks.ingest import BATCH_ROWS, Source, iter_batches
 
 
@@ -133,6 +134,10 @@ def _field_of(reason: str) -> str:
 def _hint(reason: str, ref: Reference, limits: Limits) -> str | None:
     return {
         "feature_length": f"the validation set's feature vectors have length {ref.feature_dim}",
+        "non_finite_features": "features must be finite numbers within float32's range (|x| ≤ 3.4e38)",
+        "bad_type_features": "features must be a list of numbers (not strings that look like numbers)",
+        "bad_label": f"labels are class indices: whole numbers from 0 to {MAX_LABEL}",
+        "invalid_unicode": "the text holds a lone UTF-16 surrogate (e.g. \\ud800), which is not valid Unicode",
         "unknown_label": f"labels must be among the validation set's: {list(ref.labels)}",
         "leakage": "the row is identical to a validation or test row",
     }.get(reason, f"text must be {limits.min_chars}-{limits.max_chars} characters"
@@ -191,9 +196,10 @@ def check_strict(frame: pd.DataFrame, ref: Reference, name: str, limits: Limits 
     if len(bad):
         index, reason = bad.index[0], bad.iloc[0]
         expectation = suite.stats[reason].expectation
+        field = str(frame[UNICODE_COLUMN].iloc[index]) if reason == "invalid_unicode" else _field_of(reason)
         raise InputError(f"invalid row in the {name}: {reason} (expectation {expectation} failed)",
                          file=str(frame[FILE_COLUMN].iloc[index]), row=int(frame[ROW_COLUMN].iloc[index]),
-                         field=_field_of(reason), hint=_hint(reason, ref, limits))
+                         field=field, hint=_hint(reason, ref, limits))
     return _normalize(_assign_ids(frame), ref)
 
 
@@ -222,43 +228,6 @@ class SeenKeys:
             merged.sort()
             self.runs.append(merged)
         return repeated
-
-
-def _parquet_can_hold(kind: pa.DataType) -> bool:
-    """Arrow types Parquet cannot store: a struct with no fields (a JSONL `{}`), at any depth."""
-    if pa.types.is_struct(kind):
-        return kind.num_fields > 0 and all(_parquet_can_hold(kind.field(i).type) for i in range(kind.num_fields))
-    if pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind):
-        return _parquet_can_hold(kind.value_type)
-    if pa.types.is_map(kind):
-        return _parquet_can_hold(kind.key_type) and _parquet_can_hold(kind.item_type)
-    return True
-
-
-def _as_json_text(frame: pd.DataFrame, column: str) -> None:
-    frame[column] = [None if v is None else json.dumps(v, default=str) for v in frame[column]]
-
-
-def arrow_table(frame: pd.DataFrame) -> pa.Table:
-    """A Parquet-ready table; a pass-through column Arrow or Parquet cannot type (mixed types or
-    empty objects, possible in JSONL) is kept as JSON text."""
-    try:
-        table = pa.Table.from_pandas(frame, preserve_index=False)
-    except (pa.ArrowException, TypeError, ValueError, OverflowError):
-        frame = frame.copy()
-        for column in frame.columns:
-            try:
-                pa.array(frame[column], from_pandas=True)
-            except (pa.ArrowException, TypeError, ValueError, OverflowError):
-                _as_json_text(frame, column)
-        table = pa.Table.from_pandas(frame, preserve_index=False)
-    unwritable = [f.name for f in table.schema if not _parquet_can_hold(f.type)]
-    if not unwritable:
-        return table
-    frame = frame.copy()
-    for column in unwritable:
-        _as_json_text(frame, column)
-    return pa.Table.from_pandas(frame, preserve_index=False)
 
 
 def check_pool(source: Source, ref: Reference, spill_dir: str, limits: Limits = Limits(),

@@ -51,36 +51,48 @@ CASE_NAMES = ["missing file", "truncated parquet", "not parquet", "broken jsonl"
 
 
 @pytest.mark.parametrize("case", CASE_NAMES)
-def test_bad_input_exits_2_with_a_clear_message(case, labelled_task, tmp_path, curate_cli):
+def test_bad_input_is_refused_with_a_clear_message(case, labelled_task, tmp_path, prefect_api_url):
+    """Each kind of bad input ends the flow in one InputError naming file, row and field; nothing is
+    written. (The command line turns any InputError into exit 2 and one line: tests/test_faults_cli.py.)"""
+    from curation.errors import InputError
+    from curation.models import forget_adapters
+    from flows.curate import curate
+
     cases = {name: rest for name, *rest in _pool_cases(labelled_task, tmp_path)}
     pool, model, words = cases[case]
     out = tmp_path / "out"
-    result = curate_cli("run", "--pool", str(pool), "--validation", str(labelled_task["validation"]),
-                        "--model", model, "--budget", "10", "--out", str(out),
-                        "--cache", str(tmp_path / "cache"))
-    assert result.returncode == 2, result.stderr
-    message = [line for line in result.stderr.splitlines() if line.startswith("curate: error:")]
-    assert len(message) == 1, result.stderr
+    forget_adapters()
+    with pytest.raises(InputError) as error:
+        curate(pool=str(pool), validation=str(labelled_task["validation"]), model=model, budget=10,
+               out=str(out), cache=str(tmp_path / "cache"))
+    message = f"curate: error: {error.value}"
+    assert "\n" not in message
     for word in words:
-        assert word in message[0]
-    assert "Traceback" not in result.stderr + result.stdout
-    assert not (out / "selection.parquet").exists() and not (out / "report.json").exists()
+        assert word in message
+    assert not out.exists(), "a failed run leaves no output folder it made"
 
 
-def test_bad_budget_is_refused_by_the_command_line(labelled_task, tmp_path, curate_cli):
+@pytest.mark.parametrize("budget", ["2.5", "nan", "inf", "-1", "0"])
+def test_bad_budget_is_refused_by_the_command_line(budget, labelled_task, tmp_path, curate_cli):
     result = curate_cli("run", "--pool", str(labelled_task["pool"]), "--validation",
-                        str(labelled_task["validation"]), "--model", "linear", "--budget", "2.5",
+                        str(labelled_task["validation"]), "--model", "linear", "--budget", budget,
                         "--out", str(tmp_path / "out"))
-    assert result.returncode == 2 and "--budget" in result.stderr
+    assert result.returncode == 2 and "--budget" in result.stderr.rstrip().splitlines()[-1]
+    assert "Traceback" not in result.stderr
 
 
-def test_a_failed_rerun_keeps_the_earlier_outputs(labelled_task, tmp_path, curate_cli):
+def test_a_failed_rerun_keeps_the_earlier_outputs(labelled_task, tmp_path, prefect_api_url):
+    from curation.errors import InputError
+    from curation.models import forget_adapters
+    from flows.curate import curate
+
     out = tmp_path / "out"
-    args = ["--validation", str(labelled_task["validation"]), "--model", "linear", "--budget", "20",
-            "--out", str(out), "--cache", str(tmp_path / "cache"), "--skip-finetune"]
-    curate_cli("run", "--pool", str(labelled_task["pool"]), *args, check=True)
+    common = dict(validation=str(labelled_task["validation"]), model="linear", budget=20, out=str(out),
+                  cache=str(tmp_path / "cache"), skip_finetune=True)
+    forget_adapters()
+    curate(pool=str(labelled_task["pool"]), **common)
     before = (out / "selection.parquet").read_bytes()
-    failed = curate_cli("run", "--pool", str(tmp_path / "missing.parquet"), *args)
-    assert failed.returncode == 2
+    with pytest.raises(InputError):
+        curate(pool=str(tmp_path / "missing.parquet"), **common)
     assert (out / "selection.parquet").read_bytes() == before and (out / "report.json").exists()
     assert not [p for p in out.iterdir() if p.name.startswith(".staging")]

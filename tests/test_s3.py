@@ -83,7 +83,9 @@ def _run_bad(curate_cli, env, pool, out, validation):
 
 
 @pytest.mark.parametrize("case", ["unreachable endpoint", "missing bucket", "missing key", "access denied"])
-def test_s3_failures_exit_2_with_a_clear_message(case, s3_task, curate_cli, tmp_path):
+def test_s3_failures_exit_2_or_3_with_a_clear_message(case, s3_task, curate_cli, tmp_path):
+    """Bad input (a missing bucket or key, a wrong secret) exits 2; an unreachable store is an
+    environment fault, exit 3 after the ingest task's retries."""
     url, env = s3_task["url"], dict(s3_task["env"])
     pool, validation = f"{url}/pool_b.parquet", f"{url}/validation.parquet"
     expected = {"unreachable endpoint": "cannot reach the storage", "missing bucket": "no such file",
@@ -98,9 +100,10 @@ def test_s3_failures_exit_2_with_a_clear_message(case, s3_task, curate_cli, tmp_
     else:
         env["AWS_SECRET_ACCESS_KEY"] = "wrong-secret"
     result = _run_bad(curate_cli, env, pool, str(tmp_path / "out"), validation)
-    assert result.returncode == 2, result.stderr
+    assert result.returncode == (3 if case == "unreachable endpoint" else 2), result.stderr
     message = [line for line in result.stderr.splitlines() if line.startswith("curate: error:")]
     assert len(message) == 1 and expected in message[0], result.stderr
+    assert result.stderr.rstrip().splitlines()[-1] == message[0]
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "out" / "report.json").exists()
     assert "wrong-secret" not in result.stderr + result.stdout

@@ -35,7 +35,7 @@ def test_a_pool_repeating_earlier_rows_scores_only_the_new_ones(labelled_task, t
 @pytest.fixture(scope="module")
 def big_text_pool(tmp_path_factory):
     root = tmp_path_factory.mktemp("big-text")
-    n = 24_000
+    n = 6_000
     sentences = WEB + MATH
     pd.DataFrame({"prompt": [f"Note {i}: " for i in range(n)],
                   "response": [f"{sentences[i % len(sentences)]} ({i})" for i in range(n)]}) \
@@ -55,7 +55,7 @@ def test_a_run_killed_mid_scoring_resumes_to_identical_outputs(tiny_lm, text_tas
     def args(out, cache):
         return ["run", "--pool", str(big_text_pool), "--validation", str(text_task["validation"]),
                 "--model", tiny_lm, "--budget", "500", "--out", str(out), "--cache", str(cache),
-                "--skip-finetune", "--shard-rows", "1000", "--warmup-steps", "10"]
+                "--skip-finetune", "--shard-rows", "250", "--warmup-steps", "10"]
 
     clean = _cli(args(tmp_path / "clean", tmp_path / "clean-cache"), env)
     assert clean.wait(timeout=600) == 0, clean.stderr.read()
@@ -96,10 +96,10 @@ def test_the_row_cache_ignores_what_a_crash_left_half_written(tmp_path):
     cache.store_shard(key, losses)
     # a crash mid-write leaves only a hidden temporary file, which readers skip
     (tmp_path / "row-scores" / "warm-key" / ".shard-x.parquet.tmp-123").write_bytes(b"PAR1 half a file")
-    assert cache.finished_shard(key).equals(losses)
-    assert cache.finished_shard(shard_key(pd.Series(["a"]))) is None
-    known = cache.known_rows(pd.Series(["b", "c"]))
-    assert known[HASH_COLUMN].tolist() == ["b"] and known["loss_warm"].tolist() == [2.5]
+    assert cache.read_shard(key)[0].equals(losses)
+    assert cache.read_shard(shard_key(pd.Series(["a"]))) == (None, 0)
+    known, damaged = cache.known_rows(pd.Series(["b", "c"]))
+    assert known[HASH_COLUMN].tolist() == ["b"] and known["loss_warm"].tolist() == [2.5] and damaged == 0
 
 
 def test_a_lookup_while_another_shard_is_being_written_sees_no_half_files(tmp_path):
@@ -111,5 +111,6 @@ def test_a_lookup_while_another_shard_is_being_written_sees_no_half_files(tmp_pa
     root = tmp_path / "row-scores" / "warm-key"
     root.mkdir(parents=True)
     (root / ".shard-abc.parquet.tmp-1").write_bytes(b"PAR1 being written")
-    assert cache.known_rows(pd.Series(["a"])).empty
-    assert list(cache.known_rows(pd.Series(["a"])).columns) == [HASH_COLUMN, "loss_base", "loss_warm"]
+    known, damaged = cache.known_rows(pd.Series(["a"]))
+    assert known.empty and damaged == 0
+    assert list(known.columns) == [HASH_COLUMN, "loss_base", "loss_warm"]

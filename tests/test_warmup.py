@@ -40,27 +40,33 @@ def test_second_process_with_another_pool_hits_the_warmup_cache(labelled_task, t
     assert len(list((cache / "warmup").iterdir())) == 1  # one θT, trained once
 
 
-def test_a_hit_scores_like_the_run_that_trained_it(labelled_task, tmp_path, curate_cli):
+def _in_a_fresh_process_state(**params):
+    """A run as a new process would start it: no θ0 or θT in memory, everything from the cache."""
+    from curation.models import forget_adapters
+    from flows.curate import curate
+
+    forget_adapters()
+    return curate(**params)
+
+
+def test_a_hit_scores_like_the_run_that_trained_it(labelled_task, tmp_path, prefect_api_url):
     """θT loaded from the cache gives exactly the scores of the θT trained in memory."""
-    common = ["--pool", str(labelled_task["pool_first_half"]), "--validation",
-              str(labelled_task["validation"]), "--model", "linear", "--budget", "50",
-              "--cache", str(tmp_path / "cache"), "--skip-finetune"]
-    curate_cli("run", "--out", str(tmp_path / "a"), *common, check=True)
-    curate_cli("run", "--out", str(tmp_path / "b"), *common, check=True)
-    assert json.loads((tmp_path / "b" / "report.json").read_text())["cache"]["warmup"] == "hit"
+    common = dict(pool=str(labelled_task["pool_first_half"]), validation=str(labelled_task["validation"]),
+                  model="linear", budget=50, cache=str(tmp_path / "cache"), skip_finetune=True)
+    _in_a_fresh_process_state(out=str(tmp_path / "a"), **common)
+    second = _in_a_fresh_process_state(out=str(tmp_path / "b"), **common)
+    assert second["cache"]["warmup"] == "hit"
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "a" / "scores.parquet"),
                                   pd.read_parquet(tmp_path / "b" / "scores.parquet"))
 
 
-def test_deleted_weights_are_retrained_not_trusted(labelled_task, tmp_path, curate_cli):
-    common = ["--pool", str(labelled_task["pool_first_half"]), "--validation",
-              str(labelled_task["validation"]), "--model", "linear", "--budget", "50",
-              "--cache", str(tmp_path / "cache"), "--skip-finetune"]
-    curate_cli("run", "--out", str(tmp_path / "a"), *common, check=True)
+def test_an_entry_without_its_manifest_is_retrained_not_trusted(labelled_task, tmp_path, prefect_api_url):
+    common = dict(pool=str(labelled_task["pool_first_half"]), validation=str(labelled_task["validation"]),
+                  model="linear", budget=50, cache=str(tmp_path / "cache"), skip_finetune=True)
+    _in_a_fresh_process_state(out=str(tmp_path / "a"), **common)
     for entry in (tmp_path / "cache" / "warmup").iterdir():
         (entry / "manifest.json").unlink()
-    curate_cli("run", "--out", str(tmp_path / "b"), *common, check=True)
-    assert json.loads((tmp_path / "b" / "report.json").read_text())["cache"]["warmup"] == "miss"
+    assert _in_a_fresh_process_state(out=str(tmp_path / "b"), **common)["cache"]["warmup"] == "miss"
 
 
 def test_one_process_warms_up_for_two_validation_sets_and_goes_back_to_the_first(

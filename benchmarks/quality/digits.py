@@ -62,7 +62,7 @@ def main() -> None:
             where = Path(root) / f"seed-{seed}"
             paths = {name: write(data, where / "data" / f"{name}.parquet") for name, data in task(seed).items()}
             table = run_compare(where / "out", METHODS, pool=paths["pool"], validation=paths["validation"],
-                                test=paths["test"], model="mlp", budget=BUDGET, seed=seed, cache=str(where / "cache"))
+                                test=paths["test"], model="mlp", budget=BUDGET, seed=seed, warmup_seed=seed, cache=str(where / "cache"))
             for _, row in table.iterrows():
                 chosen = pd.read_parquet(where / "out" / row["method"] / "selection.parquet", columns=["domain"])
                 shares = chosen["domain"].value_counts(normalize=True)

@@ -110,7 +110,7 @@ def main() -> None:
                 paths = {name: write(frame, where / "data" / f"{name}.parquet")
                          for name, frame in task(share, seed).items()}
                 table = run_compare(where / "out", METHODS, pool=paths["pool"], validation=paths["validation"],
-                                    test=paths["test"], model="linear", budget=0.1, seed=seed,
+                                    test=paths["test"], model="linear", budget=0.1, seed=seed, warmup_seed=seed,
                                     cache=str(where / "cache"))
                 for _, row in table.iterrows():
                     sources = selected_sources(where / "out", row["method"])

@@ -41,7 +41,7 @@ def main() -> None:
             data = write_demo_data(str(where / "data"), seed=seed)
             pool_share = (pd.read_parquet(data["pool_a"], columns=["family"])["family"] == TARGET).mean()
             table = run_compare(where / "out", METHODS, pool=data["pool_a"], validation=data["validation"],
-                                test=data["test"], model=model, budget=BUDGET, seed=seed, cache=str(where / "cache"))
+                                test=data["test"], model=model, budget=BUDGET, seed=seed, warmup_seed=seed, cache=str(where / "cache"))
             for _, row in table.iterrows():
                 chosen = pd.read_parquet(where / "out" / row["method"] / "selection.parquet", columns=["family"])
                 records.append({"seed": seed, "method": row["method"], "test loss": row["selection"],

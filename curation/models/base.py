@@ -56,6 +56,10 @@ class ModelAdapter(ABC):
     def fingerprint(self) -> str:
         """A content hash of θ0 (architecture and weights): part of the warmup cache key."""
 
+    def loss_settings(self) -> dict[str, Any]:
+        """Settings besides θ0's files that change a row's loss (max length, dtype, ...): in every cache key."""
+        return {}
+
     @abstractmethod
     def warmup(self, rows: pd.DataFrame, config: WarmupConfig, progress: Progress | None = None) -> None:
         """Train θT from θ0 on the validation rows (θ0 stays available)."""

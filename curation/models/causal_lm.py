@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import threading
 
@@ -35,6 +36,27 @@ def _lora_targets(model_type: str, wide: bool) -> tuple[list[str] | str | None, 
     return ("all-linear" if wide else None), False
 
 
+def refuse_custom_code(model_dir: str) -> None:
+    """InputError if the directory asks to run its own Python code (an `auto_map` in its configs).
+
+    Such code would run with the curator's rights on every worker; transformers would ask at a
+    terminal and fail without one. Refused before transformers reads anything.
+    """
+    for name in ("config.json", "tokenizer_config.json", "generation_config.json"):
+        path = os.path.join(model_dir, name)
+        if not os.path.exists(path):
+            continue
+        try:
+            with open(path, encoding="utf-8") as handle:
+                config = json.load(handle)
+        except (OSError, ValueError) as err:
+            raise InputError(f"unreadable model config: {err}", file=path, field="--model") from None
+        if isinstance(config, dict) and config.get("auto_map"):
+            raise InputError("the model directory ships its own Python code (auto_map); curate never runs a "
+                             "model's code: use a model whose architecture transformers implements",
+                             file=path, field="auto_map")
+
+
 class CausalLMAdapter(ModelAdapter):
     kind = "text"
     metric = "loss"
@@ -46,10 +68,16 @@ class CausalLMAdapter(ModelAdapter):
                              "--model takes 'linear', 'mlp' or such a directory", field="--model",
                              file=model_dir)
         self.model_dir, self.max_length = model_dir, max_length
+        refuse_custom_code(model_dir)
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         dtype = torch.bfloat16 if self.device.type == "cuda" else torch.float32
-        self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
-        base = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype).to(self.device).eval()
+        try:  # never a model directory's own Python code: transformers must know the architecture
+            self.tokenizer = AutoTokenizer.from_pretrained(model_dir, trust_remote_code=False, local_files_only=True)
+            base = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype, trust_remote_code=False,
+                                                        local_files_only=True).to(self.device).eval()
+        except (ValueError, OSError, KeyError) as err:
+            raise InputError(f"transformers cannot load this model directory: {str(err).splitlines()[0]}",
+                             file=model_dir, field="--model") from None
         self.model_type = base.config.model_type
         # Never feed more positions than the model has.
         positions = getattr(base.config, "n_positions", None) or getattr(base.config, "max_position_embeddings", None)
@@ -71,6 +99,12 @@ class CausalLMAdapter(ModelAdapter):
                 with open(path, "rb") as handle:
                     digest.update(file_digest(handle, os.path.getsize(path)).encode())
         return digest.hexdigest()
+
+    def loss_settings(self) -> dict:
+        # Truncation and precision change every loss; the span is the labelled tokens (responses,
+        # or all tokens of `text` rows), named here so that a change to it must change the key.
+        return {"max_length": self.max_length, "dtype": str(self.base.dtype), "device": self.device.type,
+                "loss": "mean over labelled tokens"}
 
     # --- tokens ---------------------------------------------------------------------------
     def encode(self, rows: pd.DataFrame) -> list[tuple[list[int], list[int]]]:

@@ -1,0 +1,36 @@
+"""Cache keys, defined once: each hashes everything that determines the cached value, and nothing else.
+
+- θT (the warmup entry) depends on the validation rows, θ0 (its files: weights *and* tokenizer),
+  how rows become losses (max length, dtype, loss span: `ModelAdapter.loss_settings`), the
+  warmup config and the code version.
+- A row's endpoint losses depend on θT and the same loss settings, hence on the warmup key; the
+  row-score key hashes it again with the loss settings, so that a setting which changes the
+  losses but not θT (none today; the score's start point later) cannot share a row cache.
+
+Options that only act after scoring (budget, selection, output folder, the seed of the selection
+and the finetunes, shard size, engine) are in no key: runs that differ only in them share entries.
+tests/test_faults_cache.py checks both halves against the real flow.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from curation import CODE_VERSION
+from curation.hashing import json_hash
+
+
+def model_identity(adapter) -> dict[str, Any]:
+    """θ0 and how it turns rows into losses: a content hash of its files, plus the loss settings."""
+    return {"files": adapter.fingerprint(), **adapter.loss_settings()}
+
+
+def warmup_key(validation_hash: str, model: Any, config) -> str:
+    """The key of θT: the validation rows' hash, `model_identity`, the warmup config, the code."""
+    return json_hash({"validation": validation_hash, "model": model, "config": config.as_dict(),
+                      "code": CODE_VERSION})
+
+
+def row_score_key(warm_key: str, model: Any) -> str:
+    """The key of the per-row endpoint losses under θT."""
+    return json_hash({"kind": "row-scores", "warmup": warm_key, "model": model, "code": CODE_VERSION})

@@ -1,0 +1,157 @@
+"""Properties under hostile bytes and values: a damaged cache file is never read as a different value,
+and any option value is either accepted within its bounds or refused naming its flag."""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from curation.errors import InputError
+from curation.integrity import Damaged, MANIFEST, open_safetensors, seal_safetensors
+from curation.models.classifier import ClassifierAdapter
+from curation.rows import HASH_COLUMN
+from curation.score_cache import RowScoreCache, shard_key
+from flows.curate import NUMERIC_BOUNDS, check_numbers
+
+DAMAGE = st.tuples(st.sampled_from(["truncate", "flip", "overwrite"]), st.floats(0, 1, exclude_max=True),
+                   st.integers(0, 7), st.binary(min_size=1, max_size=16))
+
+
+def _damaged(data: bytes, damage) -> bytes:
+    how, where, bit, garbage = damage
+    at = int(where * len(data))
+    if how == "truncate":
+        return data[:at]
+    if how == "flip":
+        return data[:at] + bytes([data[at] ^ (1 << bit)]) + data[at + 1:]
+    return data[:at] + garbage + data[at + len(garbage):]
+
+
+ROOT = tempfile.mkdtemp(prefix="curate-fault-properties-")
+SHARD = pd.DataFrame({HASH_COLUMN: [f"{i:032x}" for i in range(50)], "loss_base": np.linspace(0.5, 3.0, 50),
+                      "loss_warm": np.linspace(0.4, 2.0, 50)})
+SHARD_KEY = shard_key(SHARD[HASH_COLUMN])
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(damage=DAMAGE)
+def test_a_damaged_row_score_shard_reads_as_itself_or_as_damaged(damage):
+    cache = RowScoreCache(os.path.join(ROOT, "shards"), "key")
+    cache.store_shard(SHARD_KEY, SHARD)
+    path = cache.shard_url(SHARD_KEY)
+    with open(path, "rb") as handle:
+        original = handle.read()
+    with open(path, "wb") as handle:
+        handle.write(_damaged(original, damage))
+    frame, damaged = cache.read_shard(SHARD_KEY)
+    if frame is None:  # detected: set aside, so the next read finds nothing and the rows are rescored
+        assert damaged == 1 and not os.path.exists(path)
+    else:  # the bytes that changed did not carry data (e.g. footer statistics): same values exactly
+        assert damaged == 0
+        pd.testing.assert_frame_equal(frame, SHARD)
+
+
+TENSORS = {"weight": torch.arange(24, dtype=torch.float32).reshape(4, 6) / 7, "bias": torch.ones(4)}
+SEALED = seal_safetensors(TENSORS)
+
+
+@settings(max_examples=150, deadline=None)
+@given(damage=DAMAGE)
+def test_a_damaged_sealed_safetensors_file_opens_as_itself_or_raises_damaged(damage):
+    data = _damaged(SEALED, damage)
+    try:
+        tensors = open_safetensors(data, "gradients.safetensors")
+    except Damaged:
+        return
+    assert tensors.keys() == TENSORS.keys() and all(torch.equal(tensors[k], TENSORS[k]) for k in TENSORS)
+
+
+@pytest.fixture(scope="module")
+def warm_entry(tmp_path_factory):
+    """A classifier's warmup entry, stored as the warmup stage stores it."""
+    from curation.models.base import WarmupConfig
+    from tasks.warmup import train_and_store
+
+    rng = np.random.default_rng(0)
+    rows = pd.DataFrame({"features": list(rng.normal(size=(40, 3)).astype(np.float32)), "label": rng.integers(0, 2, 40)})
+    adapter = ClassifierAdapter("linear", 3, 2)
+    cache = str(tmp_path_factory.mktemp("warm-cache"))
+    train_and_store(adapter, rows, WarmupConfig(steps=5, lr=0.1), cache, "k")
+    return cache, {k: v.clone() for k, v in adapter.warm.state_dict().items()}
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(damage=DAMAGE, target=st.sampled_from(["warm.safetensors", MANIFEST]))
+def test_a_damaged_warmup_entry_loads_as_itself_or_raises_damaged(damage, target, warm_entry):
+    from tasks.warmup import entry_url, load_into
+
+    cache, weights = warm_entry
+    path = os.path.join(entry_url(cache, "k"), target)
+    with open(path, "rb") as handle:
+        original = handle.read()
+    try:
+        with open(path, "wb") as handle:
+            handle.write(_damaged(original, damage))
+        adapter = ClassifierAdapter("linear", 3, 2)
+        try:
+            load_into(adapter, cache, "k")
+        except Damaged:
+            return
+        loaded = adapter.warm.state_dict()
+        assert all(torch.equal(loaded[k], weights[k]) for k in weights)
+    finally:
+        with open(path, "wb") as handle:
+            handle.write(original)
+
+
+# --- option values --------------------------------------------------------------------------------
+NUMBERS = st.one_of(st.none(), st.integers(-10**12, 10**12), st.floats(allow_nan=True, allow_infinity=True),
+                    st.sampled_from([0, 1, 2, -1, 0.5, 1e-15, 2**32, 10**7]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(values=st.fixed_dictionaries({name: NUMBERS for name in NUMERIC_BOUNDS}))
+def test_every_numeric_option_value_is_accepted_within_bounds_or_refused_naming_its_flag(values):
+    try:
+        check_numbers(**values)
+    except InputError as err:
+        flags = {flag for flag, _, _ in NUMERIC_BOUNDS.values()}
+        assert err.field in flags and str(err)
+        return
+    for name, value in values.items():
+        if value is None:
+            continue
+        _, low, high = NUMERIC_BOUNDS[name]
+        assert math.isfinite(value) and (low is None or value >= low) and (high is None or value <= high), name
+
+
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(shard_rows=st.sampled_from([600, 10**9]), workers=st.sampled_from([1, 3]),
+       max_length=st.sampled_from([2, 1_048_576]), budget=st.sampled_from([1, 0.001, 0.999, 10**9]),
+       max_reject_share=st.sampled_from([0.0, 1.0]))
+def test_extreme_accepted_option_values_run_to_the_end(shard_rows, workers, max_length, budget, max_reject_share,
+                                                       labelled_task, tmp_path_factory, prefect_api_url):
+    """Values at the edges of their bounds make a run that finishes (or refuses input in one
+    InputError), never a crash deep inside a stage."""
+    from curation.models import forget_adapters
+    from flows.curate import curate
+
+    forget_adapters()
+    root = tmp_path_factory.mktemp("extreme")
+    try:
+        report = curate(pool=str(labelled_task["pool_first_half"]), validation=str(labelled_task["validation"]),
+                        model="linear", budget=budget, out=str(root / "out"), cache=str(root / "cache"),
+                        skip_finetune=True, shard_rows=shard_rows,
+                        workers=workers, max_length=max_length, max_reject_share=max_reject_share)
+    except InputError as err:
+        assert str(err)
+        return
+    assert 1 <= report["counts"]["selected"] <= report["counts"]["valid"]
