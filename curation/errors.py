@@ -45,26 +45,32 @@ class EnvironmentFault(Exception):
     exit_code = EXIT_ENVIRONMENT
 
 
-_DISK_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})  # errnos of a write that found no room
+
+
+def exception_chain(err: BaseException | None):
+    """err, then its cause or context, and so on (each once)."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        yield err
+        err = err.__cause__ or err.__context__
 
 
 def environment_fault(err: BaseException) -> EnvironmentFault | None:
     """The EnvironmentFault an exception (or one in its cause chain) amounts to, or None."""
-    seen = set()
-    while err is not None and id(err) not in seen:
-        seen.add(id(err))
-        if isinstance(err, EnvironmentFault):
-            return err
-        if isinstance(err, OSError) and err.errno in _DISK_FULL:  # writes through storage name their file
-            return EnvironmentFault(f"no space left on a device ({err.strerror}); free some space (also in the "
+    for link in exception_chain(err):
+        if isinstance(link, EnvironmentFault):
+            return link
+        if isinstance(link, OSError) and link.errno in DISK_FULL:  # writes through storage name their file
+            return EnvironmentFault(f"no space left on a device ({link.strerror}); free some space (also in the "
                                     "temporary folder, $TMPDIR) or point --out/--cache elsewhere, then run again")
-        name = type(err).__name__
-        module = type(err).__module__ or ""
+        name = type(link).__name__
+        module = type(link).__module__ or ""
         if module.startswith(("httpx", "httpcore")) and ("Connect" in name or "Timeout" in name or "Network" in name):
-            return EnvironmentFault(f"cannot reach the Prefect API ({name}: {err}); is the server up?")
-        if "prefect" in module and "Failed to reach API" in str(err):
-            return EnvironmentFault(f"cannot reach the Prefect API: {err}")
+            return EnvironmentFault(f"cannot reach the Prefect API ({name}: {link}); is the server up?")
+        if "prefect" in module and "Failed to reach API" in str(link):
+            return EnvironmentFault(f"cannot reach the Prefect API: {link}")
         if module.startswith(("botocore", "aiobotocore")) and ("Endpoint" in name or "Connect" in name):
-            return EnvironmentFault(f"cannot reach the S3 endpoint ({name}: {err}); check AWS_ENDPOINT_URL")
-        err = err.__cause__ or err.__context__
+            return EnvironmentFault(f"cannot reach the S3 endpoint ({name}: {link}); check AWS_ENDPOINT_URL")
     return None

@@ -16,9 +16,9 @@ from typing import Any
 
 import pandas as pd
 
+from curation.storage import (exists, filesystem, join, naming_a_full_disk, remove, write_bytes_atomic,
+                              write_json_atomic, write_parquet_atomic)
 from curation.tempfiles import process_alive
-from curation.storage import (exists, filesystem, join, naming_a_full_disk, remove, write_bytes_atomic, write_json_atomic,
-                              write_parquet_atomic)
 
 REPORT = "report.json"
 

@@ -10,7 +10,6 @@ block named by CURATE_S3_BLOCK whose value is a JSON object with `key`, `secret`
 from __future__ import annotations
 
 import contextlib
-import errno
 import functools
 import io
 import json
@@ -98,9 +97,10 @@ def naming_a_full_disk(url: str):
     try:
         yield
     except OSError as err:
-        if err.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        from curation.errors import DISK_FULL, EnvironmentFault
+
+        if err.errno not in DISK_FULL:
             raise
-        from curation.errors import EnvironmentFault
 
         raise EnvironmentFault(f"no space left on the device writing {url} ({err.strerror}); free some space "
                                "or point --out/--cache elsewhere, then run again: finished shards are kept") from err

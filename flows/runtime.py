@@ -25,7 +25,7 @@ import traceback
 from contextlib import contextmanager
 from typing import Iterator
 
-from curation.errors import EnvironmentFault, InputError, environment_fault
+from curation.errors import EnvironmentFault, InputError, environment_fault, exception_chain
 from curation.tempfiles import record_server, run_dir
 
 SERVER_START_TIMEOUT_S = 120
@@ -178,19 +178,11 @@ def exit_code_for(err: BaseException) -> tuple[int, str]:
     return code, " | ".join(line.strip() for line in message.splitlines() if line.strip())
 
 
-def _chain(err: BaseException | None):
-    seen = set()
-    while err is not None and id(err) not in seen:
-        seen.add(id(err))
-        yield err
-        err = err.__cause__ or err.__context__
-
-
 def _exit_code_for(err: BaseException) -> tuple[int, str]:
     # A signal first, wherever it sits in the chain: during a flow run Prefect's own SIGTERM
     # handler raises its TerminationSignal, and Prefect may fail while handling it (a ValueError
     # "Task run is not set" when the signal lands as a task run is created).
-    for link in _chain(err):
+    for link in exception_chain(err):
         if isinstance(link, KeyboardInterrupt):
             return 130, "curate: interrupted (SIGINT); temporary files removed, no outputs published"
         if isinstance(link, Terminated) or type(link).__name__ == "TerminationSignal":
