@@ -14,10 +14,12 @@ tests/test_faults_cache.py checks both halves against the real flow.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from curation import CODE_VERSION
-from curation.hashing import json_hash
+from curation.hashing import dataset_hash, json_hash
+from curation.rows import HASH_COLUMN
 
 
 def model_identity(adapter) -> dict[str, Any]:
@@ -34,3 +36,16 @@ def warmup_key(validation_hash: str, model: Any, config) -> str:
 def row_score_key(warm_key: str, model: Any) -> str:
     """The key of the per-row endpoint losses under θT."""
     return json_hash({"kind": "row-scores", "warmup": warm_key, "model": model, "code": CODE_VERSION})
+
+
+@dataclass(frozen=True)
+class CacheKeys:
+    warmup: str       # θT's entry
+    row_scores: str   # the per-row endpoint losses under θT
+
+
+def cache_keys(adapter, warm_rows, config) -> CacheKeys:
+    """Both keys of a run: θT's (from the rows it warms up on, θ0 and the warmup config) and its row scores'."""
+    identity = model_identity(adapter)
+    key = warmup_key(dataset_hash(warm_rows[HASH_COLUMN]), identity, config)
+    return CacheKeys(key, row_score_key(key, identity))

@@ -10,36 +10,51 @@ same size, and what each method cost.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 from prefect import flow
 
+from curation.config import CurateConfig, Method
 from curation.errors import InputError
+from curation.report import Report
+from curation.scorers import METHODS
 from curation.storage import join, write_bytes_atomic
 from flows.curate import curate
-from tasks.score import METHODS
 
 
-def comparison_table(reports: dict[str, dict[str, Any]]) -> pd.DataFrame:
+def method_list(methods: str | list[str] | None) -> list[str]:
+    """`--methods` (comma-separated, or a list): each a registered method, each once; default all of them."""
+    if methods is None:
+        return list(METHODS)
+    names = [m.strip() for m in methods.split(",")] if isinstance(methods, str) else list(methods)
+    names = [m for m in names if m]
+    unknown = [m for m in names if m not in METHODS]
+    if not names or unknown or len(set(names)) != len(names):
+        raise InputError(f"methods {names}: each once, among {', '.join(METHODS)}", field="--methods")
+    return names
+
+
+def comparison_table(reports: dict[str, Report]) -> pd.DataFrame:
     """One row per method: metric after finetune, lift over random, cost."""
     rows = []
     for method, report in reports.items():
-        evaluation, cost = report.get("evaluation") or {}, report["cost"]
-        metric = evaluation.get("metric")
+        evaluation, cost = report.evaluation, report.cost
+        metric = evaluation.metric if evaluation else None
         rows.append({
             "method": method,
             "metric": metric,
-            "selection": evaluation["selection"][metric] if metric else None,
-            "random control": evaluation["random"][metric] if metric else None,
-            "lift over random": evaluation.get("lift"),
-            "score seconds": cost["score_seconds"],
-            "warmup seconds": report["timings"].get("warmup", 0.0),
-            "warmup": report["cache"]["warmup"],
-            "scoring forward passes": cost["scoring_forward_passes"],
-            "scoring backward passes": cost["scoring_backward_passes"],
-            "bytes stored": cost["bytes_stored"],
-            "outputs": report["config"]["out"],
+            "selection": evaluation.selection[metric] if metric else None,
+            "random control": evaluation.random[metric] if metric else None,
+            "lift over random": evaluation.lift if evaluation else None,
+            "score seconds": cost.score_seconds,
+            "warmup seconds": report.timings.get("warmup", 0.0),
+            "warmup": report.cache.warmup,
+            "scoring forward passes": cost.scoring_forward_passes,
+            "scoring backward passes": cost.scoring_backward_passes,
+            "bytes stored": cost.bytes_stored,
+            "outputs": report.config.out,
         })
     return pd.DataFrame(rows)
 
@@ -65,19 +80,30 @@ def markdown(table: pd.DataFrame, budget: float, pool: str) -> str:
                                "control's loss minus the selection's).")
 
 
+@dataclass
+class Comparison:
+    table: list[dict[str, Any]]
+    markdown: str
+    reports: dict[str, Report]
+
+
 @flow(name="curate-compare", log_prints=True)
-def compare(methods: list[str], out: str, run: dict[str, Any]) -> dict[str, Any]:
-    """Run each method on the same pool and inputs; write and return the side-by-side table."""
+def compare(run: CurateConfig, methods: list[Method]) -> Comparison:
+    """Run each method on the same pool and inputs; write and return the side-by-side table.
+
+    Args:
+        run: The options every method's run shares (its `method` is replaced, its `out` gets a folder per method).
+        methods: The methods to compare, each once.
+    """
     from prefect.artifacts import create_markdown_artifact
 
-    unknown = [m for m in methods if m not in METHODS]
-    if unknown or len(set(methods)) != len(methods):
-        raise InputError(f"methods {methods}: each once, among {', '.join(METHODS)}", field="--methods")
-    reports = {method: curate(**run, method=method, out=join(out, method)) for method in methods}
+    methods = method_list(methods)
+    reports = {method: curate(run.model_copy(update={"method": method, "out": join(run.out, method)}))
+               for method in methods}
     table = comparison_table(reports)
-    text = markdown(table, run["budget"], run["pool"])
-    write_bytes_atomic(join(out, "comparison.csv"), table.to_csv(index=False).encode())
-    write_bytes_atomic(join(out, "comparison.md"), (text + "\n").encode())
+    text = markdown(table, run.budget, run.pool)
+    write_bytes_atomic(join(run.out, "comparison.csv"), table.to_csv(index=False).encode())
+    write_bytes_atomic(join(run.out, "comparison.md"), (text + "\n").encode())
     create_markdown_artifact(key="method-comparison", markdown=text,
-                             description=f"selection methods compared on {run['pool']}")
-    return {"table": table.to_dict("records"), "markdown": text}
+                             description=f"selection methods compared on {run.pool}")
+    return Comparison(table.to_dict("records"), text, reports)

@@ -13,52 +13,21 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass, field
 from typing import Any
 
-NIGHTLY_CRON = "0 2 * * *"
+from curation.config import ServiceConfig
+
 POOL_TEMPLATE = "{{ event.resource.id }}"
 
 
-@dataclass
-class ServiceConfig:
-    validation: str
-    model: str
-    budget: float
-    out_root: str
-    pools: list[str] = field(default_factory=list)  # curated every night
-    test: str | None = None
-    cache: str | None = None
-    cron: str = NIGHTLY_CRON
-    timezone: str = "UTC"
-    watch_prefix: str | None = None  # where new pools land; None: no watcher, no resource filter
-    watch_state: str | None = None
-    watch_every_s: int = 300
-    runs_at_once: int = 1  # `curate serve` runs this many flow runs at once; the rest wait their turn
-    options: dict[str, Any] = field(default_factory=dict)  # further `curate` parameters
-
-    def __post_init__(self):
-        # Runs start in other processes and folders: local paths are fixed to absolute ones now.
-        for name in ("validation", "out_root", "test", "cache", "watch_prefix", "watch_state"):
-            setattr(self, name, absolute(getattr(self, name)))
-        self.pools = [absolute(pool) for pool in self.pools]
-        if self.model not in ("linear", "mlp"):
-            self.model = absolute(self.model)
-
-    def flow_parameters(self) -> dict[str, Any]:
-        return {"validation": self.validation, "model": self.model, "budget": self.budget,
-                "out_root": self.out_root, "test": self.test, "cache": self.cache,
-                "options": self.options}
-
-
-def absolute(path: str | None) -> str | None:
-    """A local path made absolute; URLs (s3://...) and None as they are."""
-    return path if path is None or "://" in path else os.path.abspath(path)
+def flow_parameters(config: ServiceConfig) -> dict[str, Any]:
+    """The `curate-pools` parameters every deployment shares."""
+    return {"out_root": config.out_root, "settings": config.settings().model_dump(mode="json")}
 
 
 def default_watch_state(prefix: str, cache: str | None) -> str:
     """One state file per watched prefix, under the cache."""
-    from flows.curate import default_cache_dir
+    from curation.config import default_cache_dir
 
     digest = hashlib.sha256(prefix.encode()).hexdigest()[:16]
     return f"{(cache or default_cache_dir()).rstrip('/')}/watch/{digest}.json"
@@ -72,7 +41,7 @@ def nightly(config: ServiceConfig):
 
     return curate_pools.to_deployment(
         "nightly", schedules=[Cron(config.cron, timezone=config.timezone)],
-        parameters={"pools": config.pools, **config.flow_parameters()}, tags=["curation", "nightly"],
+        parameters={"pools": config.pools, **flow_parameters(config)}, tags=["curation", "nightly"],
         description=f"Curate {len(config.pools)} pools against {config.validation} ({config.cron}, "
                     f"{config.timezone}).")
 
@@ -88,7 +57,7 @@ def pool_landed(config: ServiceConfig):
     trigger = DeploymentEventTrigger(name="a pool landed", expect={EVENT}, match=match,
                                      parameters={"pools": [POOL_TEMPLATE]})
     return curate_pools.to_deployment(
-        "pool-landed", triggers=[trigger], parameters=config.flow_parameters(),
+        "pool-landed", triggers=[trigger], parameters=flow_parameters(config),
         tags=["curation", "pool-landed"],
         description=f"Curate a pool when `{EVENT}` names it (resource id = the pool URL).")
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime, timezone
-from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
+from curation.config import CurateConfig, CurationSettings
 from flows.curate import curate
 
 
@@ -40,10 +40,14 @@ def pools_run_name() -> str:
 
 
 @flow(name="curate-pools", flow_run_name=pools_run_name, log_prints=True)
-def curate_pools(pools: list[str], validation: str, model: str, budget: float, out_root: str,
-                 test: str | None = None, cache: str | None = None,
-                 options: dict[str, Any] | None = None) -> dict[str, str]:
-    """Curate each pool against the validation set; `options` are further `curate` parameters."""
+def curate_pools(pools: list[str], out_root: str, settings: CurationSettings) -> dict[str, str]:
+    """Curate each pool against the target into its own folder under `out_root`.
+
+    Args:
+        pools: The pool URLs to curate, one `curate` run each.
+        out_root: Each run writes to <out_root>/<pool name>-<hash>/<UTC time>/, local or s3://.
+        settings: What every run shares: the target, the model, the budget, the method and the rest of `curate run`'s options.
+    """
     logger = get_run_logger()
     if not pools:
         raise ValueError("no pools to curate: give at least one pool URL")
@@ -51,8 +55,7 @@ def curate_pools(pools: list[str], validation: str, model: str, budget: float, o
     outcome: dict[str, str] = {}
     for pool in pools:
         out = run_out_dir(out_root, pool, started)
-        state = curate(pool=pool, validation=validation, model=model, budget=budget, out=out,
-                       test=test, cache=cache, **(options or {}), return_state=True)
+        state = curate(CurateConfig(**settings.model_dump(), pool=pool, out=out), return_state=True)
         outcome[pool] = out if state.is_completed() else f"failed: {state.message}"
         logger.info("%s → %s", pool, outcome[pool])
     failed = [pool for pool, result in outcome.items() if result.startswith("failed:")]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pandas as pd
@@ -9,7 +10,14 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from curation.models import FinetuneConfig, ModelAdapter
+from curation.models.base import FINETUNE_DEFAULTS
 from curation.progress import progress_bar
+
+
+def finetune_config(kind: str, epochs: int | None) -> FinetuneConfig:
+    """The model kind's default finetune, with `--finetune-epochs` if given."""
+    config = FINETUNE_DEFAULTS[kind]
+    return dataclasses.replace(config, epochs=epochs) if epochs is not None else config
 
 
 def train_on(adapter: ModelAdapter, rows: pd.DataFrame, config: FinetuneConfig, seed: int,

@@ -7,31 +7,26 @@ proportion to the validation set's labels turned that into +10 points over rando
 
 from __future__ import annotations
 
-import math
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from curation.errors import InputError
+from curation.pool import PoolCheck
+from curation.rows import INTERNAL_COLUMNS
+from curation.sampling import random_positions
 
 STRATEGIES = ("auto", "stratified", "topk", "threshold")
 
 
 def budget_rows(budget: float, pool_rows: int) -> int:
-    """A budget of B ≥ 1 rows, or a fraction 0 < B < 1 of the pool (at least one row)."""
-    if not math.isfinite(budget):
-        raise InputError(f"budget must be a row count ≥ 1 or a fraction in (0, 1), got {budget}", field="--budget")
-    if budget >= 1:
-        if float(budget) != int(budget):
-            raise InputError(f"budget {budget} is neither a whole row count nor a fraction below 1",
-                             field="--budget")
-        return min(int(budget), pool_rows)
-    if budget <= 0:
-        raise InputError(f"budget must be a row count ≥ 1 or a fraction in (0, 1), got {budget}",
-                         field="--budget")
-    return max(1, int(round(budget * pool_rows)))
+    """A budget of B ≥ 1 rows, or a fraction 0 < B < 1 of the pool (at least one row); the
+    config has checked B (`curation.config.Budget`)."""
+    return min(int(budget), pool_rows) if budget >= 1 else max(1, int(round(budget * pool_rows)))
 
 
 def ranking(scores: np.ndarray, ids: np.ndarray) -> np.ndarray:
@@ -100,11 +95,6 @@ def select_positions(scores: np.ndarray, ids: np.ndarray, k: int, strategy: str,
     return order[chosen]
 
 
-def random_positions(n: int, k: int, seed: int) -> np.ndarray:
-    """The random control: k positions drawn uniformly, sorted."""
-    return np.sort(np.random.default_rng(seed).choice(n, size=k, replace=False))
-
-
 def selection_frame(chosen: pd.DataFrame, scores: np.ndarray, positions: np.ndarray) -> pd.DataFrame:
     """id, score, rank, then the selected rows' original columns (`chosen`: the rows at `positions`)."""
     chosen = chosen.reset_index(drop=True)
@@ -114,8 +104,48 @@ def selection_frame(chosen: pd.DataFrame, scores: np.ndarray, positions: np.ndar
     return pd.concat([head, extra.drop(columns=[c for c in ("score", "rank") if c in extra])], axis=1)
 
 
+def strategy_for(selection: str, kind: str, random_ranking: bool) -> str:
+    """The selection strategy a run uses: `auto` is stratified on labelled pools, else top-k;
+    random scores always take plain top-k (a uniform random subset)."""
+    if random_ranking:
+        return "topk"
+    return selection if selection != "auto" else ("stratified" if kind == "features" else "topk")
+
+
+@dataclass
+class Chosen:
+    """The selection (rows best first, with id, score and rank) and the random control of the same size."""
+
+    strategy: str
+    positions: np.ndarray        # the selected rows' positions in the valid pool, best first
+    frame: pd.DataFrame          # selection.parquet: id, score, rank, then the rows' own columns
+    rows: pd.DataFrame           # the selected rows, as the finetune reads them
+    control: pd.DataFrame        # the random control's rows (empty when no finetune follows)
+    labels: dict[str, int] | None = None  # selected rows per label (feature rows)
+
+
+def choose(scores: np.ndarray, pool: PoolCheck, ids_path: str, target, budget: float, selection: str,
+           random_ranking: bool, seed: int, with_control: bool) -> Chosen:
+    """Rank, pick the budget's rows, and fetch them and the random control in one pass over the shards."""
+    kind = target.ref.kind
+    strategy = strategy_for(selection, kind, random_ranking)
+    k = budget_rows(budget, pool.valid_rows)
+    labels = pool.column("label") if kind == "features" else None
+    ids = pq.read_table(ids_path, columns=["id"]).column("id")  # Arrow strings: compact
+    positions = select_positions(scores, ids, k, strategy, labels, target.label_shares, seed)
+    control = random_positions(pool.valid_rows, k, seed) if with_control else positions[:0]
+    fetched = pool.take(np.concatenate([positions, control]))
+    rows, control_rows = fetched.iloc[:k], fetched.iloc[k:].reset_index(drop=True)
+    frame = selection_frame(rows.drop(columns=list(INTERNAL_COLUMNS), errors="ignore"), scores, positions)
+    counts = None
+    if labels is not None:
+        values, n = np.unique(labels[positions], return_counts=True)
+        counts = {str(label): int(c) for label, c in zip(values, n)}
+    return Chosen(strategy, positions, frame, rows, control_rows, counts)
+
+
 @task(name="select", tags=["select"], persist_result=False, cache_policy=NO_CACHE)
-def select(scores: np.ndarray, ids: np.ndarray, labels: np.ndarray | None, k: int, strategy: str,
-           target_shares: dict[int, float] | None, seed: int) -> np.ndarray:
-    """Pick the k rows to train on."""
-    return select_positions(scores, ids, k, strategy, labels, target_shares, seed)
+def select(scores: np.ndarray, pool: PoolCheck, ids_path: str, target, budget: float, selection: str,
+           random_ranking: bool, seed: int, with_control: bool) -> Chosen:
+    """Pick the rows to train on, and the random control of the same size."""
+    return choose(scores, pool, ids_path, target, budget, selection, random_ranking, seed, with_control)

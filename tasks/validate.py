@@ -10,18 +10,19 @@ local Parquet parts, so memory stays flat however large the pool.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from curation.errors import InputError
-from curation.hashing import DatasetHasher
+from curation.hashing import DatasetHasher, dataset_hash
+from curation.pool import PoolCheck
 from curation.storage import arrow_table
 from curation.expectations import MAX_LABEL
 from curation.rows import FILE_COLUMN, HASH_COLUMN, ROW_COLUMN, UNICODE_COLUMN, RowKind, text_columns
@@ -46,44 +47,10 @@ class Limits:
     min_chars: int = 1
     max_chars: int = 100_000
 
-
-@dataclass
-class PoolCheck:
-    """Outcome of validating one pool: where its valid rows are, and what was set aside."""
-
-    valid_parts: list[str]
-    quarantine: pd.DataFrame
-    rows_read: int
-    valid_rows: int
-    reasons: dict[str, int]
-    expectations: list[dict[str, Any]]
-    pool_hash: str
-    files: list[str] = field(default_factory=list)
-
-    def load_valid(self) -> pd.DataFrame:
-        """All valid rows in memory, in pool order (small pools and tests; the flow uses `take`)."""
-        return pd.concat([pq.read_table(p).to_pandas() for p in self.valid_parts], ignore_index=True)
-
-    def column(self, name: str) -> np.ndarray:
-        """One column of the valid rows, in pool order, read part by part."""
-        return np.concatenate([pq.read_table(p, columns=[name]).column(name).to_numpy(zero_copy_only=False)
-                               for p in self.valid_parts])
-
-    def take(self, positions: np.ndarray) -> pd.DataFrame:
-        """The valid rows at these positions (in pool order numbering), in the order given.
-
-        Only the parts that hold a wanted row are read, so memory follows the selection's size.
-        """
-        sizes = [pq.ParquetFile(p).metadata.num_rows for p in self.valid_parts]
-        starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-        positions = np.asarray(positions, dtype=np.int64)
-        owner = np.searchsorted(starts, positions, side="right") - 1
-        pieces = []
-        for part in np.unique(owner):
-            wanted = np.flatnonzero(owner == part)
-            rows = pq.read_table(self.valid_parts[part]).to_pandas().iloc[positions[wanted] - starts[part]]
-            pieces.append(rows.set_index(pd.Index(wanted)))
-        return pd.concat(pieces).sort_index().reset_index(drop=True)
+    @classmethod
+    def of(cls, config) -> Limits:
+        """The limits a run's settings set."""
+        return cls(config.max_reject_share, config.min_chars, config.max_chars)
 
 
 def _first_file(frame: pd.DataFrame) -> str:
@@ -287,17 +254,73 @@ def check_pool(source: Source, ref: Reference, spill_dir: str, limits: Limits = 
                      files=list(source.files))
 
 
-@task(name="validate-target", tags=["validate"], persist_result=False, cache_policy=NO_CACHE)
-def validate_target(validation: pd.DataFrame, test: pd.DataFrame | None, kind: RowKind,
-                    limits: Limits) -> tuple[Reference, pd.DataFrame, pd.DataFrame | None]:
-    """Check the validation and test sets strictly; derive the reference for the pool."""
+def holdout_split(validation: pd.DataFrame, share: float = 0.25) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split the validation set into (warmup rows, evaluation rows) by content hash.
+
+    Used when no --test is given: the evaluation rows are never seen by the warmup. The split
+    depends only on row content, so it is the same for any file order.
+    """
+    ranks = validation[HASH_COLUMN].rank(method="first").to_numpy() - 1
+    every = max(2, int(round(1 / share)))
+    if len(validation) < every:
+        file = str(validation[FILE_COLUMN].iloc[0]) if FILE_COLUMN in validation and len(validation) else None
+        raise InputError(f"the validation set has {len(validation)} rows: without --test, one row in {every} is "
+                         f"held out for evaluation, so it needs at least {every}", file=file, field="--test",
+                         hint="add validation rows or give a test set with --test")
+    held = (ranks % every) == every - 1
+    return validation[~held].reset_index(drop=True), validation[held].reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class Target:
+    """The target task, checked: the reference every pool must match, the rows θT warms up on, and
+    the rows the finetunes are evaluated on (the test set, or a held-out quarter of the validation set)."""
+
+    ref: Reference
+    validation: pd.DataFrame
+    warm_rows: pd.DataFrame
+    eval_rows: pd.DataFrame
+    eval_set: str                # "test" or "validation-holdout"
+    forbidden: frozenset[str]    # content hashes of the validation and test rows: never trained on
+
+    @property
+    def num_classes(self) -> int | None:
+        return max(self.ref.labels) + 1 if self.ref.labels else None
+
+    @property
+    def validation_hash(self) -> str:
+        return dataset_hash(self.validation[HASH_COLUMN])
+
+    @property
+    def label_shares(self) -> dict[int, float] | None:
+        """The validation set's label shares, which a stratified selection follows (feature rows)."""
+        if self.ref.kind != "features":
+            return None
+        return self.validation["label"].value_counts(normalize=True).to_dict()
+
+
+def check_target(validation: pd.DataFrame, test: pd.DataFrame | None, kind: RowKind, limits: Limits) -> Target:
+    """Check the validation and test sets strictly; split off the evaluation rows when there is no test set."""
     ref, validation = reference_from(validation, kind, limits)
     test = check_strict(test, ref, "test set", limits) if test is not None else None
-    return ref, validation, test
+    warm_rows, eval_rows = (validation, test) if test is not None else holdout_split(validation)
+    # Leakage: a pool row identical to a validation or test row is never trained on.
+    forbidden = set(validation[HASH_COLUMN]) | (set(test[HASH_COLUMN]) if test is not None else set())
+    return Target(ref, validation, warm_rows, eval_rows, "test" if test is not None else "validation-holdout",
+                  frozenset(forbidden))
+
+
+@task(name="validate-target", tags=["validate"], persist_result=False, cache_policy=NO_CACHE)
+def validate_target(validation: pd.DataFrame, test: pd.DataFrame | None, kind: RowKind, limits: Limits) -> Target:
+    """Check the validation and test sets strictly; derive the reference for the pool."""
+    return check_target(validation, test, kind, limits)
 
 
 @task(name="validate-pool", tags=["validate"], persist_result=False, cache_policy=NO_CACHE)
-def validate_pool(source: Source, ref: Reference, spill_dir: str, limits: Limits,
-                  forbidden: frozenset[str], shard_rows: int = BATCH_ROWS) -> PoolCheck:
+def validate_pool(source: Source, target: Target, spill_dir: str, limits: Limits,
+                  shard_rows: int = BATCH_ROWS) -> PoolCheck:
     """Stream the pool through the expectation suite; quarantine bad rows with a reason."""
-    return check_pool(source, ref, spill_dir, limits, forbidden, shard_rows)
+    checked = check_pool(source, target.ref, spill_dir, limits, target.forbidden, shard_rows)
+    get_run_logger().info("pool %s: %d rows read, %d valid, %d quarantined %s", source.url, checked.rows_read,
+                          checked.valid_rows, checked.rows_read - checked.valid_rows, checked.reasons)
+    return checked

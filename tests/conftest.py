@@ -24,6 +24,18 @@ os.environ.setdefault("PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_ENABLED", "fals
 REPO = Path(__file__).resolve().parents[1]
 
 
+def pytest_collection_modifyitems(items):
+    """Tiers by what a test needs: a Prefect API (the flow or the CLI end to end) is `e2e`, the S3
+    server `s3`; tests/test_service.py marks itself `service` (a real server) and `browser`. The fast
+    tier is `pytest -m "not e2e and not service"`."""
+    for item in items:
+        needs = set(getattr(item, "fixturenames", ()))
+        if needs & {"prefect_api_url", "curate_cli"}:
+            item.add_marker(pytest.mark.e2e)
+        if needs & {"s3", "s3_env"}:
+            item.add_marker(pytest.mark.s3)
+
+
 @pytest.fixture(scope="session")
 def prefect_api_url():
     """A real Prefect API (the test harness: server in a subprocess, SQLite) for the session."""

@@ -56,14 +56,14 @@ def test_bad_input_is_refused_with_a_clear_message(case, labelled_task, tmp_path
     written. (The command line turns any InputError into exit 2 and one line: tests/test_faults_cli.py.)"""
     from curation.errors import InputError
     from curation.models import forget_adapters
-    from flows.curate import curate
+    from runs import curate_run
 
     cases = {name: rest for name, *rest in _pool_cases(labelled_task, tmp_path)}
     pool, model, words = cases[case]
     out = tmp_path / "out"
     forget_adapters()
     with pytest.raises(InputError) as error:
-        curate(pool=str(pool), validation=str(labelled_task["validation"]), model=model, budget=10,
+        curate_run(pool=str(pool), validation=str(labelled_task["validation"]), model=model, budget=10,
                out=str(out), cache=str(tmp_path / "cache"))
     message = f"curate: error: {error.value}"
     assert "\n" not in message
@@ -84,15 +84,15 @@ def test_bad_budget_is_refused_by_the_command_line(budget, labelled_task, tmp_pa
 def test_a_failed_rerun_keeps_the_earlier_outputs(labelled_task, tmp_path, prefect_api_url):
     from curation.errors import InputError
     from curation.models import forget_adapters
-    from flows.curate import curate
+    from runs import curate_run
 
     out = tmp_path / "out"
     common = dict(validation=str(labelled_task["validation"]), model="linear", budget=20, out=str(out),
                   cache=str(tmp_path / "cache"), skip_finetune=True)
     forget_adapters()
-    curate(pool=str(labelled_task["pool"]), **common)
+    curate_run(pool=str(labelled_task["pool"]), **common)
     before = (out / "selection.parquet").read_bytes()
     with pytest.raises(InputError):
-        curate(pool=str(tmp_path / "missing.parquet"), **common)
+        curate_run(pool=str(tmp_path / "missing.parquet"), **common)
     assert (out / "selection.parquet").read_bytes() == before and (out / "report.json").exists()
     assert not [p for p in out.iterdir() if p.name.startswith(".staging")]

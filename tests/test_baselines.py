@@ -7,8 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from flows.curate import curate
-from tasks.score import similarity_scores, unit_rows
+from runs import curate_run
+from curation.scorers.base import unit_rows
+from curation.scorers.embedding import similarity_scores
 
 
 def test_similarity_is_the_max_or_mean_cosine_to_the_validation_rows():
@@ -36,7 +37,7 @@ def test_lm_embeddings_are_mean_pooled_over_real_tokens_only(tiny_lm):
 def test_embedding_method_selects_by_similarity_and_reports_its_cost(labelled_task, prefect_api_url, tmp_path):
     common = dict(pool=str(labelled_task["pool"]), validation=str(labelled_task["validation"]),
                   test=str(labelled_task["test"]), model="linear", budget=300, cache=str(tmp_path / "cache"))
-    report = curate(**common, out=str(tmp_path / "embedding"), method="embedding", similarity="mean",
+    report = curate_run(**common, out=str(tmp_path / "embedding"), method="embedding", similarity="mean",
                     skip_finetune=True)
     scores = pd.read_parquet(tmp_path / "embedding" / "scores.parquet")
     assert report["cache"]["warmup"] == "not-used" and "warmup" not in report["timings"]
@@ -49,7 +50,7 @@ def test_embedding_method_selects_by_similarity_and_reports_its_cost(labelled_ta
     assert report["cost"] == {"method": "embedding", "scoring_forward_passes": 2400 + 200, "scoring_backward_passes": 0,
                               "warmup_steps": 0, "bytes_stored": 0, "score_seconds": report["timings"]["score"]}
 
-    lossdrop = curate(**common, out=str(tmp_path / "lossdrop"), skip_finetune=True)
+    lossdrop = curate_run(**common, out=str(tmp_path / "lossdrop"), skip_finetune=True)
     assert lossdrop["cost"]["scoring_forward_passes"] == 2 * 2400 and lossdrop["cost"]["bytes_stored"] > 0
     assert lossdrop["cost"]["warmup_steps"] > 0
 
@@ -97,9 +98,9 @@ def test_methods_without_a_warmup_can_follow_each_other_in_one_process(tiny_lm, 
     finetune adapters (no θT) must leave the model as it found it."""
     common = dict(pool=str(text_task["pool"]), validation=str(text_task["validation"]), test=str(text_task["test"]),
                   model=tiny_lm, budget=20, cache=str(tmp_path / "cache"), max_length=64)
-    first = curate(**common, method="random", out=str(tmp_path / "random"))
-    second = curate(**common, method="embedding", out=str(tmp_path / "embedding"))
-    third = curate(**common, method="lossdrop", out=str(tmp_path / "lossdrop"))
+    first = curate_run(**common, method="random", out=str(tmp_path / "random"))
+    second = curate_run(**common, method="embedding", out=str(tmp_path / "embedding"))
+    third = curate_run(**common, method="lossdrop", out=str(tmp_path / "lossdrop"))
     assert first["evaluation"]["random"] == second["evaluation"]["random"] == third["evaluation"]["random"]
     embedding = pd.read_parquet(tmp_path / "embedding" / "selection.parquet")
     assert len(embedding) == 20 and embedding["score"].between(-1, 1).all()

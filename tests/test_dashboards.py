@@ -5,16 +5,28 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from flows.dashboards import report_markdown, score_distribution_png, top_rows_table
+from curation.config import CurateConfig
+from curation.dashboards import report_markdown, score_distribution_png, top_rows_table
+from curation.report import CacheUse, Cost, Counts, Damaged, Effective, Evaluation, Hashes, Report, Scoring
 
 
-def report(evaluation=None) -> dict:
-    return {"config": {"pool": "s3://b/pool.parquet", "validation": "val.parquet", "model": "linear",
-                       "method": "lossdrop", "selection": "stratified", "seed": 0, "out": "s3://b/runs/x"},
-            "counts": {"rows_read": 1234, "valid": 1200, "quarantined": 34, "selected": 100,
-                       "quarantine_reasons": {"duplicate": 30, "leakage": 4}},
-            "cache": {"warmup": "hit", "rows_scored": 200, "rows_reused": 1000},
-            "timings": {"ingest": 0.5, "score": 2.25}, "evaluation": evaluation}
+def report(evaluation=None) -> Report:
+    """A whole, typed report: the dashboards read nothing else."""
+    config = CurateConfig(pool="s3://b/pool.parquet", validation="val.parquet", model="linear", budget=100,
+                          out="s3://b/runs/x")
+    return Report(
+        config=config, effective=Effective(selection="stratified", warmup={}, finetune=None, gradcos=None),
+        hashes=Hashes(validation="v", pool="p", warmup_key="w", row_score_key="r"),
+        counts=Counts(rows_read=1234, valid=1200, quarantined=34, selected=100,
+                      quarantine_reasons={"duplicate": 30, "leakage": 4}, validation_rows=10, warmup_rows=10,
+                      eval_rows=5),
+        selection_labels=None, timings={"ingest": 0.5, "score": 2.25},
+        evaluation=Evaluation(**evaluation, finetune={}) if evaluation else None,
+        cache=CacheUse(warmup="hit", rows_scored=200, rows_reused=1000, dir="c", damaged=Damaged()),
+        scoring=Scoring(engine="local", shards=1, workers_used=1),
+        cost=Cost(method="lossdrop", scoring_forward_passes=400, scoring_backward_passes=0, warmup_steps=0,
+                  bytes_stored=1, score_seconds=2.25),
+        flow_run="id", finished_at="2026-12-02T00:00:00+00:00")
 
 
 def test_report_states_counts_cache_times_and_lift_with_its_metric():

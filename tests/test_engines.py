@@ -5,14 +5,14 @@ from __future__ import annotations
 import pandas as pd
 
 from curation.models import forget_adapters
-from flows.curate import curate
+from runs import curate_run
 
 
 def test_ray_and_local_engines_agree(labelled_task, tmp_path, prefect_api_url):
     reports = {}
     for engine in ("local", "ray"):
         forget_adapters()
-        reports[engine] = curate(pool=str(labelled_task["pool"]), validation=str(labelled_task["validation"]),
+        reports[engine] = curate_run(pool=str(labelled_task["pool"]), validation=str(labelled_task["validation"]),
                                  model="mlp", budget=200, out=str(tmp_path / engine),
                                  cache=str(tmp_path / f"cache-{engine}"), skip_finetune=True, shard_rows=300,
                                  engine=engine, workers=2)

@@ -13,13 +13,13 @@ import pyarrow.parquet as pq
 import pytest
 
 from curation.models import forget_adapters
-from flows.curate import curate
+from runs import curate_run
 
 
 def _run(labelled_task, out: Path, cache: Path, **options) -> dict:
     params = dict(pool=str(labelled_task["pool"]), validation=str(labelled_task["validation"]), model="linear",
                   budget=100, out=str(out), cache=str(cache), skip_finetune=True, shard_rows=600)
-    return curate(**{**params, **options})
+    return curate_run(**{**params, **options})
 
 
 def _outputs(out: Path) -> dict[str, pd.DataFrame]:
@@ -169,11 +169,11 @@ def test_max_length_and_tokenizer_files_are_in_the_causal_lm_keys(tiny_lm, text_
     forget_adapters()
     common = dict(pool=str(text_task["pool"]), validation=str(text_task["validation"]), budget=20,
                   cache=str(tmp_path / "cache"), skip_finetune=True, warmup_steps=5)
-    long = curate(**common, model=tiny_lm, max_length=64, out=str(tmp_path / "long"))
-    short = curate(**common, model=tiny_lm, max_length=8, out=str(tmp_path / "short"))
+    long = curate_run(**common, model=tiny_lm, max_length=64, out=str(tmp_path / "long"))
+    short = curate_run(**common, model=tiny_lm, max_length=8, out=str(tmp_path / "short"))
     assert short["hashes"]["row_score_key"] != long["hashes"]["row_score_key"]
     assert short["cache"]["rows_reused"] == 0 and short["cache"]["warmup"] == "miss"
-    fresh = curate(**{**common, "cache": str(tmp_path / "fresh-cache")}, model=tiny_lm, max_length=8,
+    fresh = curate_run(**{**common, "cache": str(tmp_path / "fresh-cache")}, model=tiny_lm, max_length=8,
                    out=str(tmp_path / "fresh"))
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "short" / "scores.parquet"),
                                   pd.read_parquet(tmp_path / "fresh" / "scores.parquet"))
@@ -184,6 +184,6 @@ def test_max_length_and_tokenizer_files_are_in_the_causal_lm_keys(tiny_lm, text_
     config["model_max_length"] = 63
     (model / "tokenizer_config.json").write_text(json.dumps(config))
     forget_adapters()
-    other = curate(**common, model=str(model), max_length=64, out=str(tmp_path / "other"))
+    other = curate_run(**common, model=str(model), max_length=64, out=str(tmp_path / "other"))
     assert other["hashes"]["warmup_key"] != long["hashes"]["warmup_key"]
     assert other["cache"]["warmup"] == "miss"

@@ -241,10 +241,10 @@ def test_two_concurrent_runs_on_one_cache_train_the_warmup_once(labelled_task, t
     import fcntl
 
     from curation.models import forget_adapters
-    from flows.curate import curate
+    from runs import curate_run
 
     forget_adapters()
-    key = curate(pool=str(labelled_task["pool"]), validation=str(labelled_task["validation"]), model="linear",
+    key = curate_run(pool=str(labelled_task["pool"]), validation=str(labelled_task["validation"]), model="linear",
                  budget=100, out=str(tmp_path / "probe"), cache=str(tmp_path / "probe-cache"),
                  skip_finetune=True)["hashes"]["warmup_key"]
     lock = tmp_path / "cache" / "locks" / f"warmup-{key}.lock"

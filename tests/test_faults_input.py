@@ -14,7 +14,7 @@ import pytest
 from curation.errors import InputError
 from curation.models import forget_adapters
 from curation.storage import write_json_atomic
-from flows.curate import curate
+from runs import curate_run
 
 
 def _features(n: int, seed: int = 0) -> pd.DataFrame:
@@ -36,7 +36,7 @@ def _run(tmp_path: Path, validation: Path, pool: Path, **options) -> dict:
     forget_adapters()
     params = dict(pool=str(pool), validation=str(validation), model="linear", budget=20,
                   out=str(tmp_path / "out"), cache=str(tmp_path / "cache"), skip_finetune=True)
-    return curate(**{**params, **options})
+    return curate_run(**{**params, **options})
 
 
 def _bad_validation(case: str, tmp_path: Path) -> tuple[Path, str]:

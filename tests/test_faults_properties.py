@@ -19,7 +19,7 @@ from curation.integrity import Damaged, MANIFEST, open_safetensors, seal_safeten
 from curation.models.classifier import ClassifierAdapter
 from curation.rows import HASH_COLUMN
 from curation.score_cache import RowScoreCache, shard_key
-from flows.curate import NUMERIC_BOUNDS, check_numbers
+from curation.config import CurateConfig, flag_of
 
 DAMAGE = st.tuples(st.sampled_from(["truncate", "flip", "overwrite"]), st.floats(0, 1, exclude_max=True),
                    st.integers(0, 7), st.binary(min_size=1, max_size=16))
@@ -78,7 +78,7 @@ def test_a_damaged_sealed_safetensors_file_opens_as_itself_or_raises_damaged(dam
 def warm_entry(tmp_path_factory):
     """A classifier's warmup entry, stored as the warmup stage stores it."""
     from curation.models.base import WarmupConfig
-    from tasks.warmup import train_and_store
+    from curation.warmup_cache import train_and_store
 
     rng = np.random.default_rng(0)
     rows = pd.DataFrame({"features": list(rng.normal(size=(40, 3)).astype(np.float32)), "label": rng.integers(0, 2, 40)})
@@ -91,7 +91,7 @@ def warm_entry(tmp_path_factory):
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(damage=DAMAGE, target=st.sampled_from(["warm.safetensors", MANIFEST]))
 def test_a_damaged_warmup_entry_loads_as_itself_or_raises_damaged(damage, target, warm_entry):
-    from tasks.warmup import entry_url, load_into
+    from curation.warmup_cache import entry_url, load_into
 
     cache, weights = warm_entry
     path = os.path.join(entry_url(cache, "k"), target)
@@ -117,20 +117,55 @@ NUMBERS = st.one_of(st.none(), st.integers(-10**12, 10**12), st.floats(allow_nan
                     st.sampled_from([0, 1, 2, -1, 0.5, 1e-15, 2**32, 10**7]))
 
 
+def _numeric_fields() -> dict[str, tuple[type, float | None, float | None, bool]]:
+    """Each numeric option of the config: (its type, lowest, highest, whether it may be None), read from the
+    config's own field definitions, so a new numeric option is covered without editing this test."""
+    fields = {}
+    for name, field in CurateConfig.model_fields.items():
+        kinds = [k for k in (field.annotation, *getattr(field.annotation, "__args__", ())) if k in (int, float)]
+        if not kinds or field.annotation is bool:
+            continue
+        low = next((m.ge for m in field.metadata if hasattr(m, "ge")), None)
+        high = next((m.le for m in field.metadata if hasattr(m, "le")), None)
+        fields[name] = (kinds[0], low, high, not field.is_required() and field.default is None)
+    return fields
+
+
+NUMERIC = _numeric_fields()
+BASE = dict(pool="p.parquet", out="out", validation="v.parquet", model="linear")
+
+
+def _acceptable(name: str, value) -> bool:
+    kind, low, high, optional = NUMERIC[name]
+    if value is None:
+        return optional
+    if not math.isfinite(value) or (kind is int and float(value) != int(value)):
+        return False
+    if name == "budget":  # a row count or a fraction
+        return value > 0 and (value < 1 or float(value).is_integer())
+    return (low is None or value >= low) and (high is None or value <= high)
+
+
+def test_the_property_below_covers_every_numeric_option():
+    assert {"budget", "seed", "warmup_steps", "warmup_lr", "max_reject_share", "workers", "projection_dim",
+            "gradcos_fraction", "max_length", "shard_rows"} <= set(NUMERIC)
+
+
 @settings(max_examples=300, deadline=None)
-@given(values=st.fixed_dictionaries({name: NUMBERS for name in NUMERIC_BOUNDS}))
+@given(values=st.fixed_dictionaries({name: NUMBERS for name in NUMERIC}))
 def test_every_numeric_option_value_is_accepted_within_bounds_or_refused_naming_its_flag(values):
     try:
-        check_numbers(**values)
+        CurateConfig.parse(**BASE, **values)
     except InputError as err:
-        flags = {flag for flag, _, _ in NUMERIC_BOUNDS.values()}
-        assert err.field in flags and str(err)
+        assert err.field in {flag_of(CurateConfig, name) for name in NUMERIC} and str(err)
+        bad = [name for name, value in values.items() if not _acceptable(name, value)]
+        ordered = values.get("min_chars") is None or values.get("max_chars") is None or \
+            values["min_chars"] <= values["max_chars"]
+        assert bad or not ordered, f"refused {values}: {err}"
         return
     for name, value in values.items():
-        if value is None:
-            continue
-        _, low, high = NUMERIC_BOUNDS[name]
-        assert math.isfinite(value) and (low is None or value >= low) and (high is None or value <= high), name
+        assert _acceptable(name, value), (name, value)
+    assert values["min_chars"] <= values["max_chars"]
 
 
 @settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -142,12 +177,12 @@ def test_extreme_accepted_option_values_run_to_the_end(shard_rows, workers, max_
     """Values at the edges of their bounds make a run that finishes (or refuses input in one
     InputError), never a crash deep inside a stage."""
     from curation.models import forget_adapters
-    from flows.curate import curate
+    from runs import curate_run
 
     forget_adapters()
     root = tmp_path_factory.mktemp("extreme")
     try:
-        report = curate(pool=str(labelled_task["pool_first_half"]), validation=str(labelled_task["validation"]),
+        report = curate_run(pool=str(labelled_task["pool_first_half"]), validation=str(labelled_task["validation"]),
                         model="linear", budget=budget, out=str(root / "out"), cache=str(root / "cache"),
                         skip_finetune=True, shard_rows=shard_rows,
                         workers=workers, max_length=max_length, max_reject_share=max_reject_share)

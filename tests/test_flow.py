@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from curation.models import forget_adapters
-from flows.curate import curate
+from runs import curate_run
 
 
 @pytest.fixture(autouse=True)
@@ -19,7 +19,7 @@ def _fresh_models(prefect_api_url):
 
 
 def test_lossdrop_beats_random_on_a_pool_with_wrong_label_copies(labelled_task, tmp_path):
-    report = curate(pool=str(labelled_task["pool"]), validation=str(labelled_task["validation"]),
+    report = curate_run(pool=str(labelled_task["pool"]), validation=str(labelled_task["validation"]),
                     test=str(labelled_task["test"]), model="linear", budget=300,
                     out=str(tmp_path / "out"), cache=str(tmp_path / "cache"))
     evaluation = report["evaluation"]
@@ -51,7 +51,7 @@ def test_same_inputs_and_seed_give_the_same_scores_and_selection(labelled_task, 
     runs = []
     for name in ("a", "b"):
         forget_adapters()
-        curate(pool=str(labelled_task["pool"]), validation=str(labelled_task["validation"]),
+        curate_run(pool=str(labelled_task["pool"]), validation=str(labelled_task["validation"]),
                model="mlp", budget=0.1, out=str(tmp_path / name), cache=str(tmp_path / f"cache-{name}"),
                skip_finetune=True)
         runs.append((pd.read_parquet(tmp_path / name / "scores.parquet"),
@@ -62,7 +62,7 @@ def test_same_inputs_and_seed_give_the_same_scores_and_selection(labelled_task, 
 
 
 def test_skip_finetune_stops_after_selection(labelled_task, tmp_path):
-    report = curate(pool=str(labelled_task["pool"]), validation=str(labelled_task["validation"]),
+    report = curate_run(pool=str(labelled_task["pool"]), validation=str(labelled_task["validation"]),
                     model="linear", budget=50, out=str(tmp_path / "out"), cache=str(tmp_path / "cache"),
                     skip_finetune=True)
     assert report["evaluation"] is None and "finetune" not in report["timings"]
@@ -72,7 +72,7 @@ def test_skip_finetune_stops_after_selection(labelled_task, tmp_path):
 
 
 def test_without_test_set_a_validation_holdout_is_used_and_reported(labelled_task, tmp_path):
-    report = curate(pool=str(labelled_task["pool"]), validation=str(labelled_task["validation"]),
+    report = curate_run(pool=str(labelled_task["pool"]), validation=str(labelled_task["validation"]),
                     model="linear", budget=200, out=str(tmp_path / "out"), cache=str(tmp_path / "cache"))
     assert report["evaluation"]["eval_set"] == "validation-holdout"
     assert report["counts"]["warmup_rows"] + report["counts"]["eval_rows"] == 200
@@ -80,7 +80,7 @@ def test_without_test_set_a_validation_holdout_is_used_and_reported(labelled_tas
 
 
 def test_causal_lm_end_to_end_prefers_the_target_domain(tiny_lm, text_task, tmp_path):
-    report = curate(pool=str(text_task["pool"]), validation=str(text_task["validation"]),
+    report = curate_run(pool=str(text_task["pool"]), validation=str(text_task["validation"]),
                     test=str(text_task["test"]), model=tiny_lm, budget=30, out=str(tmp_path / "out"),
                     cache=str(tmp_path / "cache"), warmup_steps=60, warmup_lr=2e-2)
     selection = pd.read_parquet(tmp_path / "out" / "selection.parquet")
@@ -97,7 +97,7 @@ def test_causal_lm_end_to_end_prefers_the_target_domain(tiny_lm, text_task, tmp_
 
 
 def test_random_method_needs_no_warmup(labelled_task, tmp_path):
-    report = curate(pool=str(labelled_task["pool"]), validation=str(labelled_task["validation"]),
+    report = curate_run(pool=str(labelled_task["pool"]), validation=str(labelled_task["validation"]),
                     model="linear", budget=100, out=str(tmp_path / "out"), cache=str(tmp_path / "cache"),
                     method="random", skip_finetune=True)
     assert report["cache"]["warmup"] == "not-used"
@@ -117,7 +117,7 @@ def test_report_counts_add_up_and_validation_is_published(labelled_task, tmp_pat
     pool = pd.concat([pool, pool.iloc[20:24].assign(id=["d0", "d1", "d2", "d3"]), leaked], ignore_index=True)
     pool.to_parquet(tmp_path / "pool.parquet")
 
-    report = curate(pool=str(tmp_path / "pool.parquet"), validation=str(labelled_task["validation"]),
+    report = curate_run(pool=str(tmp_path / "pool.parquet"), validation=str(labelled_task["validation"]),
                     model="linear", budget=50, out=str(tmp_path / "out"), cache=str(tmp_path / "cache"),
                     skip_finetune=True)
     counts = report["counts"]

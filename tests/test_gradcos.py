@@ -10,8 +10,8 @@ from torch.nn import functional as F
 
 from curation.models.base import WarmupConfig
 from curation.models.classifier import ClassifierAdapter
-from flows.curate import curate
-from tasks.gradcos import Checkpoint, gradcos_scores, project, projected_gradients, train_trajectory
+from runs import curate_run
+from curation.scorers.gradcos import Checkpoint, gradcos_scores, project, projected_gradients, train_trajectory
 
 
 def test_projection_is_a_fixed_linear_map_that_keeps_angles_roughly():
@@ -79,7 +79,7 @@ def test_gradcos_runs_stores_its_gradients_and_reuses_them(labelled_task, prefec
     common = dict(pool=str(labelled_task["pool"]), validation=str(labelled_task["validation"]),
                   test=str(labelled_task["test"]), model="linear", budget=300, cache=str(tmp_path / "cache"),
                   method="gradcos", projection_dim=32, skip_finetune=True, shard_rows=1000)
-    first = curate(**common, out=str(tmp_path / "first"))
+    first = curate_run(**common, out=str(tmp_path / "first"))
     cost = first["cost"]
     # 5% of 2400 rows, 4 epochs of batches of 64: 2 steps an epoch, on the pool, not on V.
     assert cost["warmup_steps"] == 8 and first["cache"]["warmup"] == "miss"
@@ -90,7 +90,7 @@ def test_gradcos_runs_stores_its_gradients_and_reuses_them(labelled_task, prefec
     stored = sorted((tmp_path / "cache" / "gradcos").glob("*/grads/shard-*.safetensors"))
     assert len(stored) == 3  # one file per shard of 1000 rows: the shard's completion marker
 
-    again = curate(**common, out=str(tmp_path / "again"))
+    again = curate_run(**common, out=str(tmp_path / "again"))
     assert again["cache"] == {**first["cache"], "warmup": "hit", "rows_scored": 0, "rows_reused": 2400}
     assert again["cost"]["scoring_forward_passes"] == 0 and again["cost"]["warmup_steps"] == 0
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "first" / "scores.parquet"),
@@ -98,13 +98,13 @@ def test_gradcos_runs_stores_its_gradients_and_reuses_them(labelled_task, prefec
 
     # A run that died before a shard's file was written: the rerun computes that shard only.
     stored[0].unlink()
-    resumed = curate(**common, out=str(tmp_path / "resumed"))
+    resumed = curate_run(**common, out=str(tmp_path / "resumed"))
     assert resumed["cache"]["rows_scored"] in (1000, 400) and resumed["cache"]["rows_reused"] == 2400 - resumed["cache"]["rows_scored"]
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "first" / "scores.parquet"),
                                   pd.read_parquet(tmp_path / "resumed" / "scores.parquet"))
 
     # A fresh cache: the same inputs and seed give the same scores, computed again.
-    fresh = curate(**{**common, "cache": str(tmp_path / "other-cache")}, out=str(tmp_path / "fresh"))
+    fresh = curate_run(**{**common, "cache": str(tmp_path / "other-cache")}, out=str(tmp_path / "fresh"))
     assert fresh["cache"]["rows_scored"] == 2400
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "first" / "scores.parquet"),
                                   pd.read_parquet(tmp_path / "fresh" / "scores.parquet"))
@@ -117,8 +117,8 @@ def test_gradcos_runs_stores_its_gradients_and_reuses_them(labelled_task, prefec
 def test_gradcos_on_a_causal_lm_leaves_the_model_as_it_found_it(tiny_lm, text_task, prefect_api_url, tmp_path):
     common = dict(pool=str(text_task["pool"]), validation=str(text_task["validation"]), test=str(text_task["test"]),
                   model=tiny_lm, budget=20, cache=str(tmp_path / "cache"), max_length=64, projection_dim=64)
-    gradcos = curate(**common, method="gradcos", out=str(tmp_path / "gradcos"))
-    lossdrop = curate(**common, method="lossdrop", out=str(tmp_path / "lossdrop"))
+    gradcos = curate_run(**common, method="gradcos", out=str(tmp_path / "gradcos"))
+    lossdrop = curate_run(**common, method="lossdrop", out=str(tmp_path / "lossdrop"))
     assert gradcos["evaluation"]["random"] == lossdrop["evaluation"]["random"]
     assert gradcos["cost"]["scoring_backward_passes"] == (90 + 24) * 4  # pool and V, each at 4 checkpoints
     selection = pd.read_parquet(tmp_path / "gradcos" / "selection.parquet")

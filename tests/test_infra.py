@@ -83,6 +83,10 @@ def test_prefect_yaml_entrypoints_are_flows_taking_the_parameters_given():
         assert set(deployment["parameters"]) <= accepted, deployment["name"]
         for trigger in deployment.get("triggers", []):
             assert set(trigger["parameters"]) <= accepted
+        if "settings" in deployment["parameters"]:  # typed: names the config's fields only
+            from curation.config import CurationSettings
+
+            assert set(deployment["parameters"]["settings"]) <= set(CurationSettings.model_fields)
     by_name = {d["name"]: d for d in config["deployments"]}
     assert by_name["nightly"]["schedules"] == [{"cron": "0 2 * * *", "timezone": "UTC", "active": True}]
     trigger = by_name["pool-landed"]["triggers"][0]
@@ -91,7 +95,8 @@ def test_prefect_yaml_entrypoints_are_flows_taking_the_parameters_given():
 
 
 def test_prefect_yaml_and_the_code_deploy_the_same_schedule_and_trigger():
-    from flows.deployments import NIGHTLY_CRON, POOL_TEMPLATE
+    from curation.config import NIGHTLY_CRON
+    from flows.deployments import POOL_TEMPLATE
     from flows.watch import EVENT
 
     by_name = {d["name"]: d for d in prefect_yaml()["deployments"]}
@@ -100,6 +105,7 @@ def test_prefect_yaml_and_the_code_deploy_the_same_schedule_and_trigger():
     assert by_name["pool-landed"]["triggers"][0]["parameters"]["pools"] == [POOL_TEMPLATE]
 
 
+@pytest.mark.service
 def test_setup_script_creates_pools_limit_and_deployments_on_a_real_server(tmp_path):
     """infra/setup.sh against `prefect server start` on loopback: what compose's `setup` does."""
     import os
@@ -130,8 +136,9 @@ def test_setup_script_creates_pools_limit_and_deployments_on_a_real_server(tmp_p
     assert {"cpu", "gpu"} <= pools and limits == {"gpu": 1}
     assert [(s["schedule"]["cron"], s["schedule"]["timezone"]) for s in nightly["schedules"]] == [("0 2 * * *", "UTC")]
     assert nightly["parameters"]["pools"] == ["s3://curation/pools/reference.parquet"]
-    assert nightly["work_pool_name"] == "cpu" and landed["parameters"]["validation"] == settings["CURATE_VALIDATION"]
-    assert landed["parameters"]["budget"] == 1000
+    assert nightly["work_pool_name"] == "cpu"
+    assert landed["parameters"]["settings"]["validation"] == settings["CURATE_VALIDATION"]
+    assert landed["parameters"]["settings"]["budget"] == 1000
     trigger = next(a for a in automations if a["actions"][0].get("deployment_id") == landed["id"])["trigger"]
     assert trigger["expect"] == ["curation.pool.landed"]
     assert trigger["match"] == {"prefect.resource.id": "s3://curation/landing/*"}

@@ -129,7 +129,7 @@ def test_credentials_from_a_prefect_secret_block(s3_task, prefect_api_url, tmp_p
 
     from curation.models import forget_adapters
     from curation.storage import _block_credentials
-    from flows.curate import curate
+    from runs import curate_run
 
     env = s3_task["env"]
     Secret(value={"key": env["AWS_ACCESS_KEY_ID"], "secret": env["AWS_SECRET_ACCESS_KEY"],
@@ -141,7 +141,7 @@ def test_credentials_from_a_prefect_secret_block(s3_task, prefect_api_url, tmp_p
     fsspec.filesystem("s3").clear_instance_cache()
     forget_adapters()
     url = s3_task["url"]
-    report = curate(pool=f"{url}/pool_b.parquet", validation=f"{url}/validation.parquet", model="linear",
+    report = curate_run(pool=f"{url}/pool_b.parquet", validation=f"{url}/validation.parquet", model="linear",
                     budget=20, out=f"{url}/out-block", cache=str(tmp_path / "cache"), skip_finetune=True)
     assert report["counts"]["valid"] == 1200
     assert s3_task["fs"].exists(f"{url[5:]}/out-block/report.json")

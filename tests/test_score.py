@@ -10,7 +10,7 @@ import torch
 from curation.models.base import WarmupConfig
 from curation.models.classifier import ClassifierAdapter
 from curation.models.causal_lm import CausalLMAdapter
-from tasks.score import LOSS_EPS, score_formula, score_rows
+from curation.scorers.lossdrop import LOSS_EPS, score_formula, score_rows
 
 
 def test_normalized_drop_matches_hand_computation():
@@ -46,7 +46,7 @@ def test_classifier_endpoint_losses_are_cross_entropies():
     expected_base = -_log_softmax(x @ np.array([[1, 0], [0, 1], [0, 0]]))[[0, 1], y]
     expected_warm = -_log_softmax(x @ np.array([[2, 0], [0, -1], [0, 0]]))[[0, 1], y]
 
-    scores = score_rows(adapter, rows, "lossdrop")
+    scores = score_rows(adapter, rows)
     assert scores["loss_base"].to_numpy() == pytest.approx(expected_base, rel=1e-5)
     assert scores["loss_warm"].to_numpy() == pytest.approx(expected_warm, rel=1e-5)
     assert scores["score"].to_numpy() == pytest.approx(

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from curation.errors import InputError
+from curation.config import CurateConfig
 from tasks.select import budget_rows, label_quotas, ranking, select_positions
 
 
@@ -14,8 +15,9 @@ def test_budget_counts_and_fractions():
     assert budget_rows(0.25, 100) == 25
     assert budget_rows(0.001, 100) == 1
     assert budget_rows(500, 100) == 100
-    with pytest.raises(InputError):
-        budget_rows(2.5, 100)
+    with pytest.raises(InputError) as error:  # the config refuses a budget that is neither
+        CurateConfig.parse(pool="p", out="o", validation="v", model="linear", budget=2.5)
+    assert error.value.field == "--budget"
 
 
 def test_ties_are_broken_by_id():

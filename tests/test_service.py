@@ -19,6 +19,8 @@ import pytest
 from conftest import REPO, make_feature_rows
 from prefectserver import prefect_server, server_env, stop
 
+pytestmark = pytest.mark.service
+
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOT_DIR = REPO / "test-output"
 EXPECTED_ARTIFACTS = {"curation-report", "top-selected-rows", "curation-outputs", "scoring-progress",
@@ -193,6 +195,7 @@ def test_an_s3_notification_triggers_a_run_and_the_watcher_does_not_repeat_it(ap
     assert len(runs_of()) == 1  # ...but the server had the event id: no second run
 
 
+@pytest.mark.browser
 def test_the_ui_renders_the_report_of_the_triggered_run(server, service, tmp_path):
     """Headless Chromium (Debian's package) loads the run's report artifact page in the Prefect UI."""
     from playwright.sync_api import sync_playwright

@@ -14,21 +14,21 @@ import pytest
 
 from conftest import MATH, REPO, WEB
 from curation.models import forget_adapters
-from flows.curate import curate
+from runs import curate_run
 
 
 def test_a_pool_repeating_earlier_rows_scores_only_the_new_ones(labelled_task, tmp_path, prefect_api_url):
     forget_adapters()
     common = dict(validation=str(labelled_task["validation"]), model="linear", budget=100,
                   cache=str(tmp_path / "cache"), skip_finetune=True, shard_rows=300)
-    first = curate(pool=str(labelled_task["pool_first_half"]), out=str(tmp_path / "a"), **common)
-    second = curate(pool=str(labelled_task["pool"]), out=str(tmp_path / "b"), **common)
+    first = curate_run(pool=str(labelled_task["pool_first_half"]), out=str(tmp_path / "a"), **common)
+    second = curate_run(pool=str(labelled_task["pool"]), out=str(tmp_path / "b"), **common)
     assert first["cache"]["rows_scored"] == 1200 and first["cache"]["rows_reused"] == 0
     assert second["cache"]["rows_scored"] == 1200 and second["cache"]["rows_reused"] == 1200
     a = pd.read_parquet(tmp_path / "a" / "scores.parquet").set_index("id")
     b = pd.read_parquet(tmp_path / "b" / "scores.parquet").set_index("id")
     pd.testing.assert_frame_equal(a, b.loc[a.index])
-    third = curate(pool=str(labelled_task["pool"]), out=str(tmp_path / "c"), **common)
+    third = curate_run(pool=str(labelled_task["pool"]), out=str(tmp_path / "c"), **common)
     assert third["cache"]["rows_scored"] == 0 and third["cache"]["rows_reused"] == 2400
 
 

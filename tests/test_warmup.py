@@ -9,7 +9,7 @@ import pandas as pd
 
 from curation.hashing import dataset_hash, row_hashes
 from curation.models.base import WarmupConfig
-from tasks.warmup import warmup_key
+from curation.cache_keys import warmup_key
 
 
 def test_key_ignores_row_order_and_follows_content_model_and_config(labelled_task):
@@ -43,10 +43,10 @@ def test_second_process_with_another_pool_hits_the_warmup_cache(labelled_task, t
 def _in_a_fresh_process_state(**params):
     """A run as a new process would start it: no θ0 or θT in memory, everything from the cache."""
     from curation.models import forget_adapters
-    from flows.curate import curate
+    from runs import curate_run
 
     forget_adapters()
-    return curate(**params)
+    return curate_run(**params)
 
 
 def test_a_hit_scores_like_the_run_that_trained_it(labelled_task, tmp_path, prefect_api_url):
@@ -73,16 +73,16 @@ def test_one_process_warms_up_for_two_validation_sets_and_goes_back_to_the_first
         tiny_lm, text_task, prefect_api_url, tmp_path):
     """A served process (or `curate compare` across seeds) meets a second validation set: its θT
     replaces the first in the loaded model, and the first comes back from the cache intact."""
-    from flows.curate import curate
+    from runs import curate_run
 
     other = tmp_path / "other-validation.parquet"
     pd.read_parquet(text_task["validation"]).iloc[:16].to_parquet(other)
     common = dict(pool=str(text_task["pool"]), model=tiny_lm, budget=20, cache=str(tmp_path / "cache"),
                   max_length=64, skip_finetune=True)
-    first = curate(**common, validation=str(text_task["validation"]), out=str(tmp_path / "a"))
-    second = curate(**common, validation=str(other), out=str(tmp_path / "b"))
+    first = curate_run(**common, validation=str(text_task["validation"]), out=str(tmp_path / "a"))
+    second = curate_run(**common, validation=str(other), out=str(tmp_path / "b"))
     shutil.rmtree(tmp_path / "cache" / "row-scores")  # so the reloaded θT has to score every row
-    again = curate(**common, validation=str(text_task["validation"]), out=str(tmp_path / "a-again"))
+    again = curate_run(**common, validation=str(text_task["validation"]), out=str(tmp_path / "a-again"))
     assert [r["cache"]["warmup"] for r in (first, second, again)] == ["miss", "miss", "hit"]
     assert again["cache"]["rows_scored"] == 90
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "a" / "scores.parquet"),

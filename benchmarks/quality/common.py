@@ -19,15 +19,17 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 RESULTS = Path(__file__).resolve().parent / "results"
-METHODS = ["random", "lossdrop", "lossdrop-raw", "embedding", "gradcos"]
+METHODS = ["random", "lossdrop", "lossdrop-raw", "embedding", "gradcos"]  # the order of the published tables
 
 
 def run_compare(out: Path, methods: list[str], **run: Any) -> pd.DataFrame:
     """One `curate compare` flow run; returns its comparison table (one row per method)."""
+    from curation.config import CurateConfig
     from flows.compare import compare
 
-    result = compare(methods=methods, out=str(out), run={"seed": 0, **run})
-    return pd.DataFrame(result["table"])
+    options = {name: str(value) if isinstance(value, Path) else value for name, value in run.items()}
+    result = compare(CurateConfig.parse(**{"seed": 0, **options}, out=str(out)), methods)
+    return pd.DataFrame(result.table)
 
 
 def print_runs(label: str, runs: list[dict], metric: str) -> None:

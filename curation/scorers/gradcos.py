@@ -1,4 +1,4 @@
-"""The `gradcos` baseline (LESS-style): gradient similarity along a warmup trajectory on the pool.
+"""gradcos, the LESS-style baseline: gradient similarity along a warmup trajectory on the pool.
 
 LESS (Xia et al. 2024) warms a LoRA model up on a random fraction of the *pool* for a few
 epochs, keeps a checkpoint at each epoch's end, and scores a pool row by the cosine similarity
@@ -28,16 +28,15 @@ import torch
 
 from curation import CODE_VERSION
 from curation.cache_keys import model_identity
-from curation.errors import InputError
 from curation.hashing import dataset_hash, json_hash
 from curation.integrity import Damaged, open_safetensors, parse_manifest, seal_safetensors, set_aside
 from curation.models import ModelAdapter, WarmupConfig
 from curation.progress import progress_bar
 from curation.rows import HASH_COLUMN
+from curation.sampling import random_positions
 from curation.score_cache import shard_key
+from curation.scorers.base import SCORES_SCHEMA, OwnWarmup, Scored, Scorer, ScoreRequest, lossless_scores, unit_rows
 from curation.storage import exists, join, read_bytes, size, write_bytes_atomic, write_json_atomic
-from tasks.score import SCORES_SCHEMA, lossless_scores, unit_rows
-from tasks.select import random_positions
 
 BETA1, BETA2, ADAM_EPS = 0.9, 0.999, 1e-8  # Adam's, used both to train and to precondition (as LESS)
 ROWS_PER_CHUNK = 256  # per-row gradients are projected this many rows at a time: memory stays bounded
@@ -50,13 +49,6 @@ class GradcosConfig:
     min_rows: int = 64       # ...but at least this many rows, so tiny pools still get a trajectory
     epochs: int = 4          # one checkpoint per epoch (LESS: 4)
     dim: int = 512           # random-projection dimension (LESS: 8192, for 7B models)
-
-    def __post_init__(self) -> None:
-        if not 0 < self.fraction <= 1:
-            raise InputError(f"{self.fraction}: the gradcos warmup's pool share must be in (0, 1]",
-                             field="--gradcos-fraction")
-        if self.dim < 1:
-            raise InputError(f"{self.dim}: the projection dimension must be at least 1", field="--projection-dim")
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -242,3 +234,17 @@ def write_gradcos_scores(adapter: ModelAdapter, checked, validation: pd.DataFram
         adapter.drop_gradient_model()
     cost["bytes_stored"] = sum(size(url) for url in urls)
     return (np.concatenate(scores) if scores else np.empty(0)), cost
+
+
+class GradCos(Scorer):
+    """A forward and a backward pass per row and checkpoint, in the flow's process whatever the engine."""
+
+    def score(self, request: ScoreRequest) -> Scored:
+        config = GradcosConfig(fraction=request.config.gradcos_fraction, dim=request.config.projection_dim)
+        scores, cost = write_gradcos_scores(request.adapter, request.pool, request.validation, request.warmup,
+                                            config, request.config.cache, request.path, request.config.seed)
+        return Scored(scores, cost["rows_scored"], cost["rows_reused"], bytes_stored=cost["bytes_stored"],
+                      damaged=cost["damaged"], forward_passes=cost["forward_passes"],
+                      backward_passes=cost["forward_passes"],
+                      own_warmup=OwnWarmup(cost["trajectory"], cost["warmup_steps"], cost["warmup_seconds"],
+                                           config.as_dict()))

@@ -2,7 +2,7 @@
 to the outputs, and the score-distribution plot saved next to the outputs.
 
 Artifact keys are stable, lowercase and dash-separated, so each forms a history across runs in the
-UI's Artifacts page. The report is built from `report.json` alone: what the UI shows is what the
+UI's Artifacts page. The report is built from the run's `Report` alone: what the UI shows is what the
 outputs say.
 """
 
@@ -14,9 +14,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from curation.report import Report
+
 REPORT_KEY = "curation-report"
 TOP_ROWS_KEY = "top-selected-rows"
 OUTPUTS_KEY = "curation-outputs"
+VALIDATION_KEY = "pool-validation"
 PLOT_NAME = "score-distribution.png"
 TOP_ROWS = 20
 CELL_CHARS = 120  # long text cells are cut so the table stays readable
@@ -55,44 +58,44 @@ def outputs_link(out: str) -> str:
     return out if "://" in out else pathlib.Path(out).resolve().as_uri()
 
 
-def report_markdown(report: dict[str, Any]) -> str:
+def report_markdown(report: Report) -> str:
     """The run's report as markdown: pool, counts, cache, stage times, lift over random."""
-    config, counts, cache = report["config"], report["counts"], report["cache"]
-    out = outputs_link(config["out"])
-    reasons = ", ".join(f"{reason} {n:,}" for reason, n in sorted(counts["quarantine_reasons"].items()))
+    config, counts, cache = report.config, report.counts, report.cache
+    out = outputs_link(config.out)
+    reasons = ", ".join(f"{reason} {n:,}" for reason, n in sorted(counts.quarantine_reasons.items()))
     lines = [
         "# Curation report",
         "",
-        f"Pool `{config['pool']}`, validation `{config['validation']}`, model `{config['model']}`, method `{config['method']}`, "
-        f"selection `{config['selection']}`, seed {config['seed']}.",
+        f"Pool `{config.pool}`, validation `{config.validation}`, model `{config.model}`, method `{config.method}`, "
+        f"selection `{report.effective.selection}`, seed {config.seed}.",
         "",
         "| rows read | valid | quarantined | selected |",
         "| ---: | ---: | ---: | ---: |",
-        f"| {counts['rows_read']:,} | {counts['valid']:,} | {counts['quarantined']:,} | {counts['selected']:,} |",
+        f"| {counts.rows_read:,} | {counts.valid:,} | {counts.quarantined:,} | {counts.selected:,} |",
         "",
         f"Quarantine reasons: {reasons or 'none'}.",
         "",
-        f"Cache: warmup **{cache['warmup']}**, {cache['rows_scored']:,} rows scored, "
-        f"{cache['rows_reused']:,} reused from the row-score cache.",
+        f"Cache: warmup **{cache.warmup}**, {cache.rows_scored:,} rows scored, "
+        f"{cache.rows_reused:,} reused from the row-score cache.",
         "",
         "## Lift over random",
         "",
     ]
-    evaluation = report.get("evaluation")
+    evaluation = report.evaluation
     if evaluation:
-        metric = evaluation["metric"]
-        better = "higher" if evaluation["higher_is_better"] else "lower"
+        metric = evaluation.metric
+        better = "higher" if evaluation.higher_is_better else "lower"
         lines += [f"| | {metric} ({better} is better) |", "| --- | ---: |",
-                  f"| selection | {evaluation['selection'][metric]:.4f} |",
-                  f"| random control | {evaluation['random'][metric]:.4f} |",
-                  f"| **lift over random** | **{evaluation['lift']:+.4f}** |", "",
-                  f"Measured on {evaluation['rows']:,} rows of the {evaluation['eval_set']} set."]
+                  f"| selection | {evaluation.selection[metric]:.4f} |",
+                  f"| random control | {evaluation.random[metric]:.4f} |",
+                  f"| **lift over random** | **{evaluation.lift:+.4f}** |", "",
+                  f"Measured on {evaluation.rows:,} rows of the {evaluation.eval_set} set."]
     else:
         lines.append("Not measured: the run stopped after selection (`--skip-finetune`).")
     lines += ["", "## Stage times", "", "| stage | seconds |", "| --- | ---: |"]
-    lines += [f"| {stage} | {seconds:.2f} |" for stage, seconds in report["timings"].items()]
+    lines += [f"| {stage} | {seconds:.2f} |" for stage, seconds in report.timings.items()]
     lines += ["", "## Outputs", "",
-              f"[{config['out']}]({out}): `selection.parquet`, `scores.parquet`, `quarantine.parquet`, "
+              f"[{config.out}]({out}): `selection.parquet`, `scores.parquet`, `quarantine.parquet`, "
               "`report.json`.", "",
               f"Score distribution, selected vs not: [{PLOT_NAME}]({out.rstrip('/')}/{PLOT_NAME})"]
     return "\n".join(lines)
@@ -115,14 +118,25 @@ def top_rows_table(selection: pd.DataFrame, limit: int = TOP_ROWS) -> list[dict[
     return [{column: cell(value) for column, value in row.items()} for row in head.to_dict("records")]
 
 
-def publish_dashboards(report: dict[str, Any], selection: pd.DataFrame) -> None:
+def publish_dashboards(report: Report, selection: pd.DataFrame) -> None:
     """The report, the top rows and the outputs link as Prefect artifacts of the current run."""
     from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 
-    pool = report["config"]["pool"]
+    pool, out = report.config.pool, report.config.out
     create_markdown_artifact(key=REPORT_KEY, markdown=report_markdown(report),
                              description=f"curation report for {pool}")
     create_table_artifact(key=TOP_ROWS_KEY, table=top_rows_table(selection),
                           description=f"the {TOP_ROWS} best-ranked selected rows of {pool}")
-    create_link_artifact(key=OUTPUTS_KEY, link=outputs_link(report["config"]["out"]),
-                         link_text=report["config"]["out"], description=f"outputs of the run on {pool}")
+    create_link_artifact(key=OUTPUTS_KEY, link=outputs_link(out), link_text=out,
+                         description=f"outputs of the run on {pool}")
+
+
+def publish_validation(expectations: list[dict]) -> None:
+    """The expectation results as a Prefect table artifact: expectation, rows checked, rows failed."""
+    from prefect.artifacts import create_table_artifact
+
+    create_table_artifact(
+        key=VALIDATION_KEY,
+        table=[{"expectation": e["expectation"], "reason": e["reason"], "rows checked": e["rows_checked"],
+                "rows failed": e["rows_failed"]} for e in expectations],
+        description="Great Expectations results over the pool, summed over its batches")

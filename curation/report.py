@@ -1,0 +1,108 @@
+"""report.json, typed: what a run was asked (`config`), what it used (`effective`), what it found and cost.
+
+The flow builds one `Report` (tasks/publish.py), writes it as report.json, and hands the same
+object to the command line's summary, `curate compare` and the dashboards: no reader goes
+through string keys.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from curation.config import CurateConfig
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", protected_namespaces=())
+
+
+class Effective(Section):
+    """Settings as the run used them: `auto` resolved, the model kind's defaults filled in."""
+
+    selection: str
+    warmup: dict[str, Any]            # the warmup config θT was trained with (the cache key hashes it)
+    finetune: dict[str, Any] | None   # None with --skip-finetune
+    gradcos: dict[str, Any] | None    # gradcos's own config, when it is the method
+
+
+class Hashes(Section):
+    validation: str
+    pool: str
+    warmup_key: str
+    row_score_key: str
+
+
+class Counts(Section):
+    rows_read: int
+    valid: int
+    quarantined: int
+    quarantine_reasons: dict[str, int]
+    selected: int
+    validation_rows: int
+    warmup_rows: int
+    eval_rows: int
+
+
+class Evaluation(Section):
+    metric: str
+    higher_is_better: bool
+    selection: dict[str, float | None]
+    random: dict[str, float | None]
+    lift: float | None                # > 0: the selection did better than the random control
+    rows: int
+    eval_set: str                     # "test" or "validation-holdout"
+    finetune: dict[str, Any]
+
+
+class Damaged(Section):
+    """Damaged cache entries found, set aside under <cache>/damaged/ and rebuilt."""
+
+    warmup: int = 0
+    row_scores: int = 0
+
+
+class CacheUse(Section):
+    warmup: str                       # "hit", "miss" or "not-used"
+    rows_scored: int
+    rows_reused: int
+    dir: str
+    damaged: Damaged
+
+
+class Scoring(Section):
+    engine: str
+    shards: int
+    workers_used: int
+
+
+class Cost(Section):
+    """What the method cost: per-row model passes while scoring, warmup steps trained by this run,
+    and the bytes it keeps per pool (the row-score cache's losses, gradcos's projected gradients)."""
+
+    method: str
+    scoring_forward_passes: int
+    scoring_backward_passes: int
+    warmup_steps: int
+    bytes_stored: int
+    score_seconds: float
+
+
+class Report(Section):
+    config: CurateConfig
+    effective: Effective
+    hashes: Hashes
+    counts: Counts
+    selection_labels: dict[str, int] | None
+    timings: dict[str, float]
+    evaluation: Evaluation | None
+    cache: CacheUse
+    scoring: Scoring
+    cost: Cost
+    flow_run: str
+    finished_at: str
+
+    def as_json(self) -> dict[str, Any]:
+        """The report as report.json holds it."""
+        return self.model_dump(mode="json")

@@ -1,0 +1,120 @@
+"""lossdrop: the normalized endpoint loss drop of every pool row, (ℓ(θ0,z) − ℓ(θT,z)) / ℓ(θ0,z).
+
+Two forward passes per row (θ0 and θT), no gradients. Shards (the Parquet parts the validate
+step spilled) are the unit of work, caching and resume: each scored shard's losses are written
+to the row-score cache before the shard counts as done, so a crashed run loses at most the
+shards in flight, and rows an earlier pool held under the same θT are not scored again. The
+shards run on the run's engine (`curation.engines`); the scores are read back from the cache.
+`lossdrop-raw` is the same drop, not normalized (as CoLoR-Filter).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from curation.engines import ShardJob
+from curation.models import ModelAdapter
+from curation.progress import progress_artifact, progress_bar
+from curation.rows import HASH_COLUMN
+from curation.score_cache import RowScoreCache, shard_key
+from curation.scorers.base import SCORES_SCHEMA, Scored, Scorer, ScoreRequest
+
+LOSS_EPS = 1e-6  # rows θ0 already predicts perfectly have no room to improve: no division by ~0
+
+
+def score_formula(loss_base: np.ndarray, loss_warm: np.ndarray, normalize: bool = True,
+                  eps: float = LOSS_EPS) -> np.ndarray:
+    """Loss drop from θ0 to θT; relative to the base loss unless `normalize` is False."""
+    drop = np.asarray(loss_base, dtype=np.float64) - np.asarray(loss_warm, dtype=np.float64)
+    return drop / np.maximum(loss_base, eps) if normalize else drop
+
+
+def score_shard(adapter: ModelAdapter, part: str, cache: RowScoreCache, batch_size: int | None = None,
+                name: str = "score") -> tuple[int, int, int]:
+    """Put one shard's endpoint losses in the row-score cache, scoring only rows it lacks.
+
+    Returns (rows scored, rows reused, damaged cache files set aside). A shard finished before
+    (this pool's earlier run or an identical shard of another pool) costs one verified read.
+    """
+    hashes = pq.read_table(part, columns=[HASH_COLUMN]).column(HASH_COLUMN).to_pandas()
+    key = shard_key(hashes)
+    finished, damaged = cache.read_shard(key)
+    if finished is not None:
+        return 0, len(hashes), damaged
+    rows = pq.read_table(part).to_pandas()
+    known, bad = cache.known_rows(rows[HASH_COLUMN])
+    damaged += bad
+    todo = rows[~rows[HASH_COLUMN].isin(known[HASH_COLUMN])]
+    if len(todo):
+        with progress_bar(len(todo), name) as progress:
+            base, warm = adapter.endpoint_losses(todo, batch_size, progress)
+        fresh = pd.DataFrame({HASH_COLUMN: todo[HASH_COLUMN].to_numpy(), "loss_base": base, "loss_warm": warm})
+        known = pd.concat([known, fresh], ignore_index=True) if len(known) else fresh
+    in_order = known.set_index(HASH_COLUMN).reindex(rows[HASH_COLUMN].to_numpy()).reset_index()
+    cache.store_shard(key, in_order)  # the shard's completion marker
+    return len(todo), len(rows) - len(todo), damaged
+
+
+def write_scores(parts: list[str], cache: RowScoreCache, normalize: bool, path: str) -> tuple[np.ndarray, int]:
+    """Stream scores.parquet (id, score, loss_base, loss_warm) to a local file, shard by shard;
+    return the scores and the bytes the pool's losses take in the row-score cache.
+
+    The losses come back from the row-score cache whichever engine wrote them; only the score
+    column stays in memory (8 bytes a row) for the selection.
+    """
+    scores, stored = [], 0
+    with pq.ParquetWriter(path, SCORES_SCHEMA) as writer:
+        for part in parts:
+            rows = pq.read_table(part, columns=["id", HASH_COLUMN]).to_pandas()
+            key = shard_key(rows[HASH_COLUMN])
+            losses, _ = cache.read_shard(key)
+            if losses is None:  # removed or damaged since it was scored, moments ago
+                raise RuntimeError(f"the row-score cache lost shard {key} while the scores were written; run again")
+            stored += cache.shard_bytes(key)
+            base, warm = losses["loss_base"].to_numpy(), losses["loss_warm"].to_numpy()
+            score = score_formula(base, warm, normalize=normalize)
+            writer.write_table(pa.table({"id": rows["id"].astype(str).to_numpy(), "score": score,
+                                         "loss_base": base, "loss_warm": warm}, schema=SCORES_SCHEMA))
+            scores.append(score)
+    return (np.concatenate(scores) if scores else np.empty(0)), stored
+
+
+def score_rows(adapter: ModelAdapter, rows: pd.DataFrame, normalize: bool = True) -> pd.DataFrame:
+    """Score rows held in memory (no shards, no cache): for tests and small, one-off uses."""
+    with progress_bar(len(rows), "score") as progress:
+        base, warm = adapter.endpoint_losses(rows, None, progress)
+    return pd.DataFrame({"id": rows["id"].to_numpy(), "score": score_formula(base, warm, normalize),
+                         "loss_base": base, "loss_warm": warm})
+
+
+class LossDrop(Scorer):
+    """The normalized endpoint loss drop, shard by shard on the run's engine."""
+
+    needs_warmup = True
+    normalize = True
+
+    def score(self, request: ScoreRequest) -> Scored:
+        config, pool = request.config, request.pool
+        # Shards on a GPU carry the `gpu` tag (local) or ask Ray for one.
+        gpus = int(getattr(getattr(request.adapter, "device", None), "type", "cpu") == "cuda")
+        jobs = [ShardJob(config.model, request.feature_dim, request.num_classes, config.max_length, config.cache,
+                         request.warm_key, request.row_key, part, index, gpus)
+                for index, part in enumerate(pool.valid_parts)]
+        progress = progress_artifact("scoring-progress", "shards of the pool scored")
+        done = request.engine.run(jobs, on_done=(lambda finished: progress(100.0 * finished / len(jobs)))
+                                  if progress else None)
+        row_cache = RowScoreCache(config.cache, request.row_key)
+        scores, stored = write_scores(pool.valid_parts, row_cache, self.normalize, request.path)
+        rows_scored = sum(d.rows_scored for d in done)
+        return Scored(scores, rows_scored, sum(d.rows_reused for d in done), len({d.worker for d in done}) or 1,
+                      stored, forward_passes=2 * rows_scored,  # θ0 and θT per newly scored row
+                      damaged=sum(d.damaged for d in done))
+
+
+class LossDropRaw(LossDrop):
+    """The un-normalized drop ℓ(θ0) − ℓ(θT) (CoLoR-Filter); shares lossdrop's θT and row-score cache."""
+
+    normalize = False

@@ -1,0 +1,16 @@
+"""Run the `curate` flow from a test as the command line does: options checked by the config
+(InputError naming the flag), the flow run on the session's Prefect API, and the report as
+report.json holds it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from curation.config import CurateConfig
+
+
+def curate_run(**options: Any) -> dict[str, Any]:
+    """The `curate` flow on these options; its report as a JSON dict (what report.json holds)."""
+    from flows.curate import curate
+
+    return curate(CurateConfig.parse(**options)).as_json()

@@ -1,0 +1,103 @@
+"""The shape the code keeps: layers that import downwards only, a flow body that reads as the DAG,
+methods and engines as objects rather than branches, and a local engine that rolls."""
+
+from __future__ import annotations
+
+import ast
+import threading
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def imported_modules(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module)
+    return names
+
+
+def test_curation_imports_nothing_from_tasks_or_flows():
+    offenders = {str(path.relative_to(REPO)): sorted(m for m in imported_modules(path)
+                                                     if m.split(".")[0] in ("tasks", "flows"))
+                 for path in (REPO / "curation").rglob("*.py")}
+    assert {path: found for path, found in offenders.items() if found} == {}
+
+
+def test_tasks_import_nothing_from_flows():
+    offenders = {str(path.relative_to(REPO)): sorted(m for m in imported_modules(path) if m.split(".")[0] == "flows")
+                 for path in (REPO / "tasks").glob("*.py")}
+    assert {path: found for path, found in offenders.items() if found} == {}
+
+
+def test_the_curate_flow_body_is_a_short_sequence_of_stages():
+    tree = ast.parse((REPO / "flows" / "curate.py").read_text())
+    body = next(node for node in tree.body if isinstance(node, ast.FunctionDef) and node.name == "curate")
+    assert body.end_lineno - body.lineno + 1 <= 60
+    called = {node.func.id for node in ast.walk(body) if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)}
+    assert {"ingest", "read_target", "validate_target", "validate_pool", "warmup", "score", "select", "finetune",
+            "evaluate", "build_report", "publish"} <= called
+
+
+def test_no_method_or_engine_branches_in_the_flows():
+    def compares_an_option(node: ast.AST) -> bool:
+        if not isinstance(node, ast.Compare):
+            return False
+        sides = [node.left, *node.comparators]
+        named = {s.id for s in sides if isinstance(s, ast.Name)} | {s.attr for s in sides if isinstance(s, ast.Attribute)}
+        return bool(named & {"method", "engine"})
+
+    found = [f"{path.name}:{node.lineno}" for path in (REPO / "flows").glob("*.py")
+             for node in ast.walk(ast.parse(path.read_text())) if compares_an_option(node)]
+    assert found == []
+
+
+def test_the_local_engine_hands_a_finished_shards_slot_to_the_next_at_once(prefect_api_url):
+    """Two slots, three shards: shard 0 only finishes once shard 2 has started, which a window that
+    waits for its slowest shard (0) before starting the next would never allow."""
+    from prefect import flow
+
+    from curation.engines import LocalEngine, ShardDone, ShardJob
+
+    started = {i: threading.Event() for i in range(3)}
+    running, most = [0], [0]
+    lock = threading.Lock()
+
+    def work(job: ShardJob) -> ShardDone:
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        started[job.index].set()
+        if job.index == 0:
+            assert started[2].wait(timeout=60), "shard 2 did not start while shard 0 was in flight"
+        with lock:
+            running[0] -= 1
+        return ShardDone(rows_scored=job.index, rows_reused=0, damaged=0, worker=1)
+
+    jobs = [ShardJob("linear", 2, 2, 8, "cache", "w", "r", f"part-{i}", i) for i in range(3)]
+    finished = []
+
+    @flow
+    def engine_flow() -> list[ShardDone]:
+        return LocalEngine(workers=2, work=work).run(jobs, on_done=finished.append)
+
+    done = engine_flow()
+    assert [d.rows_scored for d in done] == [0, 1, 2]  # results in job order
+    assert most[0] == 2 and finished == [1, 2, 3]
+
+
+@pytest.mark.parametrize("engine", ["local", "ray", "ray://10.0.0.1:10001"])
+def test_engines_are_built_once_from_the_config(engine):
+    from curation.config import CurateConfig
+    from curation.engines import LocalEngine, RayEngine, engine_for
+
+    built = engine_for(CurateConfig(pool="p", out="o", validation="v", model="linear", budget=5, engine=engine,
+                                    workers=3))
+    assert isinstance(built, LocalEngine if engine == "local" else RayEngine) and built.workers == 3
+    if engine.startswith("ray://"):
+        assert built.address == engine
