@@ -30,8 +30,13 @@ sys.path.insert(0, str(REPO))
 
 def curate(args: list[str], kill_when=None) -> tuple[dict | None, float]:
     """Run `curate run ARGS` in a new process; returns (report, peak RSS in MB)."""
-    process = subprocess.Popen([sys.executable, "-m", "flows.cli", "run", *args], cwd=REPO,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "flows.cli", "run", *args],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     if kill_when is not None:
         while process.poll() is None and not kill_when():
             time.sleep(0.02)
@@ -50,8 +55,16 @@ def text_task(root: Path) -> dict[str, str]:
     from curation.tinylm import build_model
 
     paths = write_demo_data(str(root / "data"))
-    build_model(str(root / "model"), pretraining_texts(), layers=2, width=64, heads=4, context=256,
-                pretrain_steps=200, batch_size=16)
+    build_model(
+        str(root / "model"),
+        pretraining_texts(),
+        layers=2,
+        width=64,
+        heads=4,
+        context=256,
+        pretrain_steps=200,
+        batch_size=16,
+    )
     paths["model"] = str(root / "model")
     return paths
 
@@ -64,7 +77,7 @@ def warm_cache(root: Path) -> dict:
     m = n // 10
     # 90% of the rows were scored with pool A; the other 10% and the fresh pool are new to the cache.
     pd.concat([a.iloc[: n - m], b.iloc[:m]]).to_parquet(root / "known90.parquet")
-    b.iloc[m: m + n].to_parquet(root / "fresh.parquet")
+    b.iloc[m : m + n].to_parquet(root / "fresh.parquet")
 
     def stages(report, names=("ingest", "validate", "warmup", "score")):
         return sum(report["timings"].get(s, 0.0) for s in names)
@@ -73,18 +86,26 @@ def warm_cache(root: Path) -> dict:
     curate(["--pool", task["pool_a"], "--out", str(root / "a"), "--cache", str(root / "c2"), *common])
     warm, _ = curate(["--pool", task["pool_b"], "--out", str(root / "warm"), "--cache", str(root / "c2"), *common])
     curate(["--pool", task["pool_a"], "--out", str(root / "a3"), "--cache", str(root / "c3"), *common])
-    repeat, _ = curate(["--pool", str(root / "known90.parquet"), "--out", str(root / "k"),
-                        "--cache", str(root / "c3"), *common])
-    fresh, _ = curate(["--pool", str(root / "fresh.parquet"), "--out", str(root / "f"), "--cache", str(root / "c3"),
-                       *common])
-    return {"cold_run_s": round(stages(cold), 2), "cached_warmup_run_s": round(stages(warm), 2),
-            "warm_over_cold": round(stages(warm) / stages(cold), 3),
-            "warmup_cold_s": cold["timings"]["warmup"], "warmup_hit_s": warm["timings"]["warmup"],
-            "pool_rows": n, "fresh_pool_score_s": fresh["timings"]["score"],
-            "known90_pool_score_s": repeat["timings"]["score"],
-            "known90_rows_scored": repeat["cache"]["rows_scored"], "known90_rows_reused": repeat["cache"]["rows_reused"],
-            "fresh_rows_scored": fresh["cache"]["rows_scored"],
-            "known90_over_fresh_score": round(repeat["timings"]["score"] / fresh["timings"]["score"], 3)}
+    repeat, _ = curate(
+        ["--pool", str(root / "known90.parquet"), "--out", str(root / "k"), "--cache", str(root / "c3"), *common]
+    )
+    fresh, _ = curate(
+        ["--pool", str(root / "fresh.parquet"), "--out", str(root / "f"), "--cache", str(root / "c3"), *common]
+    )
+    return {
+        "cold_run_s": round(stages(cold), 2),
+        "cached_warmup_run_s": round(stages(warm), 2),
+        "warm_over_cold": round(stages(warm) / stages(cold), 3),
+        "warmup_cold_s": cold["timings"]["warmup"],
+        "warmup_hit_s": warm["timings"]["warmup"],
+        "pool_rows": n,
+        "fresh_pool_score_s": fresh["timings"]["score"],
+        "known90_pool_score_s": repeat["timings"]["score"],
+        "known90_rows_scored": repeat["cache"]["rows_scored"],
+        "known90_rows_reused": repeat["cache"]["rows_reused"],
+        "fresh_rows_scored": fresh["cache"]["rows_scored"],
+        "known90_over_fresh_score": round(repeat["timings"]["score"] / fresh["timings"]["score"], 3),
+    }
 
 
 def scale(root: Path, sizes=(10_000, 100_000, 1_000_000)) -> list[dict]:
@@ -104,13 +125,32 @@ def scale(root: Path, sizes=(10_000, 100_000, 1_000_000)) -> list[dict]:
     results = []
     for n in sizes:
         write(root / f"pool-{n}.parquet", n)
-        report, rss = curate(["--pool", str(root / f"pool-{n}.parquet"), "--validation", str(root / "validation.parquet"),
-                              "--model", "linear", "--budget", "0.01", "--skip-finetune", "--out", str(root / f"o{n}"),
-                              "--cache", str(root / f"c{n}")])
+        report, rss = curate(
+            [
+                "--pool",
+                str(root / f"pool-{n}.parquet"),
+                "--validation",
+                str(root / "validation.parquet"),
+                "--model",
+                "linear",
+                "--budget",
+                "0.01",
+                "--skip-finetune",
+                "--out",
+                str(root / f"o{n}"),
+                "--cache",
+                str(root / f"c{n}"),
+            ]
+        )
         t = report["timings"]
-        results.append({"rows": n, "score_rows_per_s": round(n / t["score"]),
-                        "ingest_validate_score_rows_per_s": round(n / (t["ingest"] + t["validate"] + t["score"])),
-                        "peak_rss_mb": round(rss, 1)})
+        results.append(
+            {
+                "rows": n,
+                "score_rows_per_s": round(n / t["score"]),
+                "ingest_validate_score_rows_per_s": round(n / (t["ingest"] + t["validate"] + t["score"])),
+                "peak_rss_mb": round(rss, 1),
+            }
+        )
         print(json.dumps(results[-1]), flush=True)
         os.remove(root / f"pool-{n}.parquet")
     return results
@@ -125,22 +165,45 @@ def resume(root: Path) -> dict:
     shards = -(-len(pool) // shard_rows)
 
     def args(name):
-        return ["--pool", str(root / "big.parquet"), "--validation", task["validation"], "--model", task["model"],
-                "--budget", "100", "--skip-finetune", "--shard-rows", str(shard_rows),
-                "--out", str(root / name), "--cache", str(root / f"cache-{name}")]
+        return [
+            "--pool",
+            str(root / "big.parquet"),
+            "--validation",
+            task["validation"],
+            "--model",
+            task["model"],
+            "--budget",
+            "100",
+            "--skip-finetune",
+            "--shard-rows",
+            str(shard_rows),
+            "--out",
+            str(root / name),
+            "--cache",
+            str(root / f"cache-{name}"),
+        ]
 
     full, _ = curate(args("full"))
-    done = lambda: len(list((root / "cache-killed").glob("row-scores/*/shard-*.parquet"))) >= shards // 2
+
+    def done() -> bool:
+        return len(list((root / "cache-killed").glob("row-scores/*/shard-*.parquet"))) >= shards // 2
+
     curate(args("killed"), kill_when=done)
     finished = len(list((root / "cache-killed").glob("row-scores/*/shard-*.parquet")))
     rerun, _ = curate(args("killed"))
     remaining_share = (shards - finished) / shards
-    return {"rows": len(pool), "shards": shards, "shards_done_at_kill": finished,
-            "uninterrupted_score_s": full["timings"]["score"], "rerun_score_s": rerun["timings"]["score"],
-            "rerun_over_remaining": round(rerun["timings"]["score"] / (full["timings"]["score"] * remaining_share), 3),
-            "rerun_total_stages_s": round(sum(rerun["timings"].values()), 2),
-            "identical_selection": pd.read_parquet(root / "full" / "selection.parquet").equals(
-                pd.read_parquet(root / "killed" / "selection.parquet"))}
+    return {
+        "rows": len(pool),
+        "shards": shards,
+        "shards_done_at_kill": finished,
+        "uninterrupted_score_s": full["timings"]["score"],
+        "rerun_score_s": rerun["timings"]["score"],
+        "rerun_over_remaining": round(rerun["timings"]["score"] / (full["timings"]["score"] * remaining_share), 3),
+        "rerun_total_stages_s": round(sum(rerun["timings"].values()), 2),
+        "identical_selection": pd.read_parquet(root / "full" / "selection.parquet").equals(
+            pd.read_parquet(root / "killed" / "selection.parquet")
+        ),
+    }
 
 
 def ray_vs_local(root: Path) -> dict:
@@ -150,19 +213,39 @@ def ray_vs_local(root: Path) -> dict:
     pool.drop(columns=["id"]).to_parquet(root / "big.parquet")
 
     def args(name, *engine):
-        return ["--pool", str(root / "big.parquet"), "--validation", task["validation"], "--model", task["model"],
-                "--budget", "100", "--skip-finetune", "--shard-rows", "500", "--out", str(root / name),
-                "--cache", str(root / f"cache-{name}"), *engine]
+        return [
+            "--pool",
+            str(root / "big.parquet"),
+            "--validation",
+            task["validation"],
+            "--model",
+            task["model"],
+            "--budget",
+            "100",
+            "--skip-finetune",
+            "--shard-rows",
+            "500",
+            "--out",
+            str(root / name),
+            "--cache",
+            str(root / f"cache-{name}"),
+            *engine,
+        ]
 
     # Only the scoring stage is compared; for Ray it includes starting the local instance.
     local, _ = curate(args("local"))
     ray, _ = curate(args("ray", "--engine", "ray", "--workers", "2"))
-    return {"rows": len(pool), "shards": local["scoring"]["shards"],
-            "local_1_process_score_s": local["timings"]["score"],
-            "ray_2_workers_score_s": ray["timings"]["score"], "ray_workers_used": ray["scoring"]["workers_used"],
-            "speedup_ray_over_local": round(local["timings"]["score"] / ray["timings"]["score"], 3),
-            "identical_scores": pd.read_parquet(root / "local" / "scores.parquet").equals(
-                pd.read_parquet(root / "ray" / "scores.parquet"))}
+    return {
+        "rows": len(pool),
+        "shards": local["scoring"]["shards"],
+        "local_1_process_score_s": local["timings"]["score"],
+        "ray_2_workers_score_s": ray["timings"]["score"],
+        "ray_workers_used": ray["scoring"]["workers_used"],
+        "speedup_ray_over_local": round(local["timings"]["score"] / ray["timings"]["score"], 3),
+        "identical_scores": pd.read_parquet(root / "local" / "scores.parquet").equals(
+            pd.read_parquet(root / "ray" / "scores.parquet")
+        ),
+    }
 
 
 def main() -> None:
@@ -170,8 +253,9 @@ def main() -> None:
     parser.add_argument("which", choices=["warm-cache", "scale", "resume", "ray"])
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as root:
-        result = {"warm-cache": warm_cache, "scale": scale, "resume": resume,
-                  "ray": ray_vs_local}[args.which](Path(root))
+        result = {"warm-cache": warm_cache, "scale": scale, "resume": resume, "ray": ray_vs_local}[args.which](
+            Path(root)
+        )
     print(json.dumps(result))
 
 

@@ -34,9 +34,14 @@ def write_pool(path: str, rows: int, chunk: int = 100_000) -> None:
         for start in range(0, rows, chunk):
             n = min(chunk, rows - start)
             index = range(start, start + n)
-            writer.write_table(pa.table({
-                "prompt": [prompts[i % len(prompts)] for i in index],
-                "response": [f"{responses[i % len(responses)]} [{i}]" for i in index]}))
+            writer.write_table(
+                pa.table(
+                    {
+                        "prompt": [prompts[i % len(prompts)] for i in index],
+                        "response": [f"{responses[i % len(responses)]} [{i}]" for i in index],
+                    }
+                )
+            )
 
 
 def measure(pool: str, validation: str) -> dict:
@@ -49,9 +54,13 @@ def measure(pool: str, validation: str) -> dict:
     with tempfile.TemporaryDirectory() as spill:
         checked = check_pool(open_source(pool), ref, spill)
     seconds = time.perf_counter() - started
-    return {"rows": checked.rows_read, "valid": checked.valid_rows, "seconds": round(seconds, 1),
-            "rows_per_s": round(checked.rows_read / seconds),
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+    return {
+        "rows": checked.rows_read,
+        "valid": checked.valid_rows,
+        "seconds": round(seconds, 1),
+        "rows_per_s": round(checked.rows_read / seconds),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
 
 
 def main() -> None:
@@ -69,8 +78,9 @@ def main() -> None:
         for size in map(int, args.sizes.split(",")):
             pool = os.path.join(root, f"pool-{size}.parquet")
             write_pool(pool, size)
-            out = subprocess.run([sys.executable, __file__, "--measure", pool, validation],
-                                 capture_output=True, text=True, check=True).stdout
+            out = subprocess.run(
+                [sys.executable, __file__, "--measure", pool, validation], capture_output=True, text=True, check=True
+            ).stdout
             results.append(json.loads(out.strip().splitlines()[-1]))
             print(json.dumps(results[-1]), flush=True)
             os.remove(pool)

@@ -28,25 +28,56 @@ from benchmarks.flow_benchmarks import text_task  # noqa: E402
 
 
 def compare(task: dict[str, str], pool: str, out: Path, cache: Path) -> dict[str, dict]:
-    subprocess.run([sys.executable, "-m", "flows.cli", "compare", "--pool", task[pool],
-                    "--validation", task["validation"], "--test", task["test"], "--model", task["model"],
-                    "--budget", "100", "--out", str(out), "--cache", str(cache),
-                    "--methods", "lossdrop,gradcos"], cwd=REPO, check=True, stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL,
-                   # As in the quality benchmarks (see quality/common.py): no ~2 s SQLite lock waits.
-                   env={**os.environ, "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_ENABLED": "false"})
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "flows.cli",
+            "compare",
+            "--pool",
+            task[pool],
+            "--validation",
+            task["validation"],
+            "--test",
+            task["test"],
+            "--model",
+            task["model"],
+            "--budget",
+            "100",
+            "--out",
+            str(out),
+            "--cache",
+            str(cache),
+            "--methods",
+            "lossdrop,gradcos",
+        ],
+        cwd=REPO,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        # As in the quality benchmarks (see quality/common.py): no ~2 s SQLite lock waits.
+        env={**os.environ, "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_ENABLED": "false"},
+    )
     return {m: json.loads((out / m / "report.json").read_text()) for m in ("lossdrop", "gradcos")}
 
 
 def row(pool: str, method: str, report: dict) -> dict:
     cost, rows = report["cost"], report["counts"]["valid"]
-    return {"pool": pool, "method": method, "rows": rows, "warmup": report["cache"]["warmup"],
-            "warmup steps": cost["warmup_steps"], "warmup s": report["timings"].get("warmup", 0.0),
-            "score s": cost["score_seconds"], "score ms/row": 1000 * cost["score_seconds"] / rows,
-            "forward/row": cost["scoring_forward_passes"] / rows,
-            "backward/row": cost["scoring_backward_passes"] / rows,
-            "bytes stored": cost["bytes_stored"], "bytes/row": cost["bytes_stored"] / rows,
-            "lift": report["evaluation"]["lift"]}
+    return {
+        "pool": pool,
+        "method": method,
+        "rows": rows,
+        "warmup": report["cache"]["warmup"],
+        "warmup steps": cost["warmup_steps"],
+        "warmup s": report["timings"].get("warmup", 0.0),
+        "score s": cost["score_seconds"],
+        "score ms/row": 1000 * cost["score_seconds"] / rows,
+        "forward/row": cost["scoring_forward_passes"] / rows,
+        "backward/row": cost["scoring_backward_passes"] / rows,
+        "bytes stored": cost["bytes_stored"],
+        "bytes/row": cost["bytes_stored"] / rows,
+        "lift": report["evaluation"]["lift"],
+    }
 
 
 def main() -> None:
@@ -59,14 +90,23 @@ def main() -> None:
     table = pd.DataFrame(records)
     lines = ["| " + " | ".join(table.columns) + " |", "|" + " --- |" * len(table.columns)]
     for _, r in table.iterrows():
-        lines.append("| " + " | ".join(f"{v:,.2f}" if isinstance(v, float) else f"{v:,}" if isinstance(v, int)
-                                       else str(v) for v in r) + " |")
+        lines.append(
+            "| "
+            + " | ".join(f"{v:,.2f}" if isinstance(v, float) else f"{v:,}" if isinstance(v, int) else str(v) for v in r)
+            + " |"
+        )
     ratios = []
     for pool, group in table.groupby("pool"):
         lossdrop, gradcos = group.set_index("method").loc["lossdrop"], group.set_index("method").loc["gradcos"]
-        ratios.append(f"{pool}: gradcos/lossdrop score time ×{gradcos['score s'] / lossdrop['score s']:.1f}, "
-                      f"score + warmup time ×{(gradcos['score s'] + gradcos['warmup s']) / (lossdrop['score s'] + lossdrop['warmup s']):.1f}, "
-                      f"bytes ×{gradcos['bytes stored'] / lossdrop['bytes stored']:.0f}")
+
+        def seconds(method) -> float:  # score + warmup
+            return method["score s"] + method["warmup s"]
+
+        ratios.append(
+            f"{pool}: gradcos/lossdrop score time ×{gradcos['score s'] / lossdrop['score s']:.1f}, "
+            f"score + warmup time ×{seconds(gradcos) / seconds(lossdrop):.1f}, "
+            f"bytes ×{gradcos['bytes stored'] / lossdrop['bytes stored']:.0f}"
+        )
     print("\n".join(lines + [""] + ratios))
 
 

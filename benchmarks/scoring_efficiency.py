@@ -65,10 +65,16 @@ def main() -> None:
         for _ in range(args.rounds):  # alternate, so both see the same machine load
             bare_tps.append(bare_loop())
             score_tps.append(scoring())
-    result = {"device": "cpu", "threads": torch.get_num_threads(), "rows": len(rows), "padded_tokens": tokens,
-              "batch_size": args.batch_size, "bare_forward_tokens_per_s": round(statistics.median(bare_tps)),
-              "scoring_tokens_per_s": round(statistics.median(score_tps)),
-              "fraction_of_two_pass_bound": round(statistics.median(score_tps) / (statistics.median(bare_tps) / 2), 3)}
+    result = {
+        "device": "cpu",
+        "threads": torch.get_num_threads(),
+        "rows": len(rows),
+        "padded_tokens": tokens,
+        "batch_size": args.batch_size,
+        "bare_forward_tokens_per_s": round(statistics.median(bare_tps)),
+        "scoring_tokens_per_s": round(statistics.median(score_tps)),
+        "fraction_of_two_pass_bound": round(statistics.median(score_tps) / (statistics.median(bare_tps) / 2), 3),
+    }
     print(json.dumps(result))
 
 

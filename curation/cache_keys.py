@@ -29,8 +29,7 @@ def model_identity(adapter) -> dict[str, Any]:
 
 def warmup_key(validation_hash: str, model: Any, config) -> str:
     """The key of θT: the validation rows' hash, `model_identity`, the warmup config, the code."""
-    return json_hash({"validation": validation_hash, "model": model, "config": config.as_dict(),
-                      "code": CODE_VERSION})
+    return json_hash({"validation": validation_hash, "model": model, "config": config.as_dict(), "code": CODE_VERSION})
 
 
 def row_score_key(warm_key: str, model: Any) -> str:
@@ -40,8 +39,8 @@ def row_score_key(warm_key: str, model: Any) -> str:
 
 @dataclass(frozen=True)
 class CacheKeys:
-    warmup: str       # θT's entry
-    row_scores: str   # the per-row endpoint losses under θT
+    warmup: str  # θT's entry
+    row_scores: str  # the per-row endpoint losses under θT
 
 
 def cache_keys(adapter, warm_rows, config) -> CacheKeys:

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import os
+import re
 from typing import Annotated, Any, Literal, get_args, get_origin
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -119,48 +119,68 @@ def input_error(model: type[BaseModel], err: ValidationError) -> InputError:
 class CurationSettings(Options):
     """What a curation run needs besides the pool and its output folder (the service's runs share these)."""
 
-    validation: str = Field(description="The target task's validation set: Parquet file/directory/glob or JSONL, "
-                                        "local or s3://")
+    validation: str = Field(
+        description="The target task's validation set: Parquet file/directory/glob or JSONL, local or s3://"
+    )
     model: Model = Field(description="'linear' or 'mlp' (feature rows) or a local Hugging Face causal-LM directory")
     budget: Budget = Field(description="Rows to select: a row count (≥ 1) or a fraction of the valid pool (0-1)")
-    test: str | None = Field(None, description="Held-out target test set (default: a held-out quarter of the "
-                                               "validation set)")
-    method: Method = Field("lossdrop", description="How rows are scored: lossdrop (normalized endpoint loss drop), "
-                           "lossdrop-raw (un-normalized), embedding (RDS+-style cosine similarity of θ0's "
-                           "mean-pooled hidden states, or of the features, to the validation rows), gradcos "
-                           "(LESS-style gradient similarity along a warmup on a sample of the pool) or random")
-    similarity: Similarity = Field("max", description="embedding: a row's max or mean cosine similarity to the "
-                                                      "validation rows")
-    selection: Selection = Field("auto", description="auto (stratified on labelled pools, else topk), stratified, "
-                                                     "topk or threshold")
-    seed: int = Field(0, ge=0, le=SEED_MAX, description="Seed of the selection's tie-breaks, the random control "
-                                                        "and the finetunes")
-    warmup_steps: int | None = Field(None, ge=1, le=1_000_000, description="Optimizer steps of the warmup "
-                                                                           "(default per model kind)")
-    warmup_lr: float | None = Field(None, ge=1e-12, le=10.0, description="Learning rate of the warmup (default "
-                                                                         "per model kind)")
+    test: str | None = Field(
+        None, description="Held-out target test set (default: a held-out quarter of the validation set)"
+    )
+    method: Method = Field(
+        "lossdrop",
+        description="How rows are scored: lossdrop (normalized endpoint loss drop), "
+        "lossdrop-raw (un-normalized), embedding (RDS+-style cosine similarity of θ0's "
+        "mean-pooled hidden states, or of the features, to the validation rows), gradcos "
+        "(LESS-style gradient similarity along a warmup on a sample of the pool) or random",
+    )
+    similarity: Similarity = Field(
+        "max", description="embedding: a row's max or mean cosine similarity to the validation rows"
+    )
+    selection: Selection = Field(
+        "auto", description="auto (stratified on labelled pools, else topk), stratified, topk or threshold"
+    )
+    seed: int = Field(
+        0, ge=0, le=SEED_MAX, description="Seed of the selection's tie-breaks, the random control and the finetunes"
+    )
+    warmup_steps: int | None = Field(
+        None, ge=1, le=1_000_000, description="Optimizer steps of the warmup (default per model kind)"
+    )
+    warmup_lr: float | None = Field(
+        None, ge=1e-12, le=10.0, description="Learning rate of the warmup (default per model kind)"
+    )
     warmup_rank: int | None = Field(None, ge=1, le=4096, description="LoRA rank of a causal-LM warmup (default 8)")
-    warmup_seed: int = Field(0, ge=0, le=SEED_MAX, description="Seed of the warmup; --seed sets the selection's "
-                                                               "and the finetunes'")
-    finetune_epochs: int | None = Field(None, ge=1, le=10_000, description="Epochs of the finetunes (default per "
-                                                                           "model kind)")
+    warmup_seed: int = Field(
+        0, ge=0, le=SEED_MAX, description="Seed of the warmup; --seed sets the selection's and the finetunes'"
+    )
+    finetune_epochs: int | None = Field(
+        None, ge=1, le=10_000, description="Epochs of the finetunes (default per model kind)"
+    )
     skip_finetune: bool = Field(False, description="Stop after selection: no finetunes, no evaluation")
-    cache: str | None = Field(None, description="Cache directory of warmups and row scores, local or s3:// "
-                                                "(default: $CURATE_CACHE or the user cache dir)")
-    max_reject_share: Fraction = Field(0.5, ge=0.0, le=1.0, description="Stop if more than this share of pool "
-                                                                        "rows is invalid")
+    cache: str | None = Field(
+        None,
+        description="Cache directory of warmups and row scores, local or s3:// "
+        "(default: $CURATE_CACHE or the user cache dir)",
+    )
+    max_reject_share: Fraction = Field(
+        0.5, ge=0.0, le=1.0, description="Stop if more than this share of pool rows is invalid"
+    )
     min_chars: int = Field(1, ge=0, description="Shortest valid text, in characters")
     max_chars: int = Field(100_000, ge=1, description="Longest valid text, in characters")
     max_length: int = Field(256, ge=2, le=1_048_576, description="Token limit per text row")
     shard_rows: int = Field(65_536, ge=1, description="Rows per shard, the unit of scoring, caching and resume")
-    engine: Engine = Field("local", description="Where shards are scored: local, ray (a local Ray instance) or "
-                                                "ray://ADDRESS")
-    workers: int = Field(2, ge=1, le=1024, description="Shards scored at once: threads with --engine local, Ray "
-                                                       "actors with ray")
-    gradcos_fraction: Fraction = Field(0.05, ge=1e-9, le=1.0, description="gradcos: share of the pool its warmup "
-                                                                          "trains on, as LESS")
-    projection_dim: int = Field(512, ge=1, le=65_536, description="gradcos: dimension the per-row gradients are "
-                                                                  "projected to")
+    engine: Engine = Field(
+        "local", description="Where shards are scored: local, ray (a local Ray instance) or ray://ADDRESS"
+    )
+    workers: int = Field(
+        2, ge=1, le=1024, description="Shards scored at once: threads with --engine local, Ray actors with ray"
+    )
+    gradcos_fraction: Fraction = Field(
+        0.05, ge=1e-9, le=1.0, description="gradcos: share of the pool its warmup trains on, as LESS"
+    )
+    projection_dim: int = Field(
+        512, ge=1, le=65_536, description="gradcos: dimension the per-row gradients are projected to"
+    )
 
     @model_validator(mode="after")
     def _chars_in_order(self):
@@ -205,17 +225,21 @@ class ServiceConfig(CurationSettings):
 
     out_root: str = Field(description="Each run writes to <out-root>/<pool name>-<hash>/<UTC time>/, local or s3://")
     pools: Annotated[list[str], Flag("--pool")] = Field(
-        default_factory=list, description="A pool to curate every night (repeat the flag for several)")
+        default_factory=list, description="A pool to curate every night (repeat the flag for several)"
+    )
     cron: str = Field(NIGHTLY_CRON, description="Nightly schedule (cron syntax)")
     timezone: str = Field("UTC", description="Time zone of --cron")
     watch_prefix: Annotated[str | None, Flag("--watch")] = Field(
-        None, description="Also run the watcher on this prefix (and trigger only for pools under it)")
+        None, description="Also run the watcher on this prefix (and trigger only for pools under it)"
+    )
     watch_state: str | None = Field(None, description="The watcher's state file (default: under --cache)")
     watch_every_s: Annotated[int, Flag("--watch-every")] = Field(300, ge=1, description="Seconds between listings")
     runs_at_once: int = Field(1, ge=1, le=1024, description="Flow runs this process runs at once; later ones wait")
     options: dict[str, Any] = Field(
-        default_factory=dict, exclude=True,
-        description='Further `curate run` settings as JSON, e.g. \'{"seed": 1}\'; flags given as well win')
+        default_factory=dict,
+        exclude=True,
+        description="Further `curate run` settings as JSON, e.g. '{\"seed\": 1}'; flags given as well win",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -239,8 +263,10 @@ class ServiceConfig(CurationSettings):
     @model_validator(mode="after")
     def _absolute_paths(self):
         """Runs start in other processes and folders: local paths are fixed to absolute ones now."""
-        updates = {name: absolute(getattr(self, name))
-                   for name in ("validation", "test", "cache", "out_root", "watch_prefix", "watch_state")}
+        updates = {
+            name: absolute(getattr(self, name))
+            for name in ("validation", "test", "cache", "out_root", "watch_prefix", "watch_state")
+        }
         updates["pools"] = [absolute(pool) for pool in self.pools]
         if self.model not in CLASSIFIER_MODELS:
             updates["model"] = absolute(self.model)
@@ -274,8 +300,9 @@ def add_options(parser, model: type[BaseModel], exclude: frozenset[str] = frozen
         default = field.get_default(call_default_factory=True)
         unset = field.is_required() or default is None or default is False or default in ([], {})
         shown = "" if unset else f" (default {default})"
-        parser.add_argument(flag_of(model, name), required=field.is_required(),
-                            help=(field.description or "") + shown, **kwargs)
+        parser.add_argument(
+            flag_of(model, name), required=field.is_required(), help=(field.description or "") + shown, **kwargs
+        )
 
 
 def options_from(model: type[Options], namespace, **fixed: Any):

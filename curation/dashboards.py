@@ -28,6 +28,7 @@ CELL_CHARS = 120  # long text cells are cut so the table stays readable
 def score_distribution_png(scores: np.ndarray, positions: np.ndarray, method: str) -> bytes:
     """A histogram of the scores, selected rows against the rest, as PNG bytes."""
     import matplotlib
+
     matplotlib.use("Agg")  # no display: render to memory
     import matplotlib.pyplot as plt
 
@@ -38,8 +39,9 @@ def score_distribution_png(scores: np.ndarray, positions: np.ndarray, method: st
     edges = np.histogram_bin_edges(scores[finite], bins=60) if finite.any() else 60
     figure, axes = plt.subplots(figsize=(7, 3.6), dpi=110)
     axes.hist(scores[finite & ~selected], bins=edges, color="#9aa5b1", label=f"not selected ({(~selected).sum():,})")
-    axes.hist(scores[finite & selected], bins=edges, color="#2563eb", alpha=0.85,
-              label=f"selected ({selected.sum():,})")
+    axes.hist(
+        scores[finite & selected], bins=edges, color="#2563eb", alpha=0.85, label=f"selected ({selected.sum():,})"
+    )
     axes.set_xlabel(f"score ({method})")
     axes.set_ylabel("rows")
     axes.set_title("Score distribution of the valid pool rows")
@@ -85,24 +87,33 @@ def report_markdown(report: Report) -> str:
     if evaluation:
         metric = evaluation.metric
         better = "higher" if evaluation.higher_is_better else "lower"
-        lines += [f"| | {metric} ({better} is better) |", "| --- | ---: |",
-                  f"| selection | {evaluation.selection[metric]:.4f} |",
-                  f"| random control | {evaluation.random[metric]:.4f} |",
-                  f"| **lift over random** | **{evaluation.lift:+.4f}** |", "",
-                  f"Measured on {evaluation.rows:,} rows of the {evaluation.eval_set} set."]
+        lines += [
+            f"| | {metric} ({better} is better) |",
+            "| --- | ---: |",
+            f"| selection | {evaluation.selection[metric]:.4f} |",
+            f"| random control | {evaluation.random[metric]:.4f} |",
+            f"| **lift over random** | **{evaluation.lift:+.4f}** |",
+            "",
+            f"Measured on {evaluation.rows:,} rows of the {evaluation.eval_set} set.",
+        ]
     else:
         lines.append("Not measured: the run stopped after selection (`--skip-finetune`).")
     lines += ["", "## Stage times", "", "| stage | seconds |", "| --- | ---: |"]
     lines += [f"| {stage} | {seconds:.2f} |" for stage, seconds in report.timings.items()]
-    lines += ["", "## Outputs", "",
-              f"[{config.out}]({out}): `selection.parquet`, `scores.parquet`, `quarantine.parquet`, "
-              "`report.json`.", "",
-              f"Score distribution, selected vs not: [{PLOT_NAME}]({out.rstrip('/')}/{PLOT_NAME})"]
+    lines += [
+        "",
+        "## Outputs",
+        "",
+        f"[{config.out}]({out}): `selection.parquet`, `scores.parquet`, `quarantine.parquet`, `report.json`.",
+        "",
+        f"Score distribution, selected vs not: [{PLOT_NAME}]({out.rstrip('/')}/{PLOT_NAME})",
+    ]
     return "\n".join(lines)
 
 
 def top_rows_table(selection: pd.DataFrame, limit: int = TOP_ROWS) -> list[dict[str, Any]]:
     """The best-ranked selected rows, long values cut, as JSON-friendly records."""
+
     def cell(value: Any) -> Any:
         if isinstance(value, (float, np.floating)):
             return round(float(value), 6)
@@ -112,7 +123,7 @@ def top_rows_table(selection: pd.DataFrame, limit: int = TOP_ROWS) -> list[dict[
             text = "[" + ", ".join(f"{float(v):.4g}" for v in value) + "]"
         else:
             text = str(value)
-        return text if len(text) <= CELL_CHARS else text[:CELL_CHARS - 1] + "…"
+        return text if len(text) <= CELL_CHARS else text[: CELL_CHARS - 1] + "…"
 
     head = selection.head(limit)
     return [{column: cell(value) for column, value in row.items()} for row in head.to_dict("records")]
@@ -123,12 +134,17 @@ def publish_dashboards(report: Report, selection: pd.DataFrame) -> None:
     from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 
     pool, out = report.config.pool, report.config.out
-    create_markdown_artifact(key=REPORT_KEY, markdown=report_markdown(report),
-                             description=f"curation report for {pool}")
-    create_table_artifact(key=TOP_ROWS_KEY, table=top_rows_table(selection),
-                          description=f"the {TOP_ROWS} best-ranked selected rows of {pool}")
-    create_link_artifact(key=OUTPUTS_KEY, link=outputs_link(out), link_text=out,
-                         description=f"outputs of the run on {pool}")
+    create_markdown_artifact(
+        key=REPORT_KEY, markdown=report_markdown(report), description=f"curation report for {pool}"
+    )
+    create_table_artifact(
+        key=TOP_ROWS_KEY,
+        table=top_rows_table(selection),
+        description=f"the {TOP_ROWS} best-ranked selected rows of {pool}",
+    )
+    create_link_artifact(
+        key=OUTPUTS_KEY, link=outputs_link(out), link_text=out, description=f"outputs of the run on {pool}"
+    )
 
 
 def publish_validation(expectations: list[dict]) -> None:
@@ -137,6 +153,14 @@ def publish_validation(expectations: list[dict]) -> None:
 
     create_table_artifact(
         key=VALIDATION_KEY,
-        table=[{"expectation": e["expectation"], "reason": e["reason"], "rows checked": e["rows_checked"],
-                "rows failed": e["rows_failed"]} for e in expectations],
-        description="Great Expectations results over the pool, summed over its batches")
+        table=[
+            {
+                "expectation": e["expectation"],
+                "reason": e["reason"],
+                "rows checked": e["rows_checked"],
+                "rows failed": e["rows_failed"],
+            }
+            for e in expectations
+        ],
+        description="Great Expectations results over the pool, summed over its batches",
+    )

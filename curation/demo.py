@@ -20,28 +20,133 @@ from curation.storage import write_parquet_atomic
 
 TARGET = "web"
 FAMILIES = {
-    "web": ["http.client", "http.server", "http.cookies", "http.cookiejar", "urllib.request",
-            "urllib.parse", "urllib.error", "urllib.robotparser", "html.parser", "html",
-            "xmlrpc.client", "xmlrpc.server", "wsgiref.handlers", "wsgiref.simple_server",
-            "wsgiref.util", "webbrowser", "ftplib", "socketserver"],
-    "email": ["email.message", "email.parser", "email.policy", "email.utils", "email.header",
-              "email.headerregistry", "email.mime.text", "email.generator", "email.feedparser",
-              "email.charset", "email.contentmanager", "mailbox", "smtplib", "imaplib", "poplib"],
-    "concurrency": ["asyncio.events", "asyncio.tasks", "asyncio.streams", "asyncio.locks",
-                    "asyncio.queues", "asyncio.base_events", "asyncio.futures", "threading",
-                    "concurrent.futures._base", "concurrent.futures.thread", "queue", "sched",
-                    "multiprocessing.pool", "multiprocessing.managers", "selectors"],
-    "text": ["string", "textwrap", "re", "difflib", "unicodedata", "codecs", "locale", "gettext",
-             "shlex", "reprlib", "pprint"],
-    "data": ["json", "json.decoder", "json.encoder", "csv", "sqlite3", "pickle", "shelve",
-             "configparser", "plistlib", "tomllib", "xml.dom.minidom", "xml.etree.ElementTree",
-             "base64", "struct"],
-    "files": ["os", "pathlib", "shutil", "glob", "fnmatch", "tempfile", "io", "zipfile", "tarfile",
-              "gzip", "bz2", "lzma", "filecmp", "fileinput"],
-    "testing": ["unittest.case", "unittest.mock", "unittest.loader", "unittest.runner", "doctest",
-                "pdb", "bdb", "trace", "cProfile", "pstats", "timeit", "traceback"],
-    "math": ["math", "statistics", "decimal", "fractions", "random", "numbers", "cmath", "heapq",
-             "bisect", "itertools", "functools", "operator"],
+    "web": [
+        "http.client",
+        "http.server",
+        "http.cookies",
+        "http.cookiejar",
+        "urllib.request",
+        "urllib.parse",
+        "urllib.error",
+        "urllib.robotparser",
+        "html.parser",
+        "html",
+        "xmlrpc.client",
+        "xmlrpc.server",
+        "wsgiref.handlers",
+        "wsgiref.simple_server",
+        "wsgiref.util",
+        "webbrowser",
+        "ftplib",
+        "socketserver",
+    ],
+    "email": [
+        "email.message",
+        "email.parser",
+        "email.policy",
+        "email.utils",
+        "email.header",
+        "email.headerregistry",
+        "email.mime.text",
+        "email.generator",
+        "email.feedparser",
+        "email.charset",
+        "email.contentmanager",
+        "mailbox",
+        "smtplib",
+        "imaplib",
+        "poplib",
+    ],
+    "concurrency": [
+        "asyncio.events",
+        "asyncio.tasks",
+        "asyncio.streams",
+        "asyncio.locks",
+        "asyncio.queues",
+        "asyncio.base_events",
+        "asyncio.futures",
+        "threading",
+        "concurrent.futures._base",
+        "concurrent.futures.thread",
+        "queue",
+        "sched",
+        "multiprocessing.pool",
+        "multiprocessing.managers",
+        "selectors",
+    ],
+    "text": [
+        "string",
+        "textwrap",
+        "re",
+        "difflib",
+        "unicodedata",
+        "codecs",
+        "locale",
+        "gettext",
+        "shlex",
+        "reprlib",
+        "pprint",
+    ],
+    "data": [
+        "json",
+        "json.decoder",
+        "json.encoder",
+        "csv",
+        "sqlite3",
+        "pickle",
+        "shelve",
+        "configparser",
+        "plistlib",
+        "tomllib",
+        "xml.dom.minidom",
+        "xml.etree.ElementTree",
+        "base64",
+        "struct",
+    ],
+    "files": [
+        "os",
+        "pathlib",
+        "shutil",
+        "glob",
+        "fnmatch",
+        "tempfile",
+        "io",
+        "zipfile",
+        "tarfile",
+        "gzip",
+        "bz2",
+        "lzma",
+        "filecmp",
+        "fileinput",
+    ],
+    "testing": [
+        "unittest.case",
+        "unittest.mock",
+        "unittest.loader",
+        "unittest.runner",
+        "doctest",
+        "pdb",
+        "bdb",
+        "trace",
+        "cProfile",
+        "pstats",
+        "timeit",
+        "traceback",
+    ],
+    "math": [
+        "math",
+        "statistics",
+        "decimal",
+        "fractions",
+        "random",
+        "numbers",
+        "cmath",
+        "heapq",
+        "bisect",
+        "itertools",
+        "functools",
+        "operator",
+    ],
 }
 
 
@@ -54,9 +159,11 @@ def _documented(module) -> list[tuple[str, str]]:
         if inspect.isfunction(value) or inspect.isclass(value):
             found.append((f"{module.__name__}.{name}", inspect.getdoc(value)))
         if inspect.isclass(value):
-            found += [(f"{module.__name__}.{name}.{m}", inspect.getdoc(f))
-                      for m, f in sorted(vars(value).items())
-                      if not m.startswith("_") and inspect.isfunction(f)]
+            found += [
+                (f"{module.__name__}.{name}.{m}", inspect.getdoc(f))
+                for m, f in sorted(vars(value).items())
+                if not m.startswith("_") and inspect.isfunction(f)
+            ]
     return [(q, d) for q, d in found if d]
 
 
@@ -74,8 +181,7 @@ def corpus() -> pd.DataFrame:
                     text = " ".join(paragraph.split())
                     if 60 <= len(text) <= 600 and text not in seen:
                         seen.add(text)
-                        rows.append({"family": family, "prompt": f"Explain {qualname}.\n",
-                                     "response": text})
+                        rows.append({"family": family, "prompt": f"Explain {qualname}.\n", "response": text})
     frame = pd.DataFrame(rows)
     frame["id"] = [hashlib.sha256(t.encode()).hexdigest()[:16] for t in frame["response"]]
     return frame
@@ -89,11 +195,11 @@ def write_demo_data(directory: str, seed: int = 0) -> dict[str, str]:
     other = rows[rows["family"] != TARGET].sample(frac=1.0, random_state=seed).reset_index(drop=True)
     n_val, n_test = 120, 150
     split = len(other) // 2
-    pool_target = target.iloc[n_val + n_test:]
+    pool_target = target.iloc[n_val + n_test :]
     half = len(pool_target) // 2
     files = {
         "validation": target.iloc[:n_val],
-        "test": target.iloc[n_val:n_val + n_test],
+        "test": target.iloc[n_val : n_val + n_test],
         "pool_a": pd.concat([other.iloc[:split], pool_target.iloc[:half]]),
         "pool_b": pd.concat([other.iloc[split:], pool_target.iloc[half:]]),
     }
@@ -119,7 +225,16 @@ def build_demo_model(directory: str, pretrain_steps: int = 1200) -> str:
     if os.path.exists(os.path.join(directory, "config.json")):
         return directory
     staging = directory.rstrip("/") + ".partial"
-    build_model(staging, pretraining_texts(), layers=2, width=64, heads=4, context=256,
-                pretrain_steps=pretrain_steps, batch_size=16, lr=3e-3)
+    build_model(
+        staging,
+        pretraining_texts(),
+        layers=2,
+        width=64,
+        heads=4,
+        context=256,
+        pretrain_steps=pretrain_steps,
+        batch_size=16,
+        lr=3e-3,
+    )
     os.replace(staging, directory)
     return directory

@@ -44,8 +44,8 @@ class ShardJob:
 class ShardDone:
     rows_scored: int
     rows_reused: int
-    damaged: int   # damaged cache files set aside and recomputed
-    worker: int    # the process id that scored it
+    damaged: int  # damaged cache files set aside and recomputed
+    worker: int  # the process id that scored it
 
 
 def load_scorer(job: ShardJob):
@@ -63,8 +63,9 @@ def run_job(job: ShardJob) -> ShardDone:
     from curation.score_cache import RowScoreCache
     from curation.scorers.lossdrop import score_shard
 
-    counts = score_shard(load_scorer(job), job.part, RowScoreCache(job.cache, job.row_key),
-                         name=f"score shard {job.index}")
+    counts = score_shard(
+        load_scorer(job), job.part, RowScoreCache(job.cache, job.row_key), name=f"score shard {job.index}"
+    )
     return ShardDone(*counts, worker=os.getpid())
 
 
@@ -83,8 +84,13 @@ class LocalEngine(Engine):
         from prefect.cache_policies import NO_CACHE
         from prefect.futures import as_completed
 
-        shard_task = task(self.work, name="score-shard", task_run_name="score-shard-{job.index}",
-                          persist_result=False, cache_policy=NO_CACHE)
+        shard_task = task(
+            self.work,
+            name="score-shard",
+            task_run_name="score-shard-{job.index}",
+            persist_result=False,
+            cache_policy=NO_CACHE,
+        )
         results: dict[int, ShardDone] = {}
         waiting, in_flight = list(reversed(jobs)), {}
 

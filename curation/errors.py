@@ -19,8 +19,15 @@ class InputError(Exception):
 
     exit_code = EXIT_BAD_INPUT
 
-    def __init__(self, message: str, *, file: str | None = None, row: int | None = None,
-                 field: str | None = None, hint: str | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        row: int | None = None,
+        field: str | None = None,
+        hint: str | None = None,
+    ):
         self.file, self.row, self.field, self.hint = file, row, field, hint
         self.detail = message
         super().__init__(self._render())
@@ -63,8 +70,10 @@ def environment_fault(err: BaseException) -> EnvironmentFault | None:
         if isinstance(link, EnvironmentFault):
             return link
         if isinstance(link, OSError) and link.errno in DISK_FULL:  # writes through storage name their file
-            return EnvironmentFault(f"no space left on a device ({link.strerror}); free some space (also in the "
-                                    "temporary folder, $TMPDIR) or point --out/--cache elsewhere, then run again")
+            return EnvironmentFault(
+                f"no space left on a device ({link.strerror}); free some space (also in the "
+                "temporary folder, $TMPDIR) or point --out/--cache elsewhere, then run again"
+            )
         name = type(link).__name__
         module = type(link).__module__ or ""
         if module.startswith(("httpx", "httpcore")) and ("Connect" in name or "Timeout" in name or "Network" in name):

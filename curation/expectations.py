@@ -60,8 +60,9 @@ def _vector_facts(value: Any) -> tuple[int, bool]:
     if isinstance(value, np.ndarray):
         if value.dtype.kind not in "iuf":  # Parquet lists arrive typed; an object array is mixed
             return -2, True
-    elif not all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
-                 for v in value):
+    elif not all(
+        isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_)) for v in value
+    ):
         return -2, True  # "1.5" looks like a number but is text: never converted silently
     try:
         array = np.asarray(value, dtype=np.float64)
@@ -90,7 +91,7 @@ def _label_value(value: Any) -> float:
 class RowRules:
     """What a row of one file must satisfy."""
 
-    kind: str                                  # "text" or "features"
+    kind: str  # "text" or "features"
     text_columns: tuple[str, ...] = ()
     feature_dim: int | None = None
     labels: tuple[int, ...] = ()
@@ -126,7 +127,8 @@ class RowSuite:
         if any(v.name == name for v in context.validation_definitions.all()):
             context.validation_definitions.delete(name)
         self.validation = context.validation_definitions.add(
-            gx.ValidationDefinition(name=name, data=batch_definition, suite=suite))
+            gx.ValidationDefinition(name=name, data=batch_definition, suite=suite)
+        )
         self.stats = {reason: ExpectationStats(self._describe(e), reason) for reason, e in self.expectations}
 
     @staticmethod
@@ -149,25 +151,51 @@ class RowSuite:
                     continue
                 e.append((f"null_{column}", gxe.ExpectColumnValuesToNotBeInSet(column=chars, value_set=[-1])))
                 e.append((f"bad_type_{column}", gxe.ExpectColumnValuesToNotBeInSet(column=chars, value_set=[-2])))
-                e.append((f"{column}_length", gxe.ExpectColumnValuesToBeBetween(
-                    column=chars, min_value=rules.min_chars, max_value=rules.max_chars)))
+                e.append(
+                    (
+                        f"{column}_length",
+                        gxe.ExpectColumnValuesToBeBetween(
+                            column=chars, min_value=rules.min_chars, max_value=rules.max_chars
+                        ),
+                    )
+                )
         else:
             e.append(("null_features", gxe.ExpectColumnValuesToNotBeInSet(column="_features_length", value_set=[-1])))
-            e.append(("bad_type_features", gxe.ExpectColumnValuesToNotBeInSet(column="_features_length", value_set=[-2])))
+            e.append(
+                ("bad_type_features", gxe.ExpectColumnValuesToNotBeInSet(column="_features_length", value_set=[-2]))
+            )
             if rules.feature_dim is not None:
-                e.append(("feature_length", gxe.ExpectColumnValuesToBeBetween(
-                    column="_features_length", min_value=rules.feature_dim, max_value=rules.feature_dim)))
-            e.append(("non_finite_features", gxe.ExpectColumnValuesToBeInSet(column="_features_finite",
-                                                                            value_set=[True])))
+                e.append(
+                    (
+                        "feature_length",
+                        gxe.ExpectColumnValuesToBeBetween(
+                            column="_features_length", min_value=rules.feature_dim, max_value=rules.feature_dim
+                        ),
+                    )
+                )
+            e.append(
+                ("non_finite_features", gxe.ExpectColumnValuesToBeInSet(column="_features_finite", value_set=[True]))
+            )
             e.append(("null_label", gxe.ExpectColumnValuesToNotBeNull(column="_label")))
-            e.append(("bad_label", gxe.ExpectColumnValuesToBeBetween(column="_label", min_value=0,
-                                                                     max_value=MAX_LABEL)))
+            e.append(
+                ("bad_label", gxe.ExpectColumnValuesToBeBetween(column="_label", min_value=0, max_value=MAX_LABEL))
+            )
             if rules.labels:
-                e.append(("unknown_label", gxe.ExpectColumnValuesToBeInSet(
-                    column="_label", value_set=[float(v) for v in rules.labels])))
+                e.append(
+                    (
+                        "unknown_label",
+                        gxe.ExpectColumnValuesToBeInSet(column="_label", value_set=[float(v) for v in rules.labels]),
+                    )
+                )
         if rules.forbidden_hashes:
-            e.append(("leakage", gxe.ExpectColumnValuesToNotBeInSet(
-                column="_content_hash", value_set=sorted(rules.forbidden_hashes))))
+            e.append(
+                (
+                    "leakage",
+                    gxe.ExpectColumnValuesToNotBeInSet(
+                        column="_content_hash", value_set=sorted(rules.forbidden_hashes)
+                    ),
+                )
+            )
         for reason, expectation in e:
             expectation.meta = {"reason": reason}
         return e
@@ -175,21 +203,26 @@ class RowSuite:
     def _helpers(self, frame: pd.DataFrame) -> pd.DataFrame:
         """The columns the expectations read, one per check that needs Python to judge a value."""
         helpers = pd.DataFrame(index=pd.RangeIndex(len(frame)))
-        helpers["_invalid_unicode"] = (frame[UNICODE_COLUMN].to_numpy() if UNICODE_COLUMN in frame.columns
-                                       else np.full(len(frame), None, dtype=object))
+        helpers["_invalid_unicode"] = (
+            frame[UNICODE_COLUMN].to_numpy()
+            if UNICODE_COLUMN in frame.columns
+            else np.full(len(frame), None, dtype=object)
+        )
         if self.rules.has_id:
             helpers["id"] = frame["id"].to_numpy()
         if self.rules.kind == "text":
             for column in self.rules.text_columns:
                 values = frame[column] if column in frame.columns else pd.Series([None] * len(frame))
-                helpers[f"_{column}_chars"] = np.fromiter((_text_chars(v) for v in values), dtype=np.int64,
-                                                          count=len(frame))
+                helpers[f"_{column}_chars"] = np.fromiter(
+                    (_text_chars(v) for v in values), dtype=np.int64, count=len(frame)
+                )
         else:
             facts = [_vector_facts(v) for v in frame["features"]]
             helpers["_features_length"] = np.fromiter((n for n, _ in facts), dtype=np.int64, count=len(frame))
             helpers["_features_finite"] = [finite for _, finite in facts]
-            helpers["_label"] = np.fromiter((_label_value(v) for v in frame["label"]), dtype=np.float64,
-                                            count=len(frame))
+            helpers["_label"] = np.fromiter(
+                (_label_value(v) for v in frame["label"]), dtype=np.float64, count=len(frame)
+            )
         helpers["_content_hash"] = frame["_content_hash"].astype(str).to_numpy()
         return helpers
 
@@ -198,8 +231,9 @@ class RowSuite:
         reasons = pd.Series([None] * len(frame), index=frame.index, dtype="object")
         if frame.empty:
             return reasons
-        result = self.validation.run(batch_parameters={"dataframe": self._helpers(frame)},
-                                     result_format={"result_format": "COMPLETE"})
+        result = self.validation.run(
+            batch_parameters={"dataframe": self._helpers(frame)}, result_format={"result_format": "COMPLETE"}
+        )
         failed: dict[str, list[int]] = {}
         for item in result.results:
             reason = item.expectation_config.meta["reason"]
@@ -220,6 +254,13 @@ class RowSuite:
         return reasons
 
     def summary(self) -> list[dict[str, Any]]:
-        return [{"expectation": s.expectation, "reason": s.reason, "rows_checked": s.rows_checked,
-                 "rows_failed": s.rows_failed, "success": s.rows_failed == 0}
-                for s in self.stats.values()]
+        return [
+            {
+                "expectation": s.expectation,
+                "reason": s.reason,
+                "rows_checked": s.rows_checked,
+                "rows_failed": s.rows_failed,
+                "success": s.rows_failed == 0,
+            }
+            for s in self.stats.values()
+        ]

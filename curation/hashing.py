@@ -34,8 +34,9 @@ def row_hashes(frame: pd.DataFrame) -> pd.Series:
     columns = [c for c in PAYLOAD_COLUMNS if c in frame.columns]
     records = frame[columns].to_dict("records")
     digests = [
-        hashlib.sha256(json.dumps({k: _canonical(v) for k, v in rec.items()},
-                                  sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:32]
+        hashlib.sha256(
+            json.dumps({k: _canonical(v) for k, v in rec.items()}, sort_keys=True, ensure_ascii=False).encode()
+        ).hexdigest()[:32]
         for rec in records
     ]
     return pd.Series(digests, index=frame.index, dtype="string")

@@ -27,7 +27,6 @@ MANIFEST = "manifest.json"
 DIGEST_KEY = "curate.sha256"  # metadata key of a sealed file's digest
 
 
-
 def warn(message: str, *args: Any) -> None:
     """A warning in the Prefect run's log (the UI shows it) when inside a run, else on stderr."""
     try:
@@ -57,7 +56,9 @@ def file_facts(local_dir: str) -> dict[str, dict[str, Any]]:
                 for block in iter(lambda: handle.read(1 << 20), b""):
                     digest.update(block)
             facts[os.path.relpath(path, local_dir).replace(os.sep, "/")] = {
-                "size": os.path.getsize(path), "sha256": digest.hexdigest()}
+                "size": os.path.getsize(path),
+                "sha256": digest.hexdigest(),
+            }
     return facts
 
 
@@ -94,7 +95,7 @@ def _tensors_digest(header: dict, data: bytes) -> str:
 
 def _split(data: bytes) -> tuple[dict, bytes]:
     header_len = struct.unpack("<Q", data[:8])[0]
-    return json.loads(data[8:8 + header_len]), data[8 + header_len:]
+    return json.loads(data[8 : 8 + header_len]), data[8 + header_len :]
 
 
 def seal_safetensors(tensors: dict) -> bytes:
@@ -133,7 +134,7 @@ def set_aside(cache: str, url: str, reason: str) -> str | None:
     """
     fs, path = filesystem(url)
     _, root = filesystem(cache)
-    relative = path[len(root.rstrip("/")) + 1:] if path.startswith(root.rstrip("/") + "/") else os.path.basename(path)
+    relative = path[len(root.rstrip("/")) + 1 :] if path.startswith(root.rstrip("/") + "/") else os.path.basename(path)
     target = join(cache, "damaged", f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{os.getpid()}", relative)
     _, target_path = filesystem(target)
     warn("damaged cache entry set aside and rebuilt: %s (moved to %s)", reason, target)

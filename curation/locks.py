@@ -26,10 +26,10 @@ from curation.tempfiles import process_alive
 POLL_S = 1.0
 
 
-
 @contextmanager
-def exclusive(cache: str, name: str, on_wait: Callable[[], None] | None = None,
-              stale_after_s: float = 6 * 3600) -> Iterator[None]:
+def exclusive(
+    cache: str, name: str, on_wait: Callable[[], None] | None = None, stale_after_s: float = 6 * 3600
+) -> Iterator[None]:
     """Hold the lock `name` of this cache; `on_wait` is called once if another run holds it."""
     url = join(cache, "locks", f"{name}.lock")
     if url.startswith("s3://"):
@@ -78,8 +78,9 @@ def exclusive(cache: str, name: str, on_wait: Callable[[], None] | None = None,
 def _s3_lock(url: str, on_wait, stale_after_s: float) -> Iterator[None]:
     fs, path = filesystem(url)
     token = uuid.uuid4().hex
-    mine = json.dumps({"token": token, "host": socket.gethostname(), "pid": os.getpid(),
-                       "created": time.time()}).encode()
+    mine = json.dumps(
+        {"token": token, "host": socket.gethostname(), "pid": os.getpid(), "created": time.time()}
+    ).encode()
     waited = False
     while True:
         try:
@@ -116,7 +117,7 @@ def _stale(fs, path: str, stale_after_s: float) -> bool:
     except FileNotFoundError:
         return False  # released meanwhile: try again
     except ValueError:
-        return True   # unreadable: a writer died mid-way
+        return True  # unreadable: a writer died mid-way
     if time.time() - float(holder.get("created", 0)) > stale_after_s:
         return True
     return holder.get("host") == socket.gethostname() and not process_alive(int(holder.get("pid", 0)))

@@ -16,8 +16,16 @@ from typing import Any
 
 import pandas as pd
 
-from curation.storage import (exists, filesystem, join, naming_a_full_disk, remove, write_bytes_atomic,
-                              write_json_atomic, write_parquet_atomic)
+from curation.storage import (
+    exists,
+    filesystem,
+    join,
+    naming_a_full_disk,
+    remove,
+    write_bytes_atomic,
+    write_json_atomic,
+    write_parquet_atomic,
+)
 from curation.tempfiles import process_alive
 
 REPORT = "report.json"
@@ -92,4 +100,3 @@ class StagedOutputs:
                     fs.rmdir(out)
             except OSError:
                 pass
-

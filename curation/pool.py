@@ -1,4 +1,6 @@
-"""A validated pool: where its valid rows were spilled (Parquet parts, the shards) and what was set aside."""
+"""What the validate stage hands on: the checked target (`Target`, with the `Reference` every pool
+must match) and the validated pool (`PoolCheck`: where its valid rows were spilled, as Parquet
+parts that are the shards, and what was set aside)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,47 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
+
+from curation.hashing import dataset_hash
+from curation.rows import HASH_COLUMN, RowKind
+
+
+@dataclass(frozen=True)
+class Reference:
+    """What the validation set fixes for every other file: the kind, columns, feature length, labels."""
+
+    kind: RowKind
+    text_columns: tuple[str, ...] = ()
+    feature_dim: int | None = None
+    labels: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Target:
+    """The target task, checked: the reference every pool must match, the rows θT warms up on, and
+    the rows the finetunes are evaluated on (the test set, or a held-out quarter of the validation set)."""
+
+    ref: Reference
+    validation: pd.DataFrame
+    warm_rows: pd.DataFrame
+    eval_rows: pd.DataFrame
+    eval_set: str  # "test" or "validation-holdout"
+    forbidden: frozenset[str]  # content hashes of the validation and test rows: never trained on
+
+    @property
+    def num_classes(self) -> int | None:
+        return max(self.ref.labels) + 1 if self.ref.labels else None
+
+    @property
+    def validation_hash(self) -> str:
+        return dataset_hash(self.validation[HASH_COLUMN])
+
+    @property
+    def label_shares(self) -> dict[int, float] | None:
+        """The validation set's label shares, which a stratified selection follows (feature rows)."""
+        if self.ref.kind != "features":
+            return None
+        return self.validation["label"].value_counts(normalize=True).to_dict()
 
 
 @dataclass
@@ -29,8 +72,9 @@ class PoolCheck:
 
     def column(self, name: str) -> np.ndarray:
         """One column of the valid rows, in pool order, read part by part."""
-        return np.concatenate([pq.read_table(p, columns=[name]).column(name).to_numpy(zero_copy_only=False)
-                               for p in self.valid_parts])
+        return np.concatenate(
+            [pq.read_table(p, columns=[name]).column(name).to_numpy(zero_copy_only=False) for p in self.valid_parts]
+        )
 
     def take(self, positions: np.ndarray) -> pd.DataFrame:
         """The valid rows at these positions (in pool order numbering), in the order given.

@@ -16,13 +16,13 @@ ARTIFACT_EVERY_S = 1.0  # each update is an API call: at most one a second
 
 
 @contextmanager
-def progress_bar(total: int, desc: str, unit: str = "row",
-                 artifact_key: str | None = None) -> Iterator[Progress]:
+def progress_bar(total: int, desc: str, unit: str = "row", artifact_key: str | None = None) -> Iterator[Progress]:
     """A tqdm bar on stderr; yields the callable adapters report progress through. With
     `artifact_key`, inside a Prefect run, a progress artifact under that key follows the bar."""
     follow = progress_artifact(artifact_key, desc) if artifact_key else None
-    with tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, dynamic_ncols=True,
-              mininterval=0.5, leave=True) as bar:
+    with tqdm(
+        total=total, desc=desc, unit=unit, file=sys.stderr, dynamic_ncols=True, mininterval=0.5, leave=True
+    ) as bar:
         last_sent = time.monotonic()
 
         def update(n: int) -> None:

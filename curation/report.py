@@ -22,9 +22,9 @@ class Effective(Section):
     """Settings as the run used them: `auto` resolved, the model kind's defaults filled in."""
 
     selection: str
-    warmup: dict[str, Any]            # the warmup config θT was trained with (the cache key hashes it)
-    finetune: dict[str, Any] | None   # None with --skip-finetune
-    gradcos: dict[str, Any] | None    # gradcos's own config, when it is the method
+    warmup: dict[str, Any]  # the warmup config θT was trained with (the cache key hashes it)
+    finetune: dict[str, Any] | None  # None with --skip-finetune
+    gradcos: dict[str, Any] | None  # gradcos's own config, when it is the method
 
 
 class Hashes(Section):
@@ -50,9 +50,9 @@ class Evaluation(Section):
     higher_is_better: bool
     selection: dict[str, float | None]
     random: dict[str, float | None]
-    lift: float | None                # > 0: the selection did better than the random control
+    lift: float | None  # > 0: the selection did better than the random control
     rows: int
-    eval_set: str                     # "test" or "validation-holdout"
+    eval_set: str  # "test" or "validation-holdout"
     finetune: dict[str, Any]
 
 
@@ -64,7 +64,7 @@ class Damaged(Section):
 
 
 class CacheUse(Section):
-    warmup: str                       # "hit", "miss" or "not-used"
+    warmup: str  # "hit", "miss" or "not-used"
     rows_scored: int
     rows_reused: int
     dir: str

@@ -119,7 +119,9 @@ class RowScoreCache:
 
     def store_shard(self, key: str, losses: pd.DataFrame) -> None:
         """Write a shard's losses (rows in the shard's order), sealed."""
-        frame = losses[COLUMNS].reset_index(drop=True).astype({HASH_COLUMN: str, "loss_base": float, "loss_warm": float})
+        frame = (
+            losses[COLUMNS].reset_index(drop=True).astype({HASH_COLUMN: str, "loss_base": float, "loss_warm": float})
+        )
         table = pa.Table.from_pandas(frame, schema=SCHEMA, preserve_index=False)
         if shard_key(table.column(HASH_COLUMN).to_pylist()) != key:
             raise ValueError(f"losses of other rows than shard {key}")  # a bug, never user input

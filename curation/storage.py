@@ -35,8 +35,10 @@ def _storage_options(url: str) -> dict[str, Any]:
     if block:
         options.update(_block_credentials(block))
     # S3-compatible servers (rclone, MinIO) reject botocore's newer default checksums on ranged reads.
-    options["config_kwargs"] = {"response_checksum_validation": "when_required",
-                                "request_checksum_calculation": "when_required"}
+    options["config_kwargs"] = {
+        "response_checksum_validation": "when_required",
+        "request_checksum_calculation": "when_required",
+    }
     return options
 
 
@@ -54,8 +56,9 @@ def _block_credentials(name: str) -> dict[str, str]:
     if isinstance(value, str):
         value = json.loads(value)
     if not isinstance(value, dict) or not {"key", "secret"} <= set(value):
-        raise InputError(f"the Secret block {name!r} must hold a JSON object with 'key' and 'secret'",
-                         field="CURATE_S3_BLOCK")
+        raise InputError(
+            f"the Secret block {name!r} must hold a JSON object with 'key' and 'secret'", field="CURATE_S3_BLOCK"
+        )
     return {k: str(value[k]) for k in ("key", "secret", "endpoint_url") if value.get(k)}
 
 
@@ -102,8 +105,10 @@ def naming_a_full_disk(url: str):
         if err.errno not in DISK_FULL:
             raise
 
-        raise EnvironmentFault(f"no space left on the device writing {url} ({err.strerror}); free some space "
-                               "or point --out/--cache elsewhere, then run again: finished shards are kept") from err
+        raise EnvironmentFault(
+            f"no space left on the device writing {url} ({err.strerror}); free some space "
+            "or point --out/--cache elsewhere, then run again: finished shards are kept"
+        ) from err
 
 
 def write_bytes_atomic(url: str, data: bytes) -> None:

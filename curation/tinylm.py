@@ -23,22 +23,43 @@ def train_tokenizer(texts: Sequence[str], vocab_size: int = 2048) -> PreTrainedT
     tokenizer = Tokenizer(models.BPE(unk_token=SPECIAL["unk_token"]))
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tokenizer.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=list(SPECIAL.values()),
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-                                  show_progress=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=list(SPECIAL.values()),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
     tokenizer.train_from_iterator(texts, trainer=trainer)
     return PreTrainedTokenizerFast(tokenizer_object=tokenizer, **SPECIAL)
 
 
-def build_model(directory: str, texts: Sequence[str], *, vocab_size: int = 2048, layers: int = 2,
-                width: int = 64, heads: int = 4, context: int = 256, pretrain_steps: int = 0,
-                batch_size: int = 16, lr: float = 3e-3, seed: int = 0) -> str:
+def build_model(
+    directory: str,
+    texts: Sequence[str],
+    *,
+    vocab_size: int = 2048,
+    layers: int = 2,
+    width: int = 64,
+    heads: int = 4,
+    context: int = 256,
+    pretrain_steps: int = 0,
+    batch_size: int = 16,
+    lr: float = 3e-3,
+    seed: int = 0,
+) -> str:
     """Train a tokenizer, build a GPT-2, optionally pretrain it on the texts; save to directory."""
     torch.manual_seed(seed)
     tokenizer = train_tokenizer(texts, vocab_size)
-    config = GPT2Config(vocab_size=len(tokenizer), n_positions=context, n_embd=width,
-                        n_layer=layers, n_head=heads, bos_token_id=tokenizer.bos_token_id,
-                        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+    config = GPT2Config(
+        vocab_size=len(tokenizer),
+        n_positions=context,
+        n_embd=width,
+        n_layer=layers,
+        n_head=heads,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
     model = GPT2LMHeadModel(config)
     if pretrain_steps:
         _pretrain(model, tokenizer, texts, pretrain_steps, batch_size, lr, context, seed)
@@ -49,8 +70,10 @@ def build_model(directory: str, texts: Sequence[str], *, vocab_size: int = 2048,
 
 
 def _pretrain(model, tokenizer, texts, steps, batch_size, lr, context, seed) -> None:
-    ids = [[tokenizer.bos_token_id, *row[: context - 2], tokenizer.eos_token_id]
-           for row in tokenizer(list(texts), add_special_tokens=False)["input_ids"]]
+    ids = [
+        [tokenizer.bos_token_id, *row[: context - 2], tokenizer.eos_token_id]
+        for row in tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+    ]
     generator = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps)

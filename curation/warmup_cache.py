@@ -33,8 +33,8 @@ class Warmup:
     """What the warmup stage did: θT's manifest, and whether it was trained here."""
 
     manifest: dict[str, Any]
-    status: str          # "hit" (loaded from the cache) or "miss" (trained by this run)
-    damaged: int = 0     # damaged entries set aside (and rebuilt) on the way
+    status: str  # "hit" (loaded from the cache) or "miss" (trained by this run)
+    damaged: int = 0  # damaged entries set aside (and rebuilt) on the way
 
 
 def entry_url(cache: str, key: str) -> str:
@@ -70,8 +70,9 @@ def load_into(adapter: ModelAdapter, cache: str, key: str) -> dict[str, Any] | N
     return manifest
 
 
-def train_and_store(adapter: ModelAdapter, validation: pd.DataFrame, config: WarmupConfig,
-                    cache: str, key: str) -> dict[str, Any]:
+def train_and_store(
+    adapter: ModelAdapter, validation: pd.DataFrame, config: WarmupConfig, cache: str, key: str
+) -> dict[str, Any]:
     """Train θT, write its files under the cache entry and the manifest last; return the manifest."""
     started = time.perf_counter()
     with progress_bar(config.steps, "warmup", unit="step", artifact_key="warmup-progress") as progress:
@@ -80,8 +81,13 @@ def train_and_store(adapter: ModelAdapter, validation: pd.DataFrame, config: War
     url = entry_url(cache, key)
     remove(url, recursive=True)  # what a killed run left: no manifest, never read
     fs, entry = filesystem(url)
-    manifest = {"key": key, "config": config.as_dict(), "validation_rows": len(validation),
-                "train_seconds": round(seconds, 3), "code_version": CODE_VERSION}
+    manifest = {
+        "key": key,
+        "config": config.as_dict(),
+        "validation_rows": len(validation),
+        "train_seconds": round(seconds, 3),
+        "code_version": CODE_VERSION,
+    }
     try:
         with temporary_dir("warmup-save") as local:
             adapter.save_warm(local)
@@ -97,8 +103,9 @@ def train_and_store(adapter: ModelAdapter, validation: pd.DataFrame, config: War
     return manifest
 
 
-def obtain_warmup(adapter: ModelAdapter, validation: pd.DataFrame, config: WarmupConfig,
-                  cache: str, key: str) -> Warmup:
+def obtain_warmup(
+    adapter: ModelAdapter, validation: pd.DataFrame, config: WarmupConfig, cache: str, key: str
+) -> Warmup:
     """θT in the adapter: loaded from a verified entry, or trained (once, under a lock) and stored."""
     damaged = 0
 
@@ -114,8 +121,11 @@ def obtain_warmup(adapter: ModelAdapter, validation: pd.DataFrame, config: Warmu
     manifest = loaded()
     if manifest is not None:
         return Warmup(manifest, "hit", damaged)
-    with exclusive(cache, f"warmup-{key}",
-                   on_wait=lambda: warn("another run is training this warmup (key %s); waiting for it", key[:12])):
+    with exclusive(
+        cache,
+        f"warmup-{key}",
+        on_wait=lambda: warn("another run is training this warmup (key %s); waiting for it", key[:12]),
+    ):
         manifest = loaded()  # the run we waited for may have stored it
         if manifest is not None:
             return Warmup(manifest, "hit", damaged)

@@ -7,37 +7,48 @@ Bad input exits with code 2 and one message naming file, row and field; no trace
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 import warnings
 
+
 def parser() -> argparse.ArgumentParser:
     from curation.config import CurateConfig, ServiceConfig, add_options
 
-    top = argparse.ArgumentParser(prog="curate", description="Targeted training-data curation: "
-                                  "select the pool rows that help a target task and prove the lift.")
+    top = argparse.ArgumentParser(
+        prog="curate",
+        description="Targeted training-data curation: select the pool rows that help a target task and prove the lift.",
+    )
     commands = top.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="curate one pool against a validation set")
     add_options(run, CurateConfig)
 
-    compare = commands.add_parser("compare", help="run several methods on one pool and write a side-by-side "
-                                  "table (comparison.md, comparison.csv)")
+    compare = commands.add_parser(
+        "compare", help="run several methods on one pool and write a side-by-side table (comparison.md, comparison.csv)"
+    )
     add_options(compare, CurateConfig, exclude=frozenset({"method"}))
-    compare.add_argument("--methods", help="comma-separated methods (default: every method: "
-                         "random,lossdrop,lossdrop-raw,embedding,gradcos)")
+    compare.add_argument(
+        "--methods",
+        help="comma-separated methods (default: every method: random,lossdrop,lossdrop-raw,embedding,gradcos)",
+    )
 
     demo = commands.add_parser("demo", help="the embedded default, end to end, on local text")
     demo.add_argument("--out", default="demo-out", help="where data, model and outputs go (default ./demo-out)")
     demo.add_argument("--cache", help="warmup cache directory (default: <out>/cache)")
 
-    serve = commands.add_parser("serve", help="serve the nightly and pool-landed deployments from this "
-                                "process (needs a Prefect server: PREFECT_API_URL)")
+    serve = commands.add_parser(
+        "serve",
+        help="serve the nightly and pool-landed deployments from this "
+        "process (needs a Prefect server: PREFECT_API_URL)",
+    )
     add_options(serve, ServiceConfig)
 
-    watch = commands.add_parser("watch", help="emit a curation.pool.landed event per new pool object under "
-                                "a prefix (needs a Prefect server: PREFECT_API_URL)")
+    watch = commands.add_parser(
+        "watch",
+        help="emit a curation.pool.landed event per new pool object under "
+        "a prefix (needs a Prefect server: PREFECT_API_URL)",
+    )
     watch.add_argument("prefix", help="an S3 or local prefix where pools land")
     watch.add_argument("--state", help="where emitted pools are remembered (default: under the cache dir)")
     watch.add_argument("--every", type=float, help="list again every this many seconds (default: once)")
@@ -70,9 +81,20 @@ def _demo(args: argparse.Namespace) -> list[dict]:
     data = write_demo_data(os.path.join(out, "data"))
     model = build_demo_model(os.path.join(out, "model"))
     cache = args.cache or os.path.join(out, "cache")
-    return [curate(CurateConfig(pool=data[pool], validation=data["validation"], test=data["test"], model=model,
-                                budget=100, out=os.path.join(out, f"run-{pool.replace('_', '-')}"), cache=cache))
-            for pool in ("pool_a", "pool_b")]
+    return [
+        curate(
+            CurateConfig(
+                pool=data[pool],
+                validation=data["validation"],
+                test=data["test"],
+                model=model,
+                budget=100,
+                out=os.path.join(out, f"run-{pool.replace('_', '-')}"),
+                cache=cache,
+            )
+        )
+        for pool in ("pool_a", "pool_b")
+    ]
 
 
 def _watch(args: argparse.Namespace) -> None:
@@ -90,25 +112,30 @@ def _watch(args: argparse.Namespace) -> None:
         print(f"{len(urls)} new pools under {prefix} (state: {state})", flush=True)
 
     def failed(err: Exception) -> None:
-        print(f"curate watch: listing or sending failed, retrying in {args.every:g} s: {err}",
-              file=sys.stderr, flush=True)
+        print(
+            f"curate watch: listing or sending failed, retrying in {args.every:g} s: {err}", file=sys.stderr, flush=True
+        )
 
     watch(prefix, state, args.every, report, failed)
 
 
 def _summary(report) -> str:
     timings, counts = report.timings, report.counts
-    lines = [f"outputs in {report.config.out}: scores.parquet, selection.parquet, quarantine.parquet, "
-             "score-distribution.png, report.json",
-             f"rows: {counts.valid} valid, {counts.quarantined} quarantined, {counts.selected} selected; "
-             f"warmup cache {report.cache.warmup} ({timings.get('warmup', 0.0):.2f} s), "
-             f"scoring {timings.get('score', 0.0):.2f} s"]
+    lines = [
+        f"outputs in {report.config.out}: scores.parquet, selection.parquet, quarantine.parquet, "
+        "score-distribution.png, report.json",
+        f"rows: {counts.valid} valid, {counts.quarantined} quarantined, {counts.selected} selected; "
+        f"warmup cache {report.cache.warmup} ({timings.get('warmup', 0.0):.2f} s), "
+        f"scoring {timings.get('score', 0.0):.2f} s",
+    ]
     evaluation = report.evaluation
     if evaluation:
         metric = evaluation.metric
-        lines.append(f"{metric} on {evaluation.eval_set}: selection {evaluation.selection[metric]:.4f}, "
-                     f"random {evaluation.random[metric]:.4f}, lift over random {evaluation.lift:+.4f}"
-                     f" ({'higher' if evaluation.higher_is_better else 'lower'} {metric} is better)")
+        lines.append(
+            f"{metric} on {evaluation.eval_set}: selection {evaluation.selection[metric]:.4f}, "
+            f"random {evaluation.random[metric]:.4f}, lift over random {evaluation.lift:+.4f}"
+            f" ({'higher' if evaluation.higher_is_better else 'lower'} {metric} is better)"
+        )
     return "\n".join(lines)
 
 

@@ -42,20 +42,22 @@ def comparison_table(reports: dict[str, Report]) -> pd.DataFrame:
     for method, report in reports.items():
         evaluation, cost = report.evaluation, report.cost
         metric = evaluation.metric if evaluation else None
-        rows.append({
-            "method": method,
-            "metric": metric,
-            "selection": evaluation.selection[metric] if metric else None,
-            "random control": evaluation.random[metric] if metric else None,
-            "lift over random": evaluation.lift if evaluation else None,
-            "score seconds": cost.score_seconds,
-            "warmup seconds": report.timings.get("warmup", 0.0),
-            "warmup": report.cache.warmup,
-            "scoring forward passes": cost.scoring_forward_passes,
-            "scoring backward passes": cost.scoring_backward_passes,
-            "bytes stored": cost.bytes_stored,
-            "outputs": report.config.out,
-        })
+        rows.append(
+            {
+                "method": method,
+                "metric": metric,
+                "selection": evaluation.selection[metric] if metric else None,
+                "random control": evaluation.random[metric] if metric else None,
+                "lift over random": evaluation.lift if evaluation else None,
+                "score seconds": cost.score_seconds,
+                "warmup seconds": report.timings.get("warmup", 0.0),
+                "warmup": report.cache.warmup,
+                "scoring forward passes": cost.scoring_forward_passes,
+                "scoring backward passes": cost.scoring_backward_passes,
+                "bytes stored": cost.bytes_stored,
+                "outputs": report.config.out,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -72,12 +74,18 @@ def markdown(table: pd.DataFrame, budget: float, pool: str) -> str:
         return f"{value:.4f}" if isinstance(value, float) else str(value)
 
     columns = [c for c in table.columns if c != "outputs"]
-    lines = [f"# Method comparison on `{pool}` (budget {budget:g})", "",
-             "| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
+    lines = [
+        f"# Method comparison on `{pool}` (budget {budget:g})",
+        "",
+        "| " + " | ".join(columns) + " |",
+        "|" + " --- |" * len(columns),
+    ]
     lines += ["| " + " | ".join(cell(c, row[c]) for c in columns) + " |" for _, row in table.iterrows()]
-    return "\n".join(lines) + ("\n\nLift over random: how much better the selection did than a random "
-                               "selection of the same size on the metric; > 0 is better (for a loss, the "
-                               "control's loss minus the selection's).")
+    return "\n".join(lines) + (
+        "\n\nLift over random: how much better the selection did than a random "
+        "selection of the same size on the metric; > 0 is better (for a loss, the "
+        "control's loss minus the selection's)."
+    )
 
 
 @dataclass
@@ -98,12 +106,14 @@ def compare(run: CurateConfig, methods: list[Method]) -> Comparison:
     from prefect.artifacts import create_markdown_artifact
 
     methods = method_list(methods)
-    reports = {method: curate(run.model_copy(update={"method": method, "out": join(run.out, method)}))
-               for method in methods}
+    reports = {
+        method: curate(run.model_copy(update={"method": method, "out": join(run.out, method)})) for method in methods
+    }
     table = comparison_table(reports)
     text = markdown(table, run.budget, run.pool)
     write_bytes_atomic(join(run.out, "comparison.csv"), table.to_csv(index=False).encode())
     write_bytes_atomic(join(run.out, "comparison.md"), (text + "\n").encode())
-    create_markdown_artifact(key="method-comparison", markdown=text,
-                             description=f"selection methods compared on {run.pool}")
+    create_markdown_artifact(
+        key="method-comparison", markdown=text, description=f"selection methods compared on {run.pool}"
+    )
     return Comparison(table.to_dict("records"), text, reports)

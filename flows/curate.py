@@ -43,7 +43,8 @@ def run_name() -> str:
 
 
 class Stages:
-    """Per-stage seconds; each stage's start is logged ("stage warmup"), so a terminal or the UI shows where a run is."""
+    """Per-stage seconds; each stage's start is logged ("stage warmup"), so a terminal or the UI shows
+    where a run is."""
 
     def __init__(self):
         self.timings: dict[str, float] = {}
@@ -61,7 +62,8 @@ def curate(config: CurateConfig) -> Report:
     """Pick the pool rows that help the target task, finetune on them and measure the lift over random.
 
     Args:
-        config: Every option of the run, as `curate run` takes them: the pool, the target, the model, the budget and the method.
+        config: Every option of the run, as `curate run` takes them: the pool, the target, the model,
+            the budget and the method.
     """
     config, kind, stage = config.with_cache_dir(), kind_for_model(config.model), Stages()
     scorer, limits, outputs = scorer_for(config.method), Limits.of(config), StagedOutputs(config.out)
@@ -69,34 +71,33 @@ def curate(config: CurateConfig) -> Report:
     scores_path = os.path.join(spill_dir, "scores.parquet")
     try:
         with stage("ingest"):
-            source, validation_rows, test_rows = ingest(config.pool), read_target(config.validation), \
-                read_target(config.test) if config.test else None
+            source = ingest(config.pool)
+            validation_rows, test_rows = read_target(config.validation), read_target(config.test)
         with stage("validate"):
             target = validate_target(validation_rows, test_rows, kind, limits)
             pool = validate_pool(source, target, spill_dir, limits, config.shard_rows)
         adapter = adapter_for(config.model, target.ref.feature_dim, target.num_classes, config.max_length)
         warm_config = warmup_config(kind, config)
-        keys = cache_keys(adapter, target.warm_rows, warm_config)
-        warm = None
+        keys, warm = cache_keys(adapter, target.warm_rows, warm_config), None
         if scorer.needs_warmup:
             with stage("warmup"):
                 warm = warmup(adapter, target.warm_rows, warm_config, config.cache, keys.warmup)
         with stage("score"):
-            scored = score(scorer, ScoreRequest(adapter, pool, target.warm_rows, config, warm_config, keys.warmup,
-                                                keys.row_scores, target.ref.feature_dim, target.num_classes,
-                                                scores_path, engine_for(config)))
+            request = ScoreRequest(adapter, pool, target, config, warm_config, keys, scores_path, engine_for(config))
+            scored = score(scorer, request)
         with stage("select"):
-            chosen = select(scored.scores, pool, scores_path, target, config.budget, config.selection,
-                            scorer.random_ranking, config.seed, with_control=not config.skip_finetune)
-        ft_config, evaluation = finetune_config(kind, config.finetune_epochs), None
+            chosen = select(scored.scores, pool, scores_path, target, config, scorer.random_ranking)
+        evaluation = None
         if not config.skip_finetune:
+            ft_config = finetune_config(kind, config.finetune_epochs)
             with stage("finetune"):
                 selected_model = finetune(adapter, chosen.rows, ft_config, config.seed, "selection")
                 control_model = finetune(adapter, chosen.control, ft_config, config.seed, "random")
             with stage("evaluate"):
-                evaluation = evaluate(adapter, selected_model, control_model, target.eval_rows)
-        report = build_report(config, target, pool, keys, warm_config, warm, scored, chosen, evaluation, ft_config,
-                              stage.timings, str(flow_run.id))
+                evaluation = evaluate(adapter, selected_model, control_model, target, ft_config)
+        report = build_report(
+            config, target, pool, keys, warm_config, warm, scored, chosen, evaluation, stage.timings, str(flow_run.id)
+        )
         with stage("publish"):
             publish(outputs, report, pool, scores_path, scored, chosen)
     except BaseException:

@@ -40,10 +40,12 @@ def nightly(config: ServiceConfig):
     from flows.pools import curate_pools
 
     return curate_pools.to_deployment(
-        "nightly", schedules=[Cron(config.cron, timezone=config.timezone)],
-        parameters={"pools": config.pools, **flow_parameters(config)}, tags=["curation", "nightly"],
-        description=f"Curate {len(config.pools)} pools against {config.validation} ({config.cron}, "
-                    f"{config.timezone}).")
+        "nightly",
+        schedules=[Cron(config.cron, timezone=config.timezone)],
+        parameters={"pools": config.pools, **flow_parameters(config)},
+        tags=["curation", "nightly"],
+        description=f"Curate {len(config.pools)} pools against {config.validation} ({config.cron}, {config.timezone}).",
+    )
 
 
 def pool_landed(config: ServiceConfig):
@@ -54,12 +56,16 @@ def pool_landed(config: ServiceConfig):
     from flows.watch import EVENT
 
     match = {"prefect.resource.id": config.watch_prefix.rstrip("/") + "/*"} if config.watch_prefix else {}
-    trigger = DeploymentEventTrigger(name="a pool landed", expect={EVENT}, match=match,
-                                     parameters={"pools": [POOL_TEMPLATE]})
+    trigger = DeploymentEventTrigger(
+        name="a pool landed", expect={EVENT}, match=match, parameters={"pools": [POOL_TEMPLATE]}
+    )
     return curate_pools.to_deployment(
-        "pool-landed", triggers=[trigger], parameters=flow_parameters(config),
+        "pool-landed",
+        triggers=[trigger],
+        parameters=flow_parameters(config),
         tags=["curation", "pool-landed"],
-        description=f"Curate a pool when `{EVENT}` names it (resource id = the pool URL).")
+        description=f"Curate a pool when `{EVENT}` names it (resource id = the pool URL).",
+    )
 
 
 def watch_pools(config: ServiceConfig):
@@ -68,9 +74,12 @@ def watch_pools(config: ServiceConfig):
 
     state = config.watch_state or default_watch_state(config.watch_prefix, config.cache)
     return watch_flow.to_deployment(
-        "watch-pools", interval=config.watch_every_s,
-        parameters={"prefix": config.watch_prefix, "state": state}, tags=["curation", "watcher"],
-        description=f"Emit a pool-landed event per new pool object under {config.watch_prefix}.")
+        "watch-pools",
+        interval=config.watch_every_s,
+        parameters={"prefix": config.watch_prefix, "state": state},
+        tags=["curation", "watcher"],
+        description=f"Emit a pool-landed event per new pool object under {config.watch_prefix}.",
+    )
 
 
 def service_deployments(config: ServiceConfig) -> list:
@@ -92,9 +101,11 @@ def require_server(command: str) -> str:
 
     url = os.environ.get("PREFECT_API_URL") or PREFECT_API_URL.value()
     if not url:
-        raise InputError(f"`curate {command}` needs a running Prefect server: start one with "
-                         "`prefect server start` and set PREFECT_API_URL (e.g. http://127.0.0.1:4200/api)",
-                         field="PREFECT_API_URL")
+        raise InputError(
+            f"`curate {command}` needs a running Prefect server: start one with "
+            "`prefect server start` and set PREFECT_API_URL (e.g. http://127.0.0.1:4200/api)",
+            field="PREFECT_API_URL",
+        )
     return url
 
 

@@ -46,7 +46,8 @@ def curate_pools(pools: list[str], out_root: str, settings: CurationSettings) ->
     Args:
         pools: The pool URLs to curate, one `curate` run each.
         out_root: Each run writes to <out_root>/<pool name>-<hash>/<UTC time>/, local or s3://.
-        settings: What every run shares: the target, the model, the budget, the method and the rest of `curate run`'s options.
+        settings: What every run shares: the target, the model, the budget, the method and the rest
+            of `curate run`'s options.
     """
     logger = get_run_logger()
     if not pools:

@@ -78,8 +78,10 @@ def check_api(api_url: str) -> None:
         problem = _healthy(api_url)
         if problem is None:
             return
-    raise EnvironmentFault(f"cannot reach the Prefect API at {api_url} after {len(API_CHECKS)} tries ({problem}); "
-                           "start it (prefect server start) or unset PREFECT_API_URL to use a temporary server")
+    raise EnvironmentFault(
+        f"cannot reach the Prefect API at {api_url} after {len(API_CHECKS)} tries ({problem}); "
+        "start it (prefect server start) or unset PREFECT_API_URL to use a temporary server"
+    )
 
 
 @contextmanager
@@ -95,8 +97,14 @@ def prefect_api() -> Iterator[str]:
     port = _free_port()
     log_path = os.path.join(run_dir(), "prefect-server.log")
     with open(log_path, "wb") as log:
-        process = subprocess.Popen(_server_command(port), env=_server_env(), stdout=log, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+        process = subprocess.Popen(
+            _server_command(port),
+            env=_server_env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent,
+        )
     record_server(process.pid)
     api_url = f"http://127.0.0.1:{port}/api"
     try:
@@ -105,8 +113,10 @@ def prefect_api() -> Iterator[str]:
             if process.poll() is not None or time.monotonic() > deadline:
                 with open(log_path, errors="replace") as handle:
                     tail = " | ".join(handle.read().strip().splitlines()[-3:])
-                raise EnvironmentFault(f"the temporary Prefect server did not start ({tail or 'no output'}); "
-                                       "run `prefect server start` and set PREFECT_API_URL")
+                raise EnvironmentFault(
+                    f"the temporary Prefect server did not start ({tail or 'no output'}); "
+                    "run `prefect server start` and set PREFECT_API_URL"
+                )
             time.sleep(0.2)
         with temporary_settings({PREFECT_API_URL: api_url}):
             try:
@@ -137,21 +147,45 @@ def _server_command(port: int) -> list[str]:
     """Prefect's own temporary-server command (prefect.server.api.server.SubprocessASGIServer)."""
     import prefect
 
-    return [sys.executable, "-m", "uvicorn", "--app-dir", str(prefect.__module_path__.parent), "--factory",
-            "prefect.server.api.server:create_app", "--host", "127.0.0.1", "--port", str(port),
-            "--log-level", "error", "--lifespan", "on"]
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--app-dir",
+        str(prefect.__module_path__.parent),
+        "--factory",
+        "prefect.server.api.server:create_app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "error",
+        "--lifespan",
+        "on",
+    ]
 
 
 def _server_env() -> dict[str, str]:
     from prefect.settings import get_current_settings
 
-    return {**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1",
-            **get_current_settings().to_environment_variables(exclude_unset=True)}
+    return {
+        **os.environ,
+        "PREFECT_UI_ENABLED": "0",
+        "PREFECT__SERVER_EPHEMERAL": "1",
+        "PREFECT__SERVER_FINAL": "1",
+        **get_current_settings().to_environment_variables(exclude_unset=True),
+    }
 
 
 # --- the console ---------------------------------------------------------------------------------
-_ECHOES = ("Encountered exception during execution", "Task run failed with exception",
-           "Finished in state Failed", "Finished in state Crashed", "Crash detected")
+_ECHOES = (
+    "Encountered exception during execution",
+    "Task run failed with exception",
+    "Finished in state Failed",
+    "Finished in state Crashed",
+    "Crash detected",
+)
 
 
 class _OneLineErrors(logging.Filter):

@@ -34,7 +34,7 @@ def pool_objects(prefix: str) -> dict[str, int]:
     found = fs.find(root, detail=True) if fs.exists(root) else {}
     objects = {}
     for path, info in found.items():
-        relative = path[len(root.rstrip("/")):].lstrip("/")
+        relative = path[len(root.rstrip("/")) :].lstrip("/")
         if info.get("type") == "directory" or not path.endswith(POOL_SUFFIXES):
             continue
         if any(part.startswith((".", "_")) for part in relative.split("/")):
@@ -56,8 +56,12 @@ def load_state(state_url: str, prefix: str) -> dict[str, Any]:
         return state
     state = read_json(state_url)
     if state.get("prefix") != prefix:
-        raise InputError(f"it remembers prefix {state.get('prefix')!r}, not {prefix!r}",
-                         file=state_url, field="prefix", hint="give each watched prefix its own --state file")
+        raise InputError(
+            f"it remembers prefix {state.get('prefix')!r}, not {prefix!r}",
+            file=state_url,
+            field="prefix",
+            hint="give each watched prefix its own --state file",
+        )
     return state
 
 
@@ -67,10 +71,13 @@ def send_landed_event(pool_url: str, size: int, prefix: str) -> None:
     from prefect.events.clients import get_events_client
     from prefect.utilities.asyncutils import run_coro_as_sync
 
-    event = Event(id=event_id(pool_url), event=EVENT, occurred=datetime.now(timezone.utc),
-                  resource={"prefect.resource.id": pool_url,
-                            "prefect.resource.name": pool_url.rsplit("/", 1)[-1]},
-                  payload={"size": size, "prefix": prefix})
+    event = Event(
+        id=event_id(pool_url),
+        event=EVENT,
+        occurred=datetime.now(timezone.utc),
+        resource={"prefect.resource.id": pool_url, "prefect.resource.name": pool_url.rsplit("/", 1)[-1]},
+        payload={"size": size, "prefix": prefix},
+    )
 
     async def send() -> None:
         # checkpoint_every=1: after each event the client pings and waits for the pong, so the
@@ -81,24 +88,30 @@ def send_landed_event(pool_url: str, size: int, prefix: str) -> None:
     run_coro_as_sync(send())
 
 
-def watch_once(prefix: str, state_url: str,
-               send: Callable[[str, int, str], None] = send_landed_event) -> list[str]:
+def watch_once(prefix: str, state_url: str, send: Callable[[str, int, str], None] = send_landed_event) -> list[str]:
     """Emit an event for each pool object under `prefix` not emitted before; return their URLs."""
     state = load_state(state_url, prefix)
     emitted = state["emitted"]
     new = [(url, size) for url, size in sorted(pool_objects(prefix).items()) if url not in emitted]
     for url, size in new:
         send(url, size, prefix)
-        emitted[url] = {"event_id": str(event_id(url)), "size": size,
-                        "emitted_at": datetime.now(timezone.utc).isoformat()}
+        emitted[url] = {
+            "event_id": str(event_id(url)),
+            "size": size,
+            "emitted_at": datetime.now(timezone.utc).isoformat(),
+        }
         write_json_atomic(state_url, state)  # after each event: a crash loses nothing emitted
     return [url for url, _ in new]
 
 
-def watch(prefix: str, state_url: str, every_s: float | None,
-          on_emit: Callable[[list[str]], None] = lambda urls: None,
-          on_error: Callable[[Exception], None] = lambda err: None,
-          send: Callable[[str, int, str], None] = send_landed_event) -> None:
+def watch(
+    prefix: str,
+    state_url: str,
+    every_s: float | None,
+    on_emit: Callable[[list[str]], None] = lambda urls: None,
+    on_error: Callable[[Exception], None] = lambda err: None,
+    send: Callable[[str, int, str], None] = send_landed_event,
+) -> None:
     """Watch once, or every `every_s` seconds until interrupted. A watcher that keeps going
     survives a failed listing or send (S3 or the server away for a while): it reports the error
     and tries again next time; what was emitted before the failure stays remembered."""

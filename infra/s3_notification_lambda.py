@@ -35,13 +35,15 @@ def landed_events(notification: dict) -> list[dict]:
         if not key.endswith(POOL_SUFFIXES) or any(p.startswith((".", "_")) for p in key.split("/")):
             continue
         url = f"s3://{bucket}/{key}"
-        events.append({
-            "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{EVENT}:{url}")),
-            "event": EVENT,
-            "occurred": record.get("eventTime") or datetime.now(timezone.utc).isoformat(),
-            "resource": {"prefect.resource.id": url, "prefect.resource.name": key.rsplit("/", 1)[-1]},
-            "payload": {"size": record["s3"]["object"].get("size", 0), "source": "s3-notification"},
-        })
+        events.append(
+            {
+                "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{EVENT}:{url}")),
+                "event": EVENT,
+                "occurred": record.get("eventTime") or datetime.now(timezone.utc).isoformat(),
+                "resource": {"prefect.resource.id": url, "prefect.resource.name": key.rsplit("/", 1)[-1]},
+                "payload": {"size": record["s3"]["object"].get("size", 0), "source": "s3-notification"},
+            }
+        )
     return events
 
 
@@ -50,8 +52,11 @@ def handler(notification: dict, context: object = None) -> dict:
     events = landed_events(notification)
     if events:
         request = urllib.request.Request(
-            os.environ["PREFECT_API_URL"].rstrip("/") + "/events", data=json.dumps(events).encode(),
-            headers={"Content-Type": "application/json"}, method="POST")
+            os.environ["PREFECT_API_URL"].rstrip("/") + "/events",
+            data=json.dumps(events).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
         with urllib.request.urlopen(request, timeout=30) as answer:
             if answer.status >= 300:
                 raise RuntimeError(f"Prefect answered {answer.status}")

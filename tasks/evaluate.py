@@ -8,7 +8,9 @@ import pandas as pd
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from curation.models import ModelAdapter
+from curation.models import FinetuneConfig, ModelAdapter
+from curation.pool import Target
+from curation.report import Evaluation
 
 
 def lift(adapter: ModelAdapter, selection: dict[str, float], control: dict[str, float]) -> float:
@@ -21,18 +23,23 @@ def compare(adapter: ModelAdapter, selected: Any, control: Any, rows: pd.DataFra
     """Metrics of both finetunes on the evaluation rows, and the lift."""
     on_selection = adapter.evaluate(selected, rows)
     on_control = adapter.evaluate(control, rows)
-    return {"metric": adapter.metric, "higher_is_better": adapter.higher_is_better,
-            "selection": on_selection, "random": on_control,
-            "lift": lift(adapter, on_selection, on_control), "rows": int(len(rows))}
+    return {
+        "metric": adapter.metric,
+        "higher_is_better": adapter.higher_is_better,
+        "selection": on_selection,
+        "random": on_control,
+        "lift": lift(adapter, on_selection, on_control),
+        "rows": int(len(rows)),
+    }
 
 
 @task(name="evaluate", tags=["evaluate"], persist_result=False, cache_policy=NO_CACHE)
-def evaluate(adapter: ModelAdapter, selected: Any, control: Any, rows: pd.DataFrame) -> dict[str, Any]:
-    """Evaluate the selection's and the random control's finetunes on the target rows."""
-    result = compare(adapter, selected, control, rows)
+def evaluate(
+    adapter: ModelAdapter, selected: Any, control: Any, target: Target, finetune: FinetuneConfig
+) -> Evaluation:
+    """Evaluate the selection's and the random control's finetunes on the target's evaluation rows."""
+    result = compare(adapter, selected, control, target.eval_rows)
     adapter.release(selected)
     adapter.release(control)
-    get_run_logger().info("lift over random on %s: %+.4f", result["metric"], result["lift"])
-    return result
-
-
+    get_run_logger().info("lift over random on %s (%s): %+.4f", result["metric"], target.eval_set, result["lift"])
+    return Evaluation(**result, eval_set=target.eval_set, finetune=finetune.as_dict())

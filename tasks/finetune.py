@@ -20,16 +20,13 @@ def finetune_config(kind: str, epochs: int | None) -> FinetuneConfig:
     return dataclasses.replace(config, epochs=epochs) if epochs is not None else config
 
 
-def train_on(adapter: ModelAdapter, rows: pd.DataFrame, config: FinetuneConfig, seed: int,
-             name: str) -> Any:
+def train_on(adapter: ModelAdapter, rows: pd.DataFrame, config: FinetuneConfig, seed: int, name: str) -> Any:
     """Train θ0 on rows with a progress bar; returns the adapter's handle to the trained model."""
     with progress_bar(config.steps_for(len(rows)), f"finetune {name}", unit="step") as progress:
         return adapter.finetune(rows, config, seed, name, progress)
 
 
-@task(name="finetune", tags=["finetune"], persist_result=False, cache_policy=NO_CACHE,
-      task_run_name="finetune-{name}")
-def finetune(adapter: ModelAdapter, rows: pd.DataFrame, config: FinetuneConfig, seed: int,
-             name: str) -> Any:
+@task(name="finetune", tags=["finetune"], persist_result=False, cache_policy=NO_CACHE, task_run_name="finetune-{name}")
+def finetune(adapter: ModelAdapter, rows: pd.DataFrame, config: FinetuneConfig, seed: int, name: str) -> Any:
     """Finetune θ0 on the given rows."""
     return train_on(adapter, rows, config, seed, name)

@@ -33,9 +33,14 @@ _TYPE_RULES = {
     "prompt": ("string", lambda t: pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_null(t)),
     "response": ("string", lambda t: pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_null(t)),
     "text": ("string", lambda t: pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_null(t)),
-    "features": ("list of numbers", lambda t: pa.types.is_null(t) or (pa.types.is_list(t) or pa.types.is_large_list(t)
-                                              or pa.types.is_fixed_size_list(t))
-                 and (pa.types.is_floating(t.value_type) or pa.types.is_integer(t.value_type))),
+    "features": (
+        "list of numbers",
+        lambda t: (
+            pa.types.is_null(t)
+            or (pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t))
+            and (pa.types.is_floating(t.value_type) or pa.types.is_integer(t.value_type))
+        ),
+    ),
     "label": ("integer", lambda t: pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_null(t)),
 }
 
@@ -57,20 +62,26 @@ def storage_errors(url: str):
     except InputError:
         raise
     except FileNotFoundError as err:
-        raise InputError(f"not found: {err}", file=url,
-                         hint="check the bucket and key, or the local path") from None
+        raise InputError(f"not found: {err}", file=url, hint="check the bucket and key, or the local path") from None
     except PermissionError as err:
-        raise InputError(f"access denied: {err}", file=url,
-                         hint="check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY and the bucket policy") from None
+        raise InputError(
+            f"access denied: {err}",
+            file=url,
+            hint="check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY and the bucket policy",
+        ) from None
     except Exception as err:  # botocore's connection errors are not OSErrors
         name = type(err).__name__
         if "Credentials" in name:
-            raise InputError(f"no usable storage credentials ({name}): {err}", file=url,
-                             hint="set AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or CURATE_S3_BLOCK") from None
+            raise InputError(
+                f"no usable storage credentials ({name}): {err}",
+                file=url,
+                hint="set AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or CURATE_S3_BLOCK",
+            ) from None
         if environment_fault(err) is not None or "Endpoint" in name or "Connect" in name or isinstance(err, OSError):
             # Exit 3 once the task's retries are spent: the input may be fine, the store is not reachable.
-            raise EnvironmentFault(f"cannot reach the storage for {url} ({name}): {err}; check AWS_ENDPOINT_URL "
-                                   "and the network") from None
+            raise EnvironmentFault(
+                f"cannot reach the storage for {url} ({name}): {err}; check AWS_ENDPOINT_URL and the network"
+            ) from None
         raise
 
 
@@ -88,8 +99,11 @@ def resolve_files(url: str) -> list[str]:
         else:
             found = []
     if not found:
-        raise InputError("no such file, or no .parquet/.jsonl files under it", file=url,
-                         hint="check the path; directories and globs must hold .parquet or .jsonl files")
+        raise InputError(
+            "no such file, or no .parquet/.jsonl files under it",
+            file=url,
+            hint="check the path; directories and globs must hold .parquet or .jsonl files",
+        )
     return [protocol + p if protocol and not p.startswith(protocol) else p for p in found]
 
 
@@ -104,16 +118,19 @@ def _parquet_rows(url: str) -> int:
         try:
             parquet = pq.ParquetFile(handle)
         except (pa.ArrowException, OSError, ValueError) as err:
-            raise InputError(f"not a readable Parquet file (truncated, or another format): {err}",
-                             file=url) from None
+            raise InputError(f"not a readable Parquet file (truncated, or another format): {err}", file=url) from None
         schema = parquet.schema_arrow
         for column, (expected, ok) in _TYPE_RULES.items():
             if column in schema.names and not ok(schema.field(column).type):
                 found = schema.field(column).type
                 hint = "text must be UTF-8 strings" if pa.types.is_binary(found) else None
-                raise InputError(f"column has type {found}, expected {expected} "
-                                 f"(expectation expect_column_values_to_be_of_type failed)",
-                                 file=url, field=column, hint=hint)
+                raise InputError(
+                    f"column has type {found}, expected {expected} "
+                    f"(expectation expect_column_values_to_be_of_type failed)",
+                    file=url,
+                    field=column,
+                    hint=hint,
+                )
         return parquet.metadata.num_rows
 
 
@@ -143,15 +160,13 @@ def _jsonl_batches(url: str, batch_rows: int) -> Iterator[pd.DataFrame]:
             try:
                 line = raw.decode("utf-8").strip()
             except UnicodeDecodeError:
-                raise InputError(f"line {line_no} is not valid UTF-8 text", file=url,
-                                 row=line_no - 1) from None
+                raise InputError(f"line {line_no} is not valid UTF-8 text", file=url, row=line_no - 1) from None
             if not line:
                 continue
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as err:
-                raise InputError(f"line {line_no} is not valid JSON: {err.msg}", file=url,
-                                 row=line_no - 1) from None
+                raise InputError(f"line {line_no} is not valid JSON: {err.msg}", file=url, row=line_no - 1) from None
             if not isinstance(record, dict):
                 raise InputError(f"line {line_no} is not a JSON object", file=url, row=line_no - 1)
             if "\\ud" in line or "\\uD" in line:  # a JSON escape of a UTF-16 surrogate: maybe a lone one
@@ -231,15 +246,24 @@ def _not_input_error(task, task_run, state) -> bool:
     return False
 
 
-@task(name="ingest", retries=2, retry_delay_seconds=2, retry_condition_fn=_not_input_error,
-      tags=["io"], persist_result=False, cache_policy=NO_CACHE)
+# Reading may meet a passing storage fault (S3): retried twice, unless the input itself is bad.
+IO_TASK = dict(
+    retries=2,
+    retry_delay_seconds=2,
+    retry_condition_fn=_not_input_error,
+    tags=["io"],
+    persist_result=False,
+    cache_policy=NO_CACHE,
+)
+
+
+@task(name="ingest", **IO_TASK)
 def ingest(url: str) -> Source:
     """Find and check the files behind a path (Parquet or JSONL; local or s3://)."""
     return open_source(url)
 
 
-@task(name="read-target-rows", retries=2, retry_delay_seconds=2, retry_condition_fn=_not_input_error,
-      tags=["io"], persist_result=False, cache_policy=NO_CACHE)
-def read_target(url: str) -> pd.DataFrame:
-    """Read a (small) validation or test set into memory."""
-    return read_rows(url)
+@task(name="read-target-rows", **IO_TASK)
+def read_target(url: str | None) -> pd.DataFrame | None:
+    """Read a (small) validation or test set into memory (None: no such set)."""
+    return read_rows(url) if url is not None else None

@@ -8,17 +8,30 @@ from datetime import datetime, timezone
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from curation.cache_keys import CacheKeys
 from curation.dashboards import PLOT_NAME, publish_dashboards, publish_validation, score_distribution_png
+from curation.models import WarmupConfig
 from curation.outputs import StagedOutputs
-from curation.pool import PoolCheck
+from curation.pool import PoolCheck, Target
 from curation.report import CacheUse, Cost, Counts, Damaged, Effective, Evaluation, Hashes, Report, Scoring
 from curation.scorers.base import Scored
 from curation.warmup_cache import Warmup
+from tasks.select import Chosen
 
 
-def build_report(config, target, pool: PoolCheck, keys, warmup_config, warm: Warmup | None, scored: Scored,
-                 chosen, evaluation: dict | None, finetune_config, timings: dict[str, float],
-                 flow_run: str) -> Report:
+def build_report(
+    config,
+    target: Target,
+    pool: PoolCheck,
+    keys: CacheKeys,
+    warmup_config: WarmupConfig,
+    warm: Warmup | None,
+    scored: Scored,
+    chosen: Chosen,
+    evaluation: Evaluation | None,
+    timings: dict[str, float],
+    flow_run: str,
+) -> Report:
     """report.json from what the stages returned."""
     own = scored.own_warmup  # a scorer's own warmup (gradcos's, on the pool) ran inside the score stage
     timings = dict(timings)
@@ -29,37 +42,60 @@ def build_report(config, target, pool: PoolCheck, keys, warmup_config, warm: War
     warm_steps = own.steps if own else (warmup_config.steps if warm_status == "miss" else 0)
     return Report(
         config=config,
-        effective=Effective(selection=chosen.strategy, warmup=warmup_config.as_dict(),
-                            finetune=finetune_config.as_dict() if evaluation else None,
-                            gradcos=own.config if own else None),
-        hashes=Hashes(validation=target.validation_hash, pool=pool.pool_hash, warmup_key=keys.warmup,
-                      row_score_key=keys.row_scores),
-        counts=Counts(rows_read=pool.rows_read, valid=pool.valid_rows, quarantined=pool.rows_read - pool.valid_rows,
-                      quarantine_reasons=pool.reasons, selected=len(chosen.positions),
-                      validation_rows=len(target.validation), warmup_rows=len(target.warm_rows),
-                      eval_rows=len(target.eval_rows)),
+        effective=Effective(
+            selection=chosen.strategy,
+            warmup=warmup_config.as_dict(),
+            finetune=evaluation.finetune if evaluation else None,
+            gradcos=own.config if own else None,
+        ),
+        hashes=Hashes(
+            validation=target.validation_hash,
+            pool=pool.pool_hash,
+            warmup_key=keys.warmup,
+            row_score_key=keys.row_scores,
+        ),
+        counts=Counts(
+            rows_read=pool.rows_read,
+            valid=pool.valid_rows,
+            quarantined=pool.rows_read - pool.valid_rows,
+            quarantine_reasons=pool.reasons,
+            selected=len(chosen.positions),
+            validation_rows=len(target.validation),
+            warmup_rows=len(target.warm_rows),
+            eval_rows=len(target.eval_rows),
+        ),
         selection_labels=chosen.labels,
         timings=timings,
-        evaluation=Evaluation(**evaluation, eval_set=target.eval_set, finetune=finetune_config.as_dict())
-        if evaluation else None,
-        cache=CacheUse(warmup=warm_status, rows_scored=scored.rows_scored, rows_reused=scored.rows_reused,
-                       dir=config.cache, damaged=Damaged(warmup=warm.damaged if warm else 0,
-                                                         row_scores=scored.damaged)),
+        evaluation=evaluation,
+        cache=CacheUse(
+            warmup=warm_status,
+            rows_scored=scored.rows_scored,
+            rows_reused=scored.rows_reused,
+            dir=config.cache,
+            damaged=Damaged(warmup=warm.damaged if warm else 0, row_scores=scored.damaged),
+        ),
         scoring=Scoring(engine=config.engine, shards=len(pool.valid_parts), workers_used=scored.workers_used),
-        cost=Cost(method=config.method, scoring_forward_passes=scored.forward_passes,
-                  scoring_backward_passes=scored.backward_passes, warmup_steps=warm_steps,
-                  bytes_stored=scored.bytes_stored, score_seconds=timings.get("score", 0.0)),
+        cost=Cost(
+            method=config.method,
+            scoring_forward_passes=scored.forward_passes,
+            scoring_backward_passes=scored.backward_passes,
+            warmup_steps=warm_steps,
+            bytes_stored=scored.bytes_stored,
+            score_seconds=timings.get("score", 0.0),
+        ),
         flow_run=flow_run,
         finished_at=datetime.now(timezone.utc).isoformat(),
     )
 
 
-def write_outputs(outputs: StagedOutputs, report: Report, pool: PoolCheck, scores_path: str, scored: Scored,
-                  chosen) -> None:
+def write_outputs(
+    outputs: StagedOutputs, report: Report, pool: PoolCheck, scores_path: str, scored: Scored, chosen
+) -> None:
     """Stage every output, then move them into place with report.json last (a run is complete once it is there)."""
     outputs.parquet("quarantine.parquet", pool.quarantine)
-    outputs.json("validation.json", {"pool": report.config.pool, "files": pool.files,
-                                     "expectations": pool.expectations})
+    outputs.json(
+        "validation.json", {"pool": report.config.pool, "files": pool.files, "expectations": pool.expectations}
+    )
     outputs.file("scores.parquet", scores_path)
     outputs.parquet("selection.parquet", chosen.frame)
     outputs.bytes(PLOT_NAME, score_distribution_png(scored.scores, chosen.positions, report.config.method))
@@ -67,8 +103,7 @@ def write_outputs(outputs: StagedOutputs, report: Report, pool: PoolCheck, score
 
 
 @task(name="publish", tags=["publish"], persist_result=False, cache_policy=NO_CACHE)
-def publish(outputs: StagedOutputs, report: Report, pool: PoolCheck, scores_path: str, scored: Scored,
-            chosen) -> None:
+def publish(outputs: StagedOutputs, report: Report, pool: PoolCheck, scores_path: str, scored: Scored, chosen) -> None:
     """Write the outputs into place, report.json last, and the run's dashboards in the Prefect UI."""
     write_outputs(outputs, report, pool, scores_path, scored, chosen)
     publish_validation(pool.expectations)

@@ -16,7 +16,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from curation.errors import InputError
-from curation.pool import PoolCheck
+from curation.pool import PoolCheck, Target
 from curation.rows import INTERNAL_COLUMNS
 from curation.sampling import random_positions
 
@@ -64,9 +64,15 @@ def label_quotas(k: int, target_shares: dict[int, float]) -> dict[int, int]:
     return {label: int(q) for label, q in zip(labels, quotas)}
 
 
-def select_positions(scores: np.ndarray, ids: np.ndarray, k: int, strategy: str,
-                     labels: np.ndarray | None = None, target_shares: dict[int, float] | None = None,
-                     seed: int = 0) -> np.ndarray:
+def select_positions(
+    scores: np.ndarray,
+    ids: np.ndarray,
+    k: int,
+    strategy: str,
+    labels: np.ndarray | None = None,
+    target_shares: dict[int, float] | None = None,
+    seed: int = 0,
+) -> np.ndarray:
     """Positions of the k selected rows, best first."""
     order = ranking(scores, ids)
     if strategy == "topk":
@@ -80,8 +86,7 @@ def select_positions(scores: np.ndarray, ids: np.ndarray, k: int, strategy: str,
         picked = np.random.default_rng(seed).choice(len(positive), size=k, replace=False)
         return positive[np.sort(picked)]
     if strategy != "stratified":
-        raise InputError(f"unknown selection strategy {strategy!r}; use one of {STRATEGIES}",
-                         field="--selection")
+        raise InputError(f"unknown selection strategy {strategy!r}; use one of {STRATEGIES}", field="--selection")
     quotas = label_quotas(k, target_shares)
     ranked_labels = np.asarray(labels)[order]
     chosen = np.zeros(len(order), dtype=bool)
@@ -99,8 +104,9 @@ def selection_frame(chosen: pd.DataFrame, scores: np.ndarray, positions: np.ndar
     """id, score, rank, then the selected rows' original columns (`chosen`: the rows at `positions`)."""
     chosen = chosen.reset_index(drop=True)
     extra = chosen.drop(columns=["id"])
-    head = pd.DataFrame({"id": chosen["id"], "score": np.asarray(scores)[positions],
-                         "rank": np.arange(1, len(positions) + 1)})
+    head = pd.DataFrame(
+        {"id": chosen["id"], "score": np.asarray(scores)[positions], "rank": np.arange(1, len(positions) + 1)}
+    )
     return pd.concat([head, extra.drop(columns=[c for c in ("score", "rank") if c in extra])], axis=1)
 
 
@@ -117,23 +123,23 @@ class Chosen:
     """The selection (rows best first, with id, score and rank) and the random control of the same size."""
 
     strategy: str
-    positions: np.ndarray        # the selected rows' positions in the valid pool, best first
-    frame: pd.DataFrame          # selection.parquet: id, score, rank, then the rows' own columns
-    rows: pd.DataFrame           # the selected rows, as the finetune reads them
-    control: pd.DataFrame        # the random control's rows (empty when no finetune follows)
+    positions: np.ndarray  # the selected rows' positions in the valid pool, best first
+    frame: pd.DataFrame  # selection.parquet: id, score, rank, then the rows' own columns
+    rows: pd.DataFrame  # the selected rows, as the finetune reads them
+    control: pd.DataFrame  # the random control's rows (empty when no finetune follows)
     labels: dict[str, int] | None = None  # selected rows per label (feature rows)
 
 
-def choose(scores: np.ndarray, pool: PoolCheck, ids_path: str, target, budget: float, selection: str,
-           random_ranking: bool, seed: int, with_control: bool) -> Chosen:
-    """Rank, pick the budget's rows, and fetch them and the random control in one pass over the shards."""
+def choose(scores: np.ndarray, pool: PoolCheck, ids_path: str, target: Target, config, random_ranking: bool) -> Chosen:
+    """Rank, pick the budget's rows, and fetch them and (unless --skip-finetune) the random control
+    of the same size in one pass over the shards."""
     kind = target.ref.kind
-    strategy = strategy_for(selection, kind, random_ranking)
-    k = budget_rows(budget, pool.valid_rows)
+    strategy = strategy_for(config.selection, kind, random_ranking)
+    k = budget_rows(config.budget, pool.valid_rows)
     labels = pool.column("label") if kind == "features" else None
     ids = pq.read_table(ids_path, columns=["id"]).column("id")  # Arrow strings: compact
-    positions = select_positions(scores, ids, k, strategy, labels, target.label_shares, seed)
-    control = random_positions(pool.valid_rows, k, seed) if with_control else positions[:0]
+    positions = select_positions(scores, ids, k, strategy, labels, target.label_shares, config.seed)
+    control = random_positions(pool.valid_rows, k, config.seed) if not config.skip_finetune else positions[:0]
     fetched = pool.take(np.concatenate([positions, control]))
     rows, control_rows = fetched.iloc[:k], fetched.iloc[k:].reset_index(drop=True)
     frame = selection_frame(rows.drop(columns=list(INTERNAL_COLUMNS), errors="ignore"), scores, positions)
@@ -145,7 +151,6 @@ def choose(scores: np.ndarray, pool: PoolCheck, ids_path: str, target, budget: f
 
 
 @task(name="select", tags=["select"], persist_result=False, cache_policy=NO_CACHE)
-def select(scores: np.ndarray, pool: PoolCheck, ids_path: str, target, budget: float, selection: str,
-           random_ranking: bool, seed: int, with_control: bool) -> Chosen:
+def select(scores: np.ndarray, pool: PoolCheck, ids_path: str, target: Target, config, random_ranking: bool) -> Chosen:
     """Pick the rows to train on, and the random control of the same size."""
-    return choose(scores, pool, ids_path, target, budget, selection, random_ranking, seed, with_control)
+    return choose(scores, pool, ids_path, target, config, random_ranking)

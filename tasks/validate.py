@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -21,22 +20,12 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from curation.errors import InputError
-from curation.hashing import DatasetHasher, dataset_hash
-from curation.pool import PoolCheck
-from curation.storage import arrow_table
 from curation.expectations import MAX_LABEL
+from curation.hashing import DatasetHasher
+from curation.pool import PoolCheck, Reference, Target
 from curation.rows import FILE_COLUMN, HASH_COLUMN, ROW_COLUMN, UNICODE_COLUMN, RowKind, text_columns
+from curation.storage import arrow_table
 from tasks.ingest import BATCH_ROWS, Source, iter_batches
-
-
-@dataclass(frozen=True)
-class Reference:
-    """What the validation set fixes for every other file: the kind, columns, feature length, labels."""
-
-    kind: RowKind
-    text_columns: tuple[str, ...] = ()
-    feature_dim: int | None = None
-    labels: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -57,39 +46,61 @@ def _first_file(frame: pd.DataFrame) -> str:
     return str(frame[FILE_COLUMN].iloc[0]) if FILE_COLUMN in frame and len(frame) else "?"
 
 
-def _require_columns(frame: pd.DataFrame, ref_kind: RowKind, name: str,
-                     expected_text: tuple[str, ...] = ()) -> tuple[str, ...]:
+def _require_columns(
+    frame: pd.DataFrame, ref_kind: RowKind, name: str, expected_text: tuple[str, ...] = ()
+) -> tuple[str, ...]:
     """The payload columns present; an InputError naming the file if a required one is missing."""
     file = _first_file(frame)
     if ref_kind == "features":
         for column in ("features", "label"):
             if column not in frame.columns:
-                raise InputError(f"required column missing from the {name} (expectation "
-                                 "expect_column_to_exist failed; feature rows need 'features' and 'label')",
-                                 file=file, field=column)
+                raise InputError(
+                    f"required column missing from the {name} (expectation "
+                    "expect_column_to_exist failed; feature rows need 'features' and 'label')",
+                    file=file,
+                    field=column,
+                )
         return ()
     columns = text_columns(frame)
     needed = [c for c in expected_text if c != "prompt"]
     if not columns or any(c not in columns for c in needed):
         missing = needed[0] if needed else "response"
-        raise InputError(f"required column missing from the {name} (expectation expect_column_to_exist "
-                         "failed; text rows need 'response', with optional 'prompt', or 'text', as the "
-                         "validation set has)", file=file, field=missing)
+        raise InputError(
+            f"required column missing from the {name} (expectation expect_column_to_exist "
+            "failed; text rows need 'response', with optional 'prompt', or 'text', as the "
+            "validation set has)",
+            file=file,
+            field=missing,
+        )
     return columns
 
 
 def _rules(ref: Reference, frame_columns, limits: Limits, forbidden: frozenset[str] = frozenset()):
     from curation.expectations import RowRules
 
-    return RowRules(kind=ref.kind, text_columns=ref.text_columns, feature_dim=ref.feature_dim,
-                    labels=ref.labels, min_chars=limits.min_chars, max_chars=limits.max_chars,
-                    has_id="id" in frame_columns, forbidden_hashes=forbidden)
+    return RowRules(
+        kind=ref.kind,
+        text_columns=ref.text_columns,
+        feature_dim=ref.feature_dim,
+        labels=ref.labels,
+        min_chars=limits.min_chars,
+        max_chars=limits.max_chars,
+        has_id="id" in frame_columns,
+        forbidden_hashes=forbidden,
+    )
 
 
 def _field_of(reason: str) -> str:
     """The column a reason is about: null_text -> text, feature_length -> features, ..."""
-    fixed = {"duplicate": "id", "duplicate_id": "id", "null_id": "id", "leakage": "id",
-             "feature_length": "features", "bad_label": "label", "unknown_label": "label"}
+    fixed = {
+        "duplicate": "id",
+        "duplicate_id": "id",
+        "null_id": "id",
+        "leakage": "id",
+        "feature_length": "features",
+        "bad_label": "label",
+        "unknown_label": "label",
+    }
     if reason in fixed:
         return fixed[reason]
     for column in ("features", "label", "prompt", "response", "text"):
@@ -107,8 +118,9 @@ def _hint(reason: str, ref: Reference, limits: Limits) -> str | None:
         "invalid_unicode": "the text holds a lone UTF-16 surrogate (e.g. \\ud800), which is not valid Unicode",
         "unknown_label": f"labels must be among the validation set's: {list(ref.labels)}",
         "leakage": "the row is identical to a validation or test row",
-    }.get(reason, f"text must be {limits.min_chars}-{limits.max_chars} characters"
-          if reason.endswith("_length") else None)
+    }.get(
+        reason, f"text must be {limits.min_chars}-{limits.max_chars} characters" if reason.endswith("_length") else None
+    )
 
 
 def _assign_ids(frame: pd.DataFrame) -> pd.DataFrame:
@@ -134,8 +146,9 @@ def _normalize(frame: pd.DataFrame, ref: Reference) -> pd.DataFrame:
     return frame
 
 
-def reference_from(validation: pd.DataFrame, kind: RowKind, limits: Limits = Limits()
-                   ) -> tuple[Reference, pd.DataFrame]:
+def reference_from(
+    validation: pd.DataFrame, kind: RowKind, limits: Limits = Limits()
+) -> tuple[Reference, pd.DataFrame]:
     """Check the validation set strictly and derive the reference every other file must match."""
     columns = _require_columns(validation, kind, "validation set")
     ref = Reference(kind=kind, text_columns=columns)
@@ -144,11 +157,13 @@ def reference_from(validation: pd.DataFrame, kind: RowKind, limits: Limits = Lim
         ref = Reference(kind=kind, feature_dim=int(lengths.mode().iloc[0]))
     checked = check_strict(validation, ref, "validation set", limits)
     if kind == "features":
-        ref = Reference(kind=kind, feature_dim=ref.feature_dim,
-                        labels=tuple(sorted(int(v) for v in checked["label"].unique())))
+        ref = Reference(
+            kind=kind, feature_dim=ref.feature_dim, labels=tuple(sorted(int(v) for v in checked["label"].unique()))
+        )
         if len(ref.labels) < 2:
-            raise InputError("the validation set needs at least two distinct labels",
-                             file=_first_file(validation), field="label")
+            raise InputError(
+                "the validation set needs at least two distinct labels", file=_first_file(validation), field="label"
+            )
     return ref, checked
 
 
@@ -164,9 +179,13 @@ def check_strict(frame: pd.DataFrame, ref: Reference, name: str, limits: Limits 
         index, reason = bad.index[0], bad.iloc[0]
         expectation = suite.stats[reason].expectation
         field = str(frame[UNICODE_COLUMN].iloc[index]) if reason == "invalid_unicode" else _field_of(reason)
-        raise InputError(f"invalid row in the {name}: {reason} (expectation {expectation} failed)",
-                         file=str(frame[FILE_COLUMN].iloc[index]), row=int(frame[ROW_COLUMN].iloc[index]),
-                         field=field, hint=_hint(reason, ref, limits))
+        raise InputError(
+            f"invalid row in the {name}: {reason} (expectation {expectation} failed)",
+            file=str(frame[FILE_COLUMN].iloc[index]),
+            row=int(frame[ROW_COLUMN].iloc[index]),
+            field=field,
+            hint=_hint(reason, ref, limits),
+        )
     return _normalize(_assign_ids(frame), ref)
 
 
@@ -197,8 +216,14 @@ class SeenKeys:
         return repeated
 
 
-def check_pool(source: Source, ref: Reference, spill_dir: str, limits: Limits = Limits(),
-               forbidden: frozenset[str] = frozenset(), batch_rows: int = BATCH_ROWS) -> PoolCheck:
+def check_pool(
+    source: Source,
+    ref: Reference,
+    spill_dir: str,
+    limits: Limits = Limits(),
+    forbidden: frozenset[str] = frozenset(),
+    batch_rows: int = BATCH_ROWS,
+) -> PoolCheck:
     """Stream a pool through the expectations: valid rows to Parquet parts, bad rows to quarantine."""
     from curation.expectations import RowSuite
 
@@ -216,8 +241,10 @@ def check_pool(source: Source, ref: Reference, spill_dir: str, limits: Limits = 
         reasons = suite.reasons(batch)
         batch = _assign_ids(batch)
         # Same content: keep the first row. The same id on other content is ambiguous.
-        for reason, repeated in (("duplicate", seen_content.repeated(batch[HASH_COLUMN])),
-                                 ("duplicate_id", seen_ids.repeated(batch["id"]))):
+        for reason, repeated in (
+            ("duplicate", seen_content.repeated(batch[HASH_COLUMN])),
+            ("duplicate_id", seen_ids.repeated(batch["id"])),
+        ):
             reasons[repeated & reasons.isna().to_numpy()] = reason
         bad = reasons.notna().to_numpy()
         if bad.any():
@@ -230,28 +257,54 @@ def check_pool(source: Source, ref: Reference, spill_dir: str, limits: Limits = 
             parts.append(part)
             valid_rows += int((~bad).sum())
     if rows_read == 0:
-        raise InputError("the pool holds no rows (expectation expect_table_row_count_to_be_between failed)",
-                         file=source.url)
-    quarantine = (pa.concat_tables(quarantined, promote_options="permissive").to_pandas()
-                  if quarantined else pd.DataFrame({"id": pd.Series(dtype=str), "reason": pd.Series(dtype=str)}))
+        raise InputError(
+            "the pool holds no rows (expectation expect_table_row_count_to_be_between failed)", file=source.url
+        )
+    quarantine = (
+        pa.concat_tables(quarantined, promote_options="permissive").to_pandas()
+        if quarantined
+        else pd.DataFrame({"id": pd.Series(dtype=str), "reason": pd.Series(dtype=str)})
+    )
     counts = {str(k): int(v) for k, v in quarantine["reason"].value_counts().sort_index().items()}
     rejected = rows_read - valid_rows
     if valid_rows == 0 or rejected / rows_read > limits.max_reject_share:
         row, reason = first_bad
+        expectation = suite.stats[reason].expectation if reason in suite.stats else "unique content and ids"
         raise InputError(
             f"{rejected} of {rows_read} pool rows are invalid (more than the allowed "
             f"{limits.max_reject_share:.0%}); first: {reason} "
-            f"(expectation {suite.stats[reason].expectation if reason in suite.stats else 'unique content and ids'} failed)",
-            file=str(row[FILE_COLUMN]), row=int(row[ROW_COLUMN]), field=_field_of(reason),
-            hint=_hint(reason, ref, limits))
+            f"(expectation {expectation} failed)",
+            file=str(row[FILE_COLUMN]),
+            row=int(row[ROW_COLUMN]),
+            field=_field_of(reason),
+            hint=_hint(reason, ref, limits),
+        )
     expectations = suite.summary() + [
-        {"expectation": "unique content (content hash)", "reason": "duplicate", "rows_checked": rows_read,
-         "rows_failed": counts.get("duplicate", 0), "success": not counts.get("duplicate")},
-        {"expectation": "unique ids", "reason": "duplicate_id", "rows_checked": rows_read,
-         "rows_failed": counts.get("duplicate_id", 0), "success": not counts.get("duplicate_id")}]
-    return PoolCheck(valid_parts=parts, quarantine=quarantine, rows_read=rows_read, valid_rows=valid_rows,
-                     reasons=counts, expectations=expectations, pool_hash=pool_hash.hexdigest(),
-                     files=list(source.files))
+        {
+            "expectation": "unique content (content hash)",
+            "reason": "duplicate",
+            "rows_checked": rows_read,
+            "rows_failed": counts.get("duplicate", 0),
+            "success": not counts.get("duplicate"),
+        },
+        {
+            "expectation": "unique ids",
+            "reason": "duplicate_id",
+            "rows_checked": rows_read,
+            "rows_failed": counts.get("duplicate_id", 0),
+            "success": not counts.get("duplicate_id"),
+        },
+    ]
+    return PoolCheck(
+        valid_parts=parts,
+        quarantine=quarantine,
+        rows_read=rows_read,
+        valid_rows=valid_rows,
+        reasons=counts,
+        expectations=expectations,
+        pool_hash=pool_hash.hexdigest(),
+        files=list(source.files),
+    )
 
 
 def holdout_split(validation: pd.DataFrame, share: float = 0.25) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -264,39 +317,15 @@ def holdout_split(validation: pd.DataFrame, share: float = 0.25) -> tuple[pd.Dat
     every = max(2, int(round(1 / share)))
     if len(validation) < every:
         file = str(validation[FILE_COLUMN].iloc[0]) if FILE_COLUMN in validation and len(validation) else None
-        raise InputError(f"the validation set has {len(validation)} rows: without --test, one row in {every} is "
-                         f"held out for evaluation, so it needs at least {every}", file=file, field="--test",
-                         hint="add validation rows or give a test set with --test")
+        raise InputError(
+            f"the validation set has {len(validation)} rows: without --test, one row in {every} is "
+            f"held out for evaluation, so it needs at least {every}",
+            file=file,
+            field="--test",
+            hint="add validation rows or give a test set with --test",
+        )
     held = (ranks % every) == every - 1
     return validation[~held].reset_index(drop=True), validation[held].reset_index(drop=True)
-
-
-@dataclass(frozen=True)
-class Target:
-    """The target task, checked: the reference every pool must match, the rows θT warms up on, and
-    the rows the finetunes are evaluated on (the test set, or a held-out quarter of the validation set)."""
-
-    ref: Reference
-    validation: pd.DataFrame
-    warm_rows: pd.DataFrame
-    eval_rows: pd.DataFrame
-    eval_set: str                # "test" or "validation-holdout"
-    forbidden: frozenset[str]    # content hashes of the validation and test rows: never trained on
-
-    @property
-    def num_classes(self) -> int | None:
-        return max(self.ref.labels) + 1 if self.ref.labels else None
-
-    @property
-    def validation_hash(self) -> str:
-        return dataset_hash(self.validation[HASH_COLUMN])
-
-    @property
-    def label_shares(self) -> dict[int, float] | None:
-        """The validation set's label shares, which a stratified selection follows (feature rows)."""
-        if self.ref.kind != "features":
-            return None
-        return self.validation["label"].value_counts(normalize=True).to_dict()
 
 
 def check_target(validation: pd.DataFrame, test: pd.DataFrame | None, kind: RowKind, limits: Limits) -> Target:
@@ -306,8 +335,14 @@ def check_target(validation: pd.DataFrame, test: pd.DataFrame | None, kind: RowK
     warm_rows, eval_rows = (validation, test) if test is not None else holdout_split(validation)
     # Leakage: a pool row identical to a validation or test row is never trained on.
     forbidden = set(validation[HASH_COLUMN]) | (set(test[HASH_COLUMN]) if test is not None else set())
-    return Target(ref, validation, warm_rows, eval_rows, "test" if test is not None else "validation-holdout",
-                  frozenset(forbidden))
+    return Target(
+        ref,
+        validation,
+        warm_rows,
+        eval_rows,
+        "test" if test is not None else "validation-holdout",
+        frozenset(forbidden),
+    )
 
 
 @task(name="validate-target", tags=["validate"], persist_result=False, cache_policy=NO_CACHE)
@@ -317,10 +352,17 @@ def validate_target(validation: pd.DataFrame, test: pd.DataFrame | None, kind: R
 
 
 @task(name="validate-pool", tags=["validate"], persist_result=False, cache_policy=NO_CACHE)
-def validate_pool(source: Source, target: Target, spill_dir: str, limits: Limits,
-                  shard_rows: int = BATCH_ROWS) -> PoolCheck:
+def validate_pool(
+    source: Source, target: Target, spill_dir: str, limits: Limits, shard_rows: int = BATCH_ROWS
+) -> PoolCheck:
     """Stream the pool through the expectation suite; quarantine bad rows with a reason."""
     checked = check_pool(source, target.ref, spill_dir, limits, target.forbidden, shard_rows)
-    get_run_logger().info("pool %s: %d rows read, %d valid, %d quarantined %s", source.url, checked.rows_read,
-                          checked.valid_rows, checked.rows_read - checked.valid_rows, checked.reasons)
+    get_run_logger().info(
+        "pool %s: %d rows read, %d valid, %d quarantined %s",
+        source.url,
+        checked.rows_read,
+        checked.valid_rows,
+        checked.rows_read - checked.valid_rows,
+        checked.reasons,
+    )
     return checked

@@ -22,15 +22,19 @@ def warmup_config(kind: str, config) -> WarmupConfig:
     # The warmup's seed is its own option: a run that only changes the seed of the selection and
     # the finetunes (--seed) reuses θT.
     rank = config.warmup_rank
-    overrides = {"steps": config.warmup_steps, "lr": config.warmup_lr, "lora_rank": rank,
-                 "lora_alpha": 2 * rank if rank is not None else None}
-    return dataclasses.replace(WARMUP_DEFAULTS[kind], seed=config.warmup_seed,
-                               **{k: v for k, v in overrides.items() if v is not None})
+    overrides = {
+        "steps": config.warmup_steps,
+        "lr": config.warmup_lr,
+        "lora_rank": rank,
+        "lora_alpha": 2 * rank if rank is not None else None,
+    }
+    return dataclasses.replace(
+        WARMUP_DEFAULTS[kind], seed=config.warmup_seed, **{k: v for k, v in overrides.items() if v is not None}
+    )
 
 
 @task(name="warmup", tags=["warmup"], persist_result=False, cache_policy=NO_CACHE)
-def warmup(adapter: ModelAdapter, validation: pd.DataFrame, config: WarmupConfig,
-           cache: str, key: str) -> Warmup:
+def warmup(adapter: ModelAdapter, validation: pd.DataFrame, config: WarmupConfig, cache: str, key: str) -> Warmup:
     """Load θT from the warmup cache, or train it on the validation set and store it."""
     outcome = obtain_warmup(adapter, validation, config, cache, key)
     get_run_logger().info("warmup %s (key %s)", outcome.status, key[:12])

@@ -52,10 +52,16 @@ def curate_cli(prefect_api_url, tmp_path):
     """Run the real `curate` console script in a new process against the session's Prefect API."""
 
     def run(*args: str, check: bool = False, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-        env = {**os.environ, "PREFECT_API_URL": prefect_api_url, "PREFECT_HOME": str(tmp_path / "prefect"),
-               "PYTHONWARNINGS": "ignore", **(env or {})}
-        result = subprocess.run([sys.executable, "-m", "flows.cli", *args], cwd=REPO, env=env,
-                                capture_output=True, text=True, timeout=600)
+        env = {
+            **os.environ,
+            "PREFECT_API_URL": prefect_api_url,
+            "PREFECT_HOME": str(tmp_path / "prefect"),
+            "PYTHONWARNINGS": "ignore",
+            **(env or {}),
+        }
+        result = subprocess.run(
+            [sys.executable, "-m", "flows.cli", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=600
+        )
         if check and result.returncode != 0:
             raise AssertionError(f"curate {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
         return result
@@ -86,23 +92,28 @@ def labelled_task(tmp_path_factory) -> dict[str, Path]:
     pool.to_parquet(root / "pool.parquet")
     pool.iloc[:1200].to_parquet(root / "pool_first_half.parquet")
     pool.iloc[1200:].to_parquet(root / "pool_second_half.parquet")
-    return {name: root / f"{name}.parquet" for name in
-            ("validation", "test", "pool", "pool_first_half", "pool_second_half")}
+    return {
+        name: root / f"{name}.parquet" for name in ("validation", "test", "pool", "pool_first_half", "pool_second_half")
+    }
 
 
 # --- text rows and a tiny causal LM -------------------------------------------------------------
-WEB = ["The HTTP client sends a request line, headers and an optional body to the server.",
-       "A URL is split into scheme, network location, path, query and fragment.",
-       "The server answers with a status code such as 200 or 404 and response headers.",
-       "Cookies are set by the server in a header and returned by the client later.",
-       "A redirect tells the client to fetch the resource from another location.",
-       "Query strings carry key and value pairs separated by ampersands."]
-MATH = ["The square root of a negative number is not a real number.",
-        "A fraction is reduced by dividing numerator and denominator by their gcd.",
-        "The mean of a sample is the sum of its values divided by their count.",
-        "Factorials grow faster than any exponential function with a fixed base.",
-        "The logarithm of a product is the sum of the logarithms.",
-        "A prime number has exactly two distinct positive divisors."]
+WEB = [
+    "The HTTP client sends a request line, headers and an optional body to the server.",
+    "A URL is split into scheme, network location, path, query and fragment.",
+    "The server answers with a status code such as 200 or 404 and response headers.",
+    "Cookies are set by the server in a header and returned by the client later.",
+    "A redirect tells the client to fetch the resource from another location.",
+    "Query strings carry key and value pairs separated by ampersands.",
+]
+MATH = [
+    "The square root of a negative number is not a real number.",
+    "A fraction is reduced by dividing numerator and denominator by their gcd.",
+    "The mean of a sample is the sum of its values divided by their count.",
+    "Factorials grow faster than any exponential function with a fixed base.",
+    "The logarithm of a product is the sum of the logarithms.",
+    "A prime number has exactly two distinct positive divisors.",
+]
 
 
 @pytest.fixture(scope="session")
@@ -111,8 +122,18 @@ def tiny_lm(tmp_path_factory) -> str:
     from curation.tinylm import build_model
 
     directory = tmp_path_factory.mktemp("tiny-lm") / "model"
-    return build_model(str(directory), WEB + MATH, vocab_size=300, layers=1, width=32, heads=2,
-                       context=64, pretrain_steps=300, batch_size=8, lr=1e-2)
+    return build_model(
+        str(directory),
+        WEB + MATH,
+        vocab_size=300,
+        layers=1,
+        width=32,
+        heads=2,
+        context=64,
+        pretrain_steps=300,
+        batch_size=8,
+        lr=1e-2,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -121,14 +142,18 @@ def text_task(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("text")
 
     def rows(sentences, n, offset=0):
-        return pd.DataFrame({"prompt": [f"Note {i + offset}: " for i in range(n)],
-                             "response": [sentences[(i + offset) % len(sentences)] + f" ({i + offset})"
-                                          for i in range(n)]})
+        return pd.DataFrame(
+            {
+                "prompt": [f"Note {i + offset}: " for i in range(n)],
+                "response": [sentences[(i + offset) % len(sentences)] + f" ({i + offset})" for i in range(n)],
+            }
+        )
 
     rows(WEB, 24).to_parquet(root / "validation.parquet")
     rows(WEB, 12, offset=100).to_parquet(root / "test.parquet")
-    pool = pd.concat([rows(WEB, 30, offset=200).assign(domain="web"),
-                      rows(MATH, 60, offset=300).assign(domain="math")]).reset_index(drop=True)
+    pool = pd.concat(
+        [rows(WEB, 30, offset=200).assign(domain="web"), rows(MATH, 60, offset=300).assign(domain="math")]
+    ).reset_index(drop=True)
     pool.to_parquet(root / "pool.parquet")
     return {name: root / f"{name}.parquet" for name in ("validation", "test", "pool")}
 

@@ -43,8 +43,9 @@ for line in sys.stdin:
 
 class ForkServer:
     def __init__(self, repo: Path, env: dict[str, str]):
-        self.process = subprocess.Popen([sys.executable, "-c", SERVER, str(repo)], env=env, stdin=subprocess.PIPE,
-                                        stdout=subprocess.PIPE, text=True)
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", SERVER, str(repo)], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
         assert self.process.stdout.readline().strip() == "ready"
 
     def start(self, args: list[str], log: Path) -> int:

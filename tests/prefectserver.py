@@ -21,8 +21,13 @@ def free_port() -> int:
 def server_env(home: Path) -> dict[str, str]:
     """A process environment of its own: Prefect home (and so its SQLite database) under `home`."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_")}
-    return {**env, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1",
-            "PYTHONWARNINGS": "ignore"}
+    return {
+        **env,
+        "PREFECT_HOME": str(home),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "DO_NOT_TRACK": "1",
+        "PYTHONWARNINGS": "ignore",
+    }
 
 
 @contextmanager
@@ -33,12 +38,16 @@ def prefect_server(home: Path, startup_timeout: float = 90):
     log_path = home / "server.log"
     log = open(log_path, "w")
     process = subprocess.Popen(
-        [str(Path(sys.executable).parent / "prefect"), "server", "start", "--host", "127.0.0.1",
-         "--port", str(port)],
+        [str(Path(sys.executable).parent / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
         # The UI asks its API at PREFECT_UI_API_URL, which would otherwise default to port 4200.
-        env={**server_env(home), "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{home / 'prefect.db'}",
-             "PREFECT_UI_API_URL": f"http://127.0.0.1:{port}/api"},
-        stdout=log, stderr=subprocess.STDOUT)
+        env={
+            **server_env(home),
+            "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{home / 'prefect.db'}",
+            "PREFECT_UI_API_URL": f"http://127.0.0.1:{port}/api",
+        },
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + startup_timeout
@@ -52,8 +61,7 @@ def prefect_server(home: Path, startup_timeout: float = 90):
             except OSError:
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError(f"prefect server did not answer within {startup_timeout} s:\n"
-                                   f"{log_path.read_text()}")
+                raise RuntimeError(f"prefect server did not answer within {startup_timeout} s:\n{log_path.read_text()}")
             time.sleep(0.3)
         yield url
     finally:

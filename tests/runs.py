@@ -14,3 +14,18 @@ def curate_run(**options: Any) -> dict[str, Any]:
     from flows.curate import curate
 
     return curate(CurateConfig.parse(**options)).as_json()
+
+
+def run_args(task: dict, budget: str | int = 10, pool: str = "pool") -> list[str]:
+    """`curate run` on a task's pool and validation set with the linear model (flags after it add to it)."""
+    return [
+        "run",
+        "--pool",
+        str(task[pool]),
+        "--validation",
+        str(task["validation"]),
+        "--model",
+        "linear",
+        "--budget",
+        str(budget),
+    ]

@@ -31,9 +31,20 @@ def rclone_s3(root: Path):
     """Serve `root` over S3 on a free loopback port (buckets are folders); yields the endpoint URL."""
     port = _free_port()
     log = open(root.parent / f"rclone-{port}.log", "w")
-    process = subprocess.Popen([_rclone(), "serve", "s3", "--addr", f"127.0.0.1:{port}",
-                                "--auth-key", f"{ACCESS_KEY},{SECRET_KEY}", str(root)],
-                               stdout=log, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        [
+            _rclone(),
+            "serve",
+            "s3",
+            "--addr",
+            f"127.0.0.1:{port}",
+            "--auth-key",
+            f"{ACCESS_KEY},{SECRET_KEY}",
+            str(root),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -54,8 +65,12 @@ def rclone_s3(root: Path):
 
 def s3_env(endpoint: str, secret: str = SECRET_KEY) -> dict[str, str]:
     """The standard AWS variables the tool reads, pointing at the loopback server."""
-    return {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": secret, "AWS_ENDPOINT_URL": endpoint,
-            "AWS_DEFAULT_REGION": "us-east-1"}
+    return {
+        "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+        "AWS_SECRET_ACCESS_KEY": secret,
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
 
 
 def apply_env(env: dict[str, str]) -> dict[str, str | None]:

@@ -23,15 +23,18 @@ def imported_modules(path: Path) -> set[str]:
 
 
 def test_curation_imports_nothing_from_tasks_or_flows():
-    offenders = {str(path.relative_to(REPO)): sorted(m for m in imported_modules(path)
-                                                     if m.split(".")[0] in ("tasks", "flows"))
-                 for path in (REPO / "curation").rglob("*.py")}
+    offenders = {
+        str(path.relative_to(REPO)): sorted(m for m in imported_modules(path) if m.split(".")[0] in ("tasks", "flows"))
+        for path in (REPO / "curation").rglob("*.py")
+    }
     assert {path: found for path, found in offenders.items() if found} == {}
 
 
 def test_tasks_import_nothing_from_flows():
-    offenders = {str(path.relative_to(REPO)): sorted(m for m in imported_modules(path) if m.split(".")[0] == "flows")
-                 for path in (REPO / "tasks").glob("*.py")}
+    offenders = {
+        str(path.relative_to(REPO)): sorted(m for m in imported_modules(path) if m.split(".")[0] == "flows")
+        for path in (REPO / "tasks").glob("*.py")
+    }
     assert {path: found for path, found in offenders.items() if found} == {}
 
 
@@ -40,8 +43,19 @@ def test_the_curate_flow_body_is_a_short_sequence_of_stages():
     body = next(node for node in tree.body if isinstance(node, ast.FunctionDef) and node.name == "curate")
     assert body.end_lineno - body.lineno + 1 <= 60
     called = {node.func.id for node in ast.walk(body) if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)}
-    assert {"ingest", "read_target", "validate_target", "validate_pool", "warmup", "score", "select", "finetune",
-            "evaluate", "build_report", "publish"} <= called
+    assert {
+        "ingest",
+        "read_target",
+        "validate_target",
+        "validate_pool",
+        "warmup",
+        "score",
+        "select",
+        "finetune",
+        "evaluate",
+        "build_report",
+        "publish",
+    } <= called
 
 
 def test_no_method_or_engine_branches_in_the_flows():
@@ -49,11 +63,17 @@ def test_no_method_or_engine_branches_in_the_flows():
         if not isinstance(node, ast.Compare):
             return False
         sides = [node.left, *node.comparators]
-        named = {s.id for s in sides if isinstance(s, ast.Name)} | {s.attr for s in sides if isinstance(s, ast.Attribute)}
+        named = {s.id for s in sides if isinstance(s, ast.Name)} | {
+            s.attr for s in sides if isinstance(s, ast.Attribute)
+        }
         return bool(named & {"method", "engine"})
 
-    found = [f"{path.name}:{node.lineno}" for path in (REPO / "flows").glob("*.py")
-             for node in ast.walk(ast.parse(path.read_text())) if compares_an_option(node)]
+    found = [
+        f"{path.name}:{node.lineno}"
+        for path in (REPO / "flows").glob("*.py")
+        for node in ast.walk(ast.parse(path.read_text()))
+        if compares_an_option(node)
+    ]
     assert found == []
 
 
@@ -96,8 +116,9 @@ def test_engines_are_built_once_from_the_config(engine):
     from curation.config import CurateConfig
     from curation.engines import LocalEngine, RayEngine, engine_for
 
-    built = engine_for(CurateConfig(pool="p", out="o", validation="v", model="linear", budget=5, engine=engine,
-                                    workers=3))
+    built = engine_for(
+        CurateConfig(pool="p", out="o", validation="v", model="linear", budget=5, engine=engine, workers=3)
+    )
     assert isinstance(built, LocalEngine if engine == "local" else RayEngine) and built.workers == 3
     if engine.startswith("ray://"):
         assert built.address == engine

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from runs import run_args
 
 
 def _pool_cases(labelled_task, root):
@@ -24,8 +25,13 @@ def _pool_cases(labelled_task, root):
     cases.append(("not parquet", not_parquet, "linear", ["notes.parquet", "Parquet"]))
 
     broken = root / "broken.jsonl"
-    lines = [good.iloc[[i]][["id", "label"]].assign(features=[list(map(float, good["features"][i]))])
-             .to_json(orient="records", lines=True).strip() for i in range(3)]
+    lines = [
+        good.iloc[[i]][["id", "label"]]
+        .assign(features=[list(map(float, good["features"][i]))])
+        .to_json(orient="records", lines=True)
+        .strip()
+        for i in range(3)
+    ]
     broken.write_text("\n".join([lines[0], lines[1], '{"id": "x", "features": [1.0,', lines[2]]) + "\n")
     cases.append(("broken jsonl", broken, "linear", ["broken.jsonl", "line 3", "row 2"]))
 
@@ -39,32 +45,53 @@ def _pool_cases(labelled_task, root):
 
     short = root / "short_features.parquet"
     good.assign(features=[np.asarray(v[:5]) for v in good["features"]]).to_parquet(short)
-    cases.append(("feature length", short, "linear", ["short_features.parquet", "row 0", "field 'features'",
-                                                      "feature_length", "length 8"]))
+    cases.append(
+        (
+            "feature length",
+            short,
+            "linear",
+            ["short_features.parquet", "row 0", "field 'features'", "feature_length", "length 8"],
+        )
+    )
 
     cases.append(("unknown model", labelled_task["pool"], "resnet50", ["--model", "resnet50"]))
     return cases
 
 
-CASE_NAMES = ["missing file", "truncated parquet", "not parquet", "broken jsonl", "empty pool",
-              "missing column", "feature length", "unknown model"]
+CASE_NAMES = [
+    "missing file",
+    "truncated parquet",
+    "not parquet",
+    "broken jsonl",
+    "empty pool",
+    "missing column",
+    "feature length",
+    "unknown model",
+]
 
 
 @pytest.mark.parametrize("case", CASE_NAMES)
 def test_bad_input_is_refused_with_a_clear_message(case, labelled_task, tmp_path, prefect_api_url):
     """Each kind of bad input ends the flow in one InputError naming file, row and field; nothing is
     written. (The command line turns any InputError into exit 2 and one line: tests/test_faults_cli.py.)"""
+    from runs import curate_run
+
     from curation.errors import InputError
     from curation.models import forget_adapters
-    from runs import curate_run
 
     cases = {name: rest for name, *rest in _pool_cases(labelled_task, tmp_path)}
     pool, model, words = cases[case]
     out = tmp_path / "out"
     forget_adapters()
     with pytest.raises(InputError) as error:
-        curate_run(pool=str(pool), validation=str(labelled_task["validation"]), model=model, budget=10,
-               out=str(out), cache=str(tmp_path / "cache"))
+        curate_run(
+            pool=str(pool),
+            validation=str(labelled_task["validation"]),
+            model=model,
+            budget=10,
+            out=str(out),
+            cache=str(tmp_path / "cache"),
+        )
     message = f"curate: error: {error.value}"
     assert "\n" not in message
     for word in words:
@@ -74,21 +101,30 @@ def test_bad_input_is_refused_with_a_clear_message(case, labelled_task, tmp_path
 
 @pytest.mark.parametrize("budget", ["2.5", "nan", "inf", "-1", "0"])
 def test_bad_budget_is_refused_by_the_command_line(budget, labelled_task, tmp_path, curate_cli):
-    result = curate_cli("run", "--pool", str(labelled_task["pool"]), "--validation",
-                        str(labelled_task["validation"]), "--model", "linear", "--budget", budget,
-                        "--out", str(tmp_path / "out"))
+    result = curate_cli(
+        *run_args(labelled_task, budget=budget),
+        "--out",
+        str(tmp_path / "out"),
+    )
     assert result.returncode == 2 and "--budget" in result.stderr.rstrip().splitlines()[-1]
     assert "Traceback" not in result.stderr
 
 
 def test_a_failed_rerun_keeps_the_earlier_outputs(labelled_task, tmp_path, prefect_api_url):
-    from curation.errors import InputError
-    from curation.models import forget_adapters
     from runs import curate_run
 
+    from curation.errors import InputError
+    from curation.models import forget_adapters
+
     out = tmp_path / "out"
-    common = dict(validation=str(labelled_task["validation"]), model="linear", budget=20, out=str(out),
-                  cache=str(tmp_path / "cache"), skip_finetune=True)
+    common = dict(
+        validation=str(labelled_task["validation"]),
+        model="linear",
+        budget=20,
+        out=str(out),
+        cache=str(tmp_path / "cache"),
+        skip_finetune=True,
+    )
     forget_adapters()
     curate_run(pool=str(labelled_task["pool"]), **common)
     before = (out / "selection.parquet").read_bytes()

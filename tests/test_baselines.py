@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from runs import curate_run, run_args
 
-from runs import curate_run
 from curation.scorers.base import unit_rows
 from curation.scorers.embedding import similarity_scores
 
@@ -26,8 +26,9 @@ def test_lm_embeddings_are_mean_pooled_over_real_tokens_only(tiny_lm):
 
     adapter = CausalLMAdapter(tiny_lm, max_length=64)
     short = pd.DataFrame({"prompt": ["Q: "], "response": ["A cookie."]})
-    both = pd.DataFrame({"prompt": ["Q: ", "Q: "],
-                         "response": ["A cookie.", "The server answers with a status code and headers."]})
+    both = pd.DataFrame(
+        {"prompt": ["Q: ", "Q: "], "response": ["A cookie.", "The server answers with a status code and headers."]}
+    )
     alone, batched = adapter.embed(short), adapter.embed(both)
     assert alone.shape == (1, adapter.base.config.hidden_size) and alone.dtype == np.float32
     np.testing.assert_allclose(alone[0], batched[0], atol=1e-5)
@@ -35,10 +36,17 @@ def test_lm_embeddings_are_mean_pooled_over_real_tokens_only(tiny_lm):
 
 
 def test_embedding_method_selects_by_similarity_and_reports_its_cost(labelled_task, prefect_api_url, tmp_path):
-    common = dict(pool=str(labelled_task["pool"]), validation=str(labelled_task["validation"]),
-                  test=str(labelled_task["test"]), model="linear", budget=300, cache=str(tmp_path / "cache"))
-    report = curate_run(**common, out=str(tmp_path / "embedding"), method="embedding", similarity="mean",
-                    skip_finetune=True)
+    common = dict(
+        pool=str(labelled_task["pool"]),
+        validation=str(labelled_task["validation"]),
+        test=str(labelled_task["test"]),
+        model="linear",
+        budget=300,
+        cache=str(tmp_path / "cache"),
+    )
+    report = curate_run(
+        **common, out=str(tmp_path / "embedding"), method="embedding", similarity="mean", skip_finetune=True
+    )
     scores = pd.read_parquet(tmp_path / "embedding" / "scores.parquet")
     assert report["cache"]["warmup"] == "not-used" and "warmup" not in report["timings"]
     assert scores["loss_base"].isna().all() and scores["score"].between(-1, 1).all()
@@ -47,8 +55,14 @@ def test_embedding_method_selects_by_similarity_and_reports_its_cost(labelled_ta
     expected = similarity_scores(np.stack(pool["features"]), unit_rows(np.stack(validation["features"])), "mean")
     by_id = scores.set_index("id")["score"]
     np.testing.assert_allclose(by_id.loc[pool["id"]].to_numpy(), expected, rtol=1e-5, atol=1e-6)
-    assert report["cost"] == {"method": "embedding", "scoring_forward_passes": 2400 + 200, "scoring_backward_passes": 0,
-                              "warmup_steps": 0, "bytes_stored": 0, "score_seconds": report["timings"]["score"]}
+    assert report["cost"] == {
+        "method": "embedding",
+        "scoring_forward_passes": 2400 + 200,
+        "scoring_backward_passes": 0,
+        "warmup_steps": 0,
+        "bytes_stored": 0,
+        "score_seconds": report["timings"]["score"],
+    }
 
     lossdrop = curate_run(**common, out=str(tmp_path / "lossdrop"), skip_finetune=True)
     assert lossdrop["cost"]["scoring_forward_passes"] == 2 * 2400 and lossdrop["cost"]["bytes_stored"] > 0
@@ -56,18 +70,39 @@ def test_embedding_method_selects_by_similarity_and_reports_its_cost(labelled_ta
 
 
 def test_unknown_similarity_is_bad_input(curate_cli, labelled_task, tmp_path):
-    done = curate_cli("run", "--pool", str(labelled_task["pool"]), "--validation", str(labelled_task["validation"]),
-                      "--model", "linear", "--budget", "10", "--out", str(tmp_path / "out"),
-                      "--method", "embedding", "--similarity", "median")
+    done = curate_cli(
+        *run_args(labelled_task, budget="10"),
+        "--out",
+        str(tmp_path / "out"),
+        "--method",
+        "embedding",
+        "--similarity",
+        "median",
+    )
     assert done.returncode == 2 and "field '--similarity'" in done.stderr and "median" in done.stderr
 
 
 def test_compare_runs_each_method_and_writes_one_table(curate_cli, labelled_task, tmp_path):
     out = tmp_path / "compare"
-    done = curate_cli("compare", "--pool", str(labelled_task["pool"]), "--validation", str(labelled_task["validation"]),
-                      "--test", str(labelled_task["test"]), "--model", "linear", "--budget", "300",
-                      "--out", str(out), "--cache", str(tmp_path / "cache"),
-                      "--methods", "random,lossdrop,lossdrop-raw,embedding")
+    done = curate_cli(
+        "compare",
+        "--pool",
+        str(labelled_task["pool"]),
+        "--validation",
+        str(labelled_task["validation"]),
+        "--test",
+        str(labelled_task["test"]),
+        "--model",
+        "linear",
+        "--budget",
+        "300",
+        "--out",
+        str(out),
+        "--cache",
+        str(tmp_path / "cache"),
+        "--methods",
+        "random,lossdrop,lossdrop-raw,embedding",
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     table = pd.read_csv(out / "comparison.csv")
     assert list(table["method"]) == ["random", "lossdrop", "lossdrop-raw", "embedding"]
@@ -87,8 +122,21 @@ def test_compare_runs_each_method_and_writes_one_table(curate_cli, labelled_task
 
 
 def test_compare_refuses_an_unknown_method(curate_cli, labelled_task, tmp_path):
-    done = curate_cli("compare", "--pool", str(labelled_task["pool"]), "--validation", str(labelled_task["validation"]),
-                      "--model", "linear", "--budget", "10", "--out", str(tmp_path / "c"), "--methods", "lossdrop,less")
+    done = curate_cli(
+        "compare",
+        "--pool",
+        str(labelled_task["pool"]),
+        "--validation",
+        str(labelled_task["validation"]),
+        "--model",
+        "linear",
+        "--budget",
+        "10",
+        "--out",
+        str(tmp_path / "c"),
+        "--methods",
+        "lossdrop,less",
+    )
     assert done.returncode == 2 and "field '--methods'" in done.stderr
     assert not (tmp_path / "c").exists()
 
@@ -96,8 +144,15 @@ def test_compare_refuses_an_unknown_method(curate_cli, labelled_task, tmp_path):
 def test_methods_without_a_warmup_can_follow_each_other_in_one_process(tiny_lm, text_task, prefect_api_url, tmp_path):
     """`curate compare` runs methods in one process on one loaded model: a run that made only
     finetune adapters (no θT) must leave the model as it found it."""
-    common = dict(pool=str(text_task["pool"]), validation=str(text_task["validation"]), test=str(text_task["test"]),
-                  model=tiny_lm, budget=20, cache=str(tmp_path / "cache"), max_length=64)
+    common = dict(
+        pool=str(text_task["pool"]),
+        validation=str(text_task["validation"]),
+        test=str(text_task["test"]),
+        model=tiny_lm,
+        budget=20,
+        cache=str(tmp_path / "cache"),
+        max_length=64,
+    )
     first = curate_run(**common, method="random", out=str(tmp_path / "random"))
     second = curate_run(**common, method="embedding", out=str(tmp_path / "embedding"))
     third = curate_run(**common, method="lossdrop", out=str(tmp_path / "lossdrop"))

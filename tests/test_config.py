@@ -46,8 +46,17 @@ def test_the_cli_flags_the_flow_parameters_and_the_report_config_are_one_set():
     parameters = set(schema_properties(curate.parameters.model_dump_for_openapi(), "CurateConfig"))
     report_config = set(CurateConfig(**BASE).model_dump(mode="json"))  # what build_report writes as `config`
     assert flags == parameters == report_config
-    assert {"pool", "validation", "budget", "method", "warmup_steps", "skip_finetune", "finetune_epochs",
-            "engine", "workers"} <= flags
+    assert {
+        "pool",
+        "validation",
+        "budget",
+        "method",
+        "warmup_steps",
+        "skip_finetune",
+        "finetune_epochs",
+        "engine",
+        "workers",
+    } <= flags
 
 
 def test_an_option_added_to_the_definition_appears_in_the_cli_the_flow_form_and_the_report():
@@ -60,13 +69,14 @@ def test_an_option_added_to_the_definition_appears_in_the_cli_the_flow_form_and_
     parser = argparse.ArgumentParser()
     add_options(parser, WithTemperature)
     assert "--temperature" in flags_of(parser)
-    args = parser.parse_args(["--pool", "p", "--out", "o", "--validation", "v", "--model", "linear",
-                              "--budget", "5", "--temperature", "0.5"])
+    args = parser.parse_args(
+        ["--pool", "p", "--out", "o", "--validation", "v", "--model", "linear", "--budget", "5", "--temperature", "0.5"]
+    )
     assert WithTemperature.parse(**vars(args)).temperature == 0.5
 
     def flow_function(config):
         """Args:
-            config: the run's options."""
+        config: the run's options."""
 
     flow_function.__annotations__ = {"config": WithTemperature}  # a local class: no string annotation
 
@@ -93,28 +103,64 @@ def test_every_flow_parameter_has_a_description(flow_path):
 def test_serve_takes_every_curation_setting_as_a_flag_and_keeps_its_own_flags():
     flags = flags_of(subcommand("serve"))
     assert {flag_of(CurationSettings, name) for name in CurationSettings.model_fields} <= flags
-    assert {"--out-root", "--pool", "--cron", "--timezone", "--watch", "--watch-state", "--watch-every",
-            "--runs-at-once", "--options"} <= flags
+    assert {
+        "--out-root",
+        "--pool",
+        "--cron",
+        "--timezone",
+        "--watch",
+        "--watch-state",
+        "--watch-every",
+        "--runs-at-once",
+        "--options",
+    } <= flags
 
 
 def test_serve_options_json_is_checked_like_flags_and_flags_win(tmp_path):
-    config = ServiceConfig.parse(validation="v.parquet", model="linear", budget=5, out_root=str(tmp_path),
-                                 options='{"seed": 3, "method": "random"}', seed=4)
+    config = ServiceConfig.parse(
+        validation="v.parquet",
+        model="linear",
+        budget=5,
+        out_root=str(tmp_path),
+        options='{"seed": 3, "method": "random"}',
+        seed=4,
+    )
     assert (config.settings().seed, config.settings().method) == (4, "random")
     assert config.settings().validation == os.path.abspath("v.parquet")  # runs start in other folders
-    for options, field in [('{"sed": 3}', "--options"), ('{"method": "best"}', "--method"), ("[1]", "--options"),
-                           ("{nope", "--options")]:
+    for options, field in [
+        ('{"sed": 3}', "--options"),
+        ('{"method": "best"}', "--method"),
+        ("[1]", "--options"),
+        ("{nope", "--options"),
+    ]:
         with pytest.raises(InputError) as error:
             ServiceConfig.parse(validation="v", model="linear", budget=5, out_root="r", options=options)
         assert error.value.field == field, (options, str(error.value))
 
 
-BAD_OPTIONS = [("--budget", "2.5"), ("--budget", "nan"), ("--method", "best"), ("--engine", "spark"),
-               ("--similarity", "min"), ("--selection", "all"), ("--seed", "-1"), ("--warmup-steps", "0"),
-               ("--warmup-lr", "inf"), ("--warmup-rank", "1.5"), ("--finetune-epochs", "0"),
-               ("--max-reject-share", "2"), ("--min-chars", "-1"), ("--max-chars", "0"), ("--max-length", "1"),
-               ("--shard-rows", "0"), ("--workers", "2000"), ("--gradcos-fraction", "0"), ("--projection-dim", "x"),
-               ("--model", "resnet50"), ("--min-chars", "50")]
+BAD_OPTIONS = [
+    ("--budget", "2.5"),
+    ("--budget", "nan"),
+    ("--method", "best"),
+    ("--engine", "spark"),
+    ("--similarity", "min"),
+    ("--selection", "all"),
+    ("--seed", "-1"),
+    ("--warmup-steps", "0"),
+    ("--warmup-lr", "inf"),
+    ("--warmup-rank", "1.5"),
+    ("--finetune-epochs", "0"),
+    ("--max-reject-share", "2"),
+    ("--min-chars", "-1"),
+    ("--max-chars", "0"),
+    ("--max-length", "1"),
+    ("--shard-rows", "0"),
+    ("--workers", "2000"),
+    ("--gradcos-fraction", "0"),
+    ("--projection-dim", "x"),
+    ("--model", "resnet50"),
+    ("--min-chars", "50"),
+]
 
 
 @pytest.mark.parametrize(("flag", "value"), BAD_OPTIONS)
@@ -123,8 +169,22 @@ def test_a_bad_option_value_exits_2_naming_its_flag_before_anything_starts(flag,
     from flows.cli import main
 
     extra = ["--max-chars", "10"] if (flag, value) == ("--min-chars", "50") else []
-    args = ["run", "--pool", str(tmp_path / "missing.parquet"), "--validation", "v.parquet", "--model", "linear",
-            "--budget", "10", "--out", str(tmp_path / "out"), *extra, flag, value]
+    args = [
+        "run",
+        "--pool",
+        str(tmp_path / "missing.parquet"),
+        "--validation",
+        "v.parquet",
+        "--model",
+        "linear",
+        "--budget",
+        "10",
+        "--out",
+        str(tmp_path / "out"),
+        *extra,
+        flag,
+        value,
+    ]
     assert main(args) == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert lines[-1].startswith("curate: error:") and f"'{flag}'" in lines[-1], lines
@@ -134,16 +194,36 @@ def test_a_bad_option_value_exits_2_naming_its_flag_before_anything_starts(flag,
 def test_compare_methods_are_checked_before_anything_starts(capsys, tmp_path):
     from flows.cli import main
 
-    assert main(["compare", "--pool", "p", "--validation", "v", "--model", "linear", "--budget", "10",
-                 "--out", str(tmp_path / "out"), "--methods", "lossdrop,lossdrop"]) == 2
+    assert (
+        main(
+            [
+                "compare",
+                "--pool",
+                "p",
+                "--validation",
+                "v",
+                "--model",
+                "linear",
+                "--budget",
+                "10",
+                "--out",
+                str(tmp_path / "out"),
+                "--methods",
+                "lossdrop,lossdrop",
+            ]
+        )
+        == 2
+    )
     assert "'--methods'" in capsys.readouterr().err.strip().splitlines()[-1]
 
 
 def test_help_starts_without_torch_prefect_or_great_expectations():
-    code = ("import sys\nfrom flows.cli import main\n"
-            "for command in ('run', 'compare', 'serve'):\n"
-            "    try:\n        main([command, '--help'])\n    except SystemExit:\n        pass\n"
-            "print(sorted(m for m in ('torch', 'prefect', 'great_expectations', 'transformers') if m in sys.modules))")
+    code = (
+        "import sys\nfrom flows.cli import main\n"
+        "for command in ('run', 'compare', 'serve'):\n"
+        "    try:\n        main([command, '--help'])\n    except SystemExit:\n        pass\n"
+        "print(sorted(m for m in ('torch', 'prefect', 'great_expectations', 'transformers') if m in sys.modules))"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert "--warmup-steps" in done.stdout and "--runs-at-once" in done.stdout

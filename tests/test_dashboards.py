@@ -12,27 +12,55 @@ from curation.report import CacheUse, Cost, Counts, Damaged, Effective, Evaluati
 
 def report(evaluation=None) -> Report:
     """A whole, typed report: the dashboards read nothing else."""
-    config = CurateConfig(pool="s3://b/pool.parquet", validation="val.parquet", model="linear", budget=100,
-                          out="s3://b/runs/x")
+    config = CurateConfig(
+        pool="s3://b/pool.parquet", validation="val.parquet", model="linear", budget=100, out="s3://b/runs/x"
+    )
     return Report(
-        config=config, effective=Effective(selection="stratified", warmup={}, finetune=None, gradcos=None),
+        config=config,
+        effective=Effective(selection="stratified", warmup={}, finetune=None, gradcos=None),
         hashes=Hashes(validation="v", pool="p", warmup_key="w", row_score_key="r"),
-        counts=Counts(rows_read=1234, valid=1200, quarantined=34, selected=100,
-                      quarantine_reasons={"duplicate": 30, "leakage": 4}, validation_rows=10, warmup_rows=10,
-                      eval_rows=5),
-        selection_labels=None, timings={"ingest": 0.5, "score": 2.25},
+        counts=Counts(
+            rows_read=1234,
+            valid=1200,
+            quarantined=34,
+            selected=100,
+            quarantine_reasons={"duplicate": 30, "leakage": 4},
+            validation_rows=10,
+            warmup_rows=10,
+            eval_rows=5,
+        ),
+        selection_labels=None,
+        timings={"ingest": 0.5, "score": 2.25},
         evaluation=Evaluation(**evaluation, finetune={}) if evaluation else None,
         cache=CacheUse(warmup="hit", rows_scored=200, rows_reused=1000, dir="c", damaged=Damaged()),
         scoring=Scoring(engine="local", shards=1, workers_used=1),
-        cost=Cost(method="lossdrop", scoring_forward_passes=400, scoring_backward_passes=0, warmup_steps=0,
-                  bytes_stored=1, score_seconds=2.25),
-        flow_run="id", finished_at="2026-12-02T00:00:00+00:00")
+        cost=Cost(
+            method="lossdrop",
+            scoring_forward_passes=400,
+            scoring_backward_passes=0,
+            warmup_steps=0,
+            bytes_stored=1,
+            score_seconds=2.25,
+        ),
+        flow_run="id",
+        finished_at="2026-12-02T00:00:00+00:00",
+    )
 
 
 def test_report_states_counts_cache_times_and_lift_with_its_metric():
-    text = report_markdown(report({"metric": "loss", "higher_is_better": False, "lift": 0.152,
-                                   "selection": {"loss": 5.141}, "random": {"loss": 5.293},
-                                   "rows": 150, "eval_set": "test"}))
+    text = report_markdown(
+        report(
+            {
+                "metric": "loss",
+                "higher_is_better": False,
+                "lift": 0.152,
+                "selection": {"loss": 5.141},
+                "random": {"loss": 5.293},
+                "rows": 150,
+                "eval_set": "test",
+            }
+        )
+    )
     assert "`s3://b/pool.parquet`" in text
     assert "| 1,234 | 1,200 | 34 | 100 |" in text
     assert "duplicate 30, leakage 4" in text and "warmup **hit**, 200 rows scored, 1,000 reused" in text
@@ -46,8 +74,15 @@ def test_report_without_finetune_says_the_lift_was_not_measured():
 
 
 def test_top_rows_are_cut_to_a_readable_table():
-    selection = pd.DataFrame({"id": ["a", "b"], "score": [0.123456789, 0.1], "rank": [1, 2],
-                              "response": ["x" * 500, "short"], "features": [np.zeros(3), np.ones(3)]})
+    selection = pd.DataFrame(
+        {
+            "id": ["a", "b"],
+            "score": [0.123456789, 0.1],
+            "rank": [1, 2],
+            "response": ["x" * 500, "short"],
+            "features": [np.zeros(3), np.ones(3)],
+        }
+    )
     rows = top_rows_table(selection, limit=1)
     assert len(rows) == 1 and rows[0]["score"] == 0.123457 and rows[0]["rank"] == 1
     assert len(rows[0]["response"]) == 120 and rows[0]["response"].endswith("…")

@@ -11,14 +11,22 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from runs import curate_run
 
 from curation.models import forget_adapters
-from runs import curate_run
 
 
 def _run(labelled_task, out: Path, cache: Path, **options) -> dict:
-    params = dict(pool=str(labelled_task["pool"]), validation=str(labelled_task["validation"]), model="linear",
-                  budget=100, out=str(out), cache=str(cache), skip_finetune=True, shard_rows=600)
+    params = dict(
+        pool=str(labelled_task["pool"]),
+        validation=str(labelled_task["validation"]),
+        model="linear",
+        budget=100,
+        out=str(out),
+        cache=str(cache),
+        skip_finetune=True,
+        shard_rows=600,
+    )
     return curate_run(**{**params, **options})
 
 
@@ -86,13 +94,15 @@ def alter_shard_losses(cache: Path) -> None:
     pq.write_table(table, shard)
 
 
-CORRUPTIONS = {"warmup weights truncated": (truncate_weights, "warmup"),
-               "warmup weights bit-flipped": (flip_weights, "warmup"),
-               "warmup weights deleted": (delete_weights, "warmup"),
-               "warmup manifest truncated": (truncate_manifest, "warmup"),
-               "row-score shard truncated": (truncate_shard, "row_scores"),
-               "row-score shard with half its rows": (halve_shard, "row_scores"),
-               "row-score shard with an altered loss": (alter_shard_losses, "row_scores")}
+CORRUPTIONS = {
+    "warmup weights truncated": (truncate_weights, "warmup"),
+    "warmup weights bit-flipped": (flip_weights, "warmup"),
+    "warmup weights deleted": (delete_weights, "warmup"),
+    "warmup manifest truncated": (truncate_manifest, "warmup"),
+    "row-score shard truncated": (truncate_shard, "row_scores"),
+    "row-score shard with half its rows": (halve_shard, "row_scores"),
+    "row-score shard with an altered loss": (alter_shard_losses, "row_scores"),
+}
 
 
 @pytest.fixture(scope="module")
@@ -106,8 +116,9 @@ def fresh_run(labelled_task, tmp_path_factory, prefect_api_url):
 
 
 @pytest.mark.parametrize("corruption", list(CORRUPTIONS))
-def test_a_damaged_cache_entry_is_set_aside_and_rebuilt_to_the_fresh_outputs(corruption, fresh_run, labelled_task,
-                                                                            tmp_path):
+def test_a_damaged_cache_entry_is_set_aside_and_rebuilt_to_the_fresh_outputs(
+    corruption, fresh_run, labelled_task, tmp_path
+):
     damage, kind = CORRUPTIONS[corruption]
     cache = tmp_path / "cache"
     shutil.copytree(fresh_run / "cache", cache)
@@ -140,12 +151,18 @@ def test_a_damaged_gradcos_gradient_file_is_rebuilt(labelled_task, tmp_path, pre
 
 # --- cache keys: what changes a value is in its key, and nothing else ----------------------------
 KEY_OPTIONS = {"warmup_steps": 30, "warmup_lr": 0.01, "warmup_seed": 1, "model": "mlp"}
-UNRELATED_OPTIONS = {"budget": 0.3, "seed": 5, "selection": "topk", "shard_rows": 250, "workers": 1,
-                     "finetune_epochs": 2, "max_reject_share": 0.9}
+UNRELATED_OPTIONS = {
+    "budget": 0.3,
+    "seed": 5,
+    "selection": "topk",
+    "shard_rows": 250,
+    "workers": 1,
+    "finetune_epochs": 2,
+    "max_reject_share": 0.9,
+}
 
 
-def test_each_option_that_changes_theta_t_changes_both_keys_and_no_other_does(labelled_task, tmp_path,
-                                                                               prefect_api_url):
+def test_each_option_that_changes_theta_t_changes_both_keys_and_no_other_does(labelled_task, tmp_path, prefect_api_url):
     forget_adapters()
     labelled_task = {**labelled_task, "pool": labelled_task["pool_first_half"]}
     base = _run(labelled_task, tmp_path / "base", tmp_path / "cache")["hashes"]
@@ -167,16 +184,24 @@ def test_each_option_that_changes_theta_t_changes_both_keys_and_no_other_does(la
 def test_max_length_and_tokenizer_files_are_in_the_causal_lm_keys(tiny_lm, text_task, tmp_path, prefect_api_url):
     """The reproduced bug: a cache filled at --max-length 256 answered a run at 16 with 256-token losses."""
     forget_adapters()
-    common = dict(pool=str(text_task["pool"]), validation=str(text_task["validation"]), budget=20,
-                  cache=str(tmp_path / "cache"), skip_finetune=True, warmup_steps=5)
+    common = dict(
+        pool=str(text_task["pool"]),
+        validation=str(text_task["validation"]),
+        budget=20,
+        cache=str(tmp_path / "cache"),
+        skip_finetune=True,
+        warmup_steps=5,
+    )
     long = curate_run(**common, model=tiny_lm, max_length=64, out=str(tmp_path / "long"))
     short = curate_run(**common, model=tiny_lm, max_length=8, out=str(tmp_path / "short"))
     assert short["hashes"]["row_score_key"] != long["hashes"]["row_score_key"]
     assert short["cache"]["rows_reused"] == 0 and short["cache"]["warmup"] == "miss"
-    fresh = curate_run(**{**common, "cache": str(tmp_path / "fresh-cache")}, model=tiny_lm, max_length=8,
-                   out=str(tmp_path / "fresh"))
-    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "short" / "scores.parquet"),
-                                  pd.read_parquet(tmp_path / "fresh" / "scores.parquet"))
+    curate_run(
+        **{**common, "cache": str(tmp_path / "fresh-cache")}, model=tiny_lm, max_length=8, out=str(tmp_path / "fresh")
+    )
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(tmp_path / "short" / "scores.parquet"), pd.read_parquet(tmp_path / "fresh" / "scores.parquet")
+    )
     # Same weights, another tokenizer file: another θ0 as far as any cache is concerned.
     model = tmp_path / "model-copy"
     shutil.copytree(tiny_lm, model)

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from conftest import REPO
 from forkserver import ForkServer
 
@@ -24,8 +23,14 @@ STAGES = ["ingest", "validate", "warmup", "score", "select", "finetune", "publis
 
 def _env(tmp_path: Path, api: str | None, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
-    env.update({"PYTHONWARNINGS": "ignore", "PREFECT_HOME": str(tmp_path / "prefect-home"),
-                "CURATE_ERROR_LOG_DIR": str(tmp_path / "errors"), **extra})
+    env.update(
+        {
+            "PYTHONWARNINGS": "ignore",
+            "PREFECT_HOME": str(tmp_path / "prefect-home"),
+            "CURATE_ERROR_LOG_DIR": str(tmp_path / "errors"),
+            **extra,
+        }
+    )
     if api:
         env["PREFECT_API_URL"] = api
     return env
@@ -46,13 +51,28 @@ def _assert_one_error_line(result: subprocess.CompletedProcess, code: int, words
 
 
 def _run_args(task: dict, out: Path, cache: Path, *extra: str) -> list[str]:
-    return ["run", "--pool", str(task["pool"]), "--validation", str(task["validation"]), "--model", "linear",
-            "--budget", "100", "--out", str(out), "--cache", str(cache), *extra]
+    return [
+        "run",
+        "--pool",
+        str(task["pool"]),
+        "--validation",
+        str(task["validation"]),
+        "--model",
+        "linear",
+        "--budget",
+        "100",
+        "--out",
+        str(out),
+        "--cache",
+        str(cache),
+        *extra,
+    ]
 
 
 def _cli(args: list[str], env: dict[str, str], timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "flows.cli", *args], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "flows.cli", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 # --- environment faults: exit 3 ------------------------------------------------------------------
@@ -70,10 +90,18 @@ def _in_a_small_filesystem(directory: Path, kib: int, command: list[str], env: d
     directory.mkdir()
     listing = directory.parent / f"{directory.name}-left.txt"
     as_root = [] if os.geteuid() == 0 else ["--map-root-user"]
-    script = ('mount -t tmpfs -o size="$2"k tmpfs "$1" || exit 99; dir=$1; list=$3; shift 3; "$@"; code=$?; '
-              'find "$dir" -mindepth 1 -printf "%P %s\\n" > "$list"; exit $code')
-    result = subprocess.run(["unshare", "--mount", *as_root, "sh", "-c", script, "sh", str(directory), str(kib),
-                             str(listing), *command], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    script = (
+        'mount -t tmpfs -o size="$2"k tmpfs "$1" || exit 99; dir=$1; list=$3; shift 3; "$@"; code=$?; '
+        'find "$dir" -mindepth 1 -printf "%P %s\\n" > "$list"; exit $code'
+    )
+    result = subprocess.run(
+        ["unshare", "--mount", *as_root, "sh", "-c", script, "sh", str(directory), str(kib), str(listing), *command],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode != 99, f"could not mount a tmpfs: {result.stderr}"
     return result, listing.read_text().splitlines()
 
@@ -81,9 +109,16 @@ def _in_a_small_filesystem(directory: Path, kib: int, command: list[str], env: d
 def test_a_full_disk_under_out_exits_3_and_leaves_nothing(labelled_task, tmp_path, prefect_api_url):
     small = tmp_path / "small"
     result, left = _in_a_small_filesystem(
-        small, 16, [sys.executable, "-m", "flows.cli", *_run_args(labelled_task, small / "out", tmp_path / "cache",
-                                                                   "--skip-finetune")],
-        _env(tmp_path, prefect_api_url))
+        small,
+        16,
+        [
+            sys.executable,
+            "-m",
+            "flows.cli",
+            *_run_args(labelled_task, small / "out", tmp_path / "cache", "--skip-finetune"),
+        ],
+        _env(tmp_path, prefect_api_url),
+    )
     _assert_one_error_line(result, 3, ["no space left", "small/out"])
     assert left == [], left  # not even the empty output folder
 
@@ -91,12 +126,18 @@ def test_a_full_disk_under_out_exits_3_and_leaves_nothing(labelled_task, tmp_pat
 def test_a_full_disk_under_cache_exits_3_and_leaves_no_half_written_file(labelled_task, tmp_path, prefect_api_url):
     small = tmp_path / "small"
     result, left = _in_a_small_filesystem(
-        small, 24, [sys.executable, "-m", "flows.cli", *_run_args(labelled_task, tmp_path / "out", small / "cache",
-                                                                   "--skip-finetune", "--shard-rows", "600")],
-        _env(tmp_path, prefect_api_url))
+        small,
+        24,
+        [
+            sys.executable,
+            "-m",
+            "flows.cli",
+            *_run_args(labelled_task, tmp_path / "out", small / "cache", "--skip-finetune", "--shard-rows", "600"),
+        ],
+        _env(tmp_path, prefect_api_url),
+    )
     _assert_one_error_line(result, 3, ["no space left", "small/cache/row-scores"])
-    files = {line.rsplit(" ", 1)[0]: int(line.rsplit(" ", 1)[1]) for line in left
-             if "." in line.rsplit("/", 1)[-1]}
+    files = {line.rsplit(" ", 1)[0]: int(line.rsplit(" ", 1)[1]) for line in left if "." in line.rsplit("/", 1)[-1]}
     # What stays is a complete θT entry (a manifest and the files it lists) and finished shards.
     assert files and all(".tmp-" not in name and size > 0 for name, size in files.items()), left
     manifests = [name for name in files if name.endswith("manifest.json")]
@@ -111,19 +152,36 @@ def custom_code_model(tiny_lm, tmp_path) -> tuple[Path, Path]:
     shutil.copytree(tiny_lm, model)
     marker = tmp_path / "the-model-code-ran"
     config = json.loads((model / "config.json").read_text())
-    config.update(model_type="evil-gpt", auto_map={"AutoConfig": "evil.EvilConfig",
-                                                   "AutoModelForCausalLM": "evil.EvilModel"})
+    config.update(
+        model_type="evil-gpt", auto_map={"AutoConfig": "evil.EvilConfig", "AutoModelForCausalLM": "evil.EvilModel"}
+    )
     (model / "config.json").write_text(json.dumps(config))
-    (model / "evil.py").write_text(f"open({str(marker)!r}, 'w').write('ran')\n"
-                                   "from transformers import GPT2Config as EvilConfig, GPT2LMHeadModel as EvilModel\n")
+    (model / "evil.py").write_text(
+        f"open({str(marker)!r}, 'w').write('ran')\n"
+        "from transformers import GPT2Config as EvilConfig, GPT2LMHeadModel as EvilModel\n"
+    )
     return model, marker
 
 
-def test_a_model_with_its_own_code_is_refused_and_its_code_never_runs(custom_code_model, text_task, tmp_path,
-                                                                      prefect_api_url):
+def test_a_model_with_its_own_code_is_refused_and_its_code_never_runs(
+    custom_code_model, text_task, tmp_path, prefect_api_url
+):
     model, marker = custom_code_model
-    args = ["run", "--pool", str(text_task["pool"]), "--validation", str(text_task["validation"]), "--model",
-            str(model), "--budget", "10", "--out", str(tmp_path / "out"), "--cache", str(tmp_path / "cache")]
+    args = [
+        "run",
+        "--pool",
+        str(text_task["pool"]),
+        "--validation",
+        str(text_task["validation"]),
+        "--model",
+        str(model),
+        "--budget",
+        "10",
+        "--out",
+        str(tmp_path / "out"),
+        "--cache",
+        str(tmp_path / "cache"),
+    ]
     # Under a terminal transformers would ask "Do you wish to run the custom code? [y/N]"; answer y.
     pid, fd = pty.fork()
     if pid == 0:
@@ -154,8 +212,10 @@ def test_bad_input_is_printed_once_as_the_last_line(labelled_task, tmp_path, pre
     frame = pd.read_parquet(labelled_task["validation"])
     frame.loc[5, "label"] = -1
     frame.to_parquet(bad)
-    result = _cli(_run_args({**labelled_task, "validation": bad}, tmp_path / "out", tmp_path / "cache"),
-                  _env(tmp_path, prefect_api_url))
+    result = _cli(
+        _run_args({**labelled_task, "validation": bad}, tmp_path / "out", tmp_path / "cache"),
+        _env(tmp_path, prefect_api_url),
+    )
     _assert_one_error_line(result, 2, ["validation.parquet", "row 5", "field 'label'", "bad_label"])
     assert not (tmp_path / "out").exists()
 
@@ -177,8 +237,9 @@ def _leftovers(pids: list[int], out: Path) -> list[str]:
     """Temporary folders, staging folders and server processes of these (dead) runs."""
     import tempfile
 
-    left = [name for name in os.listdir(tempfile.gettempdir())
-            if any(name.startswith(f"curate-run-{pid}-") for pid in pids)]
+    left = [
+        name for name in os.listdir(tempfile.gettempdir()) if any(name.startswith(f"curate-run-{pid}-") for pid in pids)
+    ]
     left += [p.name for p in out.glob(".staging-*")] if out.exists() else []
     for line in subprocess.run(["ps", "-eo", "pid,ppid,args"], capture_output=True, text=True).stdout.splitlines():
         if "prefect.server.api.server:create_app" in line and int(line.split()[1]) in pids:
@@ -186,8 +247,9 @@ def _leftovers(pids: list[int], out: Path) -> list[str]:
     return left
 
 
-def test_killed_at_every_stage_boundary_a_rerun_gives_the_uninterrupted_outputs(labelled_task, tmp_path,
-                                                                                prefect_api_url):
+def test_killed_at_every_stage_boundary_a_rerun_gives_the_uninterrupted_outputs(
+    labelled_task, tmp_path, prefect_api_url
+):
     """At each stage boundary a run is stopped by SIGTERM, then another by kill -9, all over one
     cache and output folder; then a rerun goes to the end. Its outputs equal an uninterrupted
     run's, and no temporary folder, staging folder or server of a stopped run is left. The run
@@ -198,19 +260,38 @@ def test_killed_at_every_stage_boundary_a_rerun_gives_the_uninterrupted_outputs(
     task = {**labelled_task, "pool": labelled_task["pool_first_half"]}
 
     def args(out, cache):  # small and quick
-        return ["run", "--pool", str(task["pool"]), "--validation", str(task["validation"]), "--model", "linear",
-                "--budget", "100", "--out", str(out), "--cache", str(cache), "--finetune-epochs", "3",
-                "--shard-rows", "400"]
+        return [
+            "run",
+            "--pool",
+            str(task["pool"]),
+            "--validation",
+            str(task["validation"]),
+            "--model",
+            "linear",
+            "--budget",
+            "100",
+            "--out",
+            str(out),
+            "--cache",
+            str(cache),
+            "--finetune-epochs",
+            "3",
+            "--shard-rows",
+            "400",
+        ]
 
-    with_server, without_server = ForkServer(REPO, _env(tmp_path, prefect_api_url)), \
-        ForkServer(REPO, _env(tmp_path, None))
+    with_server, without_server = (
+        ForkServer(REPO, _env(tmp_path, prefect_api_url)),
+        ForkServer(REPO, _env(tmp_path, None)),
+    )
     try:
         reference = with_server.start(args(tmp_path / "reference", tmp_path / "reference-cache"), tmp_path / "ref.log")
         assert with_server.wait() == 0, (tmp_path / "ref.log").read_text()
         killed = []
         for stage in STAGES:
-            code, pid, stderr = _kill_at(stage, signal.SIGTERM, args(out, cache), with_server,
-                                         tmp_path / f"{stage}-term.log")
+            code, pid, stderr = _kill_at(
+                stage, signal.SIGTERM, args(out, cache), with_server, tmp_path / f"{stage}-term.log"
+            )
             assert code == 143, stderr
             assert _last_line(stderr).startswith("curate: terminated (SIGTERM)") and "Traceback" not in stderr, stderr
             assert _leftovers([pid], out) == [], f"SIGTERM at {stage} left {_leftovers([pid], out)}"
@@ -240,13 +321,20 @@ def test_two_concurrent_runs_on_one_cache_train_the_warmup_once(labelled_task, t
     trains θT (a miss) and the other loads what it stored (a hit)."""
     import fcntl
 
-    from curation.models import forget_adapters
     from runs import curate_run
 
+    from curation.models import forget_adapters
+
     forget_adapters()
-    key = curate_run(pool=str(labelled_task["pool"]), validation=str(labelled_task["validation"]), model="linear",
-                 budget=100, out=str(tmp_path / "probe"), cache=str(tmp_path / "probe-cache"),
-                 skip_finetune=True)["hashes"]["warmup_key"]
+    key = curate_run(
+        pool=str(labelled_task["pool"]),
+        validation=str(labelled_task["validation"]),
+        model="linear",
+        budget=100,
+        out=str(tmp_path / "probe"),
+        cache=str(tmp_path / "probe-cache"),
+        skip_finetune=True,
+    )["hashes"]["warmup_key"]
     lock = tmp_path / "cache" / "locks" / f"warmup-{key}.lock"
     lock.parent.mkdir(parents=True)
     held = os.open(lock, os.O_RDWR | os.O_CREAT)
@@ -256,17 +344,29 @@ def test_two_concurrent_runs_on_one_cache_train_the_warmup_once(labelled_task, t
     runs = []
     for name, log in zip("ab", logs):
         with open(log, "w") as err:
-            runs.append(subprocess.Popen([sys.executable, "-m", "flows.cli", *_run_args(
-                labelled_task, tmp_path / name, tmp_path / "cache", "--skip-finetune")], cwd=REPO, env=env,
-                stdout=subprocess.DEVNULL, stderr=err))
+            runs.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "flows.cli",
+                        *_run_args(labelled_task, tmp_path / name, tmp_path / "cache", "--skip-finetune"),
+                    ],
+                    cwd=REPO,
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=err,
+                )
+            )
     deadline = time.monotonic() + 300
     while not all("waiting for it" in log.read_text() for log in logs):
-        assert time.monotonic() < deadline and all(r.poll() is None for r in runs), [l.read_text() for l in logs]
+        assert time.monotonic() < deadline and all(r.poll() is None for r in runs), [log.read_text() for log in logs]
         time.sleep(0.1)
     os.close(held)  # release: now they race for it
-    assert [r.wait(timeout=300) for r in runs] == [0, 0], [l.read_text() for l in logs]
+    assert [r.wait(timeout=300) for r in runs] == [0, 0], [log.read_text() for log in logs]
     statuses = sorted(json.loads((tmp_path / n / "report.json").read_text())["cache"]["warmup"] for n in "ab")
     assert statuses == ["hit", "miss"]
-    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "a" / "scores.parquet"),
-                                  pd.read_parquet(tmp_path / "b" / "scores.parquet"))
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(tmp_path / "a" / "scores.parquet"), pd.read_parquet(tmp_path / "b" / "scores.parquet")
+    )
     assert not (tmp_path / "cache" / "locks").exists()  # locks are removed when released

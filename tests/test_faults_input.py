@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from runs import curate_run
 
 from curation.errors import InputError
 from curation.models import forget_adapters
 from curation.storage import write_json_atomic
-from runs import curate_run
 
 
 def _features(n: int, seed: int = 0) -> pd.DataFrame:
@@ -34,8 +34,15 @@ def _write_jsonl(frame: pd.DataFrame, path: Path, raw_lines: dict[int, str] | No
 
 def _run(tmp_path: Path, validation: Path, pool: Path, **options) -> dict:
     forget_adapters()
-    params = dict(pool=str(pool), validation=str(validation), model="linear", budget=20,
-                  out=str(tmp_path / "out"), cache=str(tmp_path / "cache"), skip_finetune=True)
+    params = dict(
+        pool=str(pool),
+        validation=str(validation),
+        model="linear",
+        budget=20,
+        out=str(tmp_path / "out"),
+        cache=str(tmp_path / "cache"),
+        skip_finetune=True,
+    )
     return curate_run(**{**params, **options})
 
 
@@ -107,8 +114,13 @@ def test_bad_pool_values_are_quarantined_with_their_reasons(tmp_path, prefect_ap
     _run(tmp_path, validation, _write_jsonl(pool, tmp_path / "pool.jsonl", raw))
     quarantine = pd.read_parquet(tmp_path / "out" / "quarantine.parquet")
     reasons = dict(zip(quarantine["_source_row"], quarantine["reason"]))
-    assert reasons == {10: "non_finite_features", 11: "bad_type_features", 12: "bad_label", 13: "bad_label",
-                       14: "invalid_unicode"}
+    assert reasons == {
+        10: "non_finite_features",
+        11: "bad_type_features",
+        12: "bad_label",
+        13: "bad_label",
+        14: "invalid_unicode",
+    }
     assert quarantine.set_index("_source_row").loc[14, "note"] == "\\udfff"  # kept, escaped, writable
     scores = pd.read_parquet(tmp_path / "out" / "scores.parquet")
     assert len(scores) == 195 and np.isfinite(scores["score"]).all()
@@ -129,8 +141,9 @@ def test_a_pass_through_column_typed_differently_per_file_still_writes_the_selec
 
 
 def test_report_json_is_strict_json(tmp_path):
-    write_json_atomic(str(tmp_path / "report.json"), {"lift": float("nan"), "nested": [float("inf"), 1.5],
-                                                      "numpy": np.float64("nan")})
+    write_json_atomic(
+        str(tmp_path / "report.json"), {"lift": float("nan"), "nested": [float("inf"), 1.5], "numpy": np.float64("nan")}
+    )
 
     def refuse(constant):
         raise AssertionError(f"{constant} is not JSON")

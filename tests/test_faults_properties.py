@@ -14,15 +14,19 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from curation.config import CurateConfig, flag_of
 from curation.errors import InputError
-from curation.integrity import Damaged, MANIFEST, open_safetensors, seal_safetensors
+from curation.integrity import MANIFEST, Damaged, open_safetensors, seal_safetensors
 from curation.models.classifier import ClassifierAdapter
 from curation.rows import HASH_COLUMN
 from curation.score_cache import RowScoreCache, shard_key
-from curation.config import CurateConfig, flag_of
 
-DAMAGE = st.tuples(st.sampled_from(["truncate", "flip", "overwrite"]), st.floats(0, 1, exclude_max=True),
-                   st.integers(0, 7), st.binary(min_size=1, max_size=16))
+DAMAGE = st.tuples(
+    st.sampled_from(["truncate", "flip", "overwrite"]),
+    st.floats(0, 1, exclude_max=True),
+    st.integers(0, 7),
+    st.binary(min_size=1, max_size=16),
+)
 
 
 def _damaged(data: bytes, damage) -> bytes:
@@ -31,13 +35,18 @@ def _damaged(data: bytes, damage) -> bytes:
     if how == "truncate":
         return data[:at]
     if how == "flip":
-        return data[:at] + bytes([data[at] ^ (1 << bit)]) + data[at + 1:]
-    return data[:at] + garbage + data[at + len(garbage):]
+        return data[:at] + bytes([data[at] ^ (1 << bit)]) + data[at + 1 :]
+    return data[:at] + garbage + data[at + len(garbage) :]
 
 
 ROOT = tempfile.mkdtemp(prefix="curate-fault-properties-")
-SHARD = pd.DataFrame({HASH_COLUMN: [f"{i:032x}" for i in range(50)], "loss_base": np.linspace(0.5, 3.0, 50),
-                      "loss_warm": np.linspace(0.4, 2.0, 50)})
+SHARD = pd.DataFrame(
+    {
+        HASH_COLUMN: [f"{i:032x}" for i in range(50)],
+        "loss_base": np.linspace(0.5, 3.0, 50),
+        "loss_warm": np.linspace(0.4, 2.0, 50),
+    }
+)
 SHARD_KEY = shard_key(SHARD[HASH_COLUMN])
 
 
@@ -81,7 +90,9 @@ def warm_entry(tmp_path_factory):
     from curation.warmup_cache import train_and_store
 
     rng = np.random.default_rng(0)
-    rows = pd.DataFrame({"features": list(rng.normal(size=(40, 3)).astype(np.float32)), "label": rng.integers(0, 2, 40)})
+    rows = pd.DataFrame(
+        {"features": list(rng.normal(size=(40, 3)).astype(np.float32)), "label": rng.integers(0, 2, 40)}
+    )
     adapter = ClassifierAdapter("linear", 3, 2)
     cache = str(tmp_path_factory.mktemp("warm-cache"))
     train_and_store(adapter, rows, WarmupConfig(steps=5, lr=0.1), cache, "k")
@@ -113,8 +124,12 @@ def test_a_damaged_warmup_entry_loads_as_itself_or_raises_damaged(damage, target
 
 
 # --- option values --------------------------------------------------------------------------------
-NUMBERS = st.one_of(st.none(), st.integers(-10**12, 10**12), st.floats(allow_nan=True, allow_infinity=True),
-                    st.sampled_from([0, 1, 2, -1, 0.5, 1e-15, 2**32, 10**7]))
+NUMBERS = st.one_of(
+    st.none(),
+    st.integers(-(10**12), 10**12),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from([0, 1, 2, -1, 0.5, 1e-15, 2**32, 10**7]),
+)
 
 
 def _numeric_fields() -> dict[str, tuple[type, float | None, float | None, bool]]:
@@ -147,8 +162,18 @@ def _acceptable(name: str, value) -> bool:
 
 
 def test_the_property_below_covers_every_numeric_option():
-    assert {"budget", "seed", "warmup_steps", "warmup_lr", "max_reject_share", "workers", "projection_dim",
-            "gradcos_fraction", "max_length", "shard_rows"} <= set(NUMERIC)
+    assert {
+        "budget",
+        "seed",
+        "warmup_steps",
+        "warmup_lr",
+        "max_reject_share",
+        "workers",
+        "projection_dim",
+        "gradcos_fraction",
+        "max_length",
+        "shard_rows",
+    } <= set(NUMERIC)
 
 
 @settings(max_examples=300, deadline=None)
@@ -159,8 +184,11 @@ def test_every_numeric_option_value_is_accepted_within_bounds_or_refused_naming_
     except InputError as err:
         assert err.field in {flag_of(CurateConfig, name) for name in NUMERIC} and str(err)
         bad = [name for name, value in values.items() if not _acceptable(name, value)]
-        ordered = values.get("min_chars") is None or values.get("max_chars") is None or \
-            values["min_chars"] <= values["max_chars"]
+        ordered = (
+            values.get("min_chars") is None
+            or values.get("max_chars") is None
+            or values["min_chars"] <= values["max_chars"]
+        )
         assert bad or not ordered, f"refused {values}: {err}"
         return
     for name, value in values.items():
@@ -169,23 +197,38 @@ def test_every_numeric_option_value_is_accepted_within_bounds_or_refused_naming_
 
 
 @settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(shard_rows=st.sampled_from([600, 10**9]), workers=st.sampled_from([1, 3]),
-       max_length=st.sampled_from([2, 1_048_576]), budget=st.sampled_from([1, 0.001, 0.999, 10**9]),
-       max_reject_share=st.sampled_from([0.0, 1.0]))
-def test_extreme_accepted_option_values_run_to_the_end(shard_rows, workers, max_length, budget, max_reject_share,
-                                                       labelled_task, tmp_path_factory, prefect_api_url):
+@given(
+    shard_rows=st.sampled_from([600, 10**9]),
+    workers=st.sampled_from([1, 3]),
+    max_length=st.sampled_from([2, 1_048_576]),
+    budget=st.sampled_from([1, 0.001, 0.999, 10**9]),
+    max_reject_share=st.sampled_from([0.0, 1.0]),
+)
+def test_extreme_accepted_option_values_run_to_the_end(
+    shard_rows, workers, max_length, budget, max_reject_share, labelled_task, tmp_path_factory, prefect_api_url
+):
     """Values at the edges of their bounds make a run that finishes (or refuses input in one
     InputError), never a crash deep inside a stage."""
-    from curation.models import forget_adapters
     from runs import curate_run
+
+    from curation.models import forget_adapters
 
     forget_adapters()
     root = tmp_path_factory.mktemp("extreme")
     try:
-        report = curate_run(pool=str(labelled_task["pool_first_half"]), validation=str(labelled_task["validation"]),
-                        model="linear", budget=budget, out=str(root / "out"), cache=str(root / "cache"),
-                        skip_finetune=True, shard_rows=shard_rows,
-                        workers=workers, max_length=max_length, max_reject_share=max_reject_share)
+        report = curate_run(
+            pool=str(labelled_task["pool_first_half"]),
+            validation=str(labelled_task["validation"]),
+            model="linear",
+            budget=budget,
+            out=str(root / "out"),
+            cache=str(root / "cache"),
+            skip_finetune=True,
+            shard_rows=shard_rows,
+            workers=workers,
+            max_length=max_length,
+            max_reject_share=max_reject_share,
+        )
     except InputError as err:
         assert str(err)
         return

@@ -6,9 +6,10 @@ import json
 
 import pandas as pd
 import pytest
-
-from curation.models import forget_adapters
 from runs import curate_run
+
+from curation.config import CurateConfig
+from curation.models import forget_adapters
 
 
 @pytest.fixture(autouse=True)
@@ -19,14 +20,19 @@ def _fresh_models(prefect_api_url):
 
 
 def test_lossdrop_beats_random_on_a_pool_with_wrong_label_copies(labelled_task, tmp_path):
-    report = curate_run(pool=str(labelled_task["pool"]), validation=str(labelled_task["validation"]),
-                    test=str(labelled_task["test"]), model="linear", budget=300,
-                    out=str(tmp_path / "out"), cache=str(tmp_path / "cache"))
+    report = curate_run(
+        pool=str(labelled_task["pool"]),
+        validation=str(labelled_task["validation"]),
+        test=str(labelled_task["test"]),
+        model="linear",
+        budget=300,
+        out=str(tmp_path / "out"),
+        cache=str(tmp_path / "cache"),
+    )
     evaluation = report["evaluation"]
     assert evaluation["metric"] == "accuracy" and evaluation["eval_set"] == "test"
     assert evaluation["selection"]["accuracy"] > evaluation["random"]["accuracy"] + 0.05
-    assert evaluation["lift"] == pytest.approx(
-        evaluation["selection"]["accuracy"] - evaluation["random"]["accuracy"])
+    assert evaluation["lift"] == pytest.approx(evaluation["selection"]["accuracy"] - evaluation["random"]["accuracy"])
 
     written = json.loads((tmp_path / "out" / "report.json").read_text())
     assert written["evaluation"]["lift"] == pytest.approx(evaluation["lift"])
@@ -51,44 +57,87 @@ def test_same_inputs_and_seed_give_the_same_scores_and_selection(labelled_task, 
     runs = []
     for name in ("a", "b"):
         forget_adapters()
-        curate_run(pool=str(labelled_task["pool"]), validation=str(labelled_task["validation"]),
-               model="mlp", budget=0.1, out=str(tmp_path / name), cache=str(tmp_path / f"cache-{name}"),
-               skip_finetune=True)
-        runs.append((pd.read_parquet(tmp_path / name / "scores.parquet"),
-                     pd.read_parquet(tmp_path / name / "selection.parquet")))
+        curate_run(
+            pool=str(labelled_task["pool"]),
+            validation=str(labelled_task["validation"]),
+            model="mlp",
+            budget=0.1,
+            out=str(tmp_path / name),
+            cache=str(tmp_path / f"cache-{name}"),
+            skip_finetune=True,
+        )
+        runs.append(
+            (
+                pd.read_parquet(tmp_path / name / "scores.parquet"),
+                pd.read_parquet(tmp_path / name / "selection.parquet"),
+            )
+        )
     pd.testing.assert_frame_equal(runs[0][0], runs[1][0])
     pd.testing.assert_frame_equal(runs[0][1], runs[1][1])
     assert len(runs[0][1]) == 240
 
 
 def test_skip_finetune_stops_after_selection(labelled_task, tmp_path):
-    report = curate_run(pool=str(labelled_task["pool"]), validation=str(labelled_task["validation"]),
-                    model="linear", budget=50, out=str(tmp_path / "out"), cache=str(tmp_path / "cache"),
-                    skip_finetune=True)
+    report = curate_run(
+        pool=str(labelled_task["pool"]),
+        validation=str(labelled_task["validation"]),
+        model="linear",
+        budget=50,
+        out=str(tmp_path / "out"),
+        cache=str(tmp_path / "cache"),
+        skip_finetune=True,
+    )
     assert report["evaluation"] is None and "finetune" not in report["timings"]
+    # report.json's config is the run's whole config, every option (one definition: curation/config.py)...
+    written = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert set(written["config"]) == set(CurateConfig.model_fields) and written["config"]["skip_finetune"] is True
+    assert written["config"]["selection"] == "auto" and written["config"]["cache"] == str(tmp_path / "cache")
+    # ...and `effective` says what the run made of it
+    assert written["effective"]["selection"] == "stratified" and written["effective"]["finetune"] is None
+    assert written["effective"]["warmup"]["steps"] == 60  # the feature rows' default warmup
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
-        "quarantine.parquet", "report.json", "score-distribution.png", "scores.parquet", "selection.parquet",
-        "validation.json"]
+        "quarantine.parquet",
+        "report.json",
+        "score-distribution.png",
+        "scores.parquet",
+        "selection.parquet",
+        "validation.json",
+    ]
 
 
 def test_without_test_set_a_validation_holdout_is_used_and_reported(labelled_task, tmp_path):
-    report = curate_run(pool=str(labelled_task["pool"]), validation=str(labelled_task["validation"]),
-                    model="linear", budget=200, out=str(tmp_path / "out"), cache=str(tmp_path / "cache"))
+    report = curate_run(
+        pool=str(labelled_task["pool"]),
+        validation=str(labelled_task["validation"]),
+        model="linear",
+        budget=200,
+        out=str(tmp_path / "out"),
+        cache=str(tmp_path / "cache"),
+    )
     assert report["evaluation"]["eval_set"] == "validation-holdout"
     assert report["counts"]["warmup_rows"] + report["counts"]["eval_rows"] == 200
     assert report["counts"]["eval_rows"] == 50
 
 
 def test_causal_lm_end_to_end_prefers_the_target_domain(tiny_lm, text_task, tmp_path):
-    report = curate_run(pool=str(text_task["pool"]), validation=str(text_task["validation"]),
-                    test=str(text_task["test"]), model=tiny_lm, budget=30, out=str(tmp_path / "out"),
-                    cache=str(tmp_path / "cache"), warmup_steps=60, warmup_lr=2e-2)
+    report = curate_run(
+        pool=str(text_task["pool"]),
+        validation=str(text_task["validation"]),
+        test=str(text_task["test"]),
+        model=tiny_lm,
+        budget=30,
+        out=str(tmp_path / "out"),
+        cache=str(tmp_path / "cache"),
+        warmup_steps=60,
+        warmup_lr=2e-2,
+    )
     selection = pd.read_parquet(tmp_path / "out" / "selection.parquet")
     pool = pd.read_parquet(text_task["pool"])
     assert (selection["domain"] == "web").mean() > (pool["domain"] == "web").mean() + 0.2
     assert report["evaluation"]["metric"] == "loss"
     assert report["evaluation"]["lift"] == pytest.approx(
-        report["evaluation"]["random"]["loss"] - report["evaluation"]["selection"]["loss"])
+        report["evaluation"]["random"]["loss"] - report["evaluation"]["selection"]["loss"]
+    )
     assert report["cache"]["warmup"] == "miss"
     cached = list((tmp_path / "cache" / "warmup").iterdir())
     assert len(cached) == 1
@@ -97,9 +146,16 @@ def test_causal_lm_end_to_end_prefers_the_target_domain(tiny_lm, text_task, tmp_
 
 
 def test_random_method_needs_no_warmup(labelled_task, tmp_path):
-    report = curate_run(pool=str(labelled_task["pool"]), validation=str(labelled_task["validation"]),
-                    model="linear", budget=100, out=str(tmp_path / "out"), cache=str(tmp_path / "cache"),
-                    method="random", skip_finetune=True)
+    report = curate_run(
+        pool=str(labelled_task["pool"]),
+        validation=str(labelled_task["validation"]),
+        model="linear",
+        budget=100,
+        out=str(tmp_path / "out"),
+        cache=str(tmp_path / "cache"),
+        method="random",
+        skip_finetune=True,
+    )
     assert report["cache"]["warmup"] == "not-used"
     assert not (tmp_path / "cache" / "warmup").exists()
     assert len(pd.read_parquet(tmp_path / "out" / "selection.parquet")) == 100
@@ -111,15 +167,21 @@ def test_report_counts_add_up_and_validation_is_published(labelled_task, tmp_pat
 
     pool = pd.read_parquet(labelled_task["pool"]).iloc[:400].copy()
     validation = pd.read_parquet(labelled_task["validation"])
-    pool.loc[0:9, "label"] = 9                                   # unknown label
+    pool.loc[0:9, "label"] = 9  # unknown label
     pool.loc[10:14, "features"] = pd.Series([[1.0, 2.0]] * 5, index=range(10, 15))  # wrong length
     leaked = validation.iloc[:3].assign(id=["leak-0", "leak-1", "leak-2"], source="copied")
     pool = pd.concat([pool, pool.iloc[20:24].assign(id=["d0", "d1", "d2", "d3"]), leaked], ignore_index=True)
     pool.to_parquet(tmp_path / "pool.parquet")
 
-    report = curate_run(pool=str(tmp_path / "pool.parquet"), validation=str(labelled_task["validation"]),
-                    model="linear", budget=50, out=str(tmp_path / "out"), cache=str(tmp_path / "cache"),
-                    skip_finetune=True)
+    report = curate_run(
+        pool=str(tmp_path / "pool.parquet"),
+        validation=str(labelled_task["validation"]),
+        model="linear",
+        budget=50,
+        out=str(tmp_path / "out"),
+        cache=str(tmp_path / "cache"),
+        skip_finetune=True,
+    )
     counts = report["counts"]
     assert counts["rows_read"] == 407 == counts["valid"] + counts["quarantined"]
     assert counts["quarantine_reasons"] == {"duplicate": 4, "feature_length": 5, "leakage": 3, "unknown_label": 10}
@@ -134,6 +196,7 @@ def test_report_counts_add_up_and_validation_is_published(labelled_task, tmp_pat
     with get_client(sync_client=True) as client:
         artifacts = client.read_artifacts(
             artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["pool-validation"])),
-            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[report["flow_run"]])))
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[report["flow_run"]])),
+        )
     assert len(artifacts) == 1 and artifacts[0].type == "table"
     assert "unknown_label" in json.dumps(artifacts[0].data)

@@ -6,11 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from runs import curate_run, run_args
 from torch.nn import functional as F
 
 from curation.models.base import WarmupConfig
 from curation.models.classifier import ClassifierAdapter
-from runs import curate_run
 from curation.scorers.gradcos import Checkpoint, gradcos_scores, project, projected_gradients, train_trajectory
 
 
@@ -27,17 +27,15 @@ def test_projection_is_a_fixed_linear_map_that_keeps_angles_roughly():
 
 
 def test_scores_sum_the_cosines_over_checkpoints_weighted_by_learning_rate():
-    features = torch.tensor([[[1.0, 0.0], [0.0, 3.0]],
-                             [[0.0, 2.0], [1.0, 1.0]]])   # [rows, checkpoints, dim]
-    reference = torch.tensor([[2.0, 0.0], [0.0, 1.0]])    # the validation's mean gradient per checkpoint
+    features = torch.tensor([[[1.0, 0.0], [0.0, 3.0]], [[0.0, 2.0], [1.0, 1.0]]])  # [rows, checkpoints, dim]
+    reference = torch.tensor([[2.0, 0.0], [0.0, 1.0]])  # the validation's mean gradient per checkpoint
     scores = gradcos_scores(features, reference, lrs=[0.5, 0.25])
     np.testing.assert_allclose(scores, [0.5 * 1 + 0.25 * 1, 0.5 * 0 + 0.25 * np.sqrt(0.5)], rtol=1e-6)
 
 
 def _rows(n: int, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    return pd.DataFrame({"features": list(rng.normal(size=(n, 5)).astype(np.float32)),
-                         "label": rng.integers(0, 3, n)})
+    return pd.DataFrame({"features": list(rng.normal(size=(n, 5)).astype(np.float32)), "label": rng.integers(0, 3, n)})
 
 
 def test_per_row_gradients_are_the_true_gradients_projected_and_adam_preconditioned():
@@ -47,8 +45,12 @@ def test_per_row_gradients_are_the_true_gradients_projected_and_adam_preconditio
     rows = _rows(7)
     weight = torch.randn(3, 5, generator=torch.Generator().manual_seed(1))
     bias = torch.randn(3, generator=torch.Generator().manual_seed(2))
-    moments = {"exp_avg/weight": torch.full((3, 5), 0.01), "exp_avg/bias": torch.full((3,), -0.02),
-               "exp_avg_sq/weight": torch.full((3, 5), 1e-4), "exp_avg_sq/bias": torch.full((3,), 4e-4)}
+    moments = {
+        "exp_avg/weight": torch.full((3, 5), 0.01),
+        "exp_avg/bias": torch.full((3,), -0.02),
+        "exp_avg_sq/weight": torch.full((3, 5), 1e-4),
+        "exp_avg_sq/bias": torch.full((3,), 4e-4),
+    }
     checkpoint = Checkpoint(0.1, {"param/weight": weight, "param/bias": bias, **moments})
 
     x = torch.from_numpy(np.stack(rows["features"]))
@@ -59,7 +61,7 @@ def test_per_row_gradients_are_the_true_gradients_projected_and_adam_preconditio
 
     m = torch.cat([moments["exp_avg/weight"].reshape(-1), moments["exp_avg/bias"]])
     v = torch.cat([moments["exp_avg_sq/weight"].reshape(-1), moments["exp_avg_sq/bias"]])
-    direction = (0.9 * m + 0.1 * by_hand) / torch.sqrt(0.999 * v + 0.001 * by_hand ** 2 + 1e-8)
+    direction = (0.9 * m + 0.1 * by_hand) / torch.sqrt(0.999 * v + 0.001 * by_hand**2 + 1e-8)
     adam = projected_gradients(adapter, params, rows, [checkpoint], dim=64, adam=True)
     torch.testing.assert_close(adam[:, 0], project(direction, 64, seed=0), rtol=1e-4, atol=1e-4)
 
@@ -76,9 +78,18 @@ def test_the_trajectory_keeps_a_checkpoint_per_epoch_with_a_decaying_learning_ra
 
 
 def test_gradcos_runs_stores_its_gradients_and_reuses_them(labelled_task, prefect_api_url, tmp_path):
-    common = dict(pool=str(labelled_task["pool"]), validation=str(labelled_task["validation"]),
-                  test=str(labelled_task["test"]), model="linear", budget=300, cache=str(tmp_path / "cache"),
-                  method="gradcos", projection_dim=32, skip_finetune=True, shard_rows=1000)
+    common = dict(
+        pool=str(labelled_task["pool"]),
+        validation=str(labelled_task["validation"]),
+        test=str(labelled_task["test"]),
+        model="linear",
+        budget=300,
+        cache=str(tmp_path / "cache"),
+        method="gradcos",
+        projection_dim=32,
+        skip_finetune=True,
+        shard_rows=1000,
+    )
     first = curate_run(**common, out=str(tmp_path / "first"))
     cost = first["cost"]
     # 5% of 2400 rows, 4 epochs of batches of 64: 2 steps an epoch, on the pool, not on V.
@@ -93,30 +104,46 @@ def test_gradcos_runs_stores_its_gradients_and_reuses_them(labelled_task, prefec
     again = curate_run(**common, out=str(tmp_path / "again"))
     assert again["cache"] == {**first["cache"], "warmup": "hit", "rows_scored": 0, "rows_reused": 2400}
     assert again["cost"]["scoring_forward_passes"] == 0 and again["cost"]["warmup_steps"] == 0
-    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "first" / "scores.parquet"),
-                                  pd.read_parquet(tmp_path / "again" / "scores.parquet"))
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(tmp_path / "first" / "scores.parquet"), pd.read_parquet(tmp_path / "again" / "scores.parquet")
+    )
 
     # A run that died before a shard's file was written: the rerun computes that shard only.
     stored[0].unlink()
     resumed = curate_run(**common, out=str(tmp_path / "resumed"))
-    assert resumed["cache"]["rows_scored"] in (1000, 400) and resumed["cache"]["rows_reused"] == 2400 - resumed["cache"]["rows_scored"]
-    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "first" / "scores.parquet"),
-                                  pd.read_parquet(tmp_path / "resumed" / "scores.parquet"))
+    assert (
+        resumed["cache"]["rows_scored"] in (1000, 400)
+        and resumed["cache"]["rows_reused"] == 2400 - resumed["cache"]["rows_scored"]
+    )
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(tmp_path / "first" / "scores.parquet"), pd.read_parquet(tmp_path / "resumed" / "scores.parquet")
+    )
 
     # A fresh cache: the same inputs and seed give the same scores, computed again.
     fresh = curate_run(**{**common, "cache": str(tmp_path / "other-cache")}, out=str(tmp_path / "fresh"))
     assert fresh["cache"]["rows_scored"] == 2400
-    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "first" / "scores.parquet"),
-                                  pd.read_parquet(tmp_path / "fresh" / "scores.parquet"))
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(tmp_path / "first" / "scores.parquet"), pd.read_parquet(tmp_path / "fresh" / "scores.parquet")
+    )
     # On this pool the wrong-label rows pull against V's gradient: gradcos ranks clean rows first.
-    scores = pd.read_parquet(tmp_path / "first" / "scores.parquet").merge(pd.read_parquet(labelled_task["pool"]), on="id")
+    scores = pd.read_parquet(tmp_path / "first" / "scores.parquet").merge(
+        pd.read_parquet(labelled_task["pool"]), on="id"
+    )
     top = scores.nlargest(300, "score")
     assert (top["source"] == "clean").mean() > 0.8
 
 
 def test_gradcos_on_a_causal_lm_leaves_the_model_as_it_found_it(tiny_lm, text_task, prefect_api_url, tmp_path):
-    common = dict(pool=str(text_task["pool"]), validation=str(text_task["validation"]), test=str(text_task["test"]),
-                  model=tiny_lm, budget=20, cache=str(tmp_path / "cache"), max_length=64, projection_dim=64)
+    common = dict(
+        pool=str(text_task["pool"]),
+        validation=str(text_task["validation"]),
+        test=str(text_task["test"]),
+        model=tiny_lm,
+        budget=20,
+        cache=str(tmp_path / "cache"),
+        max_length=64,
+        projection_dim=64,
+    )
     gradcos = curate_run(**common, method="gradcos", out=str(tmp_path / "gradcos"))
     lossdrop = curate_run(**common, method="lossdrop", out=str(tmp_path / "lossdrop"))
     assert gradcos["evaluation"]["random"] == lossdrop["evaluation"]["random"]
@@ -127,7 +154,13 @@ def test_gradcos_on_a_causal_lm_leaves_the_model_as_it_found_it(tiny_lm, text_ta
 
 @pytest.mark.parametrize("option, value", [("--gradcos-fraction", "0"), ("--projection-dim", "0")])
 def test_bad_gradcos_options_are_bad_input(curate_cli, labelled_task, tmp_path, option, value):
-    done = curate_cli("run", "--pool", str(labelled_task["pool"]), "--validation", str(labelled_task["validation"]),
-                      "--model", "linear", "--budget", "10", "--out", str(tmp_path / "out"),
-                      "--method", "gradcos", option, value)
+    done = curate_cli(
+        *run_args(labelled_task, budget="10"),
+        "--out",
+        str(tmp_path / "out"),
+        "--method",
+        "gradcos",
+        option,
+        value,
+    )
     assert done.returncode == 2 and f"field '{option}'" in done.stderr

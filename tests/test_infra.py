@@ -11,9 +11,8 @@ import tomllib
 
 import pytest
 import yaml
-from prefect import Flow
-
 from conftest import REPO
+from prefect import Flow
 
 INFRA, DOCKERFILES = REPO / "infra", REPO / "dockerfiles"
 DOCKERFILE_NAMES = ["cpu-worker.Dockerfile", "cuda-worker.Dockerfile"]
@@ -38,15 +37,20 @@ def test_compose_builds_from_files_that_exist_and_has_the_services_the_stack_nee
             assert context == REPO, name
             assert (context / service["build"]["dockerfile"]).is_file(), name
     assert (REPO / services["setup"]["command"][-1]).is_file()
-    worker_pools = {services[w]["command"][services[w]["command"].index("--pool") + 1] for w in ("cpu-worker", "gpu-worker")}
+    worker_pools = {
+        services[w]["command"][services[w]["command"].index("--pool") + 1] for w in ("cpu-worker", "gpu-worker")
+    }
     assert worker_pools == {"cpu", "gpu"}
 
 
 def test_every_variable_compose_requires_is_in_the_example_env():
     text = (INFRA / "docker-compose.yml").read_text()
     required = set(re.findall(r"\$\{(\w+):\?", text))
-    example = {line.split("=", 1)[0] for line in (INFRA / "example.env").read_text().splitlines()
-               if line and not line.startswith("#")}
+    example = {
+        line.split("=", 1)[0]
+        for line in (INFRA / "example.env").read_text().splitlines()
+        if line and not line.startswith("#")
+    }
     assert required and required <= example
 
 
@@ -56,8 +60,11 @@ def test_dockerfile_copies_paths_that_exist_and_installs_only_from_pyproject(nam
     for source in re.findall(r"^COPY\s+(.+?)\s+\S+$", text, flags=re.M):
         for path in source.split():
             assert (REPO / path).exists(), f"{name}: COPY {path}"
-    torch_pin = next(d for d in tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
-                     if d.startswith("torch"))
+    torch_pin = next(
+        d
+        for d in tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+        if d.startswith("torch")
+    )
     installs = re.findall(r"pip install (.+)", text)
     assert any(torch_pin in line for line in installs), f"{name} must install pyproject's {torch_pin}"
     # Besides the torch build, only the project itself: no second dependency list to drift.
@@ -113,19 +120,27 @@ def test_setup_script_creates_pools_limit_and_deployments_on_a_real_server(tmp_p
     import sys
 
     import httpx
-
     from prefectserver import prefect_server, server_env
 
-    settings = {"CURATE_VALIDATION": "s3://curation/target/validation.parquet",
-                "CURATE_TEST": "s3://curation/target/test.parquet", "CURATE_MODEL": "linear",
-                "CURATE_OUT_ROOT": "s3://curation/runs",
-                "CURATE_CACHE": "s3://curation/cache", "CURATE_NIGHTLY_POOL": "s3://curation/pools/reference.parquet",
-                "CURATE_LANDING": "s3://curation/landing"}
+    settings = {
+        "CURATE_VALIDATION": "s3://curation/target/validation.parquet",
+        "CURATE_TEST": "s3://curation/target/test.parquet",
+        "CURATE_MODEL": "linear",
+        "CURATE_OUT_ROOT": "s3://curation/runs",
+        "CURATE_CACHE": "s3://curation/cache",
+        "CURATE_NIGHTLY_POOL": "s3://curation/pools/reference.parquet",
+        "CURATE_LANDING": "s3://curation/landing",
+    }
     with prefect_server(tmp_path / "server") as url:
-        env = {**server_env(tmp_path / "client"), **settings, "PREFECT_API_URL": f"{url}/api",
-               "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}"}
-        done = subprocess.run(["bash", str(INFRA / "setup.sh")], cwd=tmp_path, env=env,
-                              capture_output=True, text=True, timeout=300)
+        env = {
+            **server_env(tmp_path / "client"),
+            **settings,
+            "PREFECT_API_URL": f"{url}/api",
+            "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}",
+        }
+        done = subprocess.run(
+            ["bash", str(INFRA / "setup.sh")], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+        )
         assert done.returncode == 0, done.stdout + done.stderr
         with httpx.Client(base_url=f"{url}/api", timeout=30) as api:
             pools = {p["name"] for p in api.post("/work_pools/filter", json={}).json()}

@@ -7,15 +7,22 @@ import json
 import fsspec
 import pandas as pd
 import pytest
-
-from s3server import SECRET_KEY, s3_env as make_env
+from s3server import SECRET_KEY
+from s3server import s3_env as make_env
 
 
 def _s3(env):
-    return fsspec.filesystem("s3", skip_instance_cache=True, endpoint_url=env["AWS_ENDPOINT_URL"],
-                             key=env["AWS_ACCESS_KEY_ID"], secret=env["AWS_SECRET_ACCESS_KEY"],
-                             config_kwargs={"response_checksum_validation": "when_required",
-                                            "request_checksum_calculation": "when_required"})
+    return fsspec.filesystem(
+        "s3",
+        skip_instance_cache=True,
+        endpoint_url=env["AWS_ENDPOINT_URL"],
+        key=env["AWS_ACCESS_KEY_ID"],
+        secret=env["AWS_SECRET_ACCESS_KEY"],
+        config_kwargs={
+            "response_checksum_validation": "when_required",
+            "request_checksum_calculation": "when_required",
+        },
+    )
 
 
 @pytest.fixture(scope="module")
@@ -35,11 +42,20 @@ def s3_task(s3, labelled_task):
 
 def test_flow_end_to_end_on_s3(s3_task, curate_cli):
     url, env, fs = s3_task["url"], s3_task["env"], s3_task["fs"]
-    common = ["--validation", f"{url}/validation.parquet", "--test", f"{url}/test.parquet", "--model", "linear",
-              "--budget", "200", "--cache", f"{url}/cache"]
+    common = [
+        "--validation",
+        f"{url}/validation.parquet",
+        "--test",
+        f"{url}/test.parquet",
+        "--model",
+        "linear",
+        "--budget",
+        "200",
+        "--cache",
+        f"{url}/cache",
+    ]
     first = curate_cli("run", "--pool", f"{url}/pool/", "--out", f"{url}/out-a", *common, env=env, check=True)
-    second = curate_cli("run", "--pool", f"{url}/pool_b.parquet", "--out", f"{url}/out-b", *common,
-                        env=env, check=True)
+    second = curate_cli("run", "--pool", f"{url}/pool_b.parquet", "--out", f"{url}/out-b", *common, env=env, check=True)
 
     report = json.loads(fs.cat(f"{url[5:]}/out-a/report.json"))
     assert report["counts"]["rows_read"] == 2400 and report["counts"]["valid"] == 2400
@@ -47,8 +63,13 @@ def test_flow_end_to_end_on_s3(s3_task, curate_cli):
     assert report["cache"]["warmup"] == "miss"
     assert json.loads(fs.cat(f"{url[5:]}/out-b/report.json"))["cache"]["warmup"] == "hit"
     assert {p.rsplit("/", 1)[-1] for p in fs.ls(f"{url[5:]}/out-a")} == {
-        "scores.parquet", "selection.parquet", "quarantine.parquet", "report.json", "validation.json",
-        "score-distribution.png"}
+        "scores.parquet",
+        "selection.parquet",
+        "quarantine.parquet",
+        "report.json",
+        "validation.json",
+        "score-distribution.png",
+    }
     with fs.open(f"{url[5:]}/out-a/selection.parquet", "rb") as handle:
         assert len(pd.read_parquet(handle)) == 200
     assert fs.ls(f"{url[5:]}/cache/warmup")
@@ -63,10 +84,29 @@ def test_flow_end_to_end_on_s3(s3_task, curate_cli):
 
 def test_compare_on_an_s3_pool(s3_task, curate_cli):
     url, env, fs = s3_task["url"], s3_task["env"], s3_task["fs"]
-    done = curate_cli("compare", "--pool", f"{url}/pool_b.parquet", "--validation", f"{url}/validation.parquet",
-                      "--test", f"{url}/test.parquet", "--model", "linear", "--budget", "200",
-                      "--cache", f"{url}/compare-cache", "--out", f"{url}/compare", "--methods", "lossdrop,embedding,gradcos",
-                      "--projection-dim", "32", env=env, check=True)
+    done = curate_cli(
+        "compare",
+        "--pool",
+        f"{url}/pool_b.parquet",
+        "--validation",
+        f"{url}/validation.parquet",
+        "--test",
+        f"{url}/test.parquet",
+        "--model",
+        "linear",
+        "--budget",
+        "200",
+        "--cache",
+        f"{url}/compare-cache",
+        "--out",
+        f"{url}/compare",
+        "--methods",
+        "lossdrop,embedding,gradcos",
+        "--projection-dim",
+        "32",
+        env=env,
+        check=True,
+    )
     with fs.open(f"{url[5:]}/compare/comparison.csv", "rb") as handle:
         table = pd.read_csv(handle)
     assert list(table["method"]) == ["lossdrop", "embedding", "gradcos"] and table["lift over random"].notna().all()
@@ -78,8 +118,9 @@ def test_compare_on_an_s3_pool(s3_task, curate_cli):
 
 
 def _run_bad(curate_cli, env, pool, out, validation):
-    return curate_cli("run", "--pool", pool, "--validation", validation, "--model", "linear",
-                      "--budget", "10", "--out", out, env=env)
+    return curate_cli(
+        "run", "--pool", pool, "--validation", validation, "--model", "linear", "--budget", "10", "--out", out, env=env
+    )
 
 
 @pytest.mark.parametrize("case", ["unreachable endpoint", "missing bucket", "missing key", "access denied"])
@@ -88,8 +129,12 @@ def test_s3_failures_exit_2_or_3_with_a_clear_message(case, s3_task, curate_cli,
     environment fault, exit 3 after the ingest task's retries."""
     url, env = s3_task["url"], dict(s3_task["env"])
     pool, validation = f"{url}/pool_b.parquet", f"{url}/validation.parquet"
-    expected = {"unreachable endpoint": "cannot reach the storage", "missing bucket": "no such file",
-                "missing key": "no such file", "access denied": "access denied"}[case]
+    expected = {
+        "unreachable endpoint": "cannot reach the storage",
+        "missing bucket": "no such file",
+        "missing key": "no such file",
+        "access denied": "access denied",
+    }[case]
     if case == "unreachable endpoint":
         env = make_env("http://127.0.0.1:9", env["AWS_SECRET_ACCESS_KEY"])
         env["AWS_MAX_ATTEMPTS"] = "1"
@@ -113,8 +158,10 @@ def test_truncated_part_among_good_parts_stops_before_scoring(s3_task, curate_cl
     url, fs, env = s3_task["url"], s3_task["fs"], s3_task["env"]
     data = fs.cat(f"{url[5:]}/pool/part-1.parquet")
     for i in range(3):
-        fs.pipe(f"{url[5:]}/mixed/part-{i}.parquet",
-                data[: len(data) // 3] if i == 2 else fs.cat(f"{url[5:]}/pool/part-{i}.parquet"))
+        fs.pipe(
+            f"{url[5:]}/mixed/part-{i}.parquet",
+            data[: len(data) // 3] if i == 2 else fs.cat(f"{url[5:]}/pool/part-{i}.parquet"),
+        )
     result = _run_bad(curate_cli, env, f"{url}/mixed/", f"{url}/out-mixed", f"{url}/validation.parquet")
     assert result.returncode == 2
     assert "part-2.parquet" in result.stderr and "Parquet" in result.stderr
@@ -126,14 +173,19 @@ def test_credentials_from_a_prefect_secret_block(s3_task, prefect_api_url, tmp_p
     """No AWS_* variables: key, secret and endpoint come from a Secret block on the Prefect server."""
     import fsspec
     from prefect.blocks.system import Secret
+    from runs import curate_run
 
     from curation.models import forget_adapters
     from curation.storage import _block_credentials
-    from runs import curate_run
 
     env = s3_task["env"]
-    Secret(value={"key": env["AWS_ACCESS_KEY_ID"], "secret": env["AWS_SECRET_ACCESS_KEY"],
-                  "endpoint_url": env["AWS_ENDPOINT_URL"]}).save("curate-s3-test", overwrite=True)
+    Secret(
+        value={
+            "key": env["AWS_ACCESS_KEY_ID"],
+            "secret": env["AWS_SECRET_ACCESS_KEY"],
+            "endpoint_url": env["AWS_ENDPOINT_URL"],
+        }
+    ).save("curate-s3-test", overwrite=True)
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("CURATE_S3_BLOCK", "curate-s3-test")
@@ -141,8 +193,15 @@ def test_credentials_from_a_prefect_secret_block(s3_task, prefect_api_url, tmp_p
     fsspec.filesystem("s3").clear_instance_cache()
     forget_adapters()
     url = s3_task["url"]
-    report = curate_run(pool=f"{url}/pool_b.parquet", validation=f"{url}/validation.parquet", model="linear",
-                    budget=20, out=f"{url}/out-block", cache=str(tmp_path / "cache"), skip_finetune=True)
+    report = curate_run(
+        pool=f"{url}/pool_b.parquet",
+        validation=f"{url}/validation.parquet",
+        model="linear",
+        budget=20,
+        out=f"{url}/out-block",
+        cache=str(tmp_path / "cache"),
+        skip_finetune=True,
+    )
     assert report["counts"]["valid"] == 1200
     assert s3_task["fs"].exists(f"{url[5:]}/out-block/report.json")
     assert env["AWS_SECRET_ACCESS_KEY"] not in json.dumps(report)

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from curation.models.base import WarmupConfig
-from curation.models.classifier import ClassifierAdapter
 from curation.models.causal_lm import CausalLMAdapter
+from curation.models.classifier import ClassifierAdapter
 from curation.scorers.lossdrop import LOSS_EPS, score_formula, score_rows
 
 
@@ -49,8 +49,7 @@ def test_classifier_endpoint_losses_are_cross_entropies():
     scores = score_rows(adapter, rows)
     assert scores["loss_base"].to_numpy() == pytest.approx(expected_base, rel=1e-5)
     assert scores["loss_warm"].to_numpy() == pytest.approx(expected_warm, rel=1e-5)
-    assert scores["score"].to_numpy() == pytest.approx(
-        (expected_base - expected_warm) / expected_base, rel=1e-4)
+    assert scores["score"].to_numpy() == pytest.approx((expected_base - expected_warm) / expected_base, rel=1e-4)
 
 
 def test_causal_lm_loss_covers_response_tokens_only(tiny_lm):
@@ -67,8 +66,10 @@ def test_causal_lm_loss_covers_response_tokens_only(tiny_lm):
         losses.append(np.mean(terms))
         prompt_len = len(adapter.tokenizer(rows["prompt"][len(losses) - 1], add_special_tokens=False)["input_ids"])
         assert len(terms) == len(ids) - 1 - prompt_len
-    adapter.warmup(pd.DataFrame({"prompt": ["x "] * 4, "response": ["The server answers."] * 4}),
-                   WarmupConfig(steps=3, batch_size=2))
+    adapter.warmup(
+        pd.DataFrame({"prompt": ["x "] * 4, "response": ["The server answers."] * 4}),
+        WarmupConfig(steps=3, batch_size=2),
+    )
     base, warm = adapter.endpoint_losses(rows, batch_size=2)
     assert base == pytest.approx(losses, rel=1e-4)
     assert not np.allclose(base, warm)  # the adapter changed θT, the disabled adapter is θ0

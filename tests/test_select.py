@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from curation.errors import InputError
 from curation.config import CurateConfig
+from curation.errors import InputError
 from tasks.select import budget_rows, label_quotas, ranking, select_positions
 
 

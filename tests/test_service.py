@@ -15,7 +15,6 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-
 from conftest import REPO, make_feature_rows
 from prefectserver import prefect_server, server_env, stop
 
@@ -23,8 +22,14 @@ pytestmark = pytest.mark.service
 
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOT_DIR = REPO / "test-output"
-EXPECTED_ARTIFACTS = {"curation-report", "top-selected-rows", "curation-outputs", "scoring-progress",
-                      "warmup-progress", "pool-validation"}
+EXPECTED_ARTIFACTS = {
+    "curation-report",
+    "top-selected-rows",
+    "curation-outputs",
+    "scoring-progress",
+    "warmup-progress",
+    "pool-validation",
+}
 TERMINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 
 
@@ -49,10 +54,15 @@ def service(server, api, s3, tmp_path_factory):
     rng = np.random.default_rng(11)
     weights = rng.normal(size=(6, 3))
     base = f"{s3['bucket']}/service"
-    fs = s3fs.S3FileSystem(key=s3["env"]["AWS_ACCESS_KEY_ID"], secret=s3["env"]["AWS_SECRET_ACCESS_KEY"],
-                           endpoint_url=s3["endpoint"], config_kwargs={
-                               "request_checksum_calculation": "when_required",
-                               "response_checksum_validation": "when_required"})
+    fs = s3fs.S3FileSystem(
+        key=s3["env"]["AWS_ACCESS_KEY_ID"],
+        secret=s3["env"]["AWS_SECRET_ACCESS_KEY"],
+        endpoint_url=s3["endpoint"],
+        config_kwargs={
+            "request_checksum_calculation": "when_required",
+            "response_checksum_validation": "when_required",
+        },
+    )
     for name, n in (("validation", 120), ("test", 300), ("nightly-pool", 400)):
         local = home / f"{name}.parquet"
         make_feature_rows(rng, weights, n).to_parquet(local)
@@ -60,15 +70,45 @@ def service(server, api, s3, tmp_path_factory):
     env = {**server_env(home / "prefect"), **s3["env"], "PREFECT_API_URL": f"{server}/api"}
     log = open(home / "serve.log", "w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "flows.cli", "serve", "--validation", f"s3://{base}/validation.parquet",
-         "--test", f"s3://{base}/test.parquet", "--model", "linear", "--budget", "100",
-         "--out-root", f"s3://{base}/runs", "--cache", f"s3://{base}/cache",
-         "--pool", f"s3://{base}/nightly-pool.parquet"],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+        [
+            sys.executable,
+            "-m",
+            "flows.cli",
+            "serve",
+            "--validation",
+            f"s3://{base}/validation.parquet",
+            "--test",
+            f"s3://{base}/test.parquet",
+            "--model",
+            "linear",
+            "--budget",
+            "100",
+            "--out-root",
+            f"s3://{base}/runs",
+            "--cache",
+            f"s3://{base}/cache",
+            "--pool",
+            f"s3://{base}/nightly-pool.parquet",
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
-        wait_for(lambda: all(api.get(f"/deployments/name/curate-pools/{name}").status_code == 200
-                             for name in ("nightly", "pool-landed")) and automations(api),
-                 120, "curate serve to register its deployments", process, home / "serve.log")
+        wait_for(
+            lambda: (
+                all(
+                    api.get(f"/deployments/name/curate-pools/{name}").status_code == 200
+                    for name in ("nightly", "pool-landed")
+                )
+                and automations(api)
+            ),
+            120,
+            "curate serve to register its deployments",
+            process,
+            home / "serve.log",
+        )
         yield {"fs": fs, "base": base, "env": env, "home": home, "process": process}
     finally:
         stop(process)
@@ -84,8 +124,9 @@ def wait_for(condition, timeout: float, what: str, process=None, log: Path | Non
         if process is not None and process.poll() is not None:
             raise AssertionError(f"process exited while waiting for {what}:\n{log.read_text() if log else ''}")
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}\n"
-                                 f"{log.read_text()[-4000:] if log else ''}")
+            raise AssertionError(
+                f"timed out after {timeout} s waiting for {what}\n{log.read_text()[-4000:] if log else ''}"
+            )
         time.sleep(0.5)
 
 
@@ -99,20 +140,29 @@ def flow_runs(api: httpx.Client, **flow_run_filter) -> list[dict]:
 
 def watch(service, prefix: str, state: str) -> subprocess.CompletedProcess:
     """`curate watch PREFIX` once, as a new process: each call is a watcher (re)start."""
-    return subprocess.run([sys.executable, "-m", "flows.cli", "watch", prefix, "--state", state],
-                          cwd=REPO, env=service["env"], capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "flows.cli", "watch", prefix, "--state", state],
+        cwd=REPO,
+        env=service["env"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_nightly_deployment_is_listed_with_its_cron_schedule(api, service):
     deployment = api.get("/deployments/name/curate-pools/nightly").json()
     schedules = deployment["schedules"]
-    assert [(s["schedule"]["cron"], s["schedule"]["timezone"], s["active"]) for s in schedules] == \
-        [("0 2 * * *", "UTC", True)]
+    assert [(s["schedule"]["cron"], s["schedule"]["timezone"], s["active"]) for s in schedules] == [
+        ("0 2 * * *", "UTC", True)
+    ]
     assert deployment["parameters"]["pools"] == [f"s3://{service['base']}/nightly-pool.parquet"]
     # The server plans the coming nights' runs from the schedule: each at 02:00 UTC.
-    planned = wait_for(lambda: flow_runs(api, deployment_id={"any_": [deployment["id"]]},
-                                         state={"type": {"any_": ["SCHEDULED"]}}),
-                       60, "the scheduler to plan nightly runs")
+    planned = wait_for(
+        lambda: flow_runs(api, deployment_id={"any_": [deployment["id"]]}, state={"type": {"any_": ["SCHEDULED"]}}),
+        60,
+        "the scheduler to plan nightly runs",
+    )
     assert {run["expected_start_time"][11:19] for run in planned} == {"02:00:00"}
 
 
@@ -137,8 +187,13 @@ def test_a_landed_pool_triggers_exactly_one_run_with_its_dashboards(api, service
 
     landed = api.get("/deployments/name/curate-pools/pool-landed").json()
     by_landed = {"deployment_id": {"any_": [landed["id"]]}}
-    run = wait_for(lambda: [r for r in flow_runs(api, **by_landed) if r["state_type"] in TERMINAL],
-                   300, "the triggered run to finish", service["process"], service["home"] / "serve.log")[0]
+    run = wait_for(
+        lambda: [r for r in flow_runs(api, **by_landed) if r["state_type"] in TERMINAL],
+        300,
+        "the triggered run to finish",
+        service["process"],
+        service["home"] / "serve.log",
+    )[0]
     time.sleep(5)  # ...and the server drops the resent event (same id): still one run
     runs = flow_runs(api, **by_landed)
     assert len(runs) == 1, [r["name"] for r in runs]
@@ -174,8 +229,15 @@ def test_an_s3_notification_triggers_a_run_and_the_watcher_does_not_repeat_it(ap
     rng = np.random.default_rng(13)
     make_feature_rows(rng, rng.normal(size=(6, 3)), 300).to_parquet(local)
     fs.put_file(str(local), f"{bucket}/{key}")
-    notification = {"Records": [{"eventName": "ObjectCreated:Put", "eventTime": "2026-11-26T02:00:00Z",
-                                 "s3": {"bucket": {"name": bucket}, "object": {"key": key, "size": 1}}}]}
+    notification = {
+        "Records": [
+            {
+                "eventName": "ObjectCreated:Put",
+                "eventTime": "2026-11-26T02:00:00Z",
+                "s3": {"bucket": {"name": bucket}, "object": {"key": key, "size": 1}},
+            }
+        ]
+    }
     os.environ["PREFECT_API_URL"] = service["env"]["PREFECT_API_URL"]
     try:
         assert lambda_fn.handler(notification) == {"emitted": [f"s3://{bucket}/{key}"]}
@@ -184,10 +246,17 @@ def test_an_s3_notification_triggers_a_run_and_the_watcher_does_not_repeat_it(ap
 
     landed = api.get("/deployments/name/curate-pools/pool-landed").json()
     by_pool = {"deployment_id": {"any_": [landed["id"]]}}
-    runs_of = lambda: [r for r in flow_runs(api, **by_pool)  # noqa: E731
-                       if r["parameters"]["pools"] == [f"s3://{bucket}/{key}"]]
-    run = wait_for(lambda: [r for r in runs_of() if r["state_type"] in TERMINAL], 300,
-                   "the run triggered by the S3 notification", service["process"], service["home"] / "serve.log")[0]
+
+    def runs_of() -> list[dict]:
+        return [r for r in flow_runs(api, **by_pool) if r["parameters"]["pools"] == [f"s3://{bucket}/{key}"]]
+
+    run = wait_for(
+        lambda: [r for r in runs_of() if r["state_type"] in TERMINAL],
+        300,
+        "the run triggered by the S3 notification",
+        service["process"],
+        service["home"] / "serve.log",
+    )[0]
     assert run["state_type"] == "COMPLETED"
     caught_up = watch(service, f"s3://{base}/landing/", f"s3://{base}/watch-state.json")
     assert f"emitted curation.pool.landed for s3://{bucket}/{key}" in caught_up.stdout  # it did not know...
@@ -205,9 +274,18 @@ def test_the_ui_renders_the_report_of_the_triggered_run(server, service, tmp_pat
     assert os.path.exists(CHROMIUM), "install Debian's chromium (.ci/run does)"
     shot = tmp_path / "curation-report.png"
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync"])
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1600})
             page.goto(f"{server}/runs/flow-run/{report['flow_run_id']}")  # the run's page

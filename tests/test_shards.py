@@ -11,16 +11,22 @@ import time
 
 import pandas as pd
 import pytest
-
 from conftest import MATH, REPO, WEB
-from curation.models import forget_adapters
 from runs import curate_run
+
+from curation.models import forget_adapters
 
 
 def test_a_pool_repeating_earlier_rows_scores_only_the_new_ones(labelled_task, tmp_path, prefect_api_url):
     forget_adapters()
-    common = dict(validation=str(labelled_task["validation"]), model="linear", budget=100,
-                  cache=str(tmp_path / "cache"), skip_finetune=True, shard_rows=300)
+    common = dict(
+        validation=str(labelled_task["validation"]),
+        model="linear",
+        budget=100,
+        cache=str(tmp_path / "cache"),
+        skip_finetune=True,
+        shard_rows=300,
+    )
     first = curate_run(pool=str(labelled_task["pool_first_half"]), out=str(tmp_path / "a"), **common)
     second = curate_run(pool=str(labelled_task["pool"]), out=str(tmp_path / "b"), **common)
     assert first["cache"]["rows_scored"] == 1200 and first["cache"]["rows_reused"] == 0
@@ -37,25 +43,52 @@ def big_text_pool(tmp_path_factory):
     root = tmp_path_factory.mktemp("big-text")
     n = 6_000
     sentences = WEB + MATH
-    pd.DataFrame({"prompt": [f"Note {i}: " for i in range(n)],
-                  "response": [f"{sentences[i % len(sentences)]} ({i})" for i in range(n)]}) \
-        .to_parquet(root / "pool.parquet")
+    pd.DataFrame(
+        {
+            "prompt": [f"Note {i}: " for i in range(n)],
+            "response": [f"{sentences[i % len(sentences)]} ({i})" for i in range(n)],
+        }
+    ).to_parquet(root / "pool.parquet")
     return root / "pool.parquet"
 
 
 def _cli(args, env):
-    return subprocess.Popen([sys.executable, "-m", "flows.cli", *args], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "flows.cli", *args],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
-def test_a_run_killed_mid_scoring_resumes_to_identical_outputs(tiny_lm, text_task, big_text_pool, tmp_path,
-                                                               prefect_api_url):
+def test_a_run_killed_mid_scoring_resumes_to_identical_outputs(
+    tiny_lm, text_task, big_text_pool, tmp_path, prefect_api_url
+):
     env = {**os.environ, "PREFECT_API_URL": prefect_api_url, "PYTHONWARNINGS": "ignore"}
 
     def args(out, cache):
-        return ["run", "--pool", str(big_text_pool), "--validation", str(text_task["validation"]),
-                "--model", tiny_lm, "--budget", "500", "--out", str(out), "--cache", str(cache),
-                "--skip-finetune", "--shard-rows", "250", "--warmup-steps", "10"]
+        return [
+            "run",
+            "--pool",
+            str(big_text_pool),
+            "--validation",
+            str(text_task["validation"]),
+            "--model",
+            tiny_lm,
+            "--budget",
+            "500",
+            "--out",
+            str(out),
+            "--cache",
+            str(cache),
+            "--skip-finetune",
+            "--shard-rows",
+            "250",
+            "--warmup-steps",
+            "10",
+        ]
 
     clean = _cli(args(tmp_path / "clean", tmp_path / "clean-cache"), env)
     assert clean.wait(timeout=600) == 0, clean.stderr.read()
@@ -82,8 +115,9 @@ def test_a_run_killed_mid_scoring_resumes_to_identical_outputs(tiny_lm, text_tas
     assert report["cache"]["rows_reused"] == rows_done  # the finished shards, and only those
     assert report["cache"]["rows_scored"] + rows_done == report["counts"]["valid"]
     for name in ("scores.parquet", "selection.parquet"):
-        pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "out" / name),
-                                      pd.read_parquet(tmp_path / "clean" / name))
+        pd.testing.assert_frame_equal(
+            pd.read_parquet(tmp_path / "out" / name), pd.read_parquet(tmp_path / "clean" / name)
+        )
 
 
 def test_the_row_cache_ignores_what_a_crash_left_half_written(tmp_path):

@@ -18,8 +18,9 @@ from tasks.validate import Limits, check_pool, reference_from
 
 
 def _feature_reference(tmp_path):
-    validation = pd.DataFrame({"features": [np.array([0.0, 1.0, 2.0])] * 2 + [np.array([1.0, 0.0, 0.0])] * 2,
-                               "label": [0, 1, 2, 1]})
+    validation = pd.DataFrame(
+        {"features": [np.array([0.0, 1.0, 2.0])] * 2 + [np.array([1.0, 0.0, 0.0])] * 2, "label": [0, 1, 2, 1]}
+    )
     validation["features"] = [v + i for i, v in enumerate(validation["features"])]
     validation.to_parquet(tmp_path / "validation.parquet")
     return reference_from(read_rows(str(tmp_path / "validation.parquet")), "features")
@@ -41,12 +42,22 @@ def test_each_bad_feature_row_is_quarantined_with_its_reason(tmp_path):
         ("leak", list(map(float, leaked["features"])), int(leaked["label"]), "leakage"),
         ("ok-3", [5.0, 5.0, 5.0], 1, None),
     ] + [(f"fill-{i}", [float(i), 0.5, 0.25], 1, None) for i in range(10)]
-    pool = pd.DataFrame({"id": [r[0] for r in rows], "features": [r[1] for r in rows],
-                         "label": pd.array([r[2] for r in rows], dtype="Int64")})
+    pool = pd.DataFrame(
+        {
+            "id": [r[0] for r in rows],
+            "features": [r[1] for r in rows],
+            "label": pd.array([r[2] for r in rows], dtype="Int64"),
+        }
+    )
     pool.to_parquet(tmp_path / "pool.parquet")
     # Small batches: duplicates must be found across batches too.
-    checked = check_pool(open_source(str(tmp_path / "pool.parquet")), ref, str(tmp_path / "spill"),
-                         forbidden=frozenset(validation["_content_hash"]), batch_rows=4)
+    checked = check_pool(
+        open_source(str(tmp_path / "pool.parquet")),
+        ref,
+        str(tmp_path / "spill"),
+        forbidden=frozenset(validation["_content_hash"]),
+        batch_rows=4,
+    )
     expected = {i: r[3] for i, r in enumerate(rows) if r[3]}
     got = dict(zip(checked.quarantine["_source_row"], checked.quarantine["reason"]))
     assert got == expected
@@ -62,25 +73,38 @@ def test_each_bad_feature_row_is_quarantined_with_its_reason(tmp_path):
 
 
 def test_each_bad_text_row_is_quarantined_with_its_reason(tmp_path):
-    pd.DataFrame({"prompt": ["q"] * 3, "response": ["a fine answer", "another answer", "a third"]}) \
-        .to_parquet(tmp_path / "validation.parquet")
+    pd.DataFrame({"prompt": ["q"] * 3, "response": ["a fine answer", "another answer", "a third"]}).to_parquet(
+        tmp_path / "validation.parquet"
+    )
     ref, _ = reference_from(read_rows(str(tmp_path / "validation.parquet")), "text", Limits(max_chars=40))
-    lines = [{"prompt": "q", "response": "good answer one"},
-             {"prompt": None, "response": "good answer two"},
-             {"prompt": "q", "response": ""},
-             {"prompt": "q", "response": "x" * 41},
-             {"prompt": "q", "response": None},
-             {"prompt": "q", "response": 12},
-             {"prompt": ["not", "text"], "response": "fine"},
-             {"prompt": "q", "response": "a fine answer"},
-             {"response": "good answer three"}] + [{"prompt": "p", "response": f"filler {i}"} for i in range(6)]
+    lines = [
+        {"prompt": "q", "response": "good answer one"},
+        {"prompt": None, "response": "good answer two"},
+        {"prompt": "q", "response": ""},
+        {"prompt": "q", "response": "x" * 41},
+        {"prompt": "q", "response": None},
+        {"prompt": "q", "response": 12},
+        {"prompt": ["not", "text"], "response": "fine"},
+        {"prompt": "q", "response": "a fine answer"},
+        {"response": "good answer three"},
+    ] + [{"prompt": "p", "response": f"filler {i}"} for i in range(6)]
     (tmp_path / "pool.jsonl").write_text("\n".join(json.dumps(r) for r in lines) + "\n")
-    checked = check_pool(open_source(str(tmp_path / "pool.jsonl")), ref, str(tmp_path / "spill"),
-                         Limits(max_chars=40), forbidden=frozenset(read_rows(str(tmp_path / "validation.parquet"))
-                                                                   ["_content_hash"]))
+    checked = check_pool(
+        open_source(str(tmp_path / "pool.jsonl")),
+        ref,
+        str(tmp_path / "spill"),
+        Limits(max_chars=40),
+        forbidden=frozenset(read_rows(str(tmp_path / "validation.parquet"))["_content_hash"]),
+    )
     got = dict(zip(checked.quarantine["_source_row"], checked.quarantine["reason"]))
-    assert got == {2: "response_length", 3: "response_length", 4: "null_response", 5: "bad_type_response",
-                   6: "bad_type_prompt", 7: "leakage"}
+    assert got == {
+        2: "response_length",
+        3: "response_length",
+        4: "null_response",
+        5: "bad_type_response",
+        6: "bad_type_prompt",
+        7: "leakage",
+    }
     valid = checked.load_valid()
     assert valid.loc[valid["response"] == "good answer two", "prompt"].item() == ""
     assert len(valid) == len(lines) - 6
@@ -88,9 +112,9 @@ def test_each_bad_text_row_is_quarantined_with_its_reason(tmp_path):
 
 def test_too_many_bad_rows_stop_the_run_naming_the_expectation(tmp_path):
     ref, _ = _feature_reference(tmp_path)
-    pd.DataFrame({"features": [[1.0, float(i)] for i in range(6)] + [[1.0, 2.0, float(i)] for i in range(4)],
-                  "label": [0] * 10}) \
-        .to_parquet(tmp_path / "pool.parquet")
+    pd.DataFrame(
+        {"features": [[1.0, float(i)] for i in range(6)] + [[1.0, 2.0, float(i)] for i in range(4)], "label": [0] * 10}
+    ).to_parquet(tmp_path / "pool.parquet")
     with pytest.raises(InputError) as caught:
         check_pool(open_source(str(tmp_path / "pool.parquet")), ref, str(tmp_path / "spill"), Limits(0.5))
     message = str(caught.value)
@@ -100,7 +124,9 @@ def test_too_many_bad_rows_stop_the_run_naming_the_expectation(tmp_path):
 
 def test_wrong_column_type_is_a_pool_level_error(tmp_path):
     pd.DataFrame({"features": [[1.0, 2.0, 3.0]], "label": ["cat"]}).to_parquet(tmp_path / "pool.parquet")
-    with pytest.raises(InputError, match=r"pool.parquet, field 'label': column has type (large_)?string, expected integer"):
+    with pytest.raises(
+        InputError, match=r"pool.parquet, field 'label': column has type (large_)?string, expected integer"
+    ):
         open_source(str(tmp_path / "pool.parquet"))
 
 
@@ -115,8 +141,10 @@ def test_non_utf8_text_is_refused(tmp_path):
 
 
 def test_great_expectations_is_imported_only_by_the_validate_step():
-    code = ("import sys, flows.cli, flows.curate; flows.cli.parser().format_help(); "
-            "print('great_expectations' in sys.modules)")
+    code = (
+        "import sys, flows.cli, flows.curate; flows.cli.parser().format_help(); "
+        "print('great_expectations' in sys.modules)"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
 
@@ -126,8 +154,10 @@ def test_pass_through_columns_parquet_cannot_store_are_kept_as_json_text(tmp_pat
     (found by the hypothesis property test) passes through as JSON text instead of crashing the run."""
     pd.DataFrame({"prompt": ["q"], "response": ["an answer"]}).to_parquet(tmp_path / "validation.parquet")
     ref, _ = reference_from(read_rows(str(tmp_path / "validation.parquet")), "text")
-    lines = [{"prompt": "q", "response": "first", "meta": {}, "tags": [{}]},
-             {"prompt": "q", "response": "second", "meta": {}, "tags": []}]
+    lines = [
+        {"prompt": "q", "response": "first", "meta": {}, "tags": [{}]},
+        {"prompt": "q", "response": "second", "meta": {}, "tags": []},
+    ]
     (tmp_path / "pool.jsonl").write_text("\n".join(json.dumps(r) for r in lines) + "\n")
     checked = check_pool(open_source(str(tmp_path / "pool.jsonl")), ref, str(tmp_path / "spill"))
     valid = checked.load_valid()

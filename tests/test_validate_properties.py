@@ -15,35 +15,45 @@ from curation.errors import InputError
 from tasks.ingest import open_source, read_rows
 from tasks.validate import check_pool, reference_from
 
-SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-5, 5), st.floats(allow_nan=True, allow_infinity=True),
-                    st.text(max_size=12))
-VALUES = st.one_of(SCALARS, st.lists(st.one_of(st.floats(-3, 3), st.integers(-3, 3), st.none(), st.text(max_size=2)),
-                                     max_size=5), st.dictionaries(st.text(max_size=3), st.integers(), max_size=2))
+SCALARS = st.one_of(
+    st.none(), st.booleans(), st.integers(-5, 5), st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=12)
+)
+VALUES = st.one_of(
+    SCALARS,
+    st.lists(st.one_of(st.floats(-3, 3), st.integers(-3, 3), st.none(), st.text(max_size=2)), max_size=5),
+    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+)
 KEYS = st.sampled_from(["id", "prompt", "response", "text", "features", "label", "extra"])
 RECORDS = st.lists(st.dictionaries(KEYS, VALUES, min_size=0, max_size=6), min_size=1, max_size=25)
 
 
 def _references(root: Path):
-    pd.DataFrame({"features": [[0.0, 1.0, 2.0], [1.0, 1.0, 0.0], [2.0, 0.0, 1.0]], "label": [0, 1, 2]}) \
-        .to_parquet(root / "val-features.parquet")
-    pd.DataFrame({"prompt": ["a", "b"], "response": ["first answer", "second answer"]}) \
-        .to_parquet(root / "val-text.parquet")
-    return {kind: reference_from(read_rows(str(root / f"val-{kind}.parquet")), kind)[0]
-            for kind in ("features", "text")}
+    pd.DataFrame({"features": [[0.0, 1.0, 2.0], [1.0, 1.0, 0.0], [2.0, 0.0, 1.0]], "label": [0, 1, 2]}).to_parquet(
+        root / "val-features.parquet"
+    )
+    pd.DataFrame({"prompt": ["a", "b"], "response": ["first answer", "second answer"]}).to_parquet(
+        root / "val-text.parquet"
+    )
+    return {
+        kind: reference_from(read_rows(str(root / f"val-{kind}.parquet")), kind)[0] for kind in ("features", "text")
+    }
 
 
 ROOT = Path(tempfile.mkdtemp(prefix="curate-hypothesis-"))
 REFERENCES = _references(ROOT)
 
 
-GOOD_ROW = {"features": {"id": "good-row", "features": [0.5, 0.5, 0.5], "label": 1},
-            "text": {"id": "good-row", "prompt": "p", "response": "fine"}}
+GOOD_ROW = {
+    "features": {"id": "good-row", "features": [0.5, 0.5, 0.5], "label": 1},
+    "text": {"id": "good-row", "prompt": "p", "response": "fine"},
+}
 ACCOUNTED = []
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(records=RECORDS, kind=st.sampled_from(["features", "text"]), as_parquet=st.booleans(),
-       good_at=st.integers(0, 25))
+@given(
+    records=RECORDS, kind=st.sampled_from(["features", "text"]), as_parquet=st.booleans(), good_at=st.integers(0, 25)
+)
 def test_every_row_is_valid_or_quarantined_and_nothing_else_escapes(records, kind, as_parquet, good_at):
     # One well-formed row among the malformed ones, so most tables reach row-level accounting.
     records = records[:good_at] + [GOOD_ROW[kind]] + records[good_at:]

@@ -7,9 +7,9 @@ import shutil
 
 import pandas as pd
 
+from curation.cache_keys import warmup_key
 from curation.hashing import dataset_hash, row_hashes
 from curation.models.base import WarmupConfig
-from curation.cache_keys import warmup_key
 
 
 def test_key_ignores_row_order_and_follows_content_model_and_config(labelled_task):
@@ -25,12 +25,24 @@ def test_key_ignores_row_order_and_follows_content_model_and_config(labelled_tas
 
 def test_second_process_with_another_pool_hits_the_warmup_cache(labelled_task, tmp_path, curate_cli):
     cache = tmp_path / "cache"
-    common = ["--validation", str(labelled_task["validation"]), "--test", str(labelled_task["test"]),
-              "--model", "mlp", "--budget", "100", "--cache", str(cache)]
-    curate_cli("run", "--pool", str(labelled_task["pool_first_half"]), "--out", str(tmp_path / "a"),
-               *common, check=True)
-    curate_cli("run", "--pool", str(labelled_task["pool_second_half"]), "--out", str(tmp_path / "b"),
-               *common, check=True)
+    common = [
+        "--validation",
+        str(labelled_task["validation"]),
+        "--test",
+        str(labelled_task["test"]),
+        "--model",
+        "mlp",
+        "--budget",
+        "100",
+        "--cache",
+        str(cache),
+    ]
+    curate_cli(
+        "run", "--pool", str(labelled_task["pool_first_half"]), "--out", str(tmp_path / "a"), *common, check=True
+    )
+    curate_cli(
+        "run", "--pool", str(labelled_task["pool_second_half"]), "--out", str(tmp_path / "b"), *common, check=True
+    )
     first = json.loads((tmp_path / "a" / "report.json").read_text())
     second = json.loads((tmp_path / "b" / "report.json").read_text())
     assert first["cache"]["warmup"] == "miss"
@@ -42,8 +54,9 @@ def test_second_process_with_another_pool_hits_the_warmup_cache(labelled_task, t
 
 def _in_a_fresh_process_state(**params):
     """A run as a new process would start it: no θ0 or θT in memory, everything from the cache."""
-    from curation.models import forget_adapters
     from runs import curate_run
+
+    from curation.models import forget_adapters
 
     forget_adapters()
     return curate_run(**params)
@@ -51,18 +64,31 @@ def _in_a_fresh_process_state(**params):
 
 def test_a_hit_scores_like_the_run_that_trained_it(labelled_task, tmp_path, prefect_api_url):
     """θT loaded from the cache gives exactly the scores of the θT trained in memory."""
-    common = dict(pool=str(labelled_task["pool_first_half"]), validation=str(labelled_task["validation"]),
-                  model="linear", budget=50, cache=str(tmp_path / "cache"), skip_finetune=True)
+    common = dict(
+        pool=str(labelled_task["pool_first_half"]),
+        validation=str(labelled_task["validation"]),
+        model="linear",
+        budget=50,
+        cache=str(tmp_path / "cache"),
+        skip_finetune=True,
+    )
     _in_a_fresh_process_state(out=str(tmp_path / "a"), **common)
     second = _in_a_fresh_process_state(out=str(tmp_path / "b"), **common)
     assert second["cache"]["warmup"] == "hit"
-    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "a" / "scores.parquet"),
-                                  pd.read_parquet(tmp_path / "b" / "scores.parquet"))
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(tmp_path / "a" / "scores.parquet"), pd.read_parquet(tmp_path / "b" / "scores.parquet")
+    )
 
 
 def test_an_entry_without_its_manifest_is_retrained_not_trusted(labelled_task, tmp_path, prefect_api_url):
-    common = dict(pool=str(labelled_task["pool_first_half"]), validation=str(labelled_task["validation"]),
-                  model="linear", budget=50, cache=str(tmp_path / "cache"), skip_finetune=True)
+    common = dict(
+        pool=str(labelled_task["pool_first_half"]),
+        validation=str(labelled_task["validation"]),
+        model="linear",
+        budget=50,
+        cache=str(tmp_path / "cache"),
+        skip_finetune=True,
+    )
     _in_a_fresh_process_state(out=str(tmp_path / "a"), **common)
     for entry in (tmp_path / "cache" / "warmup").iterdir():
         (entry / "manifest.json").unlink()
@@ -70,20 +96,28 @@ def test_an_entry_without_its_manifest_is_retrained_not_trusted(labelled_task, t
 
 
 def test_one_process_warms_up_for_two_validation_sets_and_goes_back_to_the_first(
-        tiny_lm, text_task, prefect_api_url, tmp_path):
+    tiny_lm, text_task, prefect_api_url, tmp_path
+):
     """A served process (or `curate compare` across seeds) meets a second validation set: its θT
     replaces the first in the loaded model, and the first comes back from the cache intact."""
     from runs import curate_run
 
     other = tmp_path / "other-validation.parquet"
     pd.read_parquet(text_task["validation"]).iloc[:16].to_parquet(other)
-    common = dict(pool=str(text_task["pool"]), model=tiny_lm, budget=20, cache=str(tmp_path / "cache"),
-                  max_length=64, skip_finetune=True)
+    common = dict(
+        pool=str(text_task["pool"]),
+        model=tiny_lm,
+        budget=20,
+        cache=str(tmp_path / "cache"),
+        max_length=64,
+        skip_finetune=True,
+    )
     first = curate_run(**common, validation=str(text_task["validation"]), out=str(tmp_path / "a"))
     second = curate_run(**common, validation=str(other), out=str(tmp_path / "b"))
     shutil.rmtree(tmp_path / "cache" / "row-scores")  # so the reloaded θT has to score every row
     again = curate_run(**common, validation=str(text_task["validation"]), out=str(tmp_path / "a-again"))
     assert [r["cache"]["warmup"] for r in (first, second, again)] == ["miss", "miss", "hit"]
     assert again["cache"]["rows_scored"] == 90
-    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "a" / "scores.parquet"),
-                                  pd.read_parquet(tmp_path / "a-again" / "scores.parquet"))
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(tmp_path / "a" / "scores.parquet"), pd.read_parquet(tmp_path / "a-again" / "scores.parquet")
+    )

@@ -90,23 +90,35 @@ def s3_notification_lambda():
 
     from conftest import REPO
 
-    spec = importlib.util.spec_from_file_location("s3_notification_lambda", REPO / "infra" / "s3_notification_lambda.py")
+    spec = importlib.util.spec_from_file_location(
+        "s3_notification_lambda", REPO / "infra" / "s3_notification_lambda.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
 def s3_record(key: str, event: str = "ObjectCreated:Put", bucket: str = "landing-bucket") -> dict:
-    return {"eventName": event, "eventTime": "2026-11-25T02:00:00.000Z",
-            "s3": {"bucket": {"name": bucket}, "object": {"key": key, "size": 123}}}
+    return {
+        "eventName": event,
+        "eventTime": "2026-11-25T02:00:00.000Z",
+        "s3": {"bucket": {"name": bucket}, "object": {"key": key, "size": 123}},
+    }
 
 
 def test_s3_notifications_become_the_watchers_events():
     lambda_module = s3_notification_lambda()
-    events = lambda_module.landed_events({"Records": [
-        s3_record("pools/day+3/pool%3D1.parquet"), s3_record("pools/_SUCCESS"),
-        s3_record("pools/.tmp/x.parquet"), s3_record("pools/old.parquet", event="ObjectRemoved:Delete"),
-        s3_record("pools/notes.txt")]})
+    events = lambda_module.landed_events(
+        {
+            "Records": [
+                s3_record("pools/day+3/pool%3D1.parquet"),
+                s3_record("pools/_SUCCESS"),
+                s3_record("pools/.tmp/x.parquet"),
+                s3_record("pools/old.parquet", event="ObjectRemoved:Delete"),
+                s3_record("pools/notes.txt"),
+            ]
+        }
+    )
     assert [e["resource"]["prefect.resource.id"] for e in events] == ["s3://landing-bucket/pools/day 3/pool=1.parquet"]
     # The same id the watcher would give: a pool reported by both triggers one run.
     assert events[0]["id"] == str(event_id("s3://landing-bucket/pools/day 3/pool=1.parquet"))

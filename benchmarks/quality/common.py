@@ -79,6 +79,7 @@ def quiet() -> None:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("TQDM_DISABLE", "1")
     import warnings
+
     warnings.filterwarnings("ignore")
 
 
@@ -96,7 +97,9 @@ def summary(frame: pd.DataFrame, index: str, values: dict[str, int]) -> str:
     """One row per `index` value, one 'mean ± std' column per value (with its digits)."""
     lines = [f"| {index} | " + " | ".join(values) + " |", "|" + " --- |" * (len(values) + 1)]
     for key, group in frame.groupby(index, sort=False):
-        cells = [f"{group[v].mean():.{d}f} ± {group[v].std(ddof=1) if len(group) > 1 else 0.0:.{d}f}"
-                 for v, d in values.items()]
+        cells = [
+            f"{group[v].mean():.{d}f} ± {group[v].std(ddof=1) if len(group) > 1 else 0.0:.{d}f}"
+            for v, d in values.items()
+        ]
         lines.append(f"| {key} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -19,16 +19,20 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
 from common import METHODS, print_runs, quiet, run_compare, save, summary, write
 
 VALIDATION, TEST, BUDGET = 100, 500, 180
 
 
 def frame(images: np.ndarray, labels: np.ndarray, domain: str, ids: np.ndarray) -> pd.DataFrame:
-    return pd.DataFrame({"id": [f"{domain}-{i}" for i in ids], "features": list(images.reshape(len(images), 64)
-                                                                                .astype(np.float32)),
-                         "label": labels, "domain": domain})
+    return pd.DataFrame(
+        {
+            "id": [f"{domain}-{i}" for i in ids],
+            "features": list(images.reshape(len(images), 64).astype(np.float32)),
+            "label": labels,
+            "domain": domain,
+        }
+    )
 
 
 def task(seed: int) -> dict[str, pd.DataFrame]:
@@ -39,16 +43,22 @@ def task(seed: int) -> dict[str, pd.DataFrame]:
     rotated = np.rot90(images, k=1, axes=(1, 2))
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(images))
-    test, validation, pool = order[:TEST], order[TEST:TEST + VALIDATION], order[TEST + VALIDATION:]
+    test, validation, pool = order[:TEST], order[TEST : TEST + VALIDATION], order[TEST + VALIDATION :]
     n_rotated, n_noisy = round(0.2 * len(pool)), round(0.1 * len(pool))
-    rot, noisy, upright = pool[:n_rotated], pool[n_rotated:n_rotated + n_noisy], pool[n_rotated + n_noisy:]
+    rot, noisy, upright = pool[:n_rotated], pool[n_rotated : n_rotated + n_noisy], pool[n_rotated + n_noisy :]
     noise = rng.normal(scale=0.5, size=(len(noisy), 8, 8))
-    pool_frame = pd.concat([frame(images[upright], labels[upright], "upright", upright),
-                            frame(rotated[rot], labels[rot], "rotated", rot),
-                            frame(np.clip(rotated[noisy] + noise, 0, 1), labels[noisy], "rotated-noisy", noisy)])
-    return {"validation": frame(rotated[validation], labels[validation], "rotated", validation),
-            "test": frame(rotated[test], labels[test], "rotated", test),
-            "pool": pool_frame.sample(frac=1.0, random_state=seed).reset_index(drop=True)}
+    pool_frame = pd.concat(
+        [
+            frame(images[upright], labels[upright], "upright", upright),
+            frame(rotated[rot], labels[rot], "rotated", rot),
+            frame(np.clip(rotated[noisy] + noise, 0, 1), labels[noisy], "rotated-noisy", noisy),
+        ]
+    )
+    return {
+        "validation": frame(rotated[validation], labels[validation], "rotated", validation),
+        "test": frame(rotated[test], labels[test], "rotated", test),
+        "pool": pool_frame.sample(frac=1.0, random_state=seed).reset_index(drop=True),
+    }
 
 
 def main() -> None:
@@ -61,23 +71,51 @@ def main() -> None:
         for seed in range(args.seeds):
             where = Path(root) / f"seed-{seed}"
             paths = {name: write(data, where / "data" / f"{name}.parquet") for name, data in task(seed).items()}
-            table = run_compare(where / "out", METHODS, pool=paths["pool"], validation=paths["validation"],
-                                test=paths["test"], model="mlp", budget=BUDGET, seed=seed, warmup_seed=seed, cache=str(where / "cache"))
+            table = run_compare(
+                where / "out",
+                METHODS,
+                pool=paths["pool"],
+                validation=paths["validation"],
+                test=paths["test"],
+                model="mlp",
+                budget=BUDGET,
+                seed=seed,
+                warmup_seed=seed,
+                cache=str(where / "cache"),
+            )
             for _, row in table.iterrows():
                 chosen = pd.read_parquet(where / "out" / row["method"] / "selection.parquet", columns=["domain"])
                 shares = chosen["domain"].value_counts(normalize=True)
-                records.append({"seed": seed, "method": row["method"], "accuracy": row["selection"],
-                                "lift over random": row["lift over random"],
-                                "rotated share of selection": shares.get("rotated", 0.0),
-                                "noisy share of selection": shares.get("rotated-noisy", 0.0),
-                                "score seconds": row["score seconds"], "bytes stored": row["bytes stored"]})
-            print_runs(f"seed {seed}", records[-len(table):], "accuracy")
+                records.append(
+                    {
+                        "seed": seed,
+                        "method": row["method"],
+                        "accuracy": row["selection"],
+                        "lift over random": row["lift over random"],
+                        "rotated share of selection": shares.get("rotated", 0.0),
+                        "noisy share of selection": shares.get("rotated-noisy", 0.0),
+                        "score seconds": row["score seconds"],
+                        "bytes stored": row["bytes stored"],
+                    }
+                )
+            print_runs(f"seed {seed}", records[-len(table) :], "accuracy")
     results = pd.DataFrame(records)
-    text = "\n\n".join([
-        f"### Rotated-digit test accuracy and what was selected (mean ± std over {args.seeds} seeds)",
-        summary(results, "method", {"accuracy": 3, "lift over random": 3, "rotated share of selection": 2,
-                                    "noisy share of selection": 2, "score seconds": 2}),
-    ])
+    text = "\n\n".join(
+        [
+            f"### Rotated-digit test accuracy and what was selected (mean ± std over {args.seeds} seeds)",
+            summary(
+                results,
+                "method",
+                {
+                    "accuracy": 3,
+                    "lift over random": 3,
+                    "rotated share of selection": 2,
+                    "noisy share of selection": 2,
+                    "score seconds": 2,
+                },
+            ),
+        ]
+    )
     save("digits", results, text, started)
 
 

@@ -24,7 +24,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
 from common import METHODS, RESULTS, markdown_table, print_runs, quiet, run_compare, save, write
 
 DIM, CLASSES, POOL, VALIDATION, TEST = 8, 3, 3000, 150, 2000
@@ -49,15 +48,24 @@ def task(share: float, seed: int) -> dict[str, pd.DataFrame]:
     n_generic = POOL - n_off - n_aligned - n_noised
     noised = rows(rng.normal(size=(n_noised, DIM)), target, "label-noised")
     noised["label"] = rng.integers(0, CLASSES, n_noised)
-    pool = pd.concat([
-        rows(rng.normal(size=(n_aligned, DIM)), target, "aligned"),
-        rows(rng.normal(size=(n_off, DIM)) + shift, rotation @ target, "off-domain"),
-        noised,
-        rows(2.0 * rng.normal(size=(n_generic, DIM)), halfway, "generic"),
-    ]).sample(frac=1.0, random_state=seed).reset_index(drop=True)
+    pool = (
+        pd.concat(
+            [
+                rows(rng.normal(size=(n_aligned, DIM)), target, "aligned"),
+                rows(rng.normal(size=(n_off, DIM)) + shift, rotation @ target, "off-domain"),
+                noised,
+                rows(2.0 * rng.normal(size=(n_generic, DIM)), halfway, "generic"),
+            ]
+        )
+        .sample(frac=1.0, random_state=seed)
+        .reset_index(drop=True)
+    )
     pool.insert(0, "id", [f"s{share:.1f}-{i:05d}" for i in range(len(pool))])
-    return {"validation": rows(rng.normal(size=(VALIDATION, DIM)), target, "target"),
-            "test": rows(rng.normal(size=(TEST, DIM)), target, "target"), "pool": pool}
+    return {
+        "validation": rows(rng.normal(size=(VALIDATION, DIM)), target, "target"),
+        "test": rows(rng.normal(size=(TEST, DIM)), target, "target"),
+        "pool": pool,
+    }
 
 
 def selected_sources(out: Path, method: str) -> dict[str, float]:
@@ -70,16 +78,22 @@ def composition_table(frame: pd.DataFrame) -> str:
     columns = [f"{source} in selection" for source in SOURCES]
     means = frame.groupby(["method", "off-domain share"], sort=False)[columns].mean()
     shares = list(frame["off-domain share"].drop_duplicates())
-    lines = ["| method | " + " | ".join(f"off-domain {s:g} of pool" for s in shares) + " |",
-             "|" + " --- |" * (len(shares) + 1)]
+    lines = [
+        "| method | " + " | ".join(f"off-domain {s:g} of pool" for s in shares) + " |",
+        "|" + " --- |" * (len(shares) + 1),
+    ]
     for method in frame["method"].drop_duplicates():
-        lines.append(f"| {method} | " + " | ".join(" / ".join(f"{means.loc[(method, s), c]:.2f}" for c in columns)
-                                                   for s in shares) + " |")
+        lines.append(
+            f"| {method} | "
+            + " | ".join(" / ".join(f"{means.loc[(method, s), c]:.2f}" for c in columns) for s in shares)
+            + " |"
+        )
     return "\n".join(lines)
 
 
 def plot(frame: pd.DataFrame, path: Path) -> None:
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -107,29 +121,49 @@ def main() -> None:
         for share in [float(s) for s in args.shares.split(",")]:
             for seed in range(args.seeds):
                 where = Path(root) / f"share-{share}-seed-{seed}"
-                paths = {name: write(frame, where / "data" / f"{name}.parquet")
-                         for name, frame in task(share, seed).items()}
-                table = run_compare(where / "out", METHODS, pool=paths["pool"], validation=paths["validation"],
-                                    test=paths["test"], model="linear", budget=0.1, seed=seed, warmup_seed=seed,
-                                    cache=str(where / "cache"))
+                paths = {
+                    name: write(frame, where / "data" / f"{name}.parquet") for name, frame in task(share, seed).items()
+                }
+                table = run_compare(
+                    where / "out",
+                    METHODS,
+                    pool=paths["pool"],
+                    validation=paths["validation"],
+                    test=paths["test"],
+                    model="linear",
+                    budget=0.1,
+                    seed=seed,
+                    warmup_seed=seed,
+                    cache=str(where / "cache"),
+                )
                 for _, row in table.iterrows():
                     sources = selected_sources(where / "out", row["method"])
-                    records.append({"off-domain share": share, "seed": seed, "method": row["method"],
-                                    "accuracy": row["selection"], "lift over random": row["lift over random"],
-                                    **{f"{source} in selection": sources.get(source, 0.0) for source in SOURCES},
-                                    "score seconds": row["score seconds"], "bytes stored": row["bytes stored"]})
-                print_runs(f"share {share} seed {seed}", records[-len(table):], "accuracy")
+                    records.append(
+                        {
+                            "off-domain share": share,
+                            "seed": seed,
+                            "method": row["method"],
+                            "accuracy": row["selection"],
+                            "lift over random": row["lift over random"],
+                            **{f"{source} in selection": sources.get(source, 0.0) for source in SOURCES},
+                            "score seconds": row["score seconds"],
+                            "bytes stored": row["bytes stored"],
+                        }
+                    )
+                print_runs(f"share {share} seed {seed}", records[-len(table) :], "accuracy")
     frame = pd.DataFrame(records)
     RESULTS.mkdir(exist_ok=True)
     plot(frame, RESULTS / "logistic.png")
-    text = "\n\n".join([
-        f"### Target test accuracy (mean ± std over {args.seeds} seeds)",
-        markdown_table(frame, "method", "off-domain share", "accuracy"),
-        "### What each method selected: shares of aligned / off-domain / label-noised / generic rows "
-        "(mean over seeds)",
-        composition_table(frame),
-        "![accuracy vs off-domain share](quality/results/logistic.png)",
-    ])
+    text = "\n\n".join(
+        [
+            f"### Target test accuracy (mean ± std over {args.seeds} seeds)",
+            markdown_table(frame, "method", "off-domain share", "accuracy"),
+            "### What each method selected: shares of aligned / off-domain / label-noised / generic rows "
+            "(mean over seeds)",
+            composition_table(frame),
+            "![accuracy vs off-domain share](quality/results/logistic.png)",
+        ]
+    )
     save("logistic", frame, text, started)
 
 

@@ -20,7 +20,6 @@ import time
 from pathlib import Path
 
 import pandas as pd
-
 from common import METHODS, print_runs, quiet, run_compare, save, summary
 
 BUDGET = 100
@@ -40,23 +39,52 @@ def main() -> None:
             where = Path(root) / f"seed-{seed}"
             data = write_demo_data(str(where / "data"), seed=seed)
             pool_share = (pd.read_parquet(data["pool_a"], columns=["family"])["family"] == TARGET).mean()
-            table = run_compare(where / "out", METHODS, pool=data["pool_a"], validation=data["validation"],
-                                test=data["test"], model=model, budget=BUDGET, seed=seed, warmup_seed=seed, cache=str(where / "cache"))
+            table = run_compare(
+                where / "out",
+                METHODS,
+                pool=data["pool_a"],
+                validation=data["validation"],
+                test=data["test"],
+                model=model,
+                budget=BUDGET,
+                seed=seed,
+                warmup_seed=seed,
+                cache=str(where / "cache"),
+            )
             for _, row in table.iterrows():
                 chosen = pd.read_parquet(where / "out" / row["method"] / "selection.parquet", columns=["family"])
-                records.append({"seed": seed, "method": row["method"], "test loss": row["selection"],
-                                "lift over random": row["lift over random"],
-                                "web share of selection": (chosen["family"] == TARGET).mean(),
-                                "web share of pool": pool_share, "score seconds": row["score seconds"],
-                                "warmup seconds": row["warmup seconds"], "bytes stored": row["bytes stored"]})
-            print_runs(f"seed {seed}", records[-len(table):], "test loss")
+                records.append(
+                    {
+                        "seed": seed,
+                        "method": row["method"],
+                        "test loss": row["selection"],
+                        "lift over random": row["lift over random"],
+                        "web share of selection": (chosen["family"] == TARGET).mean(),
+                        "web share of pool": pool_share,
+                        "score seconds": row["score seconds"],
+                        "warmup seconds": row["warmup seconds"],
+                        "bytes stored": row["bytes stored"],
+                    }
+                )
+            print_runs(f"seed {seed}", records[-len(table) :], "test loss")
     results = pd.DataFrame(records)
-    text = "\n\n".join([
-        f"### Web test loss after finetune and web share of the selection (mean ± std over {args.seeds} seeds; "
-        f"the pool is {results['web share of pool'].mean():.1%} web)",
-        summary(results, "method", {"test loss": 3, "lift over random": 3, "web share of selection": 2,
-                                    "warmup seconds": 1, "score seconds": 1}),
-    ])
+    text = "\n\n".join(
+        [
+            f"### Web test loss after finetune and web share of the selection (mean ± std over {args.seeds} seeds; "
+            f"the pool is {results['web share of pool'].mean():.1%} web)",
+            summary(
+                results,
+                "method",
+                {
+                    "test loss": 3,
+                    "lift over random": 3,
+                    "web share of selection": 2,
+                    "warmup seconds": 1,
+                    "score seconds": 1,
+                },
+            ),
+        ]
+    )
     save("text", results, text, started)
 
 

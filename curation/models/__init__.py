@@ -12,16 +12,19 @@ __all__ = ["FinetuneConfig", "ModelAdapter", "WarmupConfig", "adapter_for", "for
 _LOADED: dict[tuple, ModelAdapter] = {}
 
 
-def adapter_for(model: str, feature_dim: int | None = None, num_classes: int | None = None,
-                max_length: int = 256) -> ModelAdapter:
+def adapter_for(
+    model: str, feature_dim: int | None = None, num_classes: int | None = None, max_length: int = 256
+) -> ModelAdapter:
     """The adapter for `--model`: 'linear', 'mlp' or a local Hugging Face causal-LM directory."""
     key = (model, feature_dim, num_classes, max_length)
     if key not in _LOADED:
         if model in CLASSIFIER_MODELS:
             from curation.models.classifier import ClassifierAdapter
+
             _LOADED[key] = ClassifierAdapter(model, feature_dim, num_classes)
         else:
             from curation.models.causal_lm import CausalLMAdapter
+
             _LOADED[key] = CausalLMAdapter(model, max_length=max_length)
     return _LOADED[key]
 
@@ -34,6 +37,8 @@ def forget_adapters() -> None:
 def check_model_name(model: str) -> None:
     """Fail early, before any data is read, on a --model that is neither a classifier nor a directory."""
     import os
+
     if model not in CLASSIFIER_MODELS and not os.path.isdir(model):
-        raise InputError(f"unknown model {model!r}: use 'linear', 'mlp' or a local Hugging Face "
-                         "model directory", field="--model")
+        raise InputError(
+            f"unknown model {model!r}: use 'linear', 'mlp' or a local Hugging Face model directory", field="--model"
+        )

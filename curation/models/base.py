@@ -16,10 +16,10 @@ Progress = Callable[[int], None]  # called with the number of rows (or steps) ju
 class WarmupConfig:
     """The short, capacity-limited fine-tune on the validation set (θ0 → θT)."""
 
-    steps: int = 40          # optimizer steps; few on purpose: a direction, not a fit
+    steps: int = 40  # optimizer steps; few on purpose: a direction, not a fit
     lr: float = 5e-3
     batch_size: int = 16
-    lora_rank: int = 4       # causal LMs: small rank limits capacity
+    lora_rank: int = 4  # causal LMs: small rank limits capacity
     lora_alpha: int = 8
     seed: int = 0
 
@@ -48,8 +48,8 @@ class FinetuneConfig:
 class ModelAdapter(ABC):
     """Per-row losses in batches, warmup, finetune, save/load: all a stage needs of a model."""
 
-    kind: str           # "features" or "text"
-    metric: str         # the evaluation metric finetunes are compared on
+    kind: str  # "features" or "text"
+    metric: str  # the evaluation metric finetunes are compared on
     higher_is_better: bool
 
     @abstractmethod
@@ -73,8 +73,9 @@ class ModelAdapter(ABC):
         """Load θT written by save_warm."""
 
     @abstractmethod
-    def endpoint_losses(self, rows: pd.DataFrame, batch_size: int | None = None,
-                        progress: Progress | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def endpoint_losses(
+        self, rows: pd.DataFrame, batch_size: int | None = None, progress: Progress | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Per-row losses under θ0 and θT: both forward passes per batch, no gradients."""
 
     @abstractmethod
@@ -82,8 +83,9 @@ class ModelAdapter(ABC):
         """One vector per row from θ0 (the `embedding` baseline): float32, [rows, dim]."""
 
     @abstractmethod
-    def finetune(self, rows: pd.DataFrame, config: FinetuneConfig, seed: int, name: str,
-                 progress: Progress | None = None) -> Any:
+    def finetune(
+        self, rows: pd.DataFrame, config: FinetuneConfig, seed: int, name: str, progress: Progress | None = None
+    ) -> Any:
         """Train θ0 on rows; returns a handle that `evaluate` takes."""
 
     @abstractmethod

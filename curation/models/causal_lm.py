@@ -52,9 +52,12 @@ def refuse_custom_code(model_dir: str) -> None:
         except (OSError, ValueError) as err:
             raise InputError(f"unreadable model config: {err}", file=path, field="--model") from None
         if isinstance(config, dict) and config.get("auto_map"):
-            raise InputError("the model directory ships its own Python code (auto_map); curate never runs a "
-                             "model's code: use a model whose architecture transformers implements",
-                             file=path, field="auto_map")
+            raise InputError(
+                "the model directory ships its own Python code (auto_map); curate never runs a "
+                "model's code: use a model whose architecture transformers implements",
+                file=path,
+                field="auto_map",
+            )
 
 
 class CausalLMAdapter(ModelAdapter):
@@ -64,20 +67,31 @@ class CausalLMAdapter(ModelAdapter):
 
     def __init__(self, model_dir: str, max_length: int = 256, device: str | None = None):
         if not os.path.isdir(model_dir) or not os.path.exists(os.path.join(model_dir, "config.json")):
-            raise InputError("not a local Hugging Face model directory (needs config.json and weights); "
-                             "--model takes 'linear', 'mlp' or such a directory", field="--model",
-                             file=model_dir)
+            raise InputError(
+                "not a local Hugging Face model directory (needs config.json and weights); "
+                "--model takes 'linear', 'mlp' or such a directory",
+                field="--model",
+                file=model_dir,
+            )
         self.model_dir, self.max_length = model_dir, max_length
         refuse_custom_code(model_dir)
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         dtype = torch.bfloat16 if self.device.type == "cuda" else torch.float32
         try:  # never a model directory's own Python code: transformers must know the architecture
             self.tokenizer = AutoTokenizer.from_pretrained(model_dir, trust_remote_code=False, local_files_only=True)
-            base = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype, trust_remote_code=False,
-                                                        local_files_only=True).to(self.device).eval()
+            base = (
+                AutoModelForCausalLM.from_pretrained(
+                    model_dir, dtype=dtype, trust_remote_code=False, local_files_only=True
+                )
+                .to(self.device)
+                .eval()
+            )
         except (ValueError, OSError, KeyError) as err:
-            raise InputError(f"transformers cannot load this model directory: {str(err).splitlines()[0]}",
-                             file=model_dir, field="--model") from None
+            raise InputError(
+                f"transformers cannot load this model directory: {str(err).splitlines()[0]}",
+                file=model_dir,
+                field="--model",
+            ) from None
         self.model_type = base.config.model_type
         # Never feed more positions than the model has.
         positions = getattr(base.config, "n_positions", None) or getattr(base.config, "max_position_embeddings", None)
@@ -85,10 +99,14 @@ class CausalLMAdapter(ModelAdapter):
         self.base = base
         self.model: PeftModel | None = None  # the base wrapped with adapters, once one exists
         self._lock = threading.Lock()
-        self.start_id = self.tokenizer.bos_token_id if self.tokenizer.bos_token_id is not None \
-            else self.tokenizer.eos_token_id
-        self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None \
+        self.start_id = (
+            self.tokenizer.bos_token_id if self.tokenizer.bos_token_id is not None else self.tokenizer.eos_token_id
+        )
+        self.pad_id = (
+            self.tokenizer.pad_token_id
+            if self.tokenizer.pad_token_id is not None
             else (self.tokenizer.eos_token_id or 0)
+        )
 
     def fingerprint(self) -> str:
         digest = hashlib.sha256()
@@ -103,8 +121,12 @@ class CausalLMAdapter(ModelAdapter):
     def loss_settings(self) -> dict:
         # Truncation and precision change every loss; the span is the labelled tokens (responses,
         # or all tokens of `text` rows), named here so that a change to it must change the key.
-        return {"max_length": self.max_length, "dtype": str(self.base.dtype), "device": self.device.type,
-                "loss": "mean over labelled tokens"}
+        return {
+            "max_length": self.max_length,
+            "dtype": str(self.base.dtype),
+            "device": self.device.type,
+            "loss": "mean over labelled tokens",
+        }
 
     # --- tokens ---------------------------------------------------------------------------
     def encode(self, rows: pd.DataFrame) -> list[tuple[list[int], list[int]]]:
@@ -121,7 +143,7 @@ class CausalLMAdapter(ModelAdapter):
         response_ids = self.tokenizer(list(rows["response"]), add_special_tokens=False)["input_ids"]
         for p, r in zip(prompt_ids, response_ids):
             r = r[: self.max_length - 1]
-            p = p[max(0, len(p) - (self.max_length - 1 - len(r))):] if len(p) + len(r) >= self.max_length else p
+            p = p[max(0, len(p) - (self.max_length - 1 - len(r))) :] if len(p) + len(r) >= self.max_length else p
             ids = [self.start_id, *p, *r]
             encoded.append((ids, [IGNORE] * (1 + len(p)) + r))
         return encoded
@@ -131,7 +153,7 @@ class CausalLMAdapter(ModelAdapter):
         lengths = np.fromiter((len(ids) for ids, _ in encoded), dtype=np.int64, count=len(encoded))
         order = np.argsort(lengths, kind="stable")
         for start in range(0, len(order), batch_size):
-            index = order[start:start + batch_size]
+            index = order[start : start + batch_size]
             width = int(lengths[index].max())
             ids = np.full((len(index), width), self.pad_id, dtype=np.int64)
             labels = np.full((len(index), width), IGNORE, dtype=np.int64)
@@ -139,8 +161,12 @@ class CausalLMAdapter(ModelAdapter):
                 n = lengths[i]
                 ids[row, :n], labels[row, :n] = encoded[i]
             mask = (np.arange(width) < lengths[index][:, None]).astype(np.int64)
-            yield (index.tolist(), torch.from_numpy(ids).to(self.device), torch.from_numpy(labels).to(self.device),
-                   torch.from_numpy(mask).to(self.device))
+            yield (
+                index.tolist(),
+                torch.from_numpy(ids).to(self.device),
+                torch.from_numpy(labels).to(self.device),
+                torch.from_numpy(mask).to(self.device),
+            )
 
     def _row_losses(self, ids: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Mean next-token loss over each row's labelled tokens, under the active adapters.
@@ -162,16 +188,23 @@ class CausalLMAdapter(ModelAdapter):
     # --- warmup ---------------------------------------------------------------------------
     def _wrap(self, adapter: str, rank: int, alpha: int, wide: bool) -> None:
         targets, fan_in_fan_out = _lora_targets(self.model_type, wide)
-        config = LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=0.0, target_modules=targets,
-                            fan_in_fan_out=fan_in_fan_out, task_type="CAUSAL_LM")
+        config = LoraConfig(
+            r=rank,
+            lora_alpha=alpha,
+            lora_dropout=0.0,
+            target_modules=targets,
+            fan_in_fan_out=fan_in_fan_out,
+            task_type="CAUSAL_LM",
+        )
         if self.model is None:
             self.model = get_peft_model(self.base, config, adapter_name=adapter)
         else:
             self.model.add_adapter(adapter, config)
         self.model.set_adapter(adapter)
 
-    def _train(self, rows: pd.DataFrame, steps: int, lr: float, batch_size: int, seed: int,
-               progress: Progress | None) -> None:
+    def _train(
+        self, rows: pd.DataFrame, steps: int, lr: float, batch_size: int, seed: int, progress: Progress | None
+    ) -> None:
         encoded = [e for e in self.encode(rows)]
         generator = torch.Generator().manual_seed(seed)
         params = [p for p in self.model.parameters() if p.requires_grad]
@@ -181,7 +214,7 @@ class CausalLMAdapter(ModelAdapter):
         for _ in range(steps):
             if cursor >= len(order):
                 order, cursor = torch.randperm(len(encoded), generator=generator).tolist(), 0
-            chunk = [encoded[i] for i in order[cursor:cursor + batch_size]]
+            chunk = [encoded[i] for i in order[cursor : cursor + batch_size]]
             cursor += batch_size
             _, ids, labels, mask = next(self._batches(chunk, len(chunk)))
             loss = self._row_losses(ids, mask, labels).mean()
@@ -285,8 +318,7 @@ class CausalLMAdapter(ModelAdapter):
         for _, ids, labels, mask in self._batches(self.encode(rows), 32):
             logits = self.model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
             target = labels[:, 1:]
-            losses += float(F.cross_entropy(logits.transpose(1, 2), target, ignore_index=IGNORE,
-                                            reduction="sum"))
+            losses += float(F.cross_entropy(logits.transpose(1, 2), target, ignore_index=IGNORE, reduction="sum"))
             tokens += int((target != IGNORE).sum())
         loss = losses / max(tokens, 1)
         return {"loss": loss, "perplexity": float(np.exp(min(loss, 50.0)))}

@@ -50,8 +50,17 @@ class ClassifierAdapter(ModelAdapter):
             digest.update(tensor.numpy().tobytes())
         return digest.hexdigest()
 
-    def _train(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, steps: int, lr: float,
-               batch_size: int, seed: int, progress: Progress | None) -> nn.Module:
+    def _train(
+        self,
+        model: nn.Module,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        steps: int,
+        lr: float,
+        batch_size: int,
+        seed: int,
+        progress: Progress | None,
+    ) -> nn.Module:
         generator = torch.Generator().manual_seed(seed)
         optimizer = torch.optim.Adam(model.parameters(), lr=lr)
         model.train()
@@ -60,7 +69,7 @@ class ClassifierAdapter(ModelAdapter):
         for _ in range(steps):
             if cursor >= len(order):
                 order, cursor = torch.randperm(len(x), generator=generator), 0
-            batch = order[cursor:cursor + batch_size]
+            batch = order[cursor : cursor + batch_size]
             cursor += batch_size
             optimizer.zero_grad()
             F.cross_entropy(model(x[batch]), y[batch]).backward()
@@ -71,8 +80,16 @@ class ClassifierAdapter(ModelAdapter):
 
     def warmup(self, rows, config: WarmupConfig, progress=None) -> None:
         x, y = _tensors(rows)
-        self.warm = self._train(build(self.arch, self.feature_dim, self.num_classes), x, y,
-                                config.steps, config.lr, config.batch_size, config.seed, progress)
+        self.warm = self._train(
+            build(self.arch, self.feature_dim, self.num_classes),
+            x,
+            y,
+            config.steps,
+            config.lr,
+            config.batch_size,
+            config.seed,
+            progress,
+        )
 
     def save_warm(self, directory: str) -> None:
         save_file(self.warm.state_dict(), os.path.join(directory, "warm.safetensors"))
@@ -88,7 +105,7 @@ class ClassifierAdapter(ModelAdapter):
         step = batch_size or 65536
         base, warm = [], []
         for start in range(0, len(x), step):
-            xb, yb = x[start:start + step], y[start:start + step]
+            xb, yb = x[start : start + step], y[start : start + step]
             base.append(F.cross_entropy(self.base(xb), yb, reduction="none"))
             warm.append(F.cross_entropy(self.warm(xb), yb, reduction="none"))
             if progress:
@@ -104,8 +121,16 @@ class ClassifierAdapter(ModelAdapter):
         x, y = _tensors(rows)
         steps = config.steps_for(len(x))
         torch.manual_seed(seed)
-        return self._train(build(self.arch, self.feature_dim, self.num_classes), x, y, steps,
-                           config.lr, config.batch_size, seed, progress)
+        return self._train(
+            build(self.arch, self.feature_dim, self.num_classes),
+            x,
+            y,
+            steps,
+            config.lr,
+            config.batch_size,
+            seed,
+            progress,
+        )
 
     def gradient_model(self, config: WarmupConfig):
         self.trajectory = build(self.arch, self.feature_dim, self.num_classes)
@@ -126,5 +151,4 @@ class ClassifierAdapter(ModelAdapter):
     def evaluate(self, trained: nn.Module, rows) -> dict[str, float]:
         x, y = _tensors(rows)
         logits = trained(x)
-        return {"accuracy": float((logits.argmax(1) == y).float().mean()),
-                "loss": float(F.cross_entropy(logits, y))}
+        return {"accuracy": float((logits.argmax(1) == y).float().mean()), "loss": float(F.cross_entropy(logits, y))}

@@ -13,42 +13,41 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 
+from curation.cache_keys import CacheKeys
 from curation.models import ModelAdapter, WarmupConfig
-from curation.pool import PoolCheck
+from curation.pool import PoolCheck, Target
 
-SCORES_SCHEMA = pa.schema([("id", pa.string()), ("score", pa.float64()), ("loss_base", pa.float64()),
-                           ("loss_warm", pa.float64())])
+SCORES_SCHEMA = pa.schema(
+    [("id", pa.string()), ("score", pa.float64()), ("loss_base", pa.float64()), ("loss_warm", pa.float64())]
+)
 
 
 @dataclass(frozen=True)
 class ScoreRequest:
     """Everything a scorer may use: the model (θT loaded when the scorer needs it), the valid pool,
-    the validation rows θT was warmed up on, the run's settings and where scores.parquet goes."""
+    the checked target (θT was warmed up on `target.warm_rows`), the run's settings, the effective
+    warmup config, the cache keys, where scores.parquet goes and the engine that runs shards."""
 
     adapter: ModelAdapter
     pool: PoolCheck
-    validation: pd.DataFrame
-    config: Any              # curation.config.CurateConfig
-    warmup: WarmupConfig     # the effective warmup config (defaults of the model kind, plus the user's)
-    warm_key: str
-    row_key: str
-    feature_dim: int | None
-    num_classes: int | None
-    path: str                # a local file: scores.parquet
-    engine: Any = None       # curation.engines.Engine: where shards are scored
+    target: Target
+    config: Any  # curation.config.CurateConfig
+    warmup: WarmupConfig  # the model kind's defaults with the user's overrides
+    keys: CacheKeys
+    path: str  # a local file: scores.parquet
+    engine: Any = None  # curation.engines.Engine
 
 
 @dataclass(frozen=True)
 class OwnWarmup:
     """A warmup a scorer trains itself (gradcos's, on a sample of the pool), in place of θT's."""
 
-    status: str              # "hit" or "miss"
+    status: str  # "hit" or "miss"
     steps: int
     seconds: float
-    config: dict[str, Any]   # what the scorer's warmup was trained with (report.json: effective.gradcos)
+    config: dict[str, Any]  # what the scorer's warmup was trained with (report.json: effective.gradcos)
 
 
 @dataclass
@@ -62,14 +61,14 @@ class Scored:
     bytes_stored: int = 0
     forward_passes: int = 0
     backward_passes: int = 0
-    damaged: int = 0                   # damaged cache files set aside and recomputed
+    damaged: int = 0  # damaged cache files set aside and recomputed
     own_warmup: OwnWarmup | None = None
 
 
 class Scorer(ABC):
     """One scoring method."""
 
-    needs_warmup: ClassVar[bool] = False    # θT on the validation set, trained or loaded before `score`
+    needs_warmup: ClassVar[bool] = False  # θT on the validation set, trained or loaded before `score`
     random_ranking: ClassVar[bool] = False  # scores are uniform draws: select by plain top-k
 
     @abstractmethod
@@ -86,5 +85,7 @@ def unit_rows(vectors: np.ndarray) -> np.ndarray:
 def lossless_scores(ids, score: np.ndarray) -> pa.Table:
     """A scores.parquet table for a method that computes no endpoint losses (they are NaN)."""
     nan = np.full(len(score), np.nan)
-    return pa.table({"id": pa.array(np.asarray(ids).astype(str), pa.string()), "score": score,
-                     "loss_base": nan, "loss_warm": nan}, schema=SCORES_SCHEMA)
+    return pa.table(
+        {"id": pa.array(np.asarray(ids).astype(str), pa.string()), "score": score, "loss_base": nan, "loss_warm": nan},
+        schema=SCORES_SCHEMA,
+    )

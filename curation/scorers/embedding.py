@@ -20,14 +20,17 @@ def similarity_scores(pool: np.ndarray, validation_unit: np.ndarray, reduce: str
     return (cosines.max(1) if reduce == "max" else cosines.mean(1)).astype(np.float64)
 
 
-def write_embedding_scores(parts: list[str], adapter: ModelAdapter, validation: pd.DataFrame,
-                           reduce: str, path: str) -> np.ndarray:
+def write_embedding_scores(
+    parts: list[str], adapter: ModelAdapter, validation: pd.DataFrame, reduce: str, path: str
+) -> np.ndarray:
     """θ0's embeddings of pool and validation rows, scored by cosine similarity, streamed shard by
     shard into scores.parquet (losses are NaN: none computed)."""
     reference = unit_rows(adapter.embed(validation))
     scores = []
-    with pq.ParquetWriter(path, SCORES_SCHEMA) as writer, \
-            progress_bar(sum(pq.read_metadata(p).num_rows for p in parts), "embed") as progress:
+    with (
+        pq.ParquetWriter(path, SCORES_SCHEMA) as writer,
+        progress_bar(sum(pq.read_metadata(p).num_rows for p in parts), "embed") as progress,
+    ):
         for part in parts:
             rows = pq.read_table(part).to_pandas()
             score = similarity_scores(adapter.embed(rows), reference, reduce)
@@ -39,6 +42,7 @@ def write_embedding_scores(parts: list[str], adapter: ModelAdapter, validation: 
 
 class Embedding(Scorer):
     def score(self, request: ScoreRequest) -> Scored:
-        scores = write_embedding_scores(request.pool.valid_parts, request.adapter, request.validation,
-                                        request.config.similarity, request.path)
-        return Scored(scores, forward_passes=request.pool.valid_rows + len(request.validation))
+        scores = write_embedding_scores(
+            request.pool.valid_parts, request.adapter, request.target.warm_rows, request.config.similarity, request.path
+        )
+        return Scored(scores, forward_passes=request.pool.valid_rows + len(request.target.warm_rows))

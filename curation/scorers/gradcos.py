@@ -40,15 +40,15 @@ from curation.storage import exists, join, read_bytes, size, write_bytes_atomic,
 
 BETA1, BETA2, ADAM_EPS = 0.9, 0.999, 1e-8  # Adam's, used both to train and to precondition (as LESS)
 ROWS_PER_CHUNK = 256  # per-row gradients are projected this many rows at a time: memory stays bounded
-BLOCK = 4096          # parameters per block of the projection matrix, regenerated from its seed
+BLOCK = 4096  # parameters per block of the projection matrix, regenerated from its seed
 
 
 @dataclass(frozen=True)
 class GradcosConfig:
-    fraction: float = 0.05   # share of the pool the reference warmup trains on (LESS: 5%)
-    min_rows: int = 64       # ...but at least this many rows, so tiny pools still get a trajectory
-    epochs: int = 4          # one checkpoint per epoch (LESS: 4)
-    dim: int = 512           # random-projection dimension (LESS: 8192, for 7B models)
+    fraction: float = 0.05  # share of the pool the reference warmup trains on (LESS: 5%)
+    min_rows: int = 64  # ...but at least this many rows, so tiny pools still get a trajectory
+    epochs: int = 4  # one checkpoint per epoch (LESS: 4)
+    dim: int = 512  # random-projection dimension (LESS: 8192, for 7B models)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -56,13 +56,19 @@ class GradcosConfig:
 
 @dataclass
 class Checkpoint:
-    lr: float                      # the mean learning rate of the epoch that ended here
+    lr: float  # the mean learning rate of the epoch that ended here
     tensors: dict[str, torch.Tensor]  # "param/<name>", "exp_avg/<name>", "exp_avg_sq/<name>"
 
 
 # --- the trajectory ---------------------------------------------------------------------------
-def train_trajectory(adapter: ModelAdapter, params: list[tuple[str, torch.Tensor]], rows: pd.DataFrame,
-                     warm: WarmupConfig, epochs: int, progress=None) -> list[Checkpoint]:
+def train_trajectory(
+    adapter: ModelAdapter,
+    params: list[tuple[str, torch.Tensor]],
+    rows: pd.DataFrame,
+    warm: WarmupConfig,
+    epochs: int,
+    progress=None,
+) -> list[Checkpoint]:
     """Adam with a linear decay to zero (LESS's schedule), a checkpoint at each epoch's end."""
     data = adapter.prepare(rows)
     per_epoch = math.ceil(len(rows) / warm.batch_size)
@@ -74,7 +80,7 @@ def train_trajectory(adapter: ModelAdapter, params: list[tuple[str, torch.Tensor
         order, lrs = torch.randperm(len(rows), generator=generator).tolist(), []
         for start in range(0, len(rows), warm.batch_size):
             lrs.append(optimizer.param_groups[0]["lr"])
-            loss = adapter.gradient_loss(data, order[start:start + warm.batch_size], train=True)
+            loss = adapter.gradient_loss(data, order[start : start + warm.batch_size], train=True)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -84,8 +90,13 @@ def train_trajectory(adapter: ModelAdapter, params: list[tuple[str, torch.Tensor
         tensors = {}
         for name, p in params:
             state = optimizer.state[p]
-            tensors.update({f"param/{name}": p.detach().clone(), f"exp_avg/{name}": state["exp_avg"].clone(),
-                            f"exp_avg_sq/{name}": state["exp_avg_sq"].clone()})
+            tensors.update(
+                {
+                    f"param/{name}": p.detach().clone(),
+                    f"exp_avg/{name}": state["exp_avg"].clone(),
+                    f"exp_avg_sq/{name}": state["exp_avg_sq"].clone(),
+                }
+            )
         checkpoints.append(Checkpoint(float(np.mean(lrs)), tensors))
     return checkpoints
 
@@ -97,8 +108,10 @@ def save_trajectory(checkpoints: list[Checkpoint]) -> bytes:
 
 def load_trajectory(data: bytes, lrs: list[float], url: str = "trajectory") -> list[Checkpoint]:
     flat = open_safetensors(data, url)
-    return [Checkpoint(lr, {name.split("/", 1)[1]: t for name, t in flat.items() if name.split("/", 1)[0] == str(i)})
-            for i, lr in enumerate(lrs)]
+    return [
+        Checkpoint(lr, {name.split("/", 1)[1]: t for name, t in flat.items() if name.split("/", 1)[0] == str(i)})
+        for i, lr in enumerate(lrs)
+    ]
 
 
 # --- projected per-row gradients --------------------------------------------------------------
@@ -107,15 +120,22 @@ def project(vectors: torch.Tensor, dim: int, seed: int) -> torch.Tensor:
     seed, so the same D gives the same matrix and no D × dim matrix is ever held whole."""
     out = torch.zeros(vectors.shape[0], dim, dtype=torch.float32)
     for start in range(0, vectors.shape[1], BLOCK):
-        block = vectors[:, start:start + BLOCK].float()
+        block = vectors[:, start : start + BLOCK].float()
         generator = torch.Generator().manual_seed(seed * 1_000_003 + start)
         signs = torch.randint(0, 2, (block.shape[1], dim), generator=generator).float() * 2 - 1
         out += block @ signs
     return out / math.sqrt(dim)
 
 
-def projected_gradients(adapter: ModelAdapter, params: list[tuple[str, torch.Tensor]], rows: pd.DataFrame,
-                        checkpoints: list[Checkpoint], dim: int, adam: bool, progress=None) -> torch.Tensor:
+def projected_gradients(
+    adapter: ModelAdapter,
+    params: list[tuple[str, torch.Tensor]],
+    rows: pd.DataFrame,
+    checkpoints: list[Checkpoint],
+    dim: int,
+    adam: bool,
+    progress=None,
+) -> torch.Tensor:
     """[rows, checkpoints, dim]: each row's gradient at each checkpoint, Adam-preconditioned with
     that checkpoint's moments when `adam` (LESS does so for pool rows, not for validation rows)."""
     data = adapter.prepare(rows)
@@ -136,9 +156,9 @@ def projected_gradients(adapter: ModelAdapter, params: list[tuple[str, torch.Ten
             chunk = torch.stack(grads)
             if adam:  # LESS's update direction: one more Adam step's m / sqrt(v), no bias correction
                 m = BETA1 * exp_avg + (1 - BETA1) * chunk
-                v = BETA2 * exp_avg_sq + (1 - BETA2) * chunk ** 2
+                v = BETA2 * exp_avg_sq + (1 - BETA2) * chunk**2
                 chunk = m / torch.sqrt(v + ADAM_EPS)
-            out[start:start + len(chunk), c] = project(chunk, dim, seed=0)
+            out[start : start + len(chunk), c] = project(chunk, dim, seed=0)
             if progress:
                 progress(len(chunk))
     return out
@@ -152,8 +172,16 @@ def gradcos_scores(features: torch.Tensor, reference: torch.Tensor, lrs: list[fl
 
 # --- the stage --------------------------------------------------------------------------------
 def trajectory_key(sample_hash: str, model, warm: WarmupConfig, config: GradcosConfig) -> str:
-    return json_hash({"method": "gradcos", "sample": sample_hash, "model": model,
-                      "warmup": warm.as_dict(), "gradcos": config.as_dict(), "code": CODE_VERSION})
+    return json_hash(
+        {
+            "method": "gradcos",
+            "sample": sample_hash,
+            "model": model,
+            "warmup": warm.as_dict(),
+            "gradcos": config.as_dict(),
+            "code": CODE_VERSION,
+        }
+    )
 
 
 def _stored(url: str, make, cache: str, cost: dict) -> tuple[dict[str, torch.Tensor], bool]:
@@ -177,22 +205,40 @@ def _stored_trajectory(root: str, cache: str, cost: dict) -> list[Checkpoint] | 
         return None
     try:
         lrs = parse_manifest(read_bytes(manifest_url), manifest_url)["lrs"]
-        return load_trajectory(read_bytes(join(root, "trajectory.safetensors")), lrs, join(root, "trajectory.safetensors"))
+        return load_trajectory(
+            read_bytes(join(root, "trajectory.safetensors")), lrs, join(root, "trajectory.safetensors")
+        )
     except (Damaged, FileNotFoundError, KeyError) as err:
         set_aside(cache, root, str(err))
         cost["damaged"] += 1
         return None
 
 
-def write_gradcos_scores(adapter: ModelAdapter, checked, validation: pd.DataFrame, warm: WarmupConfig,
-                         config: GradcosConfig, cache: str, path: str, seed: int) -> tuple[np.ndarray, dict]:
+def write_gradcos_scores(
+    adapter: ModelAdapter,
+    checked,
+    validation: pd.DataFrame,
+    warm: WarmupConfig,
+    config: GradcosConfig,
+    cache: str,
+    path: str,
+    seed: int,
+) -> tuple[np.ndarray, dict]:
     """Score the pool LESS-style into scores.parquet; return the scores and what it cost."""
     n_sample = min(checked.valid_rows, max(config.min_rows, math.ceil(config.fraction * checked.valid_rows)))
     sample = checked.take(random_positions(checked.valid_rows, n_sample, seed))
     key = trajectory_key(dataset_hash(sample[HASH_COLUMN]), model_identity(adapter), warm, config)
     root = join(cache, "gradcos", key)
-    cost = {"trajectory": "hit", "warmup_steps": 0, "warmup_seconds": 0.0, "forward_passes": 0,
-            "rows_scored": 0, "rows_reused": 0, "sample_rows": n_sample, "damaged": 0}
+    cost = {
+        "trajectory": "hit",
+        "warmup_steps": 0,
+        "warmup_seconds": 0.0,
+        "forward_passes": 0,
+        "rows_scored": 0,
+        "rows_reused": 0,
+        "sample_rows": n_sample,
+        "damaged": 0,
+    }
     params = adapter.gradient_model(warm)
     try:
         checkpoints = _stored_trajectory(root, cache, cost)
@@ -201,9 +247,16 @@ def write_gradcos_scores(adapter: ModelAdapter, checked, validation: pd.DataFram
             with progress_bar(steps, "gradcos warmup on the pool sample", unit="step") as progress:
                 checkpoints = train_trajectory(adapter, params, sample, warm, config.epochs, progress)
             write_bytes_atomic(join(root, "trajectory.safetensors"), save_trajectory(checkpoints))
-            write_json_atomic(join(root, "manifest.json"), {"lrs": [c.lr for c in checkpoints], "steps": steps,
-                                                            "sample_rows": n_sample, "config": config.as_dict(),
-                                                            "files": {"trajectory.safetensors": "sealed"}})
+            write_json_atomic(
+                join(root, "manifest.json"),
+                {
+                    "lrs": [c.lr for c in checkpoints],
+                    "steps": steps,
+                    "sample_rows": n_sample,
+                    "config": config.as_dict(),
+                    "files": {"trajectory.safetensors": "sealed"},
+                },
+            )
             cost.update(trajectory="miss", warmup_steps=steps, warmup_seconds=time.perf_counter() - started)
         lrs, n_ckpt = [c.lr for c in checkpoints], len(checkpoints)
 
@@ -215,14 +268,24 @@ def write_gradcos_scores(adapter: ModelAdapter, checked, validation: pd.DataFram
         reference, made = _stored(reference_url, reference_of, cache, cost)
         cost["forward_passes"] += len(validation) * n_ckpt if made else 0
         urls, scores = [reference_url], []
-        with pq.ParquetWriter(path, SCORES_SCHEMA) as writer, \
-                progress_bar(checked.valid_rows * n_ckpt, "gradcos per-row gradients") as progress:
+        with (
+            pq.ParquetWriter(path, SCORES_SCHEMA) as writer,
+            progress_bar(checked.valid_rows * n_ckpt, "gradcos per-row gradients") as progress,
+        ):
             for part in checked.valid_parts:
                 rows = pq.read_table(part).to_pandas()
                 url = join(root, "grads", f"shard-{shard_key(rows[HASH_COLUMN])}.safetensors")
                 urls.append(url)
-                shard, made = _stored(url, lambda: {"gradients": projected_gradients(
-                    adapter, params, rows, checkpoints, config.dim, adam=True, progress=progress)}, cache, cost)
+                shard, made = _stored(
+                    url,
+                    lambda: {
+                        "gradients": projected_gradients(
+                            adapter, params, rows, checkpoints, config.dim, adam=True, progress=progress
+                        )
+                    },
+                    cache,
+                    cost,
+                )
                 cost["rows_scored" if made else "rows_reused"] += len(rows)
                 cost["forward_passes"] += len(rows) * n_ckpt if made else 0
                 if not made:
@@ -241,10 +304,23 @@ class GradCos(Scorer):
 
     def score(self, request: ScoreRequest) -> Scored:
         config = GradcosConfig(fraction=request.config.gradcos_fraction, dim=request.config.projection_dim)
-        scores, cost = write_gradcos_scores(request.adapter, request.pool, request.validation, request.warmup,
-                                            config, request.config.cache, request.path, request.config.seed)
-        return Scored(scores, cost["rows_scored"], cost["rows_reused"], bytes_stored=cost["bytes_stored"],
-                      damaged=cost["damaged"], forward_passes=cost["forward_passes"],
-                      backward_passes=cost["forward_passes"],
-                      own_warmup=OwnWarmup(cost["trajectory"], cost["warmup_steps"], cost["warmup_seconds"],
-                                           config.as_dict()))
+        scores, cost = write_gradcos_scores(
+            request.adapter,
+            request.pool,
+            request.target.warm_rows,
+            request.warmup,
+            config,
+            request.config.cache,
+            request.path,
+            request.config.seed,
+        )
+        return Scored(
+            scores,
+            cost["rows_scored"],
+            cost["rows_reused"],
+            bytes_stored=cost["bytes_stored"],
+            damaged=cost["damaged"],
+            forward_passes=cost["forward_passes"],
+            backward_passes=cost["forward_passes"],
+            own_warmup=OwnWarmup(cost["trajectory"], cost["warmup_steps"], cost["warmup_seconds"], config.as_dict()),
+        )

@@ -25,15 +25,17 @@ from curation.scorers.base import SCORES_SCHEMA, Scored, Scorer, ScoreRequest
 LOSS_EPS = 1e-6  # rows θ0 already predicts perfectly have no room to improve: no division by ~0
 
 
-def score_formula(loss_base: np.ndarray, loss_warm: np.ndarray, normalize: bool = True,
-                  eps: float = LOSS_EPS) -> np.ndarray:
+def score_formula(
+    loss_base: np.ndarray, loss_warm: np.ndarray, normalize: bool = True, eps: float = LOSS_EPS
+) -> np.ndarray:
     """Loss drop from θ0 to θT; relative to the base loss unless `normalize` is False."""
     drop = np.asarray(loss_base, dtype=np.float64) - np.asarray(loss_warm, dtype=np.float64)
     return drop / np.maximum(loss_base, eps) if normalize else drop
 
 
-def score_shard(adapter: ModelAdapter, part: str, cache: RowScoreCache, batch_size: int | None = None,
-                name: str = "score") -> tuple[int, int, int]:
+def score_shard(
+    adapter: ModelAdapter, part: str, cache: RowScoreCache, batch_size: int | None = None, name: str = "score"
+) -> tuple[int, int, int]:
     """Put one shard's endpoint losses in the row-score cache, scoring only rows it lacks.
 
     Returns (rows scored, rows reused, damaged cache files set aside). A shard finished before
@@ -76,8 +78,12 @@ def write_scores(parts: list[str], cache: RowScoreCache, normalize: bool, path: 
             stored += cache.shard_bytes(key)
             base, warm = losses["loss_base"].to_numpy(), losses["loss_warm"].to_numpy()
             score = score_formula(base, warm, normalize=normalize)
-            writer.write_table(pa.table({"id": rows["id"].astype(str).to_numpy(), "score": score,
-                                         "loss_base": base, "loss_warm": warm}, schema=SCORES_SCHEMA))
+            writer.write_table(
+                pa.table(
+                    {"id": rows["id"].astype(str).to_numpy(), "score": score, "loss_base": base, "loss_warm": warm},
+                    schema=SCORES_SCHEMA,
+                )
+            )
             scores.append(score)
     return (np.concatenate(scores) if scores else np.empty(0)), stored
 
@@ -86,8 +92,14 @@ def score_rows(adapter: ModelAdapter, rows: pd.DataFrame, normalize: bool = True
     """Score rows held in memory (no shards, no cache): for tests and small, one-off uses."""
     with progress_bar(len(rows), "score") as progress:
         base, warm = adapter.endpoint_losses(rows, None, progress)
-    return pd.DataFrame({"id": rows["id"].to_numpy(), "score": score_formula(base, warm, normalize),
-                         "loss_base": base, "loss_warm": warm})
+    return pd.DataFrame(
+        {
+            "id": rows["id"].to_numpy(),
+            "score": score_formula(base, warm, normalize),
+            "loss_base": base,
+            "loss_warm": warm,
+        }
+    )
 
 
 class LossDrop(Scorer):
@@ -100,18 +112,37 @@ class LossDrop(Scorer):
         config, pool = request.config, request.pool
         # Shards on a GPU carry the `gpu` tag (local) or ask Ray for one.
         gpus = int(getattr(getattr(request.adapter, "device", None), "type", "cpu") == "cuda")
-        jobs = [ShardJob(config.model, request.feature_dim, request.num_classes, config.max_length, config.cache,
-                         request.warm_key, request.row_key, part, index, gpus)
-                for index, part in enumerate(pool.valid_parts)]
+        jobs = [
+            ShardJob(
+                config.model,
+                request.target.ref.feature_dim,
+                request.target.num_classes,
+                config.max_length,
+                config.cache,
+                request.keys.warmup,
+                request.keys.row_scores,
+                part,
+                index,
+                gpus,
+            )
+            for index, part in enumerate(pool.valid_parts)
+        ]
         progress = progress_artifact("scoring-progress", "shards of the pool scored")
-        done = request.engine.run(jobs, on_done=(lambda finished: progress(100.0 * finished / len(jobs)))
-                                  if progress else None)
-        row_cache = RowScoreCache(config.cache, request.row_key)
+        done = request.engine.run(
+            jobs, on_done=(lambda finished: progress(100.0 * finished / len(jobs))) if progress else None
+        )
+        row_cache = RowScoreCache(config.cache, request.keys.row_scores)
         scores, stored = write_scores(pool.valid_parts, row_cache, self.normalize, request.path)
         rows_scored = sum(d.rows_scored for d in done)
-        return Scored(scores, rows_scored, sum(d.rows_reused for d in done), len({d.worker for d in done}) or 1,
-                      stored, forward_passes=2 * rows_scored,  # θ0 and θT per newly scored row
-                      damaged=sum(d.damaged for d in done))
+        return Scored(
+            scores,
+            rows_scored,
+            sum(d.rows_reused for d in done),
+            len({d.worker for d in done}) or 1,
+            stored,
+            forward_passes=2 * rows_scored,  # θ0 and θT per newly scored row
+            damaged=sum(d.damaged for d in done),
+        )
 
 
 class LossDropRaw(LossDrop):
