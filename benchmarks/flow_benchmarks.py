@@ -156,6 +156,28 @@ def scale(root: Path, sizes=(10_000, 100_000, 1_000_000)) -> list[dict]:
     return results
 
 
+def big_pool_args(root: Path, task: dict, name: str, shard_rows: int, *extra: str) -> list[str]:
+    """`curate run` flags for `root/big.parquet`: selection only, shards of `shard_rows`, its own output and cache."""
+    return [
+        "--pool",
+        str(root / "big.parquet"),
+        "--validation",
+        task["validation"],
+        "--model",
+        task["model"],
+        "--budget",
+        "100",
+        "--skip-finetune",
+        "--shard-rows",
+        str(shard_rows),
+        "--out",
+        str(root / name),
+        "--cache",
+        str(root / f"cache-{name}"),
+        *extra,
+    ]
+
+
 def resume(root: Path) -> dict:
     task = text_task(root)
     pool = pd.concat([pd.read_parquet(task["pool_a"]), pd.read_parquet(task["pool_b"])] * 4, ignore_index=True)
@@ -165,23 +187,7 @@ def resume(root: Path) -> dict:
     shards = -(-len(pool) // shard_rows)
 
     def args(name):
-        return [
-            "--pool",
-            str(root / "big.parquet"),
-            "--validation",
-            task["validation"],
-            "--model",
-            task["model"],
-            "--budget",
-            "100",
-            "--skip-finetune",
-            "--shard-rows",
-            str(shard_rows),
-            "--out",
-            str(root / name),
-            "--cache",
-            str(root / f"cache-{name}"),
-        ]
+        return big_pool_args(root, task, name, shard_rows)
 
     full, _ = curate(args("full"))
 
@@ -213,24 +219,7 @@ def ray_vs_local(root: Path) -> dict:
     pool.drop(columns=["id"]).to_parquet(root / "big.parquet")
 
     def args(name, *engine):
-        return [
-            "--pool",
-            str(root / "big.parquet"),
-            "--validation",
-            task["validation"],
-            "--model",
-            task["model"],
-            "--budget",
-            "100",
-            "--skip-finetune",
-            "--shard-rows",
-            "500",
-            "--out",
-            str(root / name),
-            "--cache",
-            str(root / f"cache-{name}"),
-            *engine,
-        ]
+        return big_pool_args(root, task, name, 500, *engine)
 
     # Only the scoring stage is compared; for Ray it includes starting the local instance.
     local, _ = curate(args("local"))

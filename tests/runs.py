@@ -29,3 +29,15 @@ def run_args(task: dict, budget: str | int = 10, pool: str = "pool") -> list[str
         "--budget",
         str(budget),
     ]
+
+
+def on_task(task: dict, pool: str = "pool", model: str = "linear", test: bool = False) -> dict[str, str]:
+    """The options naming a task's pool, its validation (and test) set and the model, for
+    `curate_run(**on_task(...), ...)`."""
+    named = {"pool": str(task[pool]), "validation": str(task["validation"]), "model": model}
+    return {**named, "test": str(task["test"])} if test else named
+
+
+def task_flags(task: dict, command: str = "run", pool: str = "pool") -> list[str]:
+    """`curate COMMAND` on a task's pool and validation set (more flags follow it)."""
+    return [command, "--pool", str(task[pool]), "--validation", str(task["validation"])]

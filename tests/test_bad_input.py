@@ -101,11 +101,7 @@ def test_bad_input_is_refused_with_a_clear_message(case, labelled_task, tmp_path
 
 @pytest.mark.parametrize("budget", ["2.5", "nan", "inf", "-1", "0"])
 def test_bad_budget_is_refused_by_the_command_line(budget, labelled_task, tmp_path, curate_cli):
-    result = curate_cli(
-        *run_args(labelled_task, budget=budget),
-        "--out",
-        str(tmp_path / "out"),
-    )
+    result = curate_cli(*run_args(labelled_task, budget=budget), "--out", str(tmp_path / "out"))
     assert result.returncode == 2 and "--budget" in result.stderr.rstrip().splitlines()[-1]
     assert "Traceback" not in result.stderr
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from runs import curate_run, run_args
+from runs import curate_run, on_task, run_args, task_flags
 
 from curation.scorers.base import unit_rows
 from curation.scorers.embedding import similarity_scores
@@ -36,14 +36,7 @@ def test_lm_embeddings_are_mean_pooled_over_real_tokens_only(tiny_lm):
 
 
 def test_embedding_method_selects_by_similarity_and_reports_its_cost(labelled_task, prefect_api_url, tmp_path):
-    common = dict(
-        pool=str(labelled_task["pool"]),
-        validation=str(labelled_task["validation"]),
-        test=str(labelled_task["test"]),
-        model="linear",
-        budget=300,
-        cache=str(tmp_path / "cache"),
-    )
+    common = dict(**on_task(labelled_task, test=True), budget=300, cache=str(tmp_path / "cache"))
     report = curate_run(
         **common, out=str(tmp_path / "embedding"), method="embedding", similarity="mean", skip_finetune=True
     )
@@ -85,11 +78,7 @@ def test_unknown_similarity_is_bad_input(curate_cli, labelled_task, tmp_path):
 def test_compare_runs_each_method_and_writes_one_table(curate_cli, labelled_task, tmp_path):
     out = tmp_path / "compare"
     done = curate_cli(
-        "compare",
-        "--pool",
-        str(labelled_task["pool"]),
-        "--validation",
-        str(labelled_task["validation"]),
+        *task_flags(labelled_task, "compare"),
         "--test",
         str(labelled_task["test"]),
         "--model",
@@ -123,11 +112,7 @@ def test_compare_runs_each_method_and_writes_one_table(curate_cli, labelled_task
 
 def test_compare_refuses_an_unknown_method(curate_cli, labelled_task, tmp_path):
     done = curate_cli(
-        "compare",
-        "--pool",
-        str(labelled_task["pool"]),
-        "--validation",
-        str(labelled_task["validation"]),
+        *task_flags(labelled_task, "compare"),
         "--model",
         "linear",
         "--budget",
@@ -145,13 +130,7 @@ def test_methods_without_a_warmup_can_follow_each_other_in_one_process(tiny_lm, 
     """`curate compare` runs methods in one process on one loaded model: a run that made only
     finetune adapters (no θT) must leave the model as it found it."""
     common = dict(
-        pool=str(text_task["pool"]),
-        validation=str(text_task["validation"]),
-        test=str(text_task["test"]),
-        model=tiny_lm,
-        budget=20,
-        cache=str(tmp_path / "cache"),
-        max_length=64,
+        **on_task(text_task, model=tiny_lm, test=True), budget=20, cache=str(tmp_path / "cache"), max_length=64
     )
     first = curate_run(**common, method="random", out=str(tmp_path / "random"))
     second = curate_run(**common, method="embedding", out=str(tmp_path / "embedding"))

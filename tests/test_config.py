@@ -138,6 +138,22 @@ def test_serve_options_json_is_checked_like_flags_and_flags_win(tmp_path):
         assert error.value.field == field, (options, str(error.value))
 
 
+def cli_options(tmp_path) -> list[str]:
+    """Good options for `curate run` or `compare` (the pool is never read: bad options stop the command first)."""
+    return [
+        "--pool",
+        str(tmp_path / "missing.parquet"),
+        "--validation",
+        "v.parquet",
+        "--model",
+        "linear",
+        "--budget",
+        "10",
+        "--out",
+        str(tmp_path / "out"),
+    ]
+
+
 BAD_OPTIONS = [
     ("--budget", "2.5"),
     ("--budget", "nan"),
@@ -169,23 +185,7 @@ def test_a_bad_option_value_exits_2_naming_its_flag_before_anything_starts(flag,
     from flows.cli import main
 
     extra = ["--max-chars", "10"] if (flag, value) == ("--min-chars", "50") else []
-    args = [
-        "run",
-        "--pool",
-        str(tmp_path / "missing.parquet"),
-        "--validation",
-        "v.parquet",
-        "--model",
-        "linear",
-        "--budget",
-        "10",
-        "--out",
-        str(tmp_path / "out"),
-        *extra,
-        flag,
-        value,
-    ]
-    assert main(args) == 2
+    assert main(["run", *cli_options(tmp_path), *extra, flag, value]) == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert lines[-1].startswith("curate: error:") and f"'{flag}'" in lines[-1], lines
     assert not (tmp_path / "out").exists()
@@ -194,26 +194,7 @@ def test_a_bad_option_value_exits_2_naming_its_flag_before_anything_starts(flag,
 def test_compare_methods_are_checked_before_anything_starts(capsys, tmp_path):
     from flows.cli import main
 
-    assert (
-        main(
-            [
-                "compare",
-                "--pool",
-                "p",
-                "--validation",
-                "v",
-                "--model",
-                "linear",
-                "--budget",
-                "10",
-                "--out",
-                str(tmp_path / "out"),
-                "--methods",
-                "lossdrop,lossdrop",
-            ]
-        )
-        == 2
-    )
+    assert main(["compare", *cli_options(tmp_path), "--methods", "lossdrop,lossdrop"]) == 2
     assert "'--methods'" in capsys.readouterr().err.strip().splitlines()[-1]
 
 

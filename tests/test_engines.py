@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
-from runs import curate_run
+from runs import curate_run, on_task
 
 from curation.models import forget_adapters
 
@@ -13,9 +13,7 @@ def test_ray_and_local_engines_agree(labelled_task, tmp_path, prefect_api_url):
     for engine in ("local", "ray"):
         forget_adapters()
         reports[engine] = curate_run(
-            pool=str(labelled_task["pool"]),
-            validation=str(labelled_task["validation"]),
-            model="mlp",
+            **on_task(labelled_task, model="mlp"),
             budget=200,
             out=str(tmp_path / engine),
             cache=str(tmp_path / f"cache-{engine}"),

@@ -11,21 +11,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from runs import curate_run
+from runs import curate_run, on_task
 
 from curation.models import forget_adapters
 
 
 def _run(labelled_task, out: Path, cache: Path, **options) -> dict:
     params = dict(
-        pool=str(labelled_task["pool"]),
-        validation=str(labelled_task["validation"]),
-        model="linear",
-        budget=100,
-        out=str(out),
-        cache=str(cache),
-        skip_finetune=True,
-        shard_rows=600,
+        **on_task(labelled_task), budget=100, out=str(out), cache=str(cache), skip_finetune=True, shard_rows=600
     )
     return curate_run(**{**params, **options})
 

@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 from conftest import REPO
 from forkserver import ForkServer
+from runs import on_task, task_flags
 
 STAGES = ["ingest", "validate", "warmup", "score", "select", "finetune", "publish"]
 
@@ -51,22 +52,7 @@ def _assert_one_error_line(result: subprocess.CompletedProcess, code: int, words
 
 
 def _run_args(task: dict, out: Path, cache: Path, *extra: str) -> list[str]:
-    return [
-        "run",
-        "--pool",
-        str(task["pool"]),
-        "--validation",
-        str(task["validation"]),
-        "--model",
-        "linear",
-        "--budget",
-        "100",
-        "--out",
-        str(out),
-        "--cache",
-        str(cache),
-        *extra,
-    ]
+    return [*task_flags(task), "--model", "linear", "--budget", "100", "--out", str(out), "--cache", str(cache), *extra]
 
 
 def _cli(args: list[str], env: dict[str, str], timeout: float = 600) -> subprocess.CompletedProcess:
@@ -168,11 +154,7 @@ def test_a_model_with_its_own_code_is_refused_and_its_code_never_runs(
 ):
     model, marker = custom_code_model
     args = [
-        "run",
-        "--pool",
-        str(text_task["pool"]),
-        "--validation",
-        str(text_task["validation"]),
+        *task_flags(text_task),
         "--model",
         str(model),
         "--budget",
@@ -260,25 +242,7 @@ def test_killed_at_every_stage_boundary_a_rerun_gives_the_uninterrupted_outputs(
     task = {**labelled_task, "pool": labelled_task["pool_first_half"]}
 
     def args(out, cache):  # small and quick
-        return [
-            "run",
-            "--pool",
-            str(task["pool"]),
-            "--validation",
-            str(task["validation"]),
-            "--model",
-            "linear",
-            "--budget",
-            "100",
-            "--out",
-            str(out),
-            "--cache",
-            str(cache),
-            "--finetune-epochs",
-            "3",
-            "--shard-rows",
-            "400",
-        ]
+        return _run_args(task, out, cache, "--finetune-epochs", "3", "--shard-rows", "400")
 
     with_server, without_server = (
         ForkServer(REPO, _env(tmp_path, prefect_api_url)),
@@ -327,9 +291,7 @@ def test_two_concurrent_runs_on_one_cache_train_the_warmup_once(labelled_task, t
 
     forget_adapters()
     key = curate_run(
-        pool=str(labelled_task["pool"]),
-        validation=str(labelled_task["validation"]),
-        model="linear",
+        **on_task(labelled_task),
         budget=100,
         out=str(tmp_path / "probe"),
         cache=str(tmp_path / "probe-cache"),

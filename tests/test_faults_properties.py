@@ -13,6 +13,7 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from runs import on_task
 
 from curation.config import CurateConfig, flag_of
 from curation.errors import InputError
@@ -217,9 +218,7 @@ def test_extreme_accepted_option_values_run_to_the_end(
     root = tmp_path_factory.mktemp("extreme")
     try:
         report = curate_run(
-            pool=str(labelled_task["pool_first_half"]),
-            validation=str(labelled_task["validation"]),
-            model="linear",
+            **on_task(labelled_task, pool="pool_first_half"),
             budget=budget,
             out=str(root / "out"),
             cache=str(root / "cache"),

@@ -6,7 +6,7 @@ import json
 
 import pandas as pd
 import pytest
-from runs import curate_run
+from runs import curate_run, on_task
 
 from curation.config import CurateConfig
 from curation.models import forget_adapters
@@ -21,13 +21,7 @@ def _fresh_models(prefect_api_url):
 
 def test_lossdrop_beats_random_on_a_pool_with_wrong_label_copies(labelled_task, tmp_path):
     report = curate_run(
-        pool=str(labelled_task["pool"]),
-        validation=str(labelled_task["validation"]),
-        test=str(labelled_task["test"]),
-        model="linear",
-        budget=300,
-        out=str(tmp_path / "out"),
-        cache=str(tmp_path / "cache"),
+        **on_task(labelled_task, test=True), budget=300, out=str(tmp_path / "out"), cache=str(tmp_path / "cache")
     )
     evaluation = report["evaluation"]
     assert evaluation["metric"] == "accuracy" and evaluation["eval_set"] == "test"
@@ -58,9 +52,7 @@ def test_same_inputs_and_seed_give_the_same_scores_and_selection(labelled_task, 
     for name in ("a", "b"):
         forget_adapters()
         curate_run(
-            pool=str(labelled_task["pool"]),
-            validation=str(labelled_task["validation"]),
-            model="mlp",
+            **on_task(labelled_task, model="mlp"),
             budget=0.1,
             out=str(tmp_path / name),
             cache=str(tmp_path / f"cache-{name}"),
@@ -79,9 +71,7 @@ def test_same_inputs_and_seed_give_the_same_scores_and_selection(labelled_task, 
 
 def test_skip_finetune_stops_after_selection(labelled_task, tmp_path):
     report = curate_run(
-        pool=str(labelled_task["pool"]),
-        validation=str(labelled_task["validation"]),
-        model="linear",
+        **on_task(labelled_task),
         budget=50,
         out=str(tmp_path / "out"),
         cache=str(tmp_path / "cache"),
@@ -106,14 +96,7 @@ def test_skip_finetune_stops_after_selection(labelled_task, tmp_path):
 
 
 def test_without_test_set_a_validation_holdout_is_used_and_reported(labelled_task, tmp_path):
-    report = curate_run(
-        pool=str(labelled_task["pool"]),
-        validation=str(labelled_task["validation"]),
-        model="linear",
-        budget=200,
-        out=str(tmp_path / "out"),
-        cache=str(tmp_path / "cache"),
-    )
+    report = curate_run(**on_task(labelled_task), budget=200, out=str(tmp_path / "out"), cache=str(tmp_path / "cache"))
     assert report["evaluation"]["eval_set"] == "validation-holdout"
     assert report["counts"]["warmup_rows"] + report["counts"]["eval_rows"] == 200
     assert report["counts"]["eval_rows"] == 50
@@ -121,10 +104,7 @@ def test_without_test_set_a_validation_holdout_is_used_and_reported(labelled_tas
 
 def test_causal_lm_end_to_end_prefers_the_target_domain(tiny_lm, text_task, tmp_path):
     report = curate_run(
-        pool=str(text_task["pool"]),
-        validation=str(text_task["validation"]),
-        test=str(text_task["test"]),
-        model=tiny_lm,
+        **on_task(text_task, model=tiny_lm, test=True),
         budget=30,
         out=str(tmp_path / "out"),
         cache=str(tmp_path / "cache"),
@@ -147,9 +127,7 @@ def test_causal_lm_end_to_end_prefers_the_target_domain(tiny_lm, text_task, tmp_
 
 def test_random_method_needs_no_warmup(labelled_task, tmp_path):
     report = curate_run(
-        pool=str(labelled_task["pool"]),
-        validation=str(labelled_task["validation"]),
-        model="linear",
+        **on_task(labelled_task),
         budget=100,
         out=str(tmp_path / "out"),
         cache=str(tmp_path / "cache"),

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from runs import curate_run, run_args
+from runs import curate_run, on_task, run_args
 from torch.nn import functional as F
 
 from curation.models.base import WarmupConfig
@@ -79,10 +79,7 @@ def test_the_trajectory_keeps_a_checkpoint_per_epoch_with_a_decaying_learning_ra
 
 def test_gradcos_runs_stores_its_gradients_and_reuses_them(labelled_task, prefect_api_url, tmp_path):
     common = dict(
-        pool=str(labelled_task["pool"]),
-        validation=str(labelled_task["validation"]),
-        test=str(labelled_task["test"]),
-        model="linear",
+        **on_task(labelled_task, test=True),
         budget=300,
         cache=str(tmp_path / "cache"),
         method="gradcos",
@@ -135,10 +132,7 @@ def test_gradcos_runs_stores_its_gradients_and_reuses_them(labelled_task, prefec
 
 def test_gradcos_on_a_causal_lm_leaves_the_model_as_it_found_it(tiny_lm, text_task, prefect_api_url, tmp_path):
     common = dict(
-        pool=str(text_task["pool"]),
-        validation=str(text_task["validation"]),
-        test=str(text_task["test"]),
-        model=tiny_lm,
+        **on_task(text_task, model=tiny_lm, test=True),
         budget=20,
         cache=str(tmp_path / "cache"),
         max_length=64,
@@ -155,12 +149,6 @@ def test_gradcos_on_a_causal_lm_leaves_the_model_as_it_found_it(tiny_lm, text_ta
 @pytest.mark.parametrize("option, value", [("--gradcos-fraction", "0"), ("--projection-dim", "0")])
 def test_bad_gradcos_options_are_bad_input(curate_cli, labelled_task, tmp_path, option, value):
     done = curate_cli(
-        *run_args(labelled_task, budget="10"),
-        "--out",
-        str(tmp_path / "out"),
-        "--method",
-        "gradcos",
-        option,
-        value,
+        *run_args(labelled_task, budget="10"), "--out", str(tmp_path / "out"), "--method", "gradcos", option, value
     )
     assert done.returncode == 2 and f"field '{option}'" in done.stderr

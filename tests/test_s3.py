@@ -25,6 +25,20 @@ def _s3(env):
     )
 
 
+def target_flags(url: str) -> list[str]:
+    """The S3 task's validation and test sets, the model and the budget, as `curate` flags."""
+    return [
+        "--validation",
+        f"{url}/validation.parquet",
+        "--test",
+        f"{url}/test.parquet",
+        "--model",
+        "linear",
+        "--budget",
+        "200",
+    ]
+
+
 @pytest.fixture(scope="module")
 def s3_task(s3, labelled_task):
     """The labelled task uploaded to the bucket; the pool as three part files under a prefix."""
@@ -42,18 +56,7 @@ def s3_task(s3, labelled_task):
 
 def test_flow_end_to_end_on_s3(s3_task, curate_cli):
     url, env, fs = s3_task["url"], s3_task["env"], s3_task["fs"]
-    common = [
-        "--validation",
-        f"{url}/validation.parquet",
-        "--test",
-        f"{url}/test.parquet",
-        "--model",
-        "linear",
-        "--budget",
-        "200",
-        "--cache",
-        f"{url}/cache",
-    ]
+    common = [*target_flags(url), "--cache", f"{url}/cache"]
     first = curate_cli("run", "--pool", f"{url}/pool/", "--out", f"{url}/out-a", *common, env=env, check=True)
     second = curate_cli("run", "--pool", f"{url}/pool_b.parquet", "--out", f"{url}/out-b", *common, env=env, check=True)
 
@@ -88,14 +91,7 @@ def test_compare_on_an_s3_pool(s3_task, curate_cli):
         "compare",
         "--pool",
         f"{url}/pool_b.parquet",
-        "--validation",
-        f"{url}/validation.parquet",
-        "--test",
-        f"{url}/test.parquet",
-        "--model",
-        "linear",
-        "--budget",
-        "200",
+        *target_flags(url),
         "--cache",
         f"{url}/compare-cache",
         "--out",

@@ -6,6 +6,7 @@ import json
 import shutil
 
 import pandas as pd
+from runs import on_task
 
 from curation.cache_keys import warmup_key
 from curation.hashing import dataset_hash, row_hashes
@@ -65,12 +66,7 @@ def _in_a_fresh_process_state(**params):
 def test_a_hit_scores_like_the_run_that_trained_it(labelled_task, tmp_path, prefect_api_url):
     """θT loaded from the cache gives exactly the scores of the θT trained in memory."""
     common = dict(
-        pool=str(labelled_task["pool_first_half"]),
-        validation=str(labelled_task["validation"]),
-        model="linear",
-        budget=50,
-        cache=str(tmp_path / "cache"),
-        skip_finetune=True,
+        **on_task(labelled_task, pool="pool_first_half"), budget=50, cache=str(tmp_path / "cache"), skip_finetune=True
     )
     _in_a_fresh_process_state(out=str(tmp_path / "a"), **common)
     second = _in_a_fresh_process_state(out=str(tmp_path / "b"), **common)
@@ -82,12 +78,7 @@ def test_a_hit_scores_like_the_run_that_trained_it(labelled_task, tmp_path, pref
 
 def test_an_entry_without_its_manifest_is_retrained_not_trusted(labelled_task, tmp_path, prefect_api_url):
     common = dict(
-        pool=str(labelled_task["pool_first_half"]),
-        validation=str(labelled_task["validation"]),
-        model="linear",
-        budget=50,
-        cache=str(tmp_path / "cache"),
-        skip_finetune=True,
+        **on_task(labelled_task, pool="pool_first_half"), budget=50, cache=str(tmp_path / "cache"), skip_finetune=True
     )
     _in_a_fresh_process_state(out=str(tmp_path / "a"), **common)
     for entry in (tmp_path / "cache" / "warmup").iterdir():

@@ -22,8 +22,10 @@ RESULTS = Path(__file__).resolve().parent / "results"
 METHODS = ["random", "lossdrop", "lossdrop-raw", "embedding", "gradcos"]  # the order of the published tables
 
 
-def run_compare(out: Path, methods: list[str], **run: Any) -> pd.DataFrame:
-    """One `curate compare` flow run; returns its comparison table (one row per method)."""
+def run_compare(out: Path, methods: list[str], paths: dict[str, Any], **run: Any) -> pd.DataFrame:
+    """One `curate compare` flow run on `paths` (its pool, validation and test sets); returns its
+    comparison table (one row per method)."""
+    run = {"pool": paths["pool"], "validation": paths["validation"], "test": paths["test"], **run}
     from curation.config import CurateConfig
     from flows.compare import compare
 

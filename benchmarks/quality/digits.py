@@ -74,9 +74,7 @@ def main() -> None:
             table = run_compare(
                 where / "out",
                 METHODS,
-                pool=paths["pool"],
-                validation=paths["validation"],
-                test=paths["test"],
+                paths,
                 model="mlp",
                 budget=BUDGET,
                 seed=seed,

@@ -127,9 +127,7 @@ def main() -> None:
                 table = run_compare(
                     where / "out",
                     METHODS,
-                    pool=paths["pool"],
-                    validation=paths["validation"],
-                    test=paths["test"],
+                    paths,
                     model="linear",
                     budget=0.1,
                     seed=seed,

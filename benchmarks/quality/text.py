@@ -42,9 +42,7 @@ def main() -> None:
             table = run_compare(
                 where / "out",
                 METHODS,
-                pool=data["pool_a"],
-                validation=data["validation"],
-                test=data["test"],
+                {**data, "pool": data["pool_a"]},
                 model=model,
                 budget=BUDGET,
                 seed=seed,
