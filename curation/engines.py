@@ -54,7 +54,8 @@ def load_scorer(job: ShardJob):
     from curation.warmup_cache import load_into
 
     adapter = adapter_for(job.model, job.feature_dim, job.num_classes, job.max_length)
-    load_into(adapter, job.cache, job.warm_key)
+    if getattr(adapter, "warm_key", None) != job.warm_key:  # this process holds θT already: no manifest read per shard
+        load_into(adapter, job.cache, job.warm_key)
     return adapter
 
 

@@ -15,7 +15,7 @@ import hashlib
 import os
 from typing import Any
 
-from curation.config import ServiceConfig
+from curation.config import ServiceConfig, default_cache_dir
 
 POOL_TEMPLATE = "{{ event.resource.id }}"
 
@@ -27,8 +27,6 @@ def flow_parameters(config: ServiceConfig) -> dict[str, Any]:
 
 def default_watch_state(prefix: str, cache: str | None) -> str:
     """One state file per watched prefix, under the cache."""
-    from curation.config import default_cache_dir
-
     digest = hashlib.sha256(prefix.encode()).hexdigest()[:16]
     return f"{(cache or default_cache_dir()).rstrip('/')}/watch/{digest}.json"
 

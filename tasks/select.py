@@ -8,6 +8,7 @@ proportion to the validation set's labels turned that into +10 points over rando
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import get_args
 
 import numpy as np
 import pandas as pd
@@ -15,12 +16,13 @@ import pyarrow.parquet as pq
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from curation.config import Selection
 from curation.errors import InputError
 from curation.pool import PoolCheck, Target
 from curation.rows import INTERNAL_COLUMNS
 from curation.sampling import random_positions
 
-STRATEGIES = ("auto", "stratified", "topk", "threshold")
+STRATEGIES = get_args(Selection)  # the config's --selection choices
 
 
 def budget_rows(budget: float, pool_rows: int) -> int:

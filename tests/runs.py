@@ -18,17 +18,7 @@ def curate_run(**options: Any) -> dict[str, Any]:
 
 def run_args(task: dict, budget: str | int = 10, pool: str = "pool") -> list[str]:
     """`curate run` on a task's pool and validation set with the linear model (flags after it add to it)."""
-    return [
-        "run",
-        "--pool",
-        str(task[pool]),
-        "--validation",
-        str(task["validation"]),
-        "--model",
-        "linear",
-        "--budget",
-        str(budget),
-    ]
+    return [*task_flags(task, pool=pool), "--model", "linear", "--budget", str(budget)]
 
 
 def on_task(task: dict, pool: str = "pool", model: str = "linear", test: bool = False) -> dict[str, str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from curation.errors import InputError
 from curation.models.base import FinetuneConfig, ModelAdapter, WarmupConfig
 from curation.rows import CLASSIFIER_MODELS
 
@@ -32,13 +31,3 @@ def adapter_for(
 def forget_adapters() -> None:
     """Drop loaded models (between runs in one process, e.g. in tests)."""
     _LOADED.clear()
-
-
-def check_model_name(model: str) -> None:
-    """Fail early, before any data is read, on a --model that is neither a classifier nor a directory."""
-    import os
-
-    if model not in CLASSIFIER_MODELS and not os.path.isdir(model):
-        raise InputError(
-            f"unknown model {model!r}: use 'linear', 'mlp' or a local Hugging Face model directory", field="--model"
-        )

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import importlib
 
+# In the order `curate compare` runs them by default: the random baseline first.
 SCORERS = {
+    "random": "curation.scorers.uniform:RandomScores",
     "lossdrop": "curation.scorers.lossdrop:LossDrop",
     "lossdrop-raw": "curation.scorers.lossdrop:LossDropRaw",
     "embedding": "curation.scorers.embedding:Embedding",
     "gradcos": "curation.scorers.gradcos:GradCos",
-    "random": "curation.scorers.uniform:RandomScores",
 }
 METHODS = tuple(SCORERS)
 

@@ -16,6 +16,8 @@ import numpy as np
 import pyarrow as pa
 
 from curation.cache_keys import CacheKeys
+from curation.config import CurateConfig
+from curation.engines import Engine
 from curation.models import ModelAdapter, WarmupConfig
 from curation.pool import PoolCheck, Target
 
@@ -33,11 +35,11 @@ class ScoreRequest:
     adapter: ModelAdapter
     pool: PoolCheck
     target: Target
-    config: Any  # curation.config.CurateConfig
+    config: CurateConfig
     warmup: WarmupConfig  # the model kind's defaults with the user's overrides
     keys: CacheKeys
     path: str  # a local file: scores.parquet
-    engine: Any = None  # curation.engines.Engine
+    engine: Engine | None = None  # where shards are scored (the scorers that run shards need one)
 
 
 @dataclass(frozen=True)
