@@ -3,4 +3,4 @@
 The pipeline stages live in `tasks/` (one module per stage) and the Prefect flow in `flows/`.
 """
 
-CODE_VERSION = "1"  # bump when a change alters warmup results, so old warmup caches stop matching
+CODE_VERSION = "2"  # bump when a change alters warmup results, so old warmup caches stop matching

@@ -4,8 +4,12 @@
   how rows become losses (max length, dtype, loss span: `ModelAdapter.loss_settings`), the
   warmup config and the code version.
 - A row's endpoint losses depend on θT and the same loss settings, hence on the warmup key; the
-  row-score key hashes it again with the loss settings, so that a setting which changes the
-  losses but not θT (none today; the score's start point later) cannot share a row cache.
+  row-score key hashes it again with the loss settings and the score's start point (θ0 or θ1:
+  both live in θT's entry, and `loss_base` is the start's loss), so that a setting which changes
+  the losses but not θT cannot share a row cache.
+
+- The calibration (curation.calibration_cache) depends on the validation rows, θ0, its grid and
+  settings, and the reference sample, which is pinned per target by `reference_key`.
 
 Options that only act after scoring (budget, selection, output folder, the seed of the selection
 and the finetunes, shard size, engine) are in no key: runs that differ only in them share entries.
@@ -32,9 +36,9 @@ def warmup_key(validation_hash: str, model: Any, config) -> str:
     return json_hash({"validation": validation_hash, "model": model, "config": config.as_dict(), "code": CODE_VERSION})
 
 
-def row_score_key(warm_key: str, model: Any) -> str:
-    """The key of the per-row endpoint losses under θT."""
-    return json_hash({"kind": "row-scores", "warmup": warm_key, "model": model, "code": CODE_VERSION})
+def row_score_key(warm_key: str, model: Any, start: str = "theta0") -> str:
+    """The key of the per-row endpoint losses under θT, from the start point `start`."""
+    return json_hash({"kind": "row-scores", "warmup": warm_key, "model": model, "start": start, "code": CODE_VERSION})
 
 
 @dataclass(frozen=True)
@@ -43,8 +47,29 @@ class CacheKeys:
     row_scores: str  # the per-row endpoint losses under θT
 
 
-def cache_keys(adapter, warm_rows, config) -> CacheKeys:
-    """Both keys of a run: θT's (from the rows it warms up on, θ0 and the warmup config) and its row scores'."""
+def cache_keys(adapter, warm_rows, config, start: str = "theta0") -> CacheKeys:
+    """Both keys of a run: θT's (from the rows it warms up on, θ0 and the warmup config) and its row
+    scores' (θT's key and the start point)."""
     identity = model_identity(adapter)
     key = warmup_key(dataset_hash(warm_rows[HASH_COLUMN]), identity, config)
-    return CacheKeys(key, row_score_key(key, identity))
+    return CacheKeys(key, row_score_key(key, identity, start))
+
+
+def reference_key(validation_hash: str, rows: int) -> str:
+    """The key of the reference sample pinned for a target: the validation rows' hash and its size."""
+    return json_hash({"kind": "reference", "validation": validation_hash, "rows": rows, "code": CODE_VERSION})
+
+
+def calibration_key(validation_hash: str, model: Any, settings: dict[str, Any], reference_hash: str) -> str:
+    """The key of a calibration: the validation rows, θ0, the grid and its settings (folds, criterion,
+    start point, the base warmup config) and the reference sample's content."""
+    return json_hash(
+        {
+            "kind": "calibration",
+            "validation": validation_hash,
+            "model": model,
+            "settings": settings,
+            "reference": reference_hash,
+            "code": CODE_VERSION,
+        }
+    )

@@ -30,6 +30,10 @@ from curation.scorers import METHODS
 Method = Literal[METHODS]  # the scorer registry's names: a new scorer is a new method
 Selection = Literal["auto", "stratified", "topk", "threshold"]
 Similarity = Literal["max", "mean"]
+WarmupMode = Literal["auto", "fixed"]
+Scope = Literal["attention", "wide", "full"]  # what a causal-LM warmup trains
+Start = Literal["theta0", "theta1"]  # the score's start point: θ0, or the warmup's first checkpoint θ1
+Criterion = Literal["separation", "drop", "gradient"]
 SEED_MAX = 2**32 - 1
 NIGHTLY_CRON = "0 2 * * *"
 
@@ -143,13 +147,41 @@ class CurationSettings(Options):
     seed: int = Field(
         0, ge=0, le=SEED_MAX, description="Seed of the selection's tie-breaks, the random control and the finetunes"
     )
+    start: Start = Field(
+        "theta1",
+        description="The score's start point: theta1 (the warmup's first checkpoint, as the seed paper) or "
+        "theta0 (the base model)",
+    )
+    warmup: WarmupMode = Field(
+        "auto",
+        description="auto: calibrate the warmup's capacity per target (scope × lr × steps on held-out folds of "
+        "the validation set, cached with θT); fixed: the model kind's defaults. --warmup-steps, --warmup-lr "
+        "or --warmup-scope fix it too",
+    )
     warmup_steps: int | None = Field(
-        None, ge=1, le=1_000_000, description="Optimizer steps of the warmup (default per model kind)"
+        None, ge=1, le=1_000_000, description="Optimizer steps of the warmup (fixes it; default per model kind)"
     )
     warmup_lr: float | None = Field(
-        None, ge=1e-12, le=10.0, description="Learning rate of the warmup (default per model kind)"
+        None, ge=1e-12, le=10.0, description="Learning rate of the warmup (fixes it; default per model kind)"
+    )
+    warmup_scope: Scope | None = Field(
+        None,
+        description="What a causal-LM warmup trains (fixes it): attention (LoRA on the attention projections), "
+        "wide (LoRA on every linear layer) or full (all parameters; the top quarter of blocks above 200M)",
     )
     warmup_rank: int | None = Field(None, ge=1, le=4096, description="LoRA rank of a causal-LM warmup (default 8)")
+    calibration_folds: int = Field(
+        3, ge=2, le=20, description="Folds of the validation set the calibration judges on (fewer with few rows)"
+    )
+    calibration_reference: int = Field(
+        128, ge=8, le=100_000, description="Rows of the pool's reference sample the calibration judges against"
+    )
+    calibration_criterion: Criterion = Field(
+        "separation",
+        description="How the calibration judges a warmup: separation (held-out normalized drop minus the "
+        "reference's, over their pooled std; forward passes only), drop (the plain difference) or gradient "
+        "(held-out gradient cosine minus the reference's, as the seed paper)",
+    )
     warmup_seed: int = Field(
         0, ge=0, le=SEED_MAX, description="Seed of the warmup; --seed sets the selection's and the finetunes'"
     )

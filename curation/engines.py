@@ -38,6 +38,7 @@ class ShardJob:
     part: str
     index: int
     gpus: int = 0
+    start: str = "theta0"  # the score's start point: θ0 or θ1
 
 
 @dataclass(frozen=True)
@@ -64,9 +65,8 @@ def run_job(job: ShardJob) -> ShardDone:
     from curation.score_cache import RowScoreCache
     from curation.scorers.lossdrop import score_shard
 
-    counts = score_shard(
-        load_scorer(job), job.part, RowScoreCache(job.cache, job.row_key), name=f"score shard {job.index}"
-    )
+    cache = RowScoreCache(job.cache, job.row_key)
+    counts = score_shard(load_scorer(job), job.part, cache, name=f"score shard {job.index}", start=job.start)
     return ShardDone(*counts, worker=os.getpid())
 
 

@@ -22,6 +22,7 @@ class Effective(Section):
     """Settings as the run used them: `auto` resolved, the model kind's defaults filled in."""
 
     selection: str
+    start: str  # the score's start point: theta0 or theta1
     warmup: dict[str, Any]  # the warmup config θT was trained with (the cache key hashes it)
     finetune: dict[str, Any] | None  # None with --skip-finetune
     gradcos: dict[str, Any] | None  # gradcos's own config, when it is the method
@@ -56,6 +57,21 @@ class Evaluation(Section):
     finetune: dict[str, Any]
 
 
+class CalibrationUse(Section):
+    """How the warmup's capacity was chosen: the grid's table (one row per candidate), the winner, the cost."""
+
+    status: str  # "hit", "miss" or "skipped" (too few validation rows to fold)
+    key: str
+    chosen: dict[str, Any]
+    folds: int
+    criterion: str
+    reference_rows: int
+    reference_hash: str
+    table: list[dict[str, Any]]
+    steps_trained: int  # by the calibration that found it (this run's cost only if status is "miss")
+    seconds: float
+
+
 class Damaged(Section):
     """Damaged cache entries found, set aside under <cache>/damaged/ and rebuilt."""
 
@@ -65,6 +81,7 @@ class Damaged(Section):
 
 class CacheUse(Section):
     warmup: str  # "hit", "miss" or "not-used"
+    calibration: str  # "hit", "miss", "skipped" or "not-used" (a fixed warmup, or a method without one)
     rows_scored: int
     rows_reused: int
     dir: str
@@ -85,6 +102,8 @@ class Cost(Section):
     scoring_forward_passes: int
     scoring_backward_passes: int
     warmup_steps: int
+    calibration_steps: int  # trained by this run's calibration (0 on a hit)
+    calibration_seconds: float
     bytes_stored: int
     score_seconds: float
 
@@ -94,6 +113,7 @@ class Report(Section):
     effective: Effective
     hashes: Hashes
     counts: Counts
+    calibration: CalibrationUse | None
     selection_labels: dict[str, int] | None
     timings: dict[str, float]
     evaluation: Evaluation | None
@@ -102,6 +122,19 @@ class Report(Section):
     cost: Cost
     flow_run: str
     finished_at: str
+
+    def warmup_words(self) -> str:
+        """How θT was trained, in a few words: 'full, lr 0.001, 40 steps (calibrated: cache hit)'."""
+        from curation.calibration import describe
+        from curation.rows import kind_for_model
+
+        words = describe(self.effective.warmup, kind_for_model(self.config.model))
+        calibration = self.calibration
+        if calibration is None:
+            return f"{words} (fixed)"
+        if calibration.status == "skipped":
+            return f"{words} (not calibrated: too few validation rows)"
+        return f"{words} (calibrated on {calibration.folds} folds: cache {calibration.status})"
 
     def as_json(self) -> dict[str, Any]:
         """The report as report.json holds it."""

@@ -1,4 +1,4 @@
-"""Build a small GPT-2 and its tokenizer from local text: no model hub needed.
+"""Build a small GPT-2 (or Llama-style model) and its tokenizer from local text: no model hub needed.
 
 Used by `curate demo` (a base model pretrained briefly on generic text) and by the tests (an
 untrained or barely trained model of a few thousand parameters).
@@ -11,7 +11,7 @@ from typing import Sequence
 
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from curation.progress import progress_bar
 
@@ -46,21 +46,35 @@ def build_model(
     batch_size: int = 16,
     lr: float = 3e-3,
     seed: int = 0,
+    arch: str = "gpt2",
 ) -> str:
-    """Train a tokenizer, build a GPT-2, optionally pretrain it on the texts; save to directory."""
+    """Train a tokenizer, build a GPT-2 (`arch="llama"`: a Llama-style model: RMSNorm, rotary positions,
+    gated MLP, q/k/v/o projections), optionally pretrain it on the texts; save to directory."""
     torch.manual_seed(seed)
     tokenizer = train_tokenizer(texts, vocab_size)
-    config = GPT2Config(
-        vocab_size=len(tokenizer),
-        n_positions=context,
-        n_embd=width,
-        n_layer=layers,
-        n_head=heads,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    model = GPT2LMHeadModel(config)
+    special = {
+        "bos_token_id": tokenizer.bos_token_id,
+        "eos_token_id": tokenizer.eos_token_id,
+        "pad_token_id": tokenizer.pad_token_id,
+    }
+    if arch == "llama":
+        config = LlamaConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=width,
+            intermediate_size=2 * width,
+            num_hidden_layers=layers,
+            num_attention_heads=heads,
+            num_key_value_heads=heads,
+            max_position_embeddings=context,
+            tie_word_embeddings=True,
+            **special,
+        )
+        model = LlamaForCausalLM(config)
+    else:
+        config = GPT2Config(
+            vocab_size=len(tokenizer), n_positions=context, n_embd=width, n_layer=layers, n_head=heads, **special
+        )
+        model = GPT2LMHeadModel(config)
     if pretrain_steps:
         _pretrain(model, tokenizer, texts, pretrain_steps, batch_size, lr, context, seed)
     os.makedirs(directory, exist_ok=True)

@@ -128,6 +128,8 @@ def _summary(report) -> str:
         f"warmup cache {report.cache.warmup} ({timings.get('warmup', 0.0):.2f} s), "
         f"scoring {timings.get('score', 0.0):.2f} s",
     ]
+    if report.cache.warmup != "not-used":
+        lines.append(f"warmup: {report.warmup_words()}; scores from {report.effective.start}")
     evaluation = report.evaluation
     if evaluation:
         metric = evaluation.metric

@@ -33,7 +33,7 @@ from tasks.publish import build_report, publish
 from tasks.score import score
 from tasks.select import select
 from tasks.validate import Limits, validate_pool, validate_target
-from tasks.warmup import warmup, warmup_config
+from tasks.warmup import calibrate_warmup, calibrates, warmup, warmup_config
 
 
 def run_name() -> str:
@@ -77,8 +77,12 @@ def curate(config: CurateConfig) -> Report:
             target = validate_target(validation_rows, test_rows, kind, limits)
             pool = validate_pool(source, target, spill_dir, limits, config.shard_rows)
         adapter = adapter_for(config.model, target.ref.feature_dim, target.num_classes, config.max_length)
-        warm_config = warmup_config(kind, config)
-        keys, warm = cache_keys(adapter, target.warm_rows, warm_config), None
+        warm_config, calibration = warmup_config(kind, config), None
+        if scorer.needs_warmup and calibrates(config):
+            with stage("calibrate"):
+                calibration = calibrate_warmup(adapter, target, pool, warm_config, config)
+            warm_config = calibration.config
+        keys, warm = cache_keys(adapter, target.warm_rows, warm_config, config.start), None
         if scorer.needs_warmup:
             with stage("warmup"):
                 warm = warmup(adapter, target.warm_rows, warm_config, config.cache, keys.warmup)
@@ -95,9 +99,8 @@ def curate(config: CurateConfig) -> Report:
                 control_model = finetune(adapter, chosen.control, ft_config, config.seed, "random")
             with stage("evaluate"):
                 evaluation = evaluate(adapter, selected_model, control_model, target, ft_config)
-        report = build_report(
-            config, target, pool, keys, warm_config, warm, scored, chosen, evaluation, stage.timings, str(flow_run.id)
-        )
+        warmed = (warm_config, calibration, warm)
+        report = build_report(config, target, pool, keys, warmed, scored, chosen, evaluation, stage.timings)
         with stage("publish"):
             publish(outputs, report, pool, scores_path, scored, chosen)
     except BaseException:

@@ -7,13 +7,26 @@ from datetime import datetime, timezone
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
+from prefect.runtime import flow_run
 
 from curation.cache_keys import CacheKeys
+from curation.calibration import Calibration
 from curation.dashboards import PLOT_NAME, publish_dashboards, publish_validation, score_distribution_png
 from curation.models import WarmupConfig
 from curation.outputs import StagedOutputs
 from curation.pool import PoolCheck, Target
-from curation.report import CacheUse, Cost, Counts, Damaged, Effective, Evaluation, Hashes, Report, Scoring
+from curation.report import (
+    CacheUse,
+    CalibrationUse,
+    Cost,
+    Counts,
+    Damaged,
+    Effective,
+    Evaluation,
+    Hashes,
+    Report,
+    Scoring,
+)
 from curation.scorers.base import Scored
 from curation.warmup_cache import Warmup
 from tasks.select import Chosen
@@ -24,15 +37,14 @@ def build_report(
     target: Target,
     pool: PoolCheck,
     keys: CacheKeys,
-    warmup_config: WarmupConfig,
-    warm: Warmup | None,
+    warmup: tuple[WarmupConfig, Calibration | None, Warmup | None],
     scored: Scored,
     chosen: Chosen,
     evaluation: Evaluation | None,
     timings: dict[str, float],
-    flow_run: str,
 ) -> Report:
     """report.json from what the stages returned."""
+    warmup_config, calibration, warm = warmup
     own = scored.own_warmup  # a scorer's own warmup (gradcos's, on the pool) ran inside the score stage
     timings = dict(timings)
     if own is not None:
@@ -44,6 +56,7 @@ def build_report(
         config=config,
         effective=Effective(
             selection=chosen.strategy,
+            start=config.start,
             warmup=warmup_config.as_dict(),
             finetune=evaluation.finetune if evaluation else None,
             gradcos=own.config if own else None,
@@ -64,11 +77,13 @@ def build_report(
             warmup_rows=len(target.warm_rows),
             eval_rows=len(target.eval_rows),
         ),
+        calibration=calibration_use(calibration),
         selection_labels=chosen.labels,
         timings=timings,
         evaluation=evaluation,
         cache=CacheUse(
             warmup=warm_status,
+            calibration=calibration.status if calibration else "not-used",
             rows_scored=scored.rows_scored,
             rows_reused=scored.rows_reused,
             dir=config.cache,
@@ -80,11 +95,30 @@ def build_report(
             scoring_forward_passes=scored.forward_passes,
             scoring_backward_passes=scored.backward_passes,
             warmup_steps=warm_steps,
+            calibration_steps=calibration.steps_trained if calibration and calibration.status == "miss" else 0,
+            calibration_seconds=timings.get("calibrate", 0.0),
             bytes_stored=scored.bytes_stored,
             score_seconds=timings.get("score", 0.0),
         ),
-        flow_run=flow_run,
+        flow_run=str(flow_run.id),
         finished_at=datetime.now(timezone.utc).isoformat(),
+    )
+
+
+def calibration_use(calibration: Calibration | None) -> CalibrationUse | None:
+    if calibration is None:
+        return None
+    return CalibrationUse(
+        status=calibration.status,
+        key=calibration.key,
+        chosen=calibration.config.as_dict(),
+        folds=calibration.folds,
+        criterion=calibration.criterion,
+        reference_rows=calibration.reference_rows,
+        reference_hash=calibration.reference_hash,
+        table=calibration.table,
+        steps_trained=calibration.steps_trained,
+        seconds=calibration.seconds,
     )
 
 

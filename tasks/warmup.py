@@ -1,7 +1,10 @@
 """Warmup: θ0 → θT, a short, capacity-limited fine-tune on the validation set, cached.
 
-θT never depends on the pool, so it is trained once and reused for every later pool: the
-verified cache entry, its lock and its layout are `curation.warmup_cache`.
+By default (`--warmup auto`) the capacity is first calibrated to the target (`curation.calibration`):
+a small grid of scope × lr × steps judged on held-out folds of the validation set against a
+reference sample of the pool. θT and the calibration never depend on the pool beyond that pinned
+sample, so both are computed once and reused for every later pool: the verified cache entries,
+their locks and layouts are `curation.warmup_cache` and `curation.calibration_cache`.
 """
 
 from __future__ import annotations
@@ -12,25 +15,98 @@ import pandas as pd
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from curation.cache_keys import calibration_key, model_identity
+from curation.calibration import GRIDS, Calibration, calibrate, describe, fold_count
+from curation.calibration_cache import obtain_calibration, pinned_reference
+from curation.hashing import dataset_hash
 from curation.models import ModelAdapter, WarmupConfig
 from curation.models.base import WARMUP_DEFAULTS
+from curation.pool import PoolCheck, Target
+from curation.progress import progress_bar
+from curation.rows import HASH_COLUMN
 from curation.warmup_cache import Warmup, obtain_warmup
+
+CALIBRATION_KEY = "warmup-calibration"  # the Prefect table artifact of the grid
 
 
 def warmup_config(kind: str, config) -> WarmupConfig:
-    """The model kind's default warmup with the run's overrides (`--warmup-steps`, `-lr`, `-rank`, `-seed`)."""
+    """The model kind's default warmup with the run's overrides (`--warmup-steps/-lr/-scope/-rank/-seed`)."""
     # The warmup's seed is its own option: a run that only changes the seed of the selection and
     # the finetunes (--seed) reuses θT.
     rank = config.warmup_rank
     overrides = {
         "steps": config.warmup_steps,
         "lr": config.warmup_lr,
+        "scope": config.warmup_scope if kind == "text" else None,
         "lora_rank": rank,
         "lora_alpha": 2 * rank if rank is not None else None,
     }
     return dataclasses.replace(
         WARMUP_DEFAULTS[kind], seed=config.warmup_seed, **{k: v for k, v in overrides.items() if v is not None}
     )
+
+
+def calibrates(config) -> bool:
+    """Whether the run calibrates its warmup: `--warmup auto` and no fixed setting given."""
+    fixed = (config.warmup_steps, config.warmup_lr, config.warmup_scope)
+    return config.warmup == "auto" and all(value is None for value in fixed)
+
+
+def find_warmup(adapter: ModelAdapter, target: Target, pool: PoolCheck, base: WarmupConfig, config) -> Calibration:
+    """The calibrated warmup config for this target (cached); the base config if V is too small to fold."""
+    rows = target.warm_rows
+    folds = fold_count(len(rows), config.calibration_folds)
+    if folds < 2:
+        return Calibration(base, [], folds, 0, 0.0, config.calibration_criterion, 0, status="skipped")
+    validation_hash = dataset_hash(rows[HASH_COLUMN])
+    reference, reference_hash = pinned_reference(
+        config.cache, validation_hash, pool.valid_parts, config.calibration_reference
+    )
+    grid = GRIDS[adapter.kind]
+    settings = {
+        "grid": grid.as_dict(),
+        "folds": folds,
+        "criterion": config.calibration_criterion,
+        "start": config.start,
+        "base": base.as_dict(),
+    }
+    key = calibration_key(validation_hash, model_identity(adapter), settings, reference_hash)
+
+    def compute() -> Calibration:
+        total = max(grid.steps) * len(grid.arms) * folds
+        with progress_bar(total, "calibrate", unit="step", artifact_key="calibration-progress") as progress:
+            found = calibrate(
+                adapter, rows, reference, base, grid, folds, config.start, config.calibration_criterion, progress
+            )
+        found.reference_hash = reference_hash
+        return found
+
+    found = obtain_calibration(compute, config.cache, key)
+    found.key = key
+    return found
+
+
+@task(name="calibrate", tags=["warmup"], persist_result=False, cache_policy=NO_CACHE)
+def calibrate_warmup(adapter: ModelAdapter, target: Target, pool: PoolCheck, base: WarmupConfig, config) -> Calibration:
+    """Calibrate the warmup's scope, lr and steps to the target on held-out folds of V (cached)."""
+    found = find_warmup(adapter, target, pool, base, config)
+    logger = get_run_logger()
+    if found.status == "skipped":
+        logger.warning(
+            "warmup not calibrated: %d validation rows make fewer than 2 folds of 4; using %s",
+            len(target.warm_rows),
+            describe(found.config.as_dict(), adapter.kind),
+        )
+        return found
+    logger.info("calibration %s: warmup %s", found.status, describe(found.config.as_dict(), adapter.kind))
+    from prefect.artifacts import create_table_artifact
+
+    create_table_artifact(
+        key=CALIBRATION_KEY,
+        table=found.table,
+        description=f"warmup calibration ({found.criterion}, {found.folds} folds): specificity per candidate",
+    )
+    return found
 
 
 @task(name="warmup", tags=["warmup"], persist_result=False, cache_policy=NO_CACHE)

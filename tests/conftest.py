@@ -137,6 +137,18 @@ def tiny_lm(tmp_path_factory) -> str:
 
 
 @pytest.fixture(scope="session")
+def tiny_llama(tmp_path_factory) -> str:
+    """A 1-layer, 32-wide Llama-style model (q/k/v/o and gated-MLP projections), lightly pretrained."""
+    from curation.tinylm import build_model
+
+    directory = tmp_path_factory.mktemp("tiny-llama") / "model"
+    return build_model(
+        str(directory), WEB + MATH, vocab_size=300, layers=1, width=32, heads=2, context=64, pretrain_steps=100,
+        batch_size=8, lr=1e-2, arch="llama",
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="session")
 def text_task(tmp_path_factory) -> dict[str, Path]:
     """Validation/test on the web domain; a pool of web and math rows (prompt/response)."""
     root = tmp_path_factory.mktemp("text")

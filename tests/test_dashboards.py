@@ -17,7 +17,13 @@ def report(evaluation=None) -> Report:
     )
     return Report(
         config=config,
-        effective=Effective(selection="stratified", warmup={}, finetune=None, gradcos=None),
+        effective=Effective(
+            selection="stratified",
+            start="theta1",
+            warmup={"scope": "full", "lr": 0.05, "steps": 30, "lora_rank": 4},
+            finetune=None,
+            gradcos=None,
+        ),
         hashes=Hashes(validation="v", pool="p", warmup_key="w", row_score_key="r"),
         counts=Counts(
             rows_read=1234,
@@ -29,16 +35,19 @@ def report(evaluation=None) -> Report:
             warmup_rows=10,
             eval_rows=5,
         ),
+        calibration=None,
         selection_labels=None,
         timings={"ingest": 0.5, "score": 2.25},
         evaluation=Evaluation(**evaluation, finetune={}) if evaluation else None,
-        cache=CacheUse(warmup="hit", rows_scored=200, rows_reused=1000, dir="c", damaged=Damaged()),
+        cache=CacheUse(warmup="hit", calibration="hit", rows_scored=200, rows_reused=1000, dir="c", damaged=Damaged()),
         scoring=Scoring(engine="local", shards=1, workers_used=1),
         cost=Cost(
             method="lossdrop",
             scoring_forward_passes=400,
             scoring_backward_passes=0,
             warmup_steps=0,
+            calibration_steps=0,
+            calibration_seconds=0.0,
             bytes_stored=1,
             score_seconds=2.25,
         ),
@@ -63,7 +72,11 @@ def test_report_states_counts_cache_times_and_lift_with_its_metric():
     )
     assert "`s3://b/pool.parquet`" in text
     assert "| 1,234 | 1,200 | 34 | 100 |" in text
-    assert "duplicate 30, leakage 4" in text and "warmup **hit**, 200 rows scored, 1,000 reused" in text
+    assert (
+        "duplicate 30, leakage 4" in text
+        and "warmup **hit**, calibration **hit**, 200 rows scored, 1,000 reused" in text
+    )
+    assert "Warmup: all weights, lr 0.05, 30 steps (fixed); scores from theta1." in text
     assert "| loss (lower is better) |" in text and "| **lift over random** | **+0.1520** |" in text
     assert "| score | 2.25 |" in text
     assert "[score-distribution.png](s3://b/runs/x/score-distribution.png)" in text

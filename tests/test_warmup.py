@@ -24,7 +24,7 @@ def test_key_ignores_row_order_and_follows_content_model_and_config(labelled_tas
     assert key != warmup_key(dataset_hash(row_hashes(validation)), "model-a", WarmupConfig(steps=11))
 
 
-def test_second_process_with_another_pool_hits_the_warmup_cache(labelled_task, tmp_path, curate_cli):
+def test_second_process_with_another_pool_hits_the_warmup_and_calibration_caches(labelled_task, tmp_path, curate_cli):
     cache = tmp_path / "cache"
     common = [
         "--validation",
@@ -46,11 +46,17 @@ def test_second_process_with_another_pool_hits_the_warmup_cache(labelled_task, t
     )
     first = json.loads((tmp_path / "a" / "report.json").read_text())
     second = json.loads((tmp_path / "b" / "report.json").read_text())
-    assert first["cache"]["warmup"] == "miss"
-    assert second["cache"]["warmup"] == "hit"
+    assert (first["cache"]["warmup"], first["cache"]["calibration"]) == ("miss", "miss")
+    assert (second["cache"]["warmup"], second["cache"]["calibration"]) == ("hit", "hit")
+    assert first["cost"]["calibration_steps"] > 0 and first["cost"]["warmup_steps"] > 0
+    assert second["cost"]["calibration_steps"] == 0 and second["cost"]["warmup_steps"] == 0  # trains nothing
     assert first["hashes"]["warmup_key"] == second["hashes"]["warmup_key"]
+    assert first["calibration"]["key"] == second["calibration"]["key"]
+    assert first["calibration"]["table"] == second["calibration"]["table"]
+    assert first["effective"]["warmup"] == first["calibration"]["chosen"]
     assert first["hashes"]["pool"] != second["hashes"]["pool"]
     assert len(list((cache / "warmup").iterdir())) == 1  # one θT, trained once
+    assert len(list((cache / "calibration").glob("*.json"))) == 1  # one calibration, computed once
 
 
 def _in_a_fresh_process_state(**params):

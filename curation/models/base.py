@@ -9,18 +9,29 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
+from curation.config import Scope, Start
+
 Progress = Callable[[int], None]  # called with the number of rows (or steps) just finished
+OnStep = Callable[[int], None]  # called after each warmup step with its number (from 1), the model in eval mode
 
 
 @dataclass(frozen=True)
 class WarmupConfig:
-    """The short, capacity-limited fine-tune on the validation set (θ0 → θT)."""
+    """The short, capacity-limited fine-tune on the validation set (θ0 → θ1 → … → θT).
+
+    θ1 is the model after the first step (the seed paper's first checkpoint); both it and θT are
+    kept, so either can be the score's start point. `scope` is what a causal LM trains: LoRA on
+    the attention projections, LoRA on every linear layer (`wide`), or the parameters themselves
+    (`full`: all of them, or the top blocks only of a large model). A classifier always trains
+    all its weights.
+    """
 
     steps: int = 40  # optimizer steps; few on purpose: a direction, not a fit
     lr: float = 5e-3
     batch_size: int = 16
-    lora_rank: int = 4  # causal LMs: small rank limits capacity
+    lora_rank: int = 4  # LoRA scopes: small rank limits capacity
     lora_alpha: int = 8
+    scope: Scope = "attention"
     seed: int = 0
 
     def as_dict(self) -> dict[str, Any]:
@@ -61,8 +72,13 @@ class ModelAdapter(ABC):
         return {}
 
     @abstractmethod
-    def warmup(self, rows: pd.DataFrame, config: WarmupConfig, progress: Progress | None = None) -> None:
-        """Train θT from θ0 on the validation rows (θ0 stays available)."""
+    def warmup(
+        self, rows: pd.DataFrame, config: WarmupConfig, progress: Progress | None = None, on_step: OnStep | None = None
+    ) -> None:
+        """Train θT from θ0 on the validation rows, keeping θ1 (θ0 stays available).
+
+        While it trains, `on_step` may call `endpoint_losses`: θT is then the model as trained so far.
+        """
 
     @abstractmethod
     def save_warm(self, directory: str) -> None:
@@ -74,9 +90,22 @@ class ModelAdapter(ABC):
 
     @abstractmethod
     def endpoint_losses(
-        self, rows: pd.DataFrame, batch_size: int | None = None, progress: Progress | None = None
+        self,
+        rows: pd.DataFrame,
+        batch_size: int | None = None,
+        progress: Progress | None = None,
+        start: Start = "theta0",
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Per-row losses under θ0 and θT: both forward passes per batch, no gradients."""
+        """Per-row losses under the start point (θ0 or θ1) and θT: both passes per batch, no gradients."""
+
+    @abstractmethod
+    def losses(self, rows: pd.DataFrame, state: str, batch_size: int | None = None) -> np.ndarray:
+        """Per-row losses under one state: `theta0`, `theta1` or `warm` (θT, or the model as trained so far)."""
+
+    def warm_gradient(self, rows: pd.DataFrame) -> np.ndarray:
+        """The gradient of the mean loss over rows w.r.t. what the warmup trains, at θT as trained so far
+        (the calibration's `gradient` criterion), flattened."""
+        raise NotImplementedError(f"{type(self).__name__} has no warmup gradient")
 
     @abstractmethod
     def embed(self, rows: pd.DataFrame, batch_size: int | None = None) -> np.ndarray:
@@ -118,7 +147,7 @@ class ModelAdapter(ABC):
 # a few dozen small LoRA steps. Finetunes run a few epochs over the selection.
 WARMUP_DEFAULTS = {
     "features": WarmupConfig(steps=60, lr=0.05, batch_size=64),
-    "text": WarmupConfig(steps=80, lr=1e-2, batch_size=8, lora_rank=8, lora_alpha=16),
+    "text": WarmupConfig(steps=80, lr=1e-2, batch_size=8, lora_rank=8, lora_alpha=16, scope="attention"),
 }
 FINETUNE_DEFAULTS = {
     "features": FinetuneConfig(epochs=30, lr=0.02, batch_size=32),

@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import threading
 
 import numpy as np
@@ -22,18 +23,20 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from curation.errors import InputError
 from curation.hashing import file_digest
-from curation.models.base import FinetuneConfig, ModelAdapter, Progress, WarmupConfig
+from curation.models.base import FinetuneConfig, ModelAdapter, OnStep, Progress, Start, WarmupConfig
+from curation.models.warm_states import WarmStates
 
 WARMUP_ADAPTER = "warmup"
+FULL_PARAMETER_LIMIT = 200_000_000  # a full-scope warmup of a larger model trains its top quarter of blocks only
 GRADCOS_ADAPTER = "gradcos"  # the gradcos baseline's own LoRA, trained on a sample of the pool
 IGNORE = -100
 
 
-def _lora_targets(model_type: str, wide: bool) -> tuple[list[str] | str | None, bool]:
-    """LoRA target modules and fan_in_fan_out: GPT-2 uses Conv1D layers, which need the flag."""
-    if model_type == "gpt2":
-        return (["c_attn", "c_proj", "c_fc"] if wide else ["c_attn"]), True
-    return ("all-linear" if wide else None), False
+def _lora_targets(model_type: str, scope: str) -> tuple[list[str] | str, bool]:
+    """LoRA target modules of a scope, and fan_in_fan_out: GPT-2 uses Conv1D layers, which need the flag."""
+    if model_type == "gpt2":  # c_proj is both the attention's output and the MLP's: tell them apart
+        return (r".*\.attn\.(c_attn|c_proj)" if scope == "attention" else ["c_attn", "c_proj", "c_fc"]), True
+    return (["q_proj", "k_proj", "v_proj", "o_proj"] if scope == "attention" else "all-linear"), False
 
 
 def refuse_custom_code(model_dir: str) -> None:
@@ -98,6 +101,8 @@ class CausalLMAdapter(ModelAdapter):
         self.max_length = min(max_length, positions) if positions else max_length
         self.base = base
         self.model: PeftModel | None = None  # the base wrapped with adapters, once one exists
+        self.warm_states: WarmStates | None = None  # θ1 and θT of what the warmup trains
+        self.warm_scope: str | None = None
         self._lock = threading.Lock()
         self.start_id = (
             self.tokenizer.bos_token_id if self.tokenizer.bos_token_id is not None else self.tokenizer.eos_token_id
@@ -186,8 +191,8 @@ class CausalLMAdapter(ModelAdapter):
         return sums / keep.sum(1).clamp(min=1)
 
     # --- warmup ---------------------------------------------------------------------------
-    def _wrap(self, adapter: str, rank: int, alpha: int, wide: bool) -> None:
-        targets, fan_in_fan_out = _lora_targets(self.model_type, wide)
+    def _wrap(self, adapter: str, rank: int, alpha: int, scope: str) -> None:
+        targets, fan_in_fan_out = _lora_targets(self.model_type, scope)
         config = LoraConfig(
             r=rank,
             lora_alpha=alpha,
@@ -202,72 +207,180 @@ class CausalLMAdapter(ModelAdapter):
             self.model.add_adapter(adapter, config)
         self.model.set_adapter(adapter)
 
+    def _adapters_off(self):
+        """Any LoRA adapter switched off (a full-scope warmup trains and scores the base weights)."""
+        return self.model.disable_adapter() if self.model is not None else contextlib.nullcontext()
+
     def _train(
-        self, rows: pd.DataFrame, steps: int, lr: float, batch_size: int, seed: int, progress: Progress | None
+        self,
+        params: list[torch.nn.Parameter],
+        rows: pd.DataFrame,
+        steps: int,
+        lr: float,
+        batch_size: int,
+        seed: int,
+        progress: Progress | None,
+        on_step: OnStep | None = None,
+        adapters_off: bool = False,
     ) -> None:
-        encoded = [e for e in self.encode(rows)]
+        encoded = self.encode(rows)
         generator = torch.Generator().manual_seed(seed)
-        params = [p for p in self.model.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
-        self.model.train()
+        module = self.model if self.model is not None else self.base
+        module.train()
         order, cursor = torch.randperm(len(encoded), generator=generator).tolist(), 0
-        for _ in range(steps):
+        for step in range(1, steps + 1):
             if cursor >= len(order):
                 order, cursor = torch.randperm(len(encoded), generator=generator).tolist(), 0
             chunk = [encoded[i] for i in order[cursor : cursor + batch_size]]
             cursor += batch_size
             _, ids, labels, mask = next(self._batches(chunk, len(chunk)))
-            loss = self._row_losses(ids, mask, labels).mean()
-            optimizer.zero_grad()
-            loss.backward()
+            with self._adapters_off() if adapters_off else contextlib.nullcontext():
+                loss = self._row_losses(ids, mask, labels).mean()
+                optimizer.zero_grad()
+                loss.backward()
             optimizer.step()
             if progress:
                 progress(1)
-        self.model.eval()
+            if on_step:
+                module.eval()
+                on_step(step)
+                module.train()
+        module.eval()
+
+    def _full_parameters(self) -> dict[str, torch.nn.Parameter]:
+        """The base model's own parameters (no LoRA's), under names that do not depend on adapters;
+        a model above FULL_PARAMETER_LIMIT gives its top quarter of blocks only."""
+        named = [(n.replace(".base_layer", ""), p) for n, p in self.base.named_parameters() if "lora_" not in n]
+        if sum(p.numel() for _, p in named) <= FULL_PARAMETER_LIMIT:
+            return dict(named)
+        blocks = {n: int(m.group(1)) for n, _ in named if (m := re.search(r"\.(?:h|layers)\.(\d+)\.", n))}
+        count = max(blocks.values()) + 1
+        first = count - max(1, count // 4)
+        return {n: p for n, p in named if blocks.get(n, -1) >= first}
 
     def _drop_warm(self) -> None:
         """Forget the θT this process holds: a run on another validation set brings its own."""
+        if self.warm_scope == "full" and self.warm_states.live != "theta0":  # a warmup cut short: θ0 back in place
+            self.warm_states.finish(back_to="theta0")
         if self.model is not None and WARMUP_ADAPTER in self.model.peft_config:
             self.release(WARMUP_ADAPTER)
+        self.warm_states, self.warm_scope, self.warm_key = None, None, None
 
-    def warmup(self, rows, config: WarmupConfig, progress=None) -> None:
+    def _warm_parameters(self, config: WarmupConfig) -> dict[str, torch.nn.Parameter]:
+        """What a warmup of `config`'s scope trains: a fresh LoRA adapter's parameters, or the base's own."""
+        if config.scope == "full":
+            return self._full_parameters()
+        self._wrap(WARMUP_ADAPTER, config.lora_rank, config.lora_alpha, config.scope)
+        return {n: p for n, p in self.model.named_parameters() if f".{WARMUP_ADAPTER}." in n}
+
+    def warmup(self, rows, config: WarmupConfig, progress=None, on_step=None) -> None:
         self._drop_warm()
         torch.manual_seed(config.seed)
-        self._wrap(WARMUP_ADAPTER, config.lora_rank, config.lora_alpha, wide=False)
-        self._train(rows, config.steps, config.lr, config.batch_size, config.seed, progress)
+        full = config.scope == "full"
+        params = self._warm_parameters(config)
+        for p in self.base.parameters():
+            p.requires_grad_(False)
+        for p in params.values():
+            p.requires_grad_(True)
+        self.warm_states, self.warm_scope = WarmStates(params, live="warm"), config.scope
+        self._warm_meta = {"scope": config.scope, "lora_rank": config.lora_rank, "lora_alpha": config.lora_alpha}
+        if full:
+            self.warm_states.keep("theta0")
+
+        def step_done(step: int) -> None:
+            if step == 1:
+                self.warm_states.keep("theta1")
+            if on_step:
+                on_step(step)
+
+        self._train(
+            list(params.values()), rows, config.steps, config.lr, config.batch_size, config.seed, progress,
+            step_done, adapters_off=full,
+        )  # fmt: skip
+        for p in params.values():
+            p.requires_grad_(False)
+        self.warm_states.finish(back_to="theta0" if full else None)  # the base weights are θ0 again
 
     def save_warm(self, directory: str) -> None:
-        self.model.save_pretrained(directory, selected_adapters=[WARMUP_ADAPTER])
+        self.warm_states.save(directory)
+        with open(os.path.join(directory, "warmup.json"), "w", encoding="utf-8") as handle:
+            json.dump(self._warm_meta, handle)
 
     def load_warm(self, directory: str) -> None:
-        # save_pretrained puts a non-default adapter in a subfolder named after it.
-        path = os.path.join(directory, WARMUP_ADAPTER)
+        with open(os.path.join(directory, "warmup.json"), encoding="utf-8") as handle:
+            meta = json.load(handle)
         self._drop_warm()
-        if self.model is None:
-            self.model = PeftModel.from_pretrained(self.base, path, adapter_name=WARMUP_ADAPTER)
-        else:
-            self.model.load_adapter(path, adapter_name=WARMUP_ADAPTER)
-        self.model.eval()
+        config = WarmupConfig(scope=meta["scope"], lora_rank=meta["lora_rank"], lora_alpha=meta["lora_alpha"])
+        params = self._warm_parameters(config)
+        for p in params.values():
+            p.requires_grad_(False)
+        states = WarmStates(params, live="theta0" if config.scope == "full" else "warm")
+        try:
+            states.load(directory)
+        except BaseException:
+            self._drop_warm()
+            raise
+        self.warm_states, self.warm_scope, self._warm_meta = states, config.scope, meta
+        if self.model is not None:
+            self.model.eval()
+
+    def warm_gradient(self, rows) -> np.ndarray:
+        params = list(self.warm_states.params.values())
+        grads = [torch.zeros_like(p, dtype=torch.float32) for p in params]
+        encoded = self.encode(rows)
+        with torch.enable_grad(), self._at("warm"):
+            for p in params:
+                p.requires_grad_(True)
+            for _, ids, labels, mask in self._batches(encoded, 32):
+                loss = self._row_losses(ids, mask, labels).sum() / len(encoded)
+                for total, g in zip(grads, torch.autograd.grad(loss, params)):
+                    total += g.float()
+        return torch.cat([g.flatten() for g in grads]).cpu().numpy()
 
     # --- scoring --------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _at(self, state: str):
+        """The model is θ0, θ1 (`theta1`) or θT (`warm`) inside the block."""
+        if state == "theta0" and self.warm_scope != "full":
+            with self.model.disable_adapter():
+                yield
+            return
+        with self._adapters_off() if self.warm_scope == "full" else contextlib.nullcontext():
+            with self.warm_states.holding(state):
+                yield
+
     @torch.inference_mode()
-    def endpoint_losses(self, rows, batch_size=None, progress=None):
+    def endpoint_losses(self, rows, batch_size=None, progress=None, start: Start = "theta0"):
         # Shards may run on threads; switching the adapter off and on must not interleave.
         with self._lock:
-            return self._endpoint_losses(rows, batch_size, progress)
+            return self._endpoint_losses(rows, batch_size, progress, start)
 
-    def _endpoint_losses(self, rows, batch_size, progress):
+    @torch.inference_mode()
+    def losses(self, rows, state: str, batch_size=None) -> np.ndarray:
+        out = np.zeros(len(rows))
+        with self._lock:
+            if self.warm_scope != "full":
+                self.model.set_adapter(WARMUP_ADAPTER)
+            for index, ids, labels, mask in self._batches(self.encode(rows), batch_size or 32):
+                with self._at(state):
+                    out[index] = self._row_losses(ids, mask, labels).double().cpu().numpy()
+        return out
+
+    def _endpoint_losses(self, rows, batch_size, progress, start):
         encoded = self.encode(rows)
-        base = np.zeros(len(encoded))
+        first = np.zeros(len(encoded))
         warm = np.zeros(len(encoded))
-        self.model.set_adapter(WARMUP_ADAPTER)
+        if self.warm_scope != "full":
+            self.model.set_adapter(WARMUP_ADAPTER)
         for index, ids, labels, mask in self._batches(encoded, batch_size or 32):
-            with self.model.disable_adapter():
-                base[index] = self._row_losses(ids, mask, labels).double().cpu().numpy()
-            warm[index] = self._row_losses(ids, mask, labels).double().cpu().numpy()
+            with self._at(start):
+                first[index] = self._row_losses(ids, mask, labels).double().cpu().numpy()
+            with self._at("warm"):
+                warm[index] = self._row_losses(ids, mask, labels).double().cpu().numpy()
             if progress:
                 progress(len(index))
-        return base, warm
+        return first, warm
 
     @torch.inference_mode()
     def embed(self, rows, batch_size=None) -> np.ndarray:
@@ -288,7 +401,7 @@ class CausalLMAdapter(ModelAdapter):
     # --- the gradcos baseline -------------------------------------------------------------
     def gradient_model(self, config: WarmupConfig):
         torch.manual_seed(config.seed)
-        self._wrap(GRADCOS_ADAPTER, config.lora_rank, config.lora_alpha, wide=False)
+        self._wrap(GRADCOS_ADAPTER, config.lora_rank, config.lora_alpha, "attention")
         return [(name, p) for name, p in self.model.named_parameters() if f".{GRADCOS_ADAPTER}." in name]
 
     def prepare(self, rows):
@@ -307,8 +420,9 @@ class CausalLMAdapter(ModelAdapter):
     def finetune(self, rows, config: FinetuneConfig, seed: int, name: str, progress=None):
         torch.manual_seed(seed)
         adapter = f"finetune-{name}"
-        self._wrap(adapter, config.lora_rank, 2 * config.lora_rank, wide=True)
-        self._train(rows, config.steps_for(len(rows)), config.lr, config.batch_size, seed, progress)
+        self._wrap(adapter, config.lora_rank, 2 * config.lora_rank, "wide")
+        params = [p for n, p in self.model.named_parameters() if f".{adapter}." in n]
+        self._train(params, rows, config.steps_for(len(rows)), config.lr, config.batch_size, seed, progress)
         return adapter
 
     @torch.inference_mode()

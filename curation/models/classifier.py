@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
@@ -13,7 +14,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from torch.nn import functional as F
 
-from curation.models.base import FinetuneConfig, ModelAdapter, Progress, WarmupConfig
+from curation.models.base import FinetuneConfig, ModelAdapter, OnStep, Progress, Start, WarmupConfig
 
 HIDDEN = 64
 INIT_SEED = 0  # θ0 of a classifier is its seeded initialization
@@ -40,7 +41,8 @@ class ClassifierAdapter(ModelAdapter):
     def __init__(self, arch: str, feature_dim: int, num_classes: int):
         self.arch, self.feature_dim, self.num_classes = arch, feature_dim, num_classes
         self.base = build(arch, feature_dim, num_classes).eval()
-        self.warm: nn.Module | None = None
+        self.warm: nn.Module | None = None  # θT (while the warmup trains: the model so far)
+        self.start: nn.Module | None = None  # θ1, the warmup's first checkpoint
         self.trajectory: nn.Module | None = None  # the gradcos baseline's own copy
 
     def fingerprint(self) -> str:
@@ -60,13 +62,14 @@ class ClassifierAdapter(ModelAdapter):
         batch_size: int,
         seed: int,
         progress: Progress | None,
+        on_step: OnStep | None = None,
     ) -> nn.Module:
         generator = torch.Generator().manual_seed(seed)
         optimizer = torch.optim.Adam(model.parameters(), lr=lr)
         model.train()
         order = torch.randperm(len(x), generator=generator)
         cursor = 0
-        for _ in range(steps):
+        for step in range(1, steps + 1):
             if cursor >= len(order):
                 order, cursor = torch.randperm(len(x), generator=generator), 0
             batch = order[cursor : cursor + batch_size]
@@ -76,37 +79,59 @@ class ClassifierAdapter(ModelAdapter):
             optimizer.step()
             if progress:
                 progress(1)
+            if on_step:
+                model.eval()
+                on_step(step)
+                model.train()
         return model.eval()
 
-    def warmup(self, rows, config: WarmupConfig, progress=None) -> None:
+    def warmup(self, rows, config: WarmupConfig, progress=None, on_step=None) -> None:
+        self.warm_key = None  # the θT this process held (curation.warmup_cache) is replaced
         x, y = _tensors(rows)
-        self.warm = self._train(
-            build(self.arch, self.feature_dim, self.num_classes),
-            x,
-            y,
-            config.steps,
-            config.lr,
-            config.batch_size,
-            config.seed,
-            progress,
-        )
+        self.warm = build(self.arch, self.feature_dim, self.num_classes)
+
+        def keep_first(step: int) -> None:
+            if step == 1:
+                self.start = copy.deepcopy(self.warm).eval()
+            if on_step:
+                on_step(step)
+
+        self._train(self.warm, x, y, config.steps, config.lr, config.batch_size, config.seed, progress, keep_first)
+
+    @torch.inference_mode()
+    def losses(self, rows, state: str, batch_size=None) -> np.ndarray:
+        x, y = _tensors(rows)
+        model = {"theta0": self.base, "theta1": self.start, "warm": self.warm}[state]
+        return F.cross_entropy(model(x), y, reduction="none").double().numpy()
+
+    def warm_gradient(self, rows) -> np.ndarray:
+        x, y = _tensors(rows)
+        params = list(self.warm.parameters())
+        with torch.enable_grad():
+            grads = torch.autograd.grad(F.cross_entropy(self.warm(x), y), params)
+        return torch.cat([g.flatten() for g in grads]).numpy()
 
     def save_warm(self, directory: str) -> None:
         save_file(self.warm.state_dict(), os.path.join(directory, "warm.safetensors"))
+        save_file(self.start.state_dict(), os.path.join(directory, "start.safetensors"))
 
     def load_warm(self, directory: str) -> None:
-        self.warm = build(self.arch, self.feature_dim, self.num_classes)
-        self.warm.load_state_dict(load_file(os.path.join(directory, "warm.safetensors")))
-        self.warm.eval()
+        loaded = []
+        for name in ("warm", "start"):
+            model = build(self.arch, self.feature_dim, self.num_classes)
+            model.load_state_dict(load_file(os.path.join(directory, f"{name}.safetensors")))
+            loaded.append(model.eval())
+        self.warm, self.start = loaded
 
     @torch.inference_mode()
-    def endpoint_losses(self, rows, batch_size=None, progress=None):
+    def endpoint_losses(self, rows, batch_size=None, progress=None, start: Start = "theta0"):
         x, y = _tensors(rows)
         step = batch_size or 65536
+        first = self.base if start == "theta0" else self.start
         base, warm = [], []
-        for start in range(0, len(x), step):
-            xb, yb = x[start : start + step], y[start : start + step]
-            base.append(F.cross_entropy(self.base(xb), yb, reduction="none"))
+        for offset in range(0, len(x), step):
+            xb, yb = x[offset : offset + step], y[offset : offset + step]
+            base.append(F.cross_entropy(first(xb), yb, reduction="none"))
             warm.append(F.cross_entropy(self.warm(xb), yb, reduction="none"))
             if progress:
                 progress(len(xb))

@@ -1,10 +1,12 @@
-"""lossdrop: the normalized endpoint loss drop of every pool row, (ℓ(θ0,z) − ℓ(θT,z)) / ℓ(θ0,z).
+"""lossdrop: the normalized endpoint loss drop of every pool row, (ℓ(θs,z) − ℓ(θT,z)) / ℓ(θs,z).
 
-Two forward passes per row (θ0 and θT), no gradients. Shards (the Parquet parts the validate
-step spilled) are the unit of work, caching and resume: each scored shard's losses are written
-to the row-score cache before the shard counts as done, so a crashed run loses at most the
-shards in flight, and rows an earlier pool held under the same θT are not scored again. The
-shards run on the run's engine (`curation.engines`); the scores are read back from the cache.
+θs is the start point (`--start`): θ0, or θ1, the warmup's first checkpoint (the seed paper's
+main variant). scores.parquet's `loss_base` is ℓ(θs). Two forward passes per row, no gradients.
+Shards (the Parquet parts the validate step spilled) are the unit of work, caching and resume:
+each scored shard's losses are written to the row-score cache before the shard counts as done,
+so a crashed run loses at most the shards in flight, and rows an earlier pool held under the
+same θT are not scored again. The shards run on the run's engine (`curation.engines`); the
+scores are read back from the cache.
 `lossdrop-raw` is the same drop, not normalized (as CoLoR-Filter).
 """
 
@@ -28,13 +30,18 @@ LOSS_EPS = 1e-6  # rows θ0 already predicts perfectly have no room to improve: 
 def score_formula(
     loss_base: np.ndarray, loss_warm: np.ndarray, normalize: bool = True, eps: float = LOSS_EPS
 ) -> np.ndarray:
-    """Loss drop from θ0 to θT; relative to the base loss unless `normalize` is False."""
+    """Loss drop from the start point to θT; relative to the start's loss unless `normalize` is False."""
     drop = np.asarray(loss_base, dtype=np.float64) - np.asarray(loss_warm, dtype=np.float64)
     return drop / np.maximum(loss_base, eps) if normalize else drop
 
 
 def score_shard(
-    adapter: ModelAdapter, part: str, cache: RowScoreCache, batch_size: int | None = None, name: str = "score"
+    adapter: ModelAdapter,
+    part: str,
+    cache: RowScoreCache,
+    batch_size: int | None = None,
+    name: str = "score",
+    start: str = "theta0",
 ) -> tuple[int, int, int]:
     """Put one shard's endpoint losses in the row-score cache, scoring only rows it lacks.
 
@@ -52,7 +59,7 @@ def score_shard(
     todo = rows[~rows[HASH_COLUMN].isin(known[HASH_COLUMN])]
     if len(todo):
         with progress_bar(len(todo), name) as progress:
-            base, warm = adapter.endpoint_losses(todo, batch_size, progress)
+            base, warm = adapter.endpoint_losses(todo, batch_size, progress, start)
         fresh = pd.DataFrame({HASH_COLUMN: todo[HASH_COLUMN].to_numpy(), "loss_base": base, "loss_warm": warm})
         known = pd.concat([known, fresh], ignore_index=True) if len(known) else fresh
     in_order = known.set_index(HASH_COLUMN).reindex(rows[HASH_COLUMN].to_numpy()).reset_index()
@@ -88,10 +95,12 @@ def write_scores(parts: list[str], cache: RowScoreCache, normalize: bool, path: 
     return (np.concatenate(scores) if scores else np.empty(0)), stored
 
 
-def score_rows(adapter: ModelAdapter, rows: pd.DataFrame, normalize: bool = True) -> pd.DataFrame:
+def score_rows(
+    adapter: ModelAdapter, rows: pd.DataFrame, normalize: bool = True, start: str = "theta0"
+) -> pd.DataFrame:
     """Score rows held in memory (no shards, no cache): for tests and small, one-off uses."""
     with progress_bar(len(rows), "score") as progress:
-        base, warm = adapter.endpoint_losses(rows, None, progress)
+        base, warm = adapter.endpoint_losses(rows, None, progress, start)
     return pd.DataFrame(
         {
             "id": rows["id"].to_numpy(),
@@ -124,6 +133,7 @@ class LossDrop(Scorer):
                 part,
                 index,
                 gpus,
+                config.start,
             )
             for index, part in enumerate(pool.valid_parts)
         ]
@@ -140,12 +150,12 @@ class LossDrop(Scorer):
             sum(d.rows_reused for d in done),
             len({d.worker for d in done}) or 1,
             stored,
-            forward_passes=2 * rows_scored,  # θ0 and θT per newly scored row
+            forward_passes=2 * rows_scored,  # θs and θT per newly scored row
             damaged=sum(d.damaged for d in done),
         )
 
 
 class LossDropRaw(LossDrop):
-    """The un-normalized drop ℓ(θ0) − ℓ(θT) (CoLoR-Filter); shares lossdrop's θT and row-score cache."""
+    """The un-normalized drop ℓ(θs) − ℓ(θT) (CoLoR-Filter); shares lossdrop's θT and row-score cache."""
 
     normalize = False

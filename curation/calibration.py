@@ -1,0 +1,225 @@
+"""Calibrating the warmup to its target: the capacity (scope, learning rate, steps) that makes θT specific.
+
+How much the warmup may change the model decides whether the score finds the target: too little
+and every row's loss barely moves, too much and θT learns what all text shares. As the seed
+paper does, each candidate is trained on k−1 folds of the validation set and judged on the
+held-out fold against a reference sample of the pool, by a specificity:
+
+- `separation` (the default; zero-order, forward passes only): the held-out fold's mean
+  normalized drop minus the reference's, over their pooled standard deviation. It asks what the
+  selection needs, that held-out target rows score above generic ones, and does not reward a
+  warmup merely for moving every loss more (benchmarks/RESULTS.md, issue 13: on man-page text
+  the plain difference preferred large LoRA warmups that select worse).
+- `drop`: the plain difference of the two means.
+- `gradient` (the seed paper's): the cosine of the held-out fold's gradient with the training
+  folds' minus the reference's, at the checkpoint.
+
+Steps
+are checkpoints along one training run per (scope, lr) and fold, so a grid of 5 arms × 4 step
+counts costs 5 × k trainings. The candidate with the highest mean specificity wins; ties go to
+the cheaper one (fewer steps, then the smaller scope, then the smaller lr). The winner is then
+trained on the whole validation set as θT (curation.warmup_cache).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from curation.models import ModelAdapter, WarmupConfig
+from curation.rows import HASH_COLUMN
+from curation.scorers.lossdrop import score_formula
+
+MIN_FOLD_ROWS = 4  # a held-out fold smaller than this says nothing: fewer rows, fewer folds
+SCOPE_COST = {"attention": 0, "wide": 1, "full": 2}
+TIE = 1e-9
+
+
+@dataclass(frozen=True)
+class Grid:
+    """Candidates: each (scope, lr) arm is trained once per fold and judged at every step count."""
+
+    arms: tuple[tuple[str, float], ...]
+    steps: tuple[int, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"arms": [list(arm) for arm in self.arms], "steps": list(self.steps)}
+
+    @property
+    def trainings_per_fold(self) -> int:
+        return len(self.arms)
+
+
+# Per row kind. Text: LoRA learning rates an order above full-parameter ones (a LoRA update is
+# scaled by alpha/rank and starts from B = 0). Classifiers always train all their weights.
+GRIDS = {
+    "text": Grid(
+        arms=(("attention", 1e-2), ("wide", 1e-2), ("full", 3e-4), ("full", 1e-3), ("full", 3e-3)),
+        steps=(10, 20, 40, 80),
+    ),
+    "features": Grid(arms=(("full", 0.01), ("full", 0.05), ("full", 0.2)), steps=(15, 30, 60, 120)),
+}
+
+
+@dataclass
+class Calibration:
+    """The chosen warmup, the grid's table (one row per candidate) and what finding it cost."""
+
+    config: WarmupConfig
+    table: list[dict[str, Any]]
+    folds: int
+    steps_trained: int
+    seconds: float
+    criterion: str
+    reference_rows: int
+    reference_hash: str = ""
+    status: str = "miss"  # "hit" (read from the cache), "miss" (computed by this run), "skipped" (too few rows)
+    key: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "config": self.config.as_dict(),
+            "table": self.table,
+            "folds": self.folds,
+            "steps_trained": self.steps_trained,
+            "seconds": self.seconds,
+            "criterion": self.criterion,
+            "reference_rows": self.reference_rows,
+            "reference_hash": self.reference_hash,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], status: str) -> Calibration:
+        fields = {k: v for k, v in data.items() if k not in ("config", "key")}
+        return cls(config=WarmupConfig(**data["config"]), status=status, **fields)
+
+
+def describe(config: dict[str, Any], kind: str) -> str:
+    """A warmup config in a few words: 'full, lr 0.001, 40 steps' ('all weights' for a classifier)."""
+    scope = config["scope"] + (f" rank {config['lora_rank']}" if config["scope"] != "full" else "")
+    return f"{scope if kind == 'text' else 'all weights'}, lr {config['lr']:g}, {config['steps']} steps"
+
+
+def fold_count(rows: int, wanted: int) -> int:
+    """Folds for `rows` validation rows: `wanted`, fewer if a fold would hold under MIN_FOLD_ROWS."""
+    return max(0, min(wanted, rows // MIN_FOLD_ROWS))
+
+
+def fold_positions(hashes: pd.Series, folds: int) -> list[np.ndarray]:
+    """Disjoint folds covering every row, by content hash: the same rows give the same folds
+    whatever their order in the file."""
+    order = np.argsort(np.asarray(hashes, dtype=object).astype(str), kind="stable")
+    return [np.sort(order[i::folds]) for i in range(folds)]
+
+
+def separation(held: np.ndarray, ref: np.ndarray) -> float:
+    """Held-out minus reference mean score over their pooled standard deviation (0 when both are constant)."""
+    spread = float(np.sqrt(0.5 * (np.var(held) + np.var(ref))))
+    difference = float(np.mean(held) - np.mean(ref))
+    return difference / spread if spread > 1e-12 else 0.0
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    norm = float(np.linalg.norm(a) * np.linalg.norm(b))
+    return float(a @ b) / norm if norm > 0 else 0.0
+
+
+class Judge:
+    """The criterion's (held-out, reference) values for the model as trained so far, on one fold.
+
+    The start point's losses are computed once per training run (θ1 is fixed after step 1, θ0
+    always), so each checkpoint costs one forward pass per row, not two.
+    """
+
+    def __init__(self, adapter: ModelAdapter, held, train, reference, start: str, criterion: str):
+        self.adapter, self.held, self.train, self.reference = adapter, held, train, reference
+        self.start, self.criterion = start, criterion
+        self.start_losses: tuple[np.ndarray, np.ndarray] | None = None
+
+    def __call__(self) -> float:
+        """The specificity of the model as trained so far on this fold."""
+        adapter = self.adapter
+        if self.criterion == "gradient":
+            direction = adapter.warm_gradient(self.train)
+            held, ref = adapter.warm_gradient(self.held), adapter.warm_gradient(self.reference)
+            return cosine(held, direction) - cosine(ref, direction)
+        if self.start_losses is None:
+            self.start_losses = (adapter.losses(self.held, self.start), adapter.losses(self.reference, self.start))
+        held_start, ref_start = self.start_losses
+        held = score_formula(held_start, adapter.losses(self.held, "warm"))
+        ref = score_formula(ref_start, adapter.losses(self.reference, "warm"))
+        if self.criterion == "drop":
+            return float(np.mean(held) - np.mean(ref))
+        return separation(held, ref)
+
+
+def cheapest_best(table: list[dict[str, Any]]) -> dict[str, Any]:
+    """The row of highest specificity; within TIE of it, the cheapest (steps, scope, lr)."""
+    best = max(row["specificity"] for row in table)
+    tied = [row for row in table if row["specificity"] >= best - TIE]
+    return min(tied, key=lambda row: (row["steps"], SCOPE_COST.get(row["scope"], 0), row["lr"]))
+
+
+def calibrate(
+    adapter: ModelAdapter,
+    validation: pd.DataFrame,
+    reference: pd.DataFrame,
+    base: WarmupConfig,
+    grid: Grid,
+    folds: int,
+    start: str = "theta1",
+    criterion: str = "separation",
+    progress: Callable[[int], None] | None = None,
+) -> Calibration:
+    """Judge every candidate of `grid` on `folds` held-out folds of `validation`; the winner's config."""
+    started = time.perf_counter()
+    parts = fold_positions(validation[HASH_COLUMN], folds)
+    last = max(grid.steps)
+    measured: list[dict[str, Any]] = []
+    for scope, lr in grid.arms:
+        config = dataclasses.replace(base, scope=scope, lr=lr, steps=last)
+        for fold, held_at in enumerate(parts):
+            held = validation.iloc[held_at]
+            train = validation.drop(index=validation.index[held_at])
+            judge = Judge(adapter, held, train, reference, start, criterion)
+
+            def at_step(step: int, scope=scope, lr=lr, fold=fold, judge=judge) -> None:
+                if step in grid.steps:
+                    measured.append({"scope": scope, "lr": lr, "steps": step, "fold": fold, "specificity": judge()})
+
+            adapter.warmup(train, config, progress, on_step=at_step)
+    table = summarize(measured)
+    winner = cheapest_best(table)
+    for row in table:
+        row["chosen"] = row is winner
+    chosen = dataclasses.replace(base, scope=winner["scope"], lr=winner["lr"], steps=winner["steps"])
+    return Calibration(
+        config=chosen,
+        table=table,
+        folds=folds,
+        steps_trained=last * len(grid.arms) * folds,
+        seconds=round(time.perf_counter() - started, 3),
+        criterion=criterion,
+        reference_rows=len(reference),
+    )
+
+
+def summarize(measured: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per candidate: its specificity's mean over the folds and their spread (std)."""
+    grouped = pd.DataFrame(measured).groupby(["scope", "lr", "steps"], sort=False)["specificity"]
+    table = grouped.agg(["mean", "std"]).reset_index()
+    return [
+        {
+            "scope": str(row.scope),
+            "lr": float(row.lr),
+            "steps": int(row.steps),
+            "specificity": round(float(row.mean), 6),
+            "spread": round(float(row.std) if np.isfinite(row.std) else 0.0, 6),
+        }
+        for row in table.itertuples()
+    ]

@@ -1,0 +1,83 @@
+"""The calibration's cache: the reference sample pinned per target, and each calibration's result.
+
+- The reference sample is the pool rows of smallest content hash (deterministic, whatever their
+  order). The first pool curated for a target gives it; it is pinned at
+  `<cache>/calibration/reference-<key>.parquet` (key: the validation rows' hash and the sample
+  size), so every later pool is judged against the same rows and finds the calibration again:
+  the calibration is a property of the target, like θT.
+- A calibration's result (the chosen config and the grid's table) is
+  `<cache>/calibration/<key>.json`, written atomically under a lock, so two runs compute it once.
+
+A damaged entry (unreadable Parquet or JSON, fields missing) is set aside and rebuilt.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from curation.cache_keys import reference_key
+from curation.calibration import Calibration
+from curation.hashing import dataset_hash
+from curation.integrity import set_aside, warn
+from curation.locks import exclusive
+from curation.rows import HASH_COLUMN
+from curation.storage import exists, join, read_json, read_parquet, write_json_atomic, write_parquet_atomic
+
+
+def reference_sample(parts: list[str], rows: int) -> pd.DataFrame:
+    """The `rows` valid pool rows of smallest content hash, read shard by shard (memory: a shard)."""
+    best: pa.Table | None = None
+    for part in parts:
+        table = pq.read_table(part)
+        if best is not None:
+            table = pa.concat_tables([best, table.select(best.column_names)], promote_options="permissive")
+        order = pc.sort_indices(table, sort_keys=[(HASH_COLUMN, "ascending")])
+        best = table.take(order[:rows])
+    return best.to_pandas() if best is not None else pd.DataFrame()
+
+
+def pinned_reference(cache: str, validation_hash: str, parts: list[str], rows: int) -> tuple[pd.DataFrame, str]:
+    """The target's reference sample and its hash: the pinned one, or this pool's, pinned now."""
+    url = join(cache, "calibration", f"reference-{reference_key(validation_hash, rows)}.parquet")
+    if exists(url):
+        try:
+            frame = read_parquet(url)
+            if HASH_COLUMN in frame.columns and len(frame):
+                return frame, dataset_hash(frame[HASH_COLUMN])
+            raise ValueError("no rows")
+        except Exception as err:  # cut short, altered: rebuilt from this pool
+            set_aside(cache, url, f"{url}: unreadable reference sample ({type(err).__name__})")
+    frame = reference_sample(parts, rows)
+    write_parquet_atomic(url, frame)
+    return frame, dataset_hash(frame[HASH_COLUMN])
+
+
+def obtain_calibration(compute: Callable[[], Calibration], cache: str, key: str) -> Calibration:
+    """The calibration stored under `key` (a `hit`), or `compute()`'s, stored (once, under a lock)."""
+    url = join(cache, "calibration", f"{key}.json")
+
+    def stored() -> Calibration | None:
+        if not exists(url):
+            return None
+        try:
+            return Calibration.from_dict(read_json(url), status="hit")
+        except Exception as err:
+            set_aside(cache, url, f"{url}: unreadable calibration ({type(err).__name__}: {err})")
+            return None
+
+    found = stored()
+    if found is not None:
+        return found
+    waiting = lambda: warn("another run is calibrating this warmup (key %s); waiting for it", key[:12])  # noqa: E731
+    with exclusive(cache, f"calibration-{key}", on_wait=waiting):
+        found = stored()
+        if found is not None:
+            return found
+        calibration = compute()
+        write_json_atomic(url, calibration.as_dict())
+        return calibration

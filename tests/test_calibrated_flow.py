@@ -1,0 +1,108 @@
+"""The calibrated warmup and the score's start point, through the real flow and command line."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from runs import curate_run, on_task, run_args
+
+from curation.models import forget_adapters
+
+
+@pytest.fixture(autouse=True)
+def _fresh_models(prefect_api_url):
+    forget_adapters()
+    yield
+    forget_adapters()
+
+
+def test_the_default_calibrates_reports_its_grid_and_trains_the_winner(labelled_task, tmp_path):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey, FlowRunFilter, FlowRunFilterId
+
+    report = curate_run(
+        **on_task(labelled_task), budget=50, out=str(tmp_path / "out"), cache=str(tmp_path / "c"), skip_finetune=True
+    )
+    calibration, warmup = report["calibration"], report["effective"]["warmup"]
+    assert calibration["status"] == "miss" == report["cache"]["calibration"] and calibration["folds"] == 3
+    chosen = [row for row in calibration["table"] if row["chosen"]]
+    assert len(chosen) == 1 and len(calibration["table"]) == 3 * 4  # 3 lrs × 4 step counts for a classifier
+    assert (chosen[0]["lr"], chosen[0]["steps"]) == (warmup["lr"], warmup["steps"]) and warmup == calibration["chosen"]
+    best = max(row["specificity"] for row in calibration["table"])
+    assert chosen[0]["specificity"] == best
+    assert report["cost"]["calibration_steps"] == calibration["steps_trained"] == 3 * 120 * 3
+    assert report["cost"]["warmup_steps"] == warmup["steps"] and report["timings"]["calibrate"] > 0
+    assert calibration["reference_rows"] == 128 and report["effective"]["start"] == "theta1"
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["warmup-calibration"])),
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[report["flow_run"]])),
+        )
+    assert len(artifacts) == 1 and artifacts[0].type == "table"
+    assert len(json.loads(artifacts[0].data)) == len(calibration["table"])
+
+
+@pytest.mark.parametrize("fixed", [{"warmup": "fixed"}, {"warmup_steps": 12}, {"warmup_lr": 0.02}])
+def test_a_fixed_setting_skips_the_calibration(labelled_task, tmp_path, fixed):
+    report = curate_run(
+        **on_task(labelled_task),
+        budget=50,
+        out=str(tmp_path / "out"),
+        cache=str(tmp_path / "c"),
+        skip_finetune=True,
+        **fixed,
+    )
+    assert report["calibration"] is None and report["cache"]["calibration"] == "not-used"
+    assert "calibrate" not in report["timings"] and report["cost"]["calibration_steps"] == 0
+    assert report["effective"]["warmup"]["steps"] == fixed.get("warmup_steps", 60)
+    assert not (tmp_path / "c" / "calibration").exists()
+
+
+def test_too_few_validation_rows_to_fold_use_the_fixed_default(labelled_task, tmp_path):
+    small = tmp_path / "small.parquet"
+    validation = pd.read_parquet(labelled_task["validation"])
+    pd.concat([validation.groupby("label").head(1), validation.iloc[:2]]).drop_duplicates("features").to_parquet(small)
+    report = curate_run(
+        pool=str(labelled_task["pool"]),
+        validation=str(small),
+        test=str(labelled_task["test"]),
+        model="linear",
+        budget=50,
+        out=str(tmp_path / "out"),
+        cache=str(tmp_path / "c"),
+        skip_finetune=True,
+    )
+    assert report["cache"]["calibration"] == "skipped" and report["calibration"]["table"] == []
+    assert report["effective"]["warmup"]["steps"] == 60 and report["cache"]["warmup"] == "miss"
+
+
+def test_the_start_point_shares_theta_t_but_not_the_row_scores(labelled_task, tmp_path):
+    common = dict(**on_task(labelled_task), budget=50, cache=str(tmp_path / "c"), skip_finetune=True, warmup="fixed")
+    one = curate_run(**common, out=str(tmp_path / "one"), start="theta1")
+    zero = curate_run(**common, out=str(tmp_path / "zero"), start="theta0")
+    assert zero["cache"]["warmup"] == "hit" and zero["hashes"]["warmup_key"] == one["hashes"]["warmup_key"]
+    assert zero["cache"]["rows_scored"] == one["cache"]["rows_scored"] > 0  # no row score of the other start
+    assert one["hashes"]["row_score_key"] != zero["hashes"]["row_score_key"]
+    first, base = (pd.read_parquet(tmp_path / name / "scores.parquet") for name in ("one", "zero"))
+    pd.testing.assert_series_equal(first["loss_warm"], base["loss_warm"])  # the same θT
+    assert (first["loss_base"] != base["loss_base"]).mean() > 0.99  # ℓ(θ1) is not ℓ(θ0)
+
+
+def test_the_calibration_judges_with_the_start_point_it_scores_from(labelled_task, tmp_path):
+    common = dict(**on_task(labelled_task), budget=50, cache=str(tmp_path / "c"), skip_finetune=True)
+    one = curate_run(**common, out=str(tmp_path / "one"), start="theta1")
+    zero = curate_run(**common, out=str(tmp_path / "zero"), start="theta0")
+    assert one["cache"]["calibration"] == zero["cache"]["calibration"] == "miss"
+    assert one["calibration"]["key"] != zero["calibration"]["key"]
+    assert one["calibration"]["reference_hash"] == zero["calibration"]["reference_hash"]  # one pinned sample
+
+
+def test_the_command_line_names_the_chosen_warmup(labelled_task, tmp_path, curate_cli):
+    args = [*run_args(labelled_task, budget=50), "--out", str(tmp_path / "out"), "--cache", str(tmp_path / "c")]
+    first = curate_cli(*args, "--skip-finetune", check=True)
+    assert "warmup: all weights, lr " in first.stdout and "(calibrated on 3 folds: cache miss)" in first.stdout
+    args[args.index("--out") + 1] = str(tmp_path / "again")
+    again = curate_cli(*args, "--skip-finetune", check=True)
+    assert "(calibrated on 3 folds: cache hit)" in again.stdout and "scores from theta1" in again.stdout
