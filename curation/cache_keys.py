@@ -62,7 +62,8 @@ def reference_key(validation_hash: str, rows: int) -> str:
 
 def calibration_key(validation_hash: str, model: Any, settings: dict[str, Any], reference_hash: str) -> str:
     """The key of a calibration: the validation rows, θ0, the grid and its settings (folds, criterion,
-    start point, the base warmup config) and the reference sample's content."""
+    the base warmup config) and the reference sample's content (not the start point: candidates are
+    judged from θ0, and θT holds both start points)."""
     return json_hash(
         {
             "kind": "calibration",

@@ -5,12 +5,12 @@ and every row's loss barely moves, too much and θT learns what all text shares.
 paper does, each candidate is trained on k−1 folds of the validation set and judged on the
 held-out fold against a reference sample of the pool, by a specificity:
 
-- `separation` (the default; zero-order, forward passes only): the held-out fold's mean
-  normalized drop minus the reference's, over their pooled standard deviation. It asks what the
-  selection needs, that held-out target rows score above generic ones, and does not reward a
-  warmup merely for moving every loss more (benchmarks/RESULTS.md, issue 13: on man-page text
-  the plain difference preferred large LoRA warmups that select worse).
-- `drop`: the plain difference of the two means.
+- `auc` (the default; zero-order, forward passes only): the chance that a held-out row's
+  normalized drop beats a reference row's, minus ½. It asks what a top-k selection needs, that
+  held-out target rows rank above generic ones, and does not reward a warmup merely for moving
+  every loss more (benchmarks/RESULTS.md, issue 13: on man-page text the plain difference and a
+  standardized one picked warmups that select worse).
+- `drop`: the held-out fold's mean normalized drop minus the reference's.
 - `gradient` (the seed paper's): the cosine of the held-out fold's gradient with the training
   folds' minus the reference's, at the checkpoint.
 
@@ -60,7 +60,7 @@ class Grid:
 GRIDS = {
     "text": Grid(
         arms=(("attention", 1e-2), ("wide", 1e-2), ("full", 3e-4), ("full", 1e-3), ("full", 3e-3)),
-        steps=(10, 20, 40, 80),
+        steps=(5, 10, 20, 40),
     ),
     "features": Grid(arms=(("full", 0.01), ("full", 0.05), ("full", 0.2)), steps=(15, 30, 60, 120)),
 }
@@ -117,11 +117,12 @@ def fold_positions(hashes: pd.Series, folds: int) -> list[np.ndarray]:
     return [np.sort(order[i::folds]) for i in range(folds)]
 
 
-def separation(held: np.ndarray, ref: np.ndarray) -> float:
-    """Held-out minus reference mean score over their pooled standard deviation (0 when both are constant)."""
-    spread = float(np.sqrt(0.5 * (np.var(held) + np.var(ref))))
-    difference = float(np.mean(held) - np.mean(ref))
-    return difference / spread if spread > 1e-12 else 0.0
+def rank_specificity(held: np.ndarray, ref: np.ndarray) -> float:
+    """P(a held-out row outscores a reference row) − ½, ties counting half: 0 when the warmup tells
+    them apart no better than chance (or moved nothing), ½ when every held-out row is ahead."""
+    ranks = pd.Series(np.concatenate([held, ref])).rank(method="average").to_numpy()  # Mann-Whitney U
+    wins = ranks[: len(held)].sum() - len(held) * (len(held) + 1) / 2
+    return float(wins / (len(held) * len(ref))) - 0.5
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> float:
@@ -130,32 +131,34 @@ def cosine(a: np.ndarray, b: np.ndarray) -> float:
 
 
 class Judge:
-    """The criterion's (held-out, reference) values for the model as trained so far, on one fold.
+    """The specificity of the model as trained so far on one fold.
 
-    The start point's losses are computed once per training run (θ1 is fixed after step 1, θ0
-    always), so each checkpoint costs one forward pass per row, not two.
+    Candidates are judged by the drop from θ0, whatever `--start` the run scores from: θ0's losses
+    do not depend on the candidate, so they are computed once per fold and for the reference
+    (`base`, shared by every candidate), and each checkpoint costs one forward pass per row; the
+    calibration, like θT, then serves both start points.
     """
 
-    def __init__(self, adapter: ModelAdapter, held, train, reference, start: str, criterion: str):
+    def __init__(self, adapter: ModelAdapter, held, train, reference, criterion: str, base: dict, fold: int):
         self.adapter, self.held, self.train, self.reference = adapter, held, train, reference
-        self.start, self.criterion = start, criterion
-        self.start_losses: tuple[np.ndarray, np.ndarray] | None = None
+        self.criterion, self.base, self.fold = criterion, base, fold
+
+    def _base(self, name: str, rows: pd.DataFrame) -> np.ndarray:
+        if name not in self.base:
+            self.base[name] = self.adapter.losses(rows, "theta0")
+        return self.base[name]
 
     def __call__(self) -> float:
-        """The specificity of the model as trained so far on this fold."""
         adapter = self.adapter
         if self.criterion == "gradient":
             direction = adapter.warm_gradient(self.train)
             held, ref = adapter.warm_gradient(self.held), adapter.warm_gradient(self.reference)
             return cosine(held, direction) - cosine(ref, direction)
-        if self.start_losses is None:
-            self.start_losses = (adapter.losses(self.held, self.start), adapter.losses(self.reference, self.start))
-        held_start, ref_start = self.start_losses
-        held = score_formula(held_start, adapter.losses(self.held, "warm"))
-        ref = score_formula(ref_start, adapter.losses(self.reference, "warm"))
+        held = score_formula(self._base(f"fold-{self.fold}", self.held), adapter.losses(self.held, "warm"))
+        ref = score_formula(self._base("reference", self.reference), adapter.losses(self.reference, "warm"))
         if self.criterion == "drop":
             return float(np.mean(held) - np.mean(ref))
-        return separation(held, ref)
+        return rank_specificity(held, ref)
 
 
 def cheapest_best(table: list[dict[str, Any]]) -> dict[str, Any]:
@@ -172,8 +175,7 @@ def calibrate(
     base: WarmupConfig,
     grid: Grid,
     folds: int,
-    start: str = "theta1",
-    criterion: str = "separation",
+    criterion: str = "auc",
     progress: Callable[[int], None] | None = None,
 ) -> Calibration:
     """Judge every candidate of `grid` on `folds` held-out folds of `validation`; the winner's config."""
@@ -181,12 +183,13 @@ def calibrate(
     parts = fold_positions(validation[HASH_COLUMN], folds)
     last = max(grid.steps)
     measured: list[dict[str, Any]] = []
+    base_losses: dict[str, np.ndarray] = {}  # θ0's losses of each fold and of the reference
     for scope, lr in grid.arms:
         config = dataclasses.replace(base, scope=scope, lr=lr, steps=last)
         for fold, held_at in enumerate(parts):
             held = validation.iloc[held_at]
             train = validation.drop(index=validation.index[held_at])
-            judge = Judge(adapter, held, train, reference, start, criterion)
+            judge = Judge(adapter, held, train, reference, criterion, base_losses, fold)
 
             def at_step(step: int, scope=scope, lr=lr, fold=fold, judge=judge) -> None:
                 if step in grid.steps:

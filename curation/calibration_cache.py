@@ -28,14 +28,20 @@ from curation.locks import exclusive
 from curation.rows import HASH_COLUMN
 from curation.storage import exists, join, read_json, read_parquet, write_json_atomic, write_parquet_atomic
 
+MODEL_COLUMNS = (HASH_COLUMN, "id", "text", "prompt", "response", "messages", "features", "label")
+
 
 def reference_sample(parts: list[str], rows: int) -> pd.DataFrame:
-    """The `rows` valid pool rows of smallest content hash, read shard by shard (memory: a shard)."""
+    """The `rows` valid pool rows of smallest content hash, read shard by shard (memory: a shard).
+
+    Only the columns a model reads are kept: pass-through columns may be typed differently per file.
+    """
     best: pa.Table | None = None
     for part in parts:
-        table = pq.read_table(part)
+        names = pq.read_schema(part).names
+        table = pq.read_table(part, columns=[c for c in MODEL_COLUMNS if c in names])
         if best is not None:
-            table = pa.concat_tables([best, table.select(best.column_names)], promote_options="permissive")
+            table = pa.concat_tables([best, table.select(best.column_names)])
         order = pc.sort_indices(table, sort_keys=[(HASH_COLUMN, "ascending")])
         best = table.take(order[:rows])
     return best.to_pandas() if best is not None else pd.DataFrame()

@@ -33,7 +33,7 @@ Similarity = Literal["max", "mean"]
 WarmupMode = Literal["auto", "fixed"]
 Scope = Literal["attention", "wide", "full"]  # what a causal-LM warmup trains
 Start = Literal["theta0", "theta1"]  # the score's start point: θ0, or the warmup's first checkpoint θ1
-Criterion = Literal["separation", "drop", "gradient"]
+Criterion = Literal["auc", "drop", "gradient"]
 SEED_MAX = 2**32 - 1
 NIGHTLY_CRON = "0 2 * * *"
 
@@ -177,10 +177,10 @@ class CurationSettings(Options):
         128, ge=8, le=100_000, description="Rows of the pool's reference sample the calibration judges against"
     )
     calibration_criterion: Criterion = Field(
-        "separation",
-        description="How the calibration judges a warmup: separation (held-out normalized drop minus the "
-        "reference's, over their pooled std; forward passes only), drop (the plain difference) or gradient "
-        "(held-out gradient cosine minus the reference's, as the seed paper)",
+        "auc",
+        description="How the calibration judges a warmup: auc (the chance a held-out row's normalized drop "
+        "beats a reference row's, minus 0.5; forward passes only), drop (held-out mean drop minus the "
+        "reference's) or gradient (held-out gradient cosine minus the reference's, as the seed paper)",
     )
     warmup_seed: int = Field(
         0, ge=0, le=SEED_MAX, description="Seed of the warmup; --seed sets the selection's and the finetunes'"

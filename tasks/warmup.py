@@ -67,7 +67,6 @@ def find_warmup(adapter: ModelAdapter, target: Target, pool: PoolCheck, base: Wa
         "grid": grid.as_dict(),
         "folds": folds,
         "criterion": config.calibration_criterion,
-        "start": config.start,
         "base": base.as_dict(),
     }
     key = calibration_key(validation_hash, model_identity(adapter), settings, reference_hash)
@@ -75,9 +74,7 @@ def find_warmup(adapter: ModelAdapter, target: Target, pool: PoolCheck, base: Wa
     def compute() -> Calibration:
         total = max(grid.steps) * len(grid.arms) * folds
         with progress_bar(total, "calibrate", unit="step", artifact_key="calibration-progress") as progress:
-            found = calibrate(
-                adapter, rows, reference, base, grid, folds, config.start, config.calibration_criterion, progress
-            )
+            found = calibrate(adapter, rows, reference, base, grid, folds, config.calibration_criterion, progress)
         found.reference_hash = reference_hash
         return found
 

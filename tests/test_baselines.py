@@ -53,6 +53,8 @@ def test_embedding_method_selects_by_similarity_and_reports_its_cost(labelled_ta
         "scoring_forward_passes": 2400 + 200,
         "scoring_backward_passes": 0,
         "warmup_steps": 0,
+        "calibration_steps": 0,
+        "calibration_seconds": 0.0,
         "bytes_stored": 0,
         "score_seconds": report["timings"]["score"],
     }

@@ -90,13 +90,15 @@ def test_the_start_point_shares_theta_t_but_not_the_row_scores(labelled_task, tm
     assert (first["loss_base"] != base["loss_base"]).mean() > 0.99  # ℓ(θ1) is not ℓ(θ0)
 
 
-def test_the_calibration_judges_with_the_start_point_it_scores_from(labelled_task, tmp_path):
+def test_both_start_points_share_one_calibration_and_theta_t(labelled_task, tmp_path):
+    """Candidates are judged from θ0, so the calibration (and the θT it picks) serves either start."""
     common = dict(**on_task(labelled_task), budget=50, cache=str(tmp_path / "c"), skip_finetune=True)
     one = curate_run(**common, out=str(tmp_path / "one"), start="theta1")
     zero = curate_run(**common, out=str(tmp_path / "zero"), start="theta0")
-    assert one["cache"]["calibration"] == zero["cache"]["calibration"] == "miss"
-    assert one["calibration"]["key"] != zero["calibration"]["key"]
-    assert one["calibration"]["reference_hash"] == zero["calibration"]["reference_hash"]  # one pinned sample
+    assert (one["cache"]["calibration"], zero["cache"]["calibration"]) == ("miss", "hit")
+    assert one["calibration"]["key"] == zero["calibration"]["key"] and zero["cache"]["warmup"] == "hit"
+    assert zero["cost"]["calibration_steps"] == 0 == zero["cost"]["warmup_steps"]
+    assert zero["cache"]["rows_scored"] > 0  # the row scores are per start point
 
 
 def test_the_command_line_names_the_chosen_warmup(labelled_task, tmp_path, curate_cli):

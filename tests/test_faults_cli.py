@@ -118,7 +118,8 @@ def test_a_full_disk_under_cache_exits_3_and_leaves_no_half_written_file(labelle
             sys.executable,
             "-m",
             "flows.cli",
-            *_run_args(labelled_task, tmp_path / "out", small / "cache", "--skip-finetune", "--shard-rows", "600"),
+            *_run_args(labelled_task, tmp_path / "out", small / "cache", "--skip-finetune", "--shard-rows", "600")
+            + ["--warmup", "fixed"],  # the disk fills while the row scores are written
         ],
         _env(tmp_path, prefect_api_url),
     )
@@ -128,6 +129,20 @@ def test_a_full_disk_under_cache_exits_3_and_leaves_no_half_written_file(labelle
     assert files and all(".tmp-" not in name and size > 0 for name, size in files.items()), left
     manifests = [name for name in files if name.endswith("manifest.json")]
     assert len(manifests) == 1 and any(name.endswith("warm.safetensors") for name in files)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_full_disk_while_calibrating_exits_3_and_leaves_no_half_written_entry(
+    labelled_task, tmp_path, prefect_api_url
+):
+    small = tmp_path / "small"
+    args = _run_args(labelled_task, tmp_path / "out", small / "cache", "--skip-finetune")
+    result, left = _in_a_small_filesystem(
+        small, 8, [sys.executable, "-m", "flows.cli", *args], _env(tmp_path, prefect_api_url)
+    )
+    _assert_one_error_line(result, 3, ["no space left"])
+    assert not any(".tmp-" in line for line in left), left
+    assert not any(line.startswith("cache/calibration/") and line.endswith(".json 0") for line in left), left
     assert not (tmp_path / "out").exists()
 
 

@@ -84,7 +84,7 @@ def test_skip_finetune_stops_after_selection(labelled_task, tmp_path):
     assert written["config"]["selection"] == "auto" and written["config"]["cache"] == str(tmp_path / "cache")
     # ...and `effective` says what the run made of it
     assert written["effective"]["selection"] == "stratified" and written["effective"]["finetune"] is None
-    assert written["effective"]["warmup"]["steps"] == 60  # the feature rows' default warmup
+    assert written["effective"]["warmup"] == written["calibration"]["chosen"]  # the calibrated warmup
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
         "quarantine.parquet",
         "report.json",

@@ -75,3 +75,17 @@ def test_checkpoint_files_of_another_model_do_not_load(tiny_lm, tiny_llama, tmp_
     with pytest.raises(ValueError, match="other tensors"):
         llama.load_warm(str(tmp_path))
     assert llama.warm_states is None
+
+
+def test_an_interrupted_full_warmup_puts_theta0_back(tiny_lm):
+    untouched = CausalLMAdapter(tiny_lm).embed(ROWS)
+    adapter = CausalLMAdapter(tiny_lm)
+
+    def interrupt(step: int) -> None:
+        if step == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        adapter.warmup(ROWS.iloc[:6], WarmupConfig(scope="full", **CONFIG), on_step=interrupt)
+    assert adapter.warm_states is None and adapter.warm_key is None
+    np.testing.assert_allclose(adapter.embed(ROWS), untouched, rtol=1e-5, atol=1e-6)

@@ -34,6 +34,28 @@ def run_compare(out: Path, methods: list[str], paths: dict[str, Any], **run: Any
     return pd.DataFrame(result.table)
 
 
+# lossdrop's variants besides the default (θ1 start, calibrated warmup): issue 13's start × warmup
+VARIANTS = {
+    "θ0 calibrated": {"start": "theta0"},
+    "θ1 fixed": {"warmup": "fixed"},
+    "θ0 fixed": {"start": "theta0", "warmup": "fixed"},
+}
+
+
+def run_variants(out: Path, paths: dict[str, Any], **run: Any) -> pd.DataFrame:
+    """Every method with the defaults, then lossdrop and lossdrop-raw under each of VARIANTS; one row per
+    run with its `variant` name and the `dir` of its outputs."""
+    tables = []
+    for name, options in {"": {}, **VARIANTS}.items():
+        where = out / (name.replace(" ", "-") or "default")
+        methods = METHODS if not name else ["lossdrop", "lossdrop-raw"]
+        table = run_compare(where, methods, paths, **run, **options)
+        table["variant"] = [f"{m} {name}" if name else m for m in table["method"]]
+        table["dir"] = [str(where / m) for m in table["method"]]
+        tables.append(table)
+    return pd.concat(tables, ignore_index=True)
+
+
 def print_runs(label: str, runs: list[dict], metric: str) -> None:
     """One progress line per compare run: each method's metric."""
     print(f"{label}: " + ", ".join(f"{r['method']} {r[metric]:.3f}" for r in runs), flush=True)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from common import METHODS, print_runs, quiet, run_compare, save, summary, write
+from common import print_runs, quiet, run_variants, save, summary, write
 
 VALIDATION, TEST, BUDGET = 100, 500, 180
 
@@ -71,9 +71,8 @@ def main() -> None:
         for seed in range(args.seeds):
             where = Path(root) / f"seed-{seed}"
             paths = {name: write(data, where / "data" / f"{name}.parquet") for name, data in task(seed).items()}
-            table = run_compare(
+            table = run_variants(
                 where / "out",
-                METHODS,
                 paths,
                 model="mlp",
                 budget=BUDGET,
@@ -82,12 +81,12 @@ def main() -> None:
                 cache=str(where / "cache"),
             )
             for _, row in table.iterrows():
-                chosen = pd.read_parquet(where / "out" / row["method"] / "selection.parquet", columns=["domain"])
+                chosen = pd.read_parquet(Path(row["dir"]) / "selection.parquet", columns=["domain"])
                 shares = chosen["domain"].value_counts(normalize=True)
                 records.append(
                     {
                         "seed": seed,
-                        "method": row["method"],
+                        "method": row["variant"],
                         "accuracy": row["selection"],
                         "lift over random": row["lift over random"],
                         "rotated share of selection": shares.get("rotated", 0.0),

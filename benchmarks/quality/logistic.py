@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from common import METHODS, RESULTS, markdown_table, print_runs, quiet, run_compare, save, write
+from common import RESULTS, markdown_table, print_runs, quiet, run_variants, save, write
 
 DIM, CLASSES, POOL, VALIDATION, TEST = 8, 3, 3000, 150, 2000
 SOURCES = ("aligned", "off-domain", "label-noised", "generic")
@@ -68,8 +68,8 @@ def task(share: float, seed: int) -> dict[str, pd.DataFrame]:
     }
 
 
-def selected_sources(out: Path, method: str) -> dict[str, float]:
-    chosen = pd.read_parquet(out / method / "selection.parquet", columns=["source"])
+def selected_sources(run_dir: Path) -> dict[str, float]:
+    chosen = pd.read_parquet(run_dir / "selection.parquet", columns=["source"])
     return chosen["source"].value_counts(normalize=True).to_dict()
 
 
@@ -124,9 +124,8 @@ def main() -> None:
                 paths = {
                     name: write(frame, where / "data" / f"{name}.parquet") for name, frame in task(share, seed).items()
                 }
-                table = run_compare(
+                table = run_variants(
                     where / "out",
-                    METHODS,
                     paths,
                     model="linear",
                     budget=0.1,
@@ -135,12 +134,12 @@ def main() -> None:
                     cache=str(where / "cache"),
                 )
                 for _, row in table.iterrows():
-                    sources = selected_sources(where / "out", row["method"])
+                    sources = selected_sources(Path(row["dir"]))
                     records.append(
                         {
                             "off-domain share": share,
                             "seed": seed,
-                            "method": row["method"],
+                            "method": row["variant"],
                             "accuracy": row["selection"],
                             "lift over random": row["lift over random"],
                             **{f"{source} in selection": sources.get(source, 0.0) for source in SOURCES},

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
-from common import METHODS, print_runs, quiet, run_compare, save, summary
+from common import print_runs, quiet, run_variants, save, summary
 
 BUDGET = 100
 
@@ -39,9 +39,8 @@ def main() -> None:
             where = Path(root) / f"seed-{seed}"
             data = write_demo_data(str(where / "data"), seed=seed)
             pool_share = (pd.read_parquet(data["pool_a"], columns=["family"])["family"] == TARGET).mean()
-            table = run_compare(
+            table = run_variants(
                 where / "out",
-                METHODS,
                 {**data, "pool": data["pool_a"]},
                 model=model,
                 budget=BUDGET,
@@ -50,11 +49,11 @@ def main() -> None:
                 cache=str(where / "cache"),
             )
             for _, row in table.iterrows():
-                chosen = pd.read_parquet(where / "out" / row["method"] / "selection.parquet", columns=["family"])
+                chosen = pd.read_parquet(Path(row["dir"]) / "selection.parquet", columns=["family"])
                 records.append(
                     {
                         "seed": seed,
-                        "method": row["method"],
+                        "method": row["variant"],
                         "test loss": row["selection"],
                         "lift over random": row["lift over random"],
                         "web share of selection": (chosen["family"] == TARGET).mean(),

@@ -294,10 +294,14 @@ class CausalLMAdapter(ModelAdapter):
             if on_step:
                 on_step(step)
 
-        self._train(
-            list(params.values()), rows, config.steps, config.lr, config.batch_size, config.seed, progress,
-            step_done, adapters_off=full,
-        )  # fmt: skip
+        try:
+            self._train(
+                list(params.values()), rows, config.steps, config.lr, config.batch_size, config.seed, progress,
+                step_done, adapters_off=full,
+            )  # fmt: skip
+        except BaseException:  # interrupted: θ0's weights go back in place, nothing half-trained stays
+            self._drop_warm()
+            raise
         for p in params.values():
             p.requires_grad_(False)
         self.warm_states.finish(back_to="theta0" if full else None)  # the base weights are θ0 again
