@@ -148,9 +148,9 @@ class CurationSettings(Options):
         0, ge=0, le=SEED_MAX, description="Seed of the selection's tie-breaks, the random control and the finetunes"
     )
     start: Start = Field(
-        "theta1",
-        description="The score's start point: theta1 (the warmup's first checkpoint, as the seed paper) or "
-        "theta0 (the base model)",
+        "theta0",
+        description="The score's start point: theta0 (the base model) or theta1 (the warmup's first "
+        "checkpoint, the seed paper's main variant)",
     )
     warmup: WarmupMode = Field(
         "auto",

@@ -34,7 +34,7 @@ def test_the_default_calibrates_reports_its_grid_and_trains_the_winner(labelled_
     assert chosen[0]["specificity"] == best
     assert report["cost"]["calibration_steps"] == calibration["steps_trained"] == 3 * 120 * 3
     assert report["cost"]["warmup_steps"] == warmup["steps"] and report["timings"]["calibrate"] > 0
-    assert calibration["reference_rows"] == 128 and report["effective"]["start"] == "theta1"
+    assert calibration["reference_rows"] == 128 and report["effective"]["start"] == "theta0"
     with get_client(sync_client=True) as client:
         artifacts = client.read_artifacts(
             artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["warmup-calibration"])),
@@ -107,4 +107,4 @@ def test_the_command_line_names_the_chosen_warmup(labelled_task, tmp_path, curat
     assert "warmup: all weights, lr " in first.stdout and "(calibrated on 3 folds: cache miss)" in first.stdout
     args[args.index("--out") + 1] = str(tmp_path / "again")
     again = curate_cli(*args, "--skip-finetune", check=True)
-    assert "(calibrated on 3 folds: cache hit)" in again.stdout and "scores from theta1" in again.stdout
+    assert "(calibrated on 3 folds: cache hit)" in again.stdout and "scores from theta0" in again.stdout

@@ -34,11 +34,11 @@ def run_compare(out: Path, methods: list[str], paths: dict[str, Any], **run: Any
     return pd.DataFrame(result.table)
 
 
-# lossdrop's variants besides the default (θ1 start, calibrated warmup): issue 13's start × warmup
+# lossdrop's variants besides the default (θ0 start, calibrated warmup): issue 13's start × warmup
 VARIANTS = {
-    "θ0 calibrated": {"start": "theta0"},
-    "θ1 fixed": {"warmup": "fixed"},
-    "θ0 fixed": {"start": "theta0", "warmup": "fixed"},
+    "θ1 calibrated": {"start": "theta1"},
+    "θ0 fixed": {"warmup": "fixed"},
+    "θ1 fixed": {"start": "theta1", "warmup": "fixed"},
 }
 
 

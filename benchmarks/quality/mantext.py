@@ -31,14 +31,14 @@ TARGETS = ("syscalls", "postgres", "perl")
 VALIDATION_EACH, POOL_EACH, BUDGET = 20, 150, 500
 PRETRAIN_EACH = 300
 VARIANTS = [  # name, method, options
-    ("lossdrop θ1 calibrated (default)", "lossdrop", {}),
-    ("lossdrop θ0 calibrated", "lossdrop", {"start": "theta0"}),
-    ("lossdrop-raw θ1 calibrated", "lossdrop-raw", {}),
+    ("lossdrop θ0 calibrated (default)", "lossdrop", {"start": "theta0"}),
+    ("lossdrop θ1 calibrated", "lossdrop", {"start": "theta1"}),
     ("lossdrop-raw θ0 calibrated", "lossdrop-raw", {"start": "theta0"}),
-    ("lossdrop θ1 fixed", "lossdrop", {"warmup": "fixed"}),
+    ("lossdrop-raw θ1 calibrated", "lossdrop-raw", {"start": "theta1"}),
     ("lossdrop θ0 fixed", "lossdrop", {"warmup": "fixed", "start": "theta0"}),
-    ("lossdrop-raw θ1 fixed", "lossdrop-raw", {"warmup": "fixed"}),
+    ("lossdrop θ1 fixed", "lossdrop", {"warmup": "fixed", "start": "theta1"}),
     ("lossdrop-raw θ0 fixed", "lossdrop-raw", {"warmup": "fixed", "start": "theta0"}),
+    ("lossdrop-raw θ1 fixed", "lossdrop-raw", {"warmup": "fixed", "start": "theta1"}),
     ("embedding max", "embedding", {}),
     ("embedding mean", "embedding", {"similarity": "mean"}),
 ]
