@@ -178,16 +178,24 @@ def main(argv: list[str] | None = None) -> int:
         if code in (130, 143):
             remove_run_dir()
             _exit_now(code, line)
-        print(line, file=sys.stderr, flush=True)
+        _print_error(line)
         return code
     finally:
         remove_run_dir()
 
 
+def _print_error(line: str) -> None:
+    """The error line, on a line of its own: a progress bar cut short has not ended its line."""
+    tqdm = sys.modules.get("tqdm")
+    if tqdm is not None and len(getattr(tqdm.tqdm, "_instances", ())):
+        sys.stderr.write("\n")
+    print(line, file=sys.stderr, flush=True)
+
+
 def _exit_now(code: int, line: str) -> None:
     """After a signal, leave without waiting for worker threads still finishing a shard; the
     clean-up (staging, temporary folders, the temporary server) has already run."""
-    print(line, file=sys.stderr, flush=True)
+    _print_error(line)
     sys.stdout.flush()
     os._exit(code)
 

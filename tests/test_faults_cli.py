@@ -347,3 +347,17 @@ def test_two_concurrent_runs_on_one_cache_train_the_warmup_once(labelled_task, t
         pd.read_parquet(tmp_path / "a" / "scores.parquet"), pd.read_parquet(tmp_path / "b" / "scores.parquet")
     )
     assert not (tmp_path / "cache" / "locks").exists()  # locks are removed when released
+
+
+def test_the_error_line_starts_a_line_of_its_own_after_a_bar_cut_short(capsys):
+    """A signal can stop a run while a progress bar is mid-line on stderr."""
+    from tqdm import tqdm
+
+    from flows.cli import _print_error
+
+    bar = tqdm(total=10, desc="warmup", file=sys.stderr)
+    bar.update(1)
+    _print_error("curate: terminated (SIGTERM); temporary files removed, no outputs published")
+    bar.close()
+    lines = capsys.readouterr().err.splitlines()
+    assert any(line == "curate: terminated (SIGTERM); temporary files removed, no outputs published" for line in lines)
