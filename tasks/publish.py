@@ -108,18 +108,8 @@ def build_report(
 def calibration_use(calibration: Calibration | None) -> CalibrationUse | None:
     if calibration is None:
         return None
-    return CalibrationUse(
-        status=calibration.status,
-        key=calibration.key,
-        chosen=calibration.config.as_dict(),
-        folds=calibration.folds,
-        criterion=calibration.criterion,
-        reference_rows=calibration.reference_rows,
-        reference_hash=calibration.reference_hash,
-        table=calibration.table,
-        steps_trained=calibration.steps_trained,
-        seconds=calibration.seconds,
-    )
+    fields = calibration.as_dict()  # what the calibration cache stores, plus this run's status and key
+    return CalibrationUse(status=calibration.status, key=calibration.key, chosen=fields.pop("config"), **fields)
 
 
 def write_outputs(

@@ -67,7 +67,5 @@ class WarmStates:
             ):
                 raise ValueError(f"{file} holds other tensors than this model's warmup trains")
             self.states[state] = tensors
-        if self.live != "theta0":
+        if self.live != "theta0":  # a LoRA warmup: θT in place; a full one keeps θ0's weights in place
             self._put(self.states[self.live])
-        else:
-            self.states["theta0"] = {name: p.detach() for name, p in self.params.items()}
