@@ -28,18 +28,17 @@ from curation.locks import exclusive
 from curation.rows import HASH_COLUMN
 from curation.storage import exists, join, read_json, read_parquet, write_json_atomic, write_parquet_atomic
 
-MODEL_COLUMNS = (HASH_COLUMN, "id", "text", "prompt", "response", "messages", "features", "label")
 
-
-def reference_sample(parts: list[str], rows: int) -> pd.DataFrame:
+def reference_sample(parts: list[str], rows: int, columns: tuple[str, ...]) -> pd.DataFrame:
     """The `rows` valid pool rows of smallest content hash, read shard by shard (memory: a shard).
 
-    Only the columns a model reads are kept: pass-through columns may be typed differently per file.
+    Only `columns` are kept (those a model reads: the row format's `model_columns`): pass-through
+    columns may be typed differently per file.
     """
     best: pa.Table | None = None
     for part in parts:
         names = pq.read_schema(part).names
-        table = pq.read_table(part, columns=[c for c in MODEL_COLUMNS if c in names])
+        table = pq.read_table(part, columns=[c for c in columns if c in names])
         if best is not None:
             table = pa.concat_tables([best, table.select(best.column_names)])
         order = pc.sort_indices(table, sort_keys=[(HASH_COLUMN, "ascending")])
@@ -47,8 +46,10 @@ def reference_sample(parts: list[str], rows: int) -> pd.DataFrame:
     return best.to_pandas() if best is not None else pd.DataFrame()
 
 
-def pinned_reference(cache: str, validation_hash: str, parts: list[str], rows: int) -> tuple[pd.DataFrame, str]:
-    """The target's reference sample and its hash: the pinned one, or this pool's, pinned now."""
+def pinned_reference(
+    cache: str, validation_hash: str, parts: list[str], rows: int, columns: tuple[str, ...]
+) -> tuple[pd.DataFrame, str]:
+    """The target's reference sample (of `columns`) and its hash: the pinned one, or this pool's, pinned now."""
     url = join(cache, "calibration", f"reference-{reference_key(validation_hash, rows)}.parquet")
     if exists(url):
         try:
@@ -58,7 +59,7 @@ def pinned_reference(cache: str, validation_hash: str, parts: list[str], rows: i
             raise ValueError("no rows")
         except Exception as err:  # cut short, altered: rebuilt from this pool
             set_aside(cache, url, f"{url}: unreadable reference sample ({type(err).__name__})")
-    frame = reference_sample(parts, rows)
+    frame = reference_sample(parts, rows, columns)
     write_parquet_atomic(url, frame)
     return frame, dataset_hash(frame[HASH_COLUMN])
 

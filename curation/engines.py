@@ -39,6 +39,7 @@ class ShardJob:
     index: int
     gpus: int = 0
     start: str = "theta0"  # the score's start point: θ0 or θ1
+    row_format: str | None = None  # the rows' format (curation.formats), detected at ingest
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ def load_scorer(job: ShardJob):
     from curation.models import adapter_for
     from curation.warmup_cache import load_into
 
-    adapter = adapter_for(job.model, job.feature_dim, job.num_classes, job.max_length)
+    adapter = adapter_for(job.model, job.feature_dim, job.num_classes, job.max_length, job.row_format)
     if getattr(adapter, "warm_key", None) != job.warm_key:  # this process holds θT already: no manifest read per shard
         load_into(adapter, job.cache, job.warm_key)
     return adapter

@@ -1,23 +1,23 @@
-"""Row checks as Great Expectations suites, defined in code on an ephemeral context.
+"""Row checks as Great Expectations suites, built on an ephemeral context from a table of `Check`s.
 
-Each expectation carries the quarantine reason of the rows it fails. Values whose type Python
-must judge (vector lengths, finiteness, whether a value is text) go into helper columns first,
-so GX never meets a value it cannot compare. `great_expectations` takes ~3 s to import and is
-imported here only, when the validate step first builds a suite.
+Each expectation carries the quarantine reason of the rows it fails as a value (its `meta`). Values
+whose type Python must judge (vector lengths, finiteness, whether a value is text) are facts the
+row format derives first, so GX never meets a value it cannot compare. `great_expectations` takes
+~3 s to import and is imported here only, when the validate step first builds a suite.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import os
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
 
-from curation.rows import UNICODE_COLUMN
+from curation.formats.base import Check
+from curation.rows import HASH_COLUMN
 
 _CONTEXT = None
 
@@ -36,71 +36,6 @@ def _context():
     return _CONTEXT
 
 
-def _is_null(value: Any) -> bool:
-    return value is None or value is pd.NA or (isinstance(value, (float, np.floating)) and math.isnan(value))
-
-
-def _text_chars(value: Any) -> int:
-    """Length of a string; -1 for null, -2 for a value that is not text."""
-    if _is_null(value):
-        return -1
-    return len(value) if isinstance(value, str) else -2
-
-
-def _vector_facts(value: Any) -> tuple[int, bool]:
-    """(length, all finite) of a numeric vector, converting it once.
-
-    Length is -1 for null and -2 for anything that is not a flat numeric list; such values count
-    as finite here, since their own expectation already fails them.
-    """
-    if _is_null(value):
-        return -1, True
-    if isinstance(value, (str, bytes, dict)) or not hasattr(value, "__len__"):
-        return -2, True
-    if isinstance(value, np.ndarray):
-        if value.dtype.kind not in "iuf":  # Parquet lists arrive typed; an object array is mixed
-            return -2, True
-    elif not all(
-        isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_)) for v in value
-    ):
-        return -2, True  # "1.5" looks like a number but is text: never converted silently
-    try:
-        array = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError, OverflowError):
-        return -2, True
-    if array.ndim != 1:
-        return -2, True
-    # The models compute in float32: 1e39 is finite as float64 but inf there.
-    return int(array.shape[0]), bool((np.abs(array) <= FLOAT32_MAX).all())
-
-
-FLOAT32_MAX = float(np.finfo(np.float32).max)
-MAX_LABEL = 65_535  # labels are class indices: 0..MAX_LABEL (a classifier has one output per class)
-
-
-def _label_value(value: Any) -> float:
-    """The label as a number if it is a whole number; NaN for null, -inf for anything else."""
-    if _is_null(value):
-        return math.nan
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-        return -math.inf
-    return float(value) if float(value).is_integer() else -math.inf
-
-
-@dataclass
-class RowRules:
-    """What a row of one file must satisfy."""
-
-    kind: str  # "text" or "features"
-    text_columns: tuple[str, ...] = ()
-    feature_dim: int | None = None
-    labels: tuple[int, ...] = ()
-    min_chars: int = 1
-    max_chars: int = 100_000
-    has_id: bool = False
-    forbidden_hashes: frozenset[str] = field(default_factory=frozenset)  # leakage: val/test rows
-
-
 @dataclass
 class ExpectationStats:
     expectation: str
@@ -109,17 +44,23 @@ class ExpectationStats:
     rows_failed: int = 0
 
 
-class RowSuite:
-    """A GX expectation suite over one kind of row; `reasons` names each row's first failure."""
+Facts = Callable[[pd.DataFrame], dict[str, np.ndarray]]  # the derived columns the checks read
 
-    def __init__(self, name: str, rules: RowRules):
+
+class RowSuite:
+    """A GX expectation suite built from a table of checks; `reasons` names each row's first failure.
+
+    `facts` derives the columns the checks read that are not row columns (the row format's facts).
+    """
+
+    def __init__(self, name: str, checks: list[Check], facts: Facts):
         import great_expectations as gx
 
-        self.rules = rules
+        self.checks, self.facts = {check.reason: check for check in checks}, facts
         context = _context()
         asset = context.data_sources.add_or_update_pandas(name).add_dataframe_asset("batch")
         batch_definition = asset.add_batch_definition_whole_dataframe("batch")
-        self.expectations = self._expectations(gx.expectations, rules)
+        self.expectations = [(check.reason, _expectation(gx.expectations, check)) for check in checks]
         suite = gx.ExpectationSuite(name=name, expectations=[e for _, e in self.expectations])
         if any(s.name == name for s in context.suites.all()):
             context.suites.delete(name)
@@ -136,94 +77,19 @@ class RowSuite:
         config = expectation.configuration
         return f"{config.type}({config.kwargs.get('column')})"
 
-    @staticmethod
-    def _expectations(gxe, rules: RowRules) -> list[tuple[str, Any]]:
-        """(reason, expectation) in the order a row's first failure is reported."""
-        e: list[tuple[str, Any]] = []
-        e.append(("invalid_unicode", gxe.ExpectColumnValuesToBeNull(column="_invalid_unicode")))
-        if rules.has_id:
-            e.append(("null_id", gxe.ExpectColumnValuesToNotBeNull(column="id")))
-        if rules.kind == "text":
-            for column in rules.text_columns:
-                chars = f"_{column}_chars"
-                if column == "prompt":  # may be empty or missing, but must be text when present
-                    e.append(("bad_type_prompt", gxe.ExpectColumnValuesToNotBeInSet(column=chars, value_set=[-2])))
-                    continue
-                e.append((f"null_{column}", gxe.ExpectColumnValuesToNotBeInSet(column=chars, value_set=[-1])))
-                e.append((f"bad_type_{column}", gxe.ExpectColumnValuesToNotBeInSet(column=chars, value_set=[-2])))
-                e.append(
-                    (
-                        f"{column}_length",
-                        gxe.ExpectColumnValuesToBeBetween(
-                            column=chars, min_value=rules.min_chars, max_value=rules.max_chars
-                        ),
-                    )
-                )
-        else:
-            e.append(("null_features", gxe.ExpectColumnValuesToNotBeInSet(column="_features_length", value_set=[-1])))
-            e.append(
-                ("bad_type_features", gxe.ExpectColumnValuesToNotBeInSet(column="_features_length", value_set=[-2]))
-            )
-            if rules.feature_dim is not None:
-                e.append(
-                    (
-                        "feature_length",
-                        gxe.ExpectColumnValuesToBeBetween(
-                            column="_features_length", min_value=rules.feature_dim, max_value=rules.feature_dim
-                        ),
-                    )
-                )
-            e.append(
-                ("non_finite_features", gxe.ExpectColumnValuesToBeInSet(column="_features_finite", value_set=[True]))
-            )
-            e.append(("null_label", gxe.ExpectColumnValuesToNotBeNull(column="_label")))
-            e.append(
-                ("bad_label", gxe.ExpectColumnValuesToBeBetween(column="_label", min_value=0, max_value=MAX_LABEL))
-            )
-            if rules.labels:
-                e.append(
-                    (
-                        "unknown_label",
-                        gxe.ExpectColumnValuesToBeInSet(column="_label", value_set=[float(v) for v in rules.labels]),
-                    )
-                )
-        if rules.forbidden_hashes:
-            e.append(
-                (
-                    "leakage",
-                    gxe.ExpectColumnValuesToNotBeInSet(
-                        column="_content_hash", value_set=sorted(rules.forbidden_hashes)
-                    ),
-                )
-            )
-        for reason, expectation in e:
-            expectation.meta = {"reason": reason}
-        return e
-
     def _helpers(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """The columns the expectations read, one per check that needs Python to judge a value."""
+        """The columns the expectations read: row columns as they are, and the derived facts."""
         helpers = pd.DataFrame(index=pd.RangeIndex(len(frame)))
-        helpers["_invalid_unicode"] = (
-            frame[UNICODE_COLUMN].to_numpy()
-            if UNICODE_COLUMN in frame.columns
-            else np.full(len(frame), None, dtype=object)
-        )
-        if self.rules.has_id:
-            helpers["id"] = frame["id"].to_numpy()
-        if self.rules.kind == "text":
-            for column in self.rules.text_columns:
-                values = frame[column] if column in frame.columns else pd.Series([None] * len(frame))
-                helpers[f"_{column}_chars"] = np.fromiter(
-                    (_text_chars(v) for v in values), dtype=np.int64, count=len(frame)
-                )
-        else:
-            facts = [_vector_facts(v) for v in frame["features"]]
-            helpers["_features_length"] = np.fromiter((n for n, _ in facts), dtype=np.int64, count=len(frame))
-            helpers["_features_finite"] = [finite for _, finite in facts]
-            helpers["_label"] = np.fromiter(
-                (_label_value(v) for v in frame["label"]), dtype=np.float64, count=len(frame)
-            )
-        helpers["_content_hash"] = frame["_content_hash"].astype(str).to_numpy()
+        derived = self.facts(frame)
+        for column in dict.fromkeys(check.reads for check in self.checks.values()):
+            if column in derived:
+                helpers[column] = derived[column]
+            elif column == HASH_COLUMN:
+                helpers[column] = frame[column].astype(str).to_numpy()
+            elif column in frame.columns:
+                helpers[column] = frame[column].to_numpy()
+            else:  # an optional column a file lacks: every value missing (e.g. no lone surrogates)
+                helpers[column] = np.full(len(frame), None, dtype=object)
         return helpers
 
     def reasons(self, frame: pd.DataFrame) -> pd.Series:
@@ -264,3 +130,10 @@ class RowSuite:
             }
             for s in self.stats.values()
         ]
+
+
+def _expectation(gxe, check: Check):
+    """The GX expectation that judges a check, carrying the check's reason."""
+    expectation = getattr(gxe, check.expectation)(column=check.reads, **check.options)
+    expectation.meta = {"reason": check.reason}
+    return expectation

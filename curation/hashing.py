@@ -10,9 +10,6 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
-# The columns that make a row what it is; other columns (id, source, extras) do not change its hash.
-PAYLOAD_COLUMNS = ("prompt", "response", "text", "features", "label")
-
 
 def _canonical(value: Any) -> Any:
     if isinstance(value, np.ndarray):
@@ -29,9 +26,12 @@ def _canonical(value: Any) -> Any:
     return value
 
 
-def row_hashes(frame: pd.DataFrame) -> pd.Series:
-    """A sha256 (hex, 32 chars) per row over its payload columns, stable across files and runs."""
-    columns = [c for c in PAYLOAD_COLUMNS if c in frame.columns]
+def row_hashes(frame: pd.DataFrame, payload: Iterable[str]) -> pd.Series:
+    """A sha256 (hex, 32 chars) per row over its payload columns (those of `payload` the frame has),
+    stable across files and runs; other columns (id, source, extras) do not change it."""
+    if not len(frame):
+        return pd.Series(dtype="string")
+    columns = [c for c in payload if c in frame.columns]
     records = frame[columns].to_dict("records")
     digests = [
         hashlib.sha256(

@@ -11,18 +11,32 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
+from curation.formats import Family, RowFormat, format_named
 from curation.hashing import dataset_hash
-from curation.rows import HASH_COLUMN, RowKind
+from curation.rows import HASH_COLUMN
 
 
 @dataclass(frozen=True)
 class Reference:
-    """What the validation set fixes for every other file: the kind, columns, feature length, labels."""
+    """What the validation set fixes for every other file: the row format, feature length, labels."""
 
-    kind: RowKind
-    text_columns: tuple[str, ...] = ()
+    format: str  # a registered row format's name (curation.formats)
     feature_dim: int | None = None
     labels: tuple[int, ...] = ()
+
+    @property
+    def row_format(self) -> RowFormat:
+        return format_named(self.format)
+
+    @property
+    def fixed(self) -> dict:
+        """What the validation set fixed, as the row format's `target_checks` take it."""
+        return {"feature_dim": self.feature_dim, "labels": self.labels}
+
+    @property
+    def kind(self) -> Family:
+        """The family of models that read the rows: `text` (a causal LM) or `features` (a classifier)."""
+        return self.row_format.family
 
 
 @dataclass(frozen=True)

@@ -126,9 +126,9 @@ class Report(Section):
     def warmup_words(self) -> str:
         """How θT was trained, in a few words: 'full, lr 0.001, 40 steps (calibrated: cache hit)'."""
         from curation.calibration import describe
-        from curation.rows import kind_for_model
+        from curation.formats import family_of
 
-        words = describe(self.effective.warmup, kind_for_model(self.config.model))
+        words = describe(self.effective.warmup, family_of(self.config.model))
         calibration = self.calibration
         if calibration is None:
             return f"{words} (fixed)"

@@ -19,10 +19,10 @@ from prefect.runtime import flow_run
 from curation.cache_keys import cache_keys
 from curation.config import CurateConfig
 from curation.engines import engine_for
+from curation.formats import Limits, family_of
 from curation.models import adapter_for
 from curation.outputs import StagedOutputs
 from curation.report import Report
-from curation.rows import kind_for_model
 from curation.scorers import scorer_for
 from curation.scorers.base import ScoreRequest
 from curation.tempfiles import make_temp_dir
@@ -32,7 +32,7 @@ from tasks.ingest import ingest, read_target
 from tasks.publish import build_report, publish
 from tasks.score import score
 from tasks.select import select
-from tasks.validate import Limits, validate_pool, validate_target
+from tasks.validate import validate_pool, validate_target
 from tasks.warmup import calibrate_warmup, calibrates, warmup, warmup_config
 
 
@@ -65,7 +65,7 @@ def curate(config: CurateConfig) -> Report:
         config: Every option of the run, as `curate run` takes them: the pool, the target, the model,
             the budget and the method.
     """
-    config, kind, stage = config.with_cache_dir(), kind_for_model(config.model), Stages()
+    config, kind, stage = config.with_cache_dir(), family_of(config.model), Stages()
     scorer, limits, outputs = scorer_for(config.method), Limits.of(config), StagedOutputs(config.out)
     spill_dir = make_temp_dir("valid-rows")
     scores_path = os.path.join(spill_dir, "scores.parquet")
@@ -76,7 +76,9 @@ def curate(config: CurateConfig) -> Report:
         with stage("validate"):
             target = validate_target(validation_rows, test_rows, kind, limits)
             pool = validate_pool(source, target, spill_dir, limits, config.shard_rows)
-        adapter = adapter_for(config.model, target.ref.feature_dim, target.num_classes, config.max_length)
+        adapter = adapter_for(
+            config.model, target.ref.feature_dim, target.num_classes, config.max_length, target.ref.format
+        )
         warm_config, calibration = warmup_config(kind, config), None
         if scorer.needs_warmup and calibrates(config):
             with stage("calibrate"):

@@ -2,8 +2,8 @@
 
 `open_source` checks every file up front (Parquet footers and column types) so that a truncated
 part among good parts, or a column of the wrong type, stops the run before anything is scored.
-`iter_batches` then streams record batches with provenance (file, row) and a content hash per
-row, so memory does not grow with the pool.
+`iter_batches` then streams record batches with provenance (file, row), so memory does not grow
+with the pool; the validate step detects the row format and hashes each row's content.
 """
 
 from __future__ import annotations
@@ -20,29 +20,13 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from curation.errors import EnvironmentFault, InputError, environment_fault
-from curation.hashing import row_hashes
-from curation.rows import FILE_COLUMN, HASH_COLUMN, ROW_COLUMN, UNICODE_COLUMN
+from curation.formats import FORMATS, Column
+from curation.rows import FILE_COLUMN, ROW_COLUMN, UNICODE_COLUMN
 from curation.storage import filesystem
 
 JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
 DATA_SUFFIXES = (".parquet", ".pq", *JSONL_SUFFIXES)
 BATCH_ROWS = 65_536
-
-# Arrow types each payload column may have in a Parquet file.
-_TYPE_RULES = {
-    "prompt": ("string", lambda t: pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_null(t)),
-    "response": ("string", lambda t: pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_null(t)),
-    "text": ("string", lambda t: pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_null(t)),
-    "features": (
-        "list of numbers",
-        lambda t: (
-            pa.types.is_null(t)
-            or (pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t))
-            and (pa.types.is_floating(t.value_type) or pa.types.is_integer(t.value_type))
-        ),
-    ),
-    "label": ("integer", lambda t: pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_null(t)),
-}
 
 
 @dataclass(frozen=True)
@@ -111,6 +95,15 @@ def _is_jsonl(url: str) -> bool:
     return url.lower().endswith(JSONL_SUFFIXES)
 
 
+def _declared_columns() -> dict[str, Column]:
+    """Every column a registered row format declares, by name (the first declaration of a name)."""
+    declared: dict[str, Column] = {}
+    for row_format in FORMATS.values():
+        for column in row_format.columns:
+            declared.setdefault(column.name, column)
+    return declared
+
+
 def _parquet_rows(url: str) -> int:
     """Read a Parquet footer and check the payload columns' types; returns the row count."""
     fs, path = filesystem(url)
@@ -120,15 +113,15 @@ def _parquet_rows(url: str) -> int:
         except (pa.ArrowException, OSError, ValueError) as err:
             raise InputError(f"not a readable Parquet file (truncated, or another format): {err}", file=url) from None
         schema = parquet.schema_arrow
-        for column, (expected, ok) in _TYPE_RULES.items():
-            if column in schema.names and not ok(schema.field(column).type):
-                found = schema.field(column).type
+        for column in _declared_columns().values():
+            if column.name in schema.names and not column.accepts(schema.field(column.name).type):
+                found = schema.field(column.name).type
                 hint = "text must be UTF-8 strings" if pa.types.is_binary(found) else None
                 raise InputError(
-                    f"column has type {found}, expected {expected} "
+                    f"column has type {found}, expected {column.type} "
                     f"(expectation expect_column_values_to_be_of_type failed)",
                     file=url,
-                    field=column,
+                    field=column.name,
                     hint=hint,
                 )
         return parquet.metadata.num_rows
@@ -213,7 +206,7 @@ def _mark_lone_surrogates(record: dict) -> dict:
 
 
 def iter_batches(source: Source, batch_rows: int = BATCH_ROWS) -> Iterator[pd.DataFrame]:
-    """Batches of rows with their file, row number within the file and content hash."""
+    """Batches of rows with their file and row number within the file."""
     for url in source.files:
         reader = _jsonl_batches if _is_jsonl(url) else _parquet_batches
         offset = 0
@@ -221,7 +214,6 @@ def iter_batches(source: Source, batch_rows: int = BATCH_ROWS) -> Iterator[pd.Da
             frame = frame.reset_index(drop=True)
             frame[FILE_COLUMN] = url
             frame[ROW_COLUMN] = range(offset, offset + len(frame))
-            frame[HASH_COLUMN] = row_hashes(frame) if len(frame) else pd.Series(dtype="string")
             offset += len(frame)
             yield frame
 

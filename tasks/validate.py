@@ -10,7 +10,6 @@ local Parquet parts, so memory stays flat however large the pool.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -20,107 +19,46 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from curation.errors import InputError
-from curation.expectations import MAX_LABEL
+from curation.formats import Check, Family, Limits, RowFormat, detect, missing_columns
+from curation.formats.base import common_checks
 from curation.hashing import DatasetHasher
 from curation.pool import PoolCheck, Reference, Target
-from curation.rows import FILE_COLUMN, HASH_COLUMN, ROW_COLUMN, UNICODE_COLUMN, RowKind, text_columns
+from curation.rows import FILE_COLUMN, HASH_COLUMN, ROW_COLUMN, UNICODE_COLUMN
 from curation.storage import arrow_table
 from tasks.ingest import BATCH_ROWS, Source, iter_batches
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Pool-level bounds a user may set."""
-
-    max_reject_share: float = 0.5
-    min_chars: int = 1
-    max_chars: int = 100_000
-
-    @classmethod
-    def of(cls, config) -> Limits:
-        """The limits a run's settings set."""
-        return cls(config.max_reject_share, config.min_chars, config.max_chars)
 
 
 def _first_file(frame: pd.DataFrame) -> str:
     return str(frame[FILE_COLUMN].iloc[0]) if FILE_COLUMN in frame and len(frame) else "?"
 
 
-def _require_columns(
-    frame: pd.DataFrame, ref_kind: RowKind, name: str, expected_text: tuple[str, ...] = ()
-) -> tuple[str, ...]:
-    """The payload columns present; an InputError naming the file if a required one is missing."""
-    file = _first_file(frame)
-    if ref_kind == "features":
-        for column in ("features", "label"):
-            if column not in frame.columns:
-                raise InputError(
-                    f"required column missing from the {name} (expectation "
-                    "expect_column_to_exist failed; feature rows need 'features' and 'label')",
-                    file=file,
-                    field=column,
-                )
-        return ()
-    columns = text_columns(frame)
-    needed = [c for c in expected_text if c != "prompt"]
-    if not columns or any(c not in columns for c in needed):
-        missing = needed[0] if needed else "response"
-        raise InputError(
-            f"required column missing from the {name} (expectation expect_column_to_exist "
-            "failed; text rows need 'response', with optional 'prompt', or 'text', as the "
-            "validation set has)",
-            file=file,
-            field=missing,
+def _require_format(frame: pd.DataFrame, ref: Reference, name: str) -> None:
+    """An InputError naming the file and column if the frame lacks a column the target's format requires."""
+    if ref.row_format.missing(frame.columns) is not None:
+        raise missing_columns([ref.row_format], frame.columns, _first_file(frame), name, ", as the validation set has")
+
+
+def _checks(ref: Reference, frame_columns, limits: Limits, forbidden: frozenset[str] = frozenset()) -> list[Check]:
+    """The table of checks for rows of the target's format: every row's, the format's, then the target's."""
+    row_format = ref.row_format
+    checks = [*common_checks("id" in frame_columns), *row_format.checks(limits), *row_format.target_checks(ref.fixed)]
+    if forbidden:  # leakage: a pool row identical to a validation or test row is never trained on
+        leak = Check(
+            "leakage",
+            "id",
+            "ExpectColumnValuesToNotBeInSet",
+            HASH_COLUMN,
+            {"value_set": sorted(forbidden)},
+            "the row is identical to a validation or test row",
         )
-    return columns
+        checks.append(leak)
+    return checks
 
 
-def _rules(ref: Reference, frame_columns, limits: Limits, forbidden: frozenset[str] = frozenset()):
-    from curation.expectations import RowRules
+def _suite(name: str, ref: Reference, frame_columns, limits: Limits, forbidden: frozenset[str] = frozenset()):
+    from curation.expectations import RowSuite
 
-    return RowRules(
-        kind=ref.kind,
-        text_columns=ref.text_columns,
-        feature_dim=ref.feature_dim,
-        labels=ref.labels,
-        min_chars=limits.min_chars,
-        max_chars=limits.max_chars,
-        has_id="id" in frame_columns,
-        forbidden_hashes=forbidden,
-    )
-
-
-def _field_of(reason: str) -> str:
-    """The column a reason is about: null_text -> text, feature_length -> features, ..."""
-    fixed = {
-        "duplicate": "id",
-        "duplicate_id": "id",
-        "null_id": "id",
-        "leakage": "id",
-        "feature_length": "features",
-        "bad_label": "label",
-        "unknown_label": "label",
-    }
-    if reason in fixed:
-        return fixed[reason]
-    for column in ("features", "label", "prompt", "response", "text"):
-        if column in reason:
-            return column
-    return reason
-
-
-def _hint(reason: str, ref: Reference, limits: Limits) -> str | None:
-    return {
-        "feature_length": f"the validation set's feature vectors have length {ref.feature_dim}",
-        "non_finite_features": "features must be finite numbers within float32's range (|x| ≤ 3.4e38)",
-        "bad_type_features": "features must be a list of numbers (not strings that look like numbers)",
-        "bad_label": f"labels are class indices: whole numbers from 0 to {MAX_LABEL}",
-        "invalid_unicode": "the text holds a lone UTF-16 surrogate (e.g. \\ud800), which is not valid Unicode",
-        "unknown_label": f"labels must be among the validation set's: {list(ref.labels)}",
-        "leakage": "the row is identical to a validation or test row",
-    }.get(
-        reason, f"text must be {limits.min_chars}-{limits.max_chars} characters" if reason.endswith("_length") else None
-    )
+    return RowSuite(name, _checks(ref, frame_columns, limits, forbidden), ref.row_format.facts)
 
 
 def _assign_ids(frame: pd.DataFrame) -> pd.DataFrame:
@@ -134,59 +72,46 @@ def _assign_ids(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def _normalize(frame: pd.DataFrame, ref: Reference) -> pd.DataFrame:
-    """Valid rows with clean types: float32 vectors, int64 labels, '' for a missing prompt."""
-    frame = frame.copy()
-    if ref.kind == "features":
-        frame["features"] = [np.asarray(v, dtype=np.float32) for v in frame["features"]]
-        frame["label"] = frame["label"].astype("float64").astype("int64")
-    elif "prompt" in ref.text_columns:
-        prompt = frame["prompt"] if "prompt" in frame.columns else pd.Series([""] * len(frame), index=frame.index)
-        frame["prompt"] = prompt.astype("object").where(prompt.notna(), "").astype(str)
-    return frame
+def _hashed(frame: pd.DataFrame, row_format: RowFormat) -> pd.DataFrame:
+    return frame.assign(**{HASH_COLUMN: row_format.row_hashes(frame)})
 
 
 def reference_from(
-    validation: pd.DataFrame, kind: RowKind, limits: Limits = Limits()
+    validation: pd.DataFrame, family: Family, limits: Limits = Limits()
 ) -> tuple[Reference, pd.DataFrame]:
-    """Check the validation set strictly and derive the reference every other file must match."""
-    columns = _require_columns(validation, kind, "validation set")
-    ref = Reference(kind=kind, text_columns=columns)
-    if kind == "features":
-        lengths = validation["features"].map(lambda v: len(v) if hasattr(v, "__len__") else -1)
-        ref = Reference(kind=kind, feature_dim=int(lengths.mode().iloc[0]))
-    checked = check_strict(validation, ref, "validation set", limits)
-    if kind == "features":
-        ref = Reference(
-            kind=kind, feature_dim=ref.feature_dim, labels=tuple(sorted(int(v) for v in checked["label"].unique()))
+    """Detect the validation set's row format, check it strictly and derive the reference every other
+    file must match."""
+    row_format = detect(validation.columns, family, _first_file(validation), "validation set")
+    fixed = row_format.fixed_by(validation)
+    ref = Reference(row_format.name, fixed.get("feature_dim"), fixed.get("labels", ()))
+    checked = check_strict(_hashed(validation, row_format), ref, "validation set", limits)
+    if family == "features" and checked["label"].nunique() < 2:
+        raise InputError(
+            "the validation set needs at least two distinct labels", file=_first_file(validation), field="label"
         )
-        if len(ref.labels) < 2:
-            raise InputError(
-                "the validation set needs at least two distinct labels", file=_first_file(validation), field="label"
-            )
     return ref, checked
 
 
 def check_strict(frame: pd.DataFrame, ref: Reference, name: str, limits: Limits = Limits()) -> pd.DataFrame:
-    """Validate a validation or test file: its first bad row is an InputError."""
-    from curation.expectations import RowSuite
-
-    _require_columns(frame, ref.kind, name, ref.text_columns)
-    suite = RowSuite(f"{name.replace(' ', '-')}-rows", _rules(ref, frame.columns, limits))
+    """Validate a validation or test file (content hashes added): its first bad row is an InputError."""
+    _require_format(frame, ref, name)
+    if HASH_COLUMN not in frame.columns:
+        frame = _hashed(frame, ref.row_format)
+    suite = _suite(f"{name.replace(' ', '-')}-rows", ref, frame.columns, limits)
     reasons = suite.reasons(frame.reset_index(drop=True))
     bad = reasons.dropna()
     if len(bad):
         index, reason = bad.index[0], bad.iloc[0]
-        expectation = suite.stats[reason].expectation
-        field = str(frame[UNICODE_COLUMN].iloc[index]) if reason == "invalid_unicode" else _field_of(reason)
+        check = suite.checks[reason]
+        field = str(frame[UNICODE_COLUMN].iloc[index]) if reason == "invalid_unicode" else check.field
         raise InputError(
-            f"invalid row in the {name}: {reason} (expectation {expectation} failed)",
+            f"invalid row in the {name}: {reason} (expectation {suite.stats[reason].expectation} failed)",
             file=str(frame[FILE_COLUMN].iloc[index]),
             row=int(frame[ROW_COLUMN].iloc[index]),
             field=field,
-            hint=_hint(reason, ref, limits),
+            hint=check.hint,
         )
-    return _normalize(_assign_ids(frame), ref)
+    return ref.row_format.normalize(_assign_ids(frame))
 
 
 class SeenKeys:
@@ -225,17 +150,16 @@ def check_pool(
     batch_rows: int = BATCH_ROWS,
 ) -> PoolCheck:
     """Stream a pool through the expectations: valid rows to Parquet parts, bad rows to quarantine."""
-    from curation.expectations import RowSuite
-
     os.makedirs(spill_dir, exist_ok=True)
     suite, seen_content, seen_ids = None, SeenKeys(), SeenKeys()
     parts, quarantined, first_bad = [], [], None
     rows_read, valid_rows = 0, 0
     pool_hash = DatasetHasher()
     for batch in iter_batches(source, batch_rows):
-        _require_columns(batch, ref.kind, "pool", ref.text_columns)
+        _require_format(batch, ref, "pool")
         if suite is None:
-            suite = RowSuite("pool-rows", _rules(ref, batch.columns, limits, forbidden))
+            suite = _suite("pool-rows", ref, batch.columns, limits, forbidden)
+        batch = _hashed(batch, ref.row_format)
         rows_read += len(batch)
         pool_hash.update(batch[HASH_COLUMN])
         reasons = suite.reasons(batch)
@@ -253,7 +177,7 @@ def check_pool(
                 first_bad = batch[bad].iloc[0], reasons[bad].iloc[0]
         if (~bad).any():
             part = os.path.join(spill_dir, f"part-{len(parts):05d}.parquet")
-            pq.write_table(arrow_table(_normalize(batch[~bad], ref)), part)
+            pq.write_table(arrow_table(ref.row_format.normalize(batch[~bad])), part)
             parts.append(part)
             valid_rows += int((~bad).sum())
     if rows_read == 0:
@@ -270,14 +194,15 @@ def check_pool(
     if valid_rows == 0 or rejected / rows_read > limits.max_reject_share:
         row, reason = first_bad
         expectation = suite.stats[reason].expectation if reason in suite.stats else "unique content and ids"
+        check = suite.checks.get(reason)
         raise InputError(
             f"{rejected} of {rows_read} pool rows are invalid (more than the allowed "
             f"{limits.max_reject_share:.0%}); first: {reason} "
             f"(expectation {expectation} failed)",
             file=str(row[FILE_COLUMN]),
             row=int(row[ROW_COLUMN]),
-            field=_field_of(reason),
-            hint=_hint(reason, ref, limits),
+            field=check.field if check else "id",
+            hint=check.hint if check else None,
         )
     expectations = suite.summary() + [
         {
@@ -328,9 +253,9 @@ def holdout_split(validation: pd.DataFrame, share: float = 0.25) -> tuple[pd.Dat
     return validation[~held].reset_index(drop=True), validation[held].reset_index(drop=True)
 
 
-def check_target(validation: pd.DataFrame, test: pd.DataFrame | None, kind: RowKind, limits: Limits) -> Target:
+def check_target(validation: pd.DataFrame, test: pd.DataFrame | None, family: Family, limits: Limits) -> Target:
     """Check the validation and test sets strictly; split off the evaluation rows when there is no test set."""
-    ref, validation = reference_from(validation, kind, limits)
+    ref, validation = reference_from(validation, family, limits)
     test = check_strict(test, ref, "test set", limits) if test is not None else None
     warm_rows, eval_rows = (validation, test) if test is not None else holdout_split(validation)
     # Leakage: a pool row identical to a validation or test row is never trained on.
@@ -346,9 +271,9 @@ def check_target(validation: pd.DataFrame, test: pd.DataFrame | None, kind: RowK
 
 
 @task(name="validate-target", tags=["validate"], persist_result=False, cache_policy=NO_CACHE)
-def validate_target(validation: pd.DataFrame, test: pd.DataFrame | None, kind: RowKind, limits: Limits) -> Target:
+def validate_target(validation: pd.DataFrame, test: pd.DataFrame | None, family: Family, limits: Limits) -> Target:
     """Check the validation and test sets strictly; derive the reference for the pool."""
-    return check_target(validation, test, kind, limits)
+    return check_target(validation, test, family, limits)
 
 
 @task(name="validate-pool", tags=["validate"], persist_result=False, cache_policy=NO_CACHE)

@@ -60,7 +60,11 @@ def find_warmup(adapter: ModelAdapter, target: Target, pool: PoolCheck, base: Wa
         return Calibration(base, [], folds, 0, 0.0, config.calibration_criterion, 0, status="skipped")
     validation_hash = dataset_hash(rows[HASH_COLUMN])
     reference, reference_hash = pinned_reference(
-        config.cache, validation_hash, pool.valid_parts, config.calibration_reference
+        config.cache,
+        validation_hash,
+        pool.valid_parts,
+        config.calibration_reference,
+        target.ref.row_format.model_columns(),
     )
     grid = GRIDS[adapter.kind]
     settings = {

@@ -11,15 +11,17 @@ from torch.nn import functional as F
 
 from curation.calibration import Grid, calibrate, cheapest_best, fold_count, fold_positions
 from curation.calibration_cache import obtain_calibration, pinned_reference, reference_sample
-from curation.hashing import row_hashes
+from curation.formats.features import Features
 from curation.models.base import WarmupConfig
 from curation.models.classifier import ClassifierAdapter, build
 from curation.rows import HASH_COLUMN
 from curation.scorers.lossdrop import score_rows
 
+COLUMNS = Features.model_columns()
+
 
 def hashed(frame: pd.DataFrame) -> pd.DataFrame:
-    frame = frame.assign(**{HASH_COLUMN: row_hashes(frame)})
+    frame = frame.assign(**{HASH_COLUMN: Features.row_hashes(frame)})
     return frame.assign(id=frame[HASH_COLUMN])
 
 
@@ -125,15 +127,15 @@ def test_the_reference_is_the_pool_rows_of_smallest_hash_and_is_pinned_per_targe
     for i in range(3):
         parts.append(str(tmp_path / f"part-{i}.parquet"))
         shuffled.iloc[i::3].to_parquet(parts[-1])
-    sample = reference_sample(parts, 10)
+    sample = reference_sample(parts, 10, COLUMNS)
     assert sorted(sample[HASH_COLUMN]) == sorted(reference[HASH_COLUMN])[:10]
     cache = str(tmp_path / "cache")
-    first, first_hash = pinned_reference(cache, "v1", parts, 10)
+    first, first_hash = pinned_reference(cache, "v1", parts, 10, COLUMNS)
     other_pool = str(tmp_path / "other.parquet")
     validation.to_parquet(other_pool)
-    again, again_hash = pinned_reference(cache, "v1", [other_pool], 10)  # a later pool: the same reference
+    again, again_hash = pinned_reference(cache, "v1", [other_pool], 10, COLUMNS)  # a later pool: the same reference
     assert again_hash == first_hash and list(again[HASH_COLUMN]) == list(first[HASH_COLUMN])
-    _, another_target = pinned_reference(cache, "v2", [other_pool], 10)
+    _, another_target = pinned_reference(cache, "v2", [other_pool], 10, COLUMNS)
     assert another_target != first_hash
 
 

@@ -76,7 +76,7 @@ def test_each_bad_text_row_is_quarantined_with_its_reason(tmp_path):
     pd.DataFrame({"prompt": ["q"] * 3, "response": ["a fine answer", "another answer", "a third"]}).to_parquet(
         tmp_path / "validation.parquet"
     )
-    ref, _ = reference_from(read_rows(str(tmp_path / "validation.parquet")), "text", Limits(max_chars=40))
+    ref, validation = reference_from(read_rows(str(tmp_path / "validation.parquet")), "text", Limits(max_chars=40))
     lines = [
         {"prompt": "q", "response": "good answer one"},
         {"prompt": None, "response": "good answer two"},
@@ -94,7 +94,7 @@ def test_each_bad_text_row_is_quarantined_with_its_reason(tmp_path):
         ref,
         str(tmp_path / "spill"),
         Limits(max_chars=40),
-        forbidden=frozenset(read_rows(str(tmp_path / "validation.parquet"))["_content_hash"]),
+        forbidden=frozenset(validation["_content_hash"]),
     )
     got = dict(zip(checked.quarantine["_source_row"], checked.quarantine["reason"]))
     assert got == {

@@ -9,7 +9,8 @@ import pandas as pd
 from runs import on_task
 
 from curation.cache_keys import warmup_key
-from curation.hashing import dataset_hash, row_hashes
+from curation.formats.features import Features
+from curation.hashing import dataset_hash
 from curation.models.base import WarmupConfig
 
 
@@ -17,11 +18,11 @@ def test_key_ignores_row_order_and_follows_content_model_and_config(labelled_tas
     validation = pd.read_parquet(labelled_task["validation"])
     shuffled = validation.sample(frac=1.0, random_state=1)
     config = WarmupConfig(steps=10)
-    key = warmup_key(dataset_hash(row_hashes(validation)), "model-a", config)
-    assert key == warmup_key(dataset_hash(row_hashes(shuffled)), "model-a", config)
-    assert key != warmup_key(dataset_hash(row_hashes(validation.iloc[1:])), "model-a", config)
-    assert key != warmup_key(dataset_hash(row_hashes(validation)), "model-b", config)
-    assert key != warmup_key(dataset_hash(row_hashes(validation)), "model-a", WarmupConfig(steps=11))
+    key = warmup_key(dataset_hash(Features.row_hashes(validation)), "model-a", config)
+    assert key == warmup_key(dataset_hash(Features.row_hashes(shuffled)), "model-a", config)
+    assert key != warmup_key(dataset_hash(Features.row_hashes(validation.iloc[1:])), "model-a", config)
+    assert key != warmup_key(dataset_hash(Features.row_hashes(validation)), "model-b", config)
+    assert key != warmup_key(dataset_hash(Features.row_hashes(validation)), "model-a", WarmupConfig(steps=11))
 
 
 def test_second_process_with_another_pool_hits_the_warmup_and_calibration_caches(labelled_task, tmp_path, curate_cli):

@@ -7,13 +7,13 @@ import pandas as pd
 import pytest
 from conftest import MATH, WEB
 
-from curation.hashing import row_hashes
+from curation.formats.text import Text
 from curation.models.base import WarmupConfig
 from curation.models.causal_lm import CausalLMAdapter
 from curation.rows import HASH_COLUMN
 
 ROWS = pd.DataFrame({"text": WEB + MATH})
-ROWS[HASH_COLUMN] = row_hashes(ROWS)
+ROWS[HASH_COLUMN] = Text.row_hashes(ROWS)
 CONFIG = dict(steps=4, lr=1e-2, batch_size=4, lora_rank=2, lora_alpha=4)
 
 

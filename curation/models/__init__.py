@@ -12,10 +12,15 @@ _LOADED: dict[tuple, ModelAdapter] = {}
 
 
 def adapter_for(
-    model: str, feature_dim: int | None = None, num_classes: int | None = None, max_length: int = 256
+    model: str,
+    feature_dim: int | None = None,
+    num_classes: int | None = None,
+    max_length: int = 256,
+    row_format: str | None = None,
 ) -> ModelAdapter:
-    """The adapter for `--model`: 'linear', 'mlp' or a local Hugging Face causal-LM directory."""
-    key = (model, feature_dim, num_classes, max_length)
+    """The adapter for `--model`: 'linear', 'mlp' or a local Hugging Face causal-LM directory that
+    reads rows of `row_format` (a registered format's name)."""
+    key = (model, feature_dim, num_classes, max_length, row_format)
     if key not in _LOADED:
         if model in CLASSIFIER_MODELS:
             from curation.models.classifier import ClassifierAdapter
@@ -24,7 +29,7 @@ def adapter_for(
         else:
             from curation.models.causal_lm import CausalLMAdapter
 
-            _LOADED[key] = CausalLMAdapter(model, max_length=max_length)
+            _LOADED[key] = CausalLMAdapter(model, max_length=max_length, row_format=row_format)
     return _LOADED[key]
 
 

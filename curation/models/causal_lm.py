@@ -2,7 +2,8 @@
 
 θ0 is the same model with the adapter disabled, so one copy of the weights sits in memory and
 both endpoint passes run on a batch while it is on the device. Loss is the mean per-token loss
-on response tokens (`prompt`/`response` rows) or on all tokens (`text` rows).
+on the tokens the rows' format labels (`curation.formats`: the response of `prompt`/`response`
+rows, every token of `text` rows).
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from torch.nn import functional as F
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from curation.errors import InputError
+from curation.formats import Tokens, detect, format_named
+from curation.formats.base import IGNORE, Encoded
 from curation.hashing import file_digest
 from curation.models.base import FinetuneConfig, ModelAdapter, OnStep, Progress, Start, WarmupConfig
 from curation.models.warm_states import WarmStates
@@ -29,7 +32,6 @@ from curation.models.warm_states import WarmStates
 WARMUP_ADAPTER = "warmup"
 FULL_PARAMETER_LIMIT = 200_000_000  # a full-scope warmup of a larger model trains its top quarter of blocks only
 GRADCOS_ADAPTER = "gradcos"  # the gradcos baseline's own LoRA, trained on a sample of the pool
-IGNORE = -100
 
 
 def _lora_targets(model_type: str, scope: str) -> tuple[list[str] | str, bool]:
@@ -68,7 +70,7 @@ class CausalLMAdapter(ModelAdapter):
     metric = "loss"
     higher_is_better = False
 
-    def __init__(self, model_dir: str, max_length: int = 256, device: str | None = None):
+    def __init__(self, model_dir: str, max_length: int = 256, device: str | None = None, row_format: str | None = None):
         if not os.path.isdir(model_dir) or not os.path.exists(os.path.join(model_dir, "config.json")):
             raise InputError(
                 "not a local Hugging Face model directory (needs config.json and weights); "
@@ -112,6 +114,9 @@ class CausalLMAdapter(ModelAdapter):
             if self.tokenizer.pad_token_id is not None
             else (self.tokenizer.eos_token_id or 0)
         )
+        self.tokens = Tokens(self.tokenizer, self.max_length, self.start_id)
+        # The rows' format, detected once at ingest; None (direct use, tests): detected from each call's columns.
+        self.row_format = format_named(row_format) if row_format else None
 
     def fingerprint(self) -> str:
         digest = hashlib.sha256()
@@ -134,24 +139,10 @@ class CausalLMAdapter(ModelAdapter):
         }
 
     # --- tokens ---------------------------------------------------------------------------
-    def encode(self, rows: pd.DataFrame) -> list[tuple[list[int], list[int]]]:
-        """(input ids, labels) per row; labels are IGNORE on the prompt and the start token."""
-        encoded = []
-        if "text" in rows.columns and "response" not in rows.columns:
-            texts = self.tokenizer(list(rows["text"]), add_special_tokens=False)["input_ids"]
-            for ids in texts:
-                ids = ids[: self.max_length - 1]
-                encoded.append(([self.start_id, *ids], [IGNORE, *ids]))
-            return encoded
-        prompts = list(rows["prompt"]) if "prompt" in rows.columns else [""] * len(rows)
-        prompt_ids = self.tokenizer(prompts, add_special_tokens=False)["input_ids"]
-        response_ids = self.tokenizer(list(rows["response"]), add_special_tokens=False)["input_ids"]
-        for p, r in zip(prompt_ids, response_ids):
-            r = r[: self.max_length - 1]
-            p = p[max(0, len(p) - (self.max_length - 1 - len(r))) :] if len(p) + len(r) >= self.max_length else p
-            ids = [self.start_id, *p, *r]
-            encoded.append((ids, [IGNORE] * (1 + len(p)) + r))
-        return encoded
+    def encode(self, rows: pd.DataFrame) -> list[Encoded]:
+        """(input ids, labels) per row, as the rows' format tokenizes them (labels IGNORE where no loss is taken)."""
+        row_format = self.row_format or detect(rows.columns, "text", "rows", "rows")
+        return row_format.encode(rows, self.tokens)
 
     def _batches(self, encoded, batch_size: int):
         """Length-bucketed batches: rows sorted by length so padding stays small."""

@@ -134,6 +134,7 @@ class LossDrop(Scorer):
                 index,
                 gpus,
                 config.start,
+                request.target.ref.format,
             )
             for index, part in enumerate(pool.valid_parts)
         ]

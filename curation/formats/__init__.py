@@ -1,0 +1,61 @@
+"""Row formats: the registry, and detection of a file's format from its columns.
+
+The built-in formats register here in the order detection tries them: prompt/response before
+plain text (a file with both `response` and `text` holds prompt/response rows). `register` adds
+a format (a plugin's, or a test's) after them; detection looks only among the formats of the
+model's family (`text`: a causal LM; `features`: a classifier).
+"""
+
+from __future__ import annotations
+
+from curation.errors import InputError
+from curation.formats.base import Check, Column, Family, Limits, RowFormat, Tokens
+from curation.formats.features import Features
+from curation.formats.text import PromptResponse, Text
+
+__all__ = ["Check", "Column", "Family", "Limits", "RowFormat", "Tokens", "detect", "format_named", "register"]
+
+FORMATS: dict[str, RowFormat] = {}
+
+
+def register(cls: type[RowFormat]) -> type[RowFormat]:
+    """Add a row format (usable as a class decorator); a name already taken is replaced."""
+    FORMATS[cls.name] = cls()
+    return cls
+
+
+for _builtin in (Features, PromptResponse, Text):
+    register(_builtin)
+
+
+def format_named(name: str) -> RowFormat:
+    return FORMATS[name]
+
+
+def family_of(model: str) -> Family:
+    """`linear`/`mlp` read feature rows; anything else is a local Hugging Face directory of a causal LM."""
+    from curation.rows import CLASSIFIER_MODELS
+
+    return "features" if model in CLASSIFIER_MODELS else "text"
+
+
+def detect(names, family: Family, file: str, name: str) -> RowFormat:
+    """The format of a file with columns `names` (the first of the family's formats they fit);
+    an InputError naming the file and the missing column if none fits."""
+    candidates = [f for f in FORMATS.values() if f.family == family]
+    for found in candidates:
+        if found.matches(names):
+            return found
+    raise missing_columns(candidates, names, file, name)
+
+
+def missing_columns(candidates: list[RowFormat], names, file: str, name: str, why: str = "") -> InputError:
+    """The error for a file none of `candidates` fits: it names the first one's first missing column."""
+    needs = ", or ".join(f.needs for f in candidates)
+    rows = {"features": "feature rows"}.get(candidates[0].family, f"{candidates[0].family} rows")
+    return InputError(
+        f"required column missing from the {name} (expectation expect_column_to_exist failed; "
+        f"{rows} need {needs}{why})",
+        file=file,
+        field=candidates[0].missing(names),
+    )
