@@ -62,6 +62,7 @@ class ModelAdapter(ABC):
     kind: str  # "features" or "text"
     metric: str  # the evaluation metric finetunes are compared on
     higher_is_better: bool
+    gpus: int = 0  # GPUs a process scoring with this model uses (a shard job's resources)
 
     @abstractmethod
     def fingerprint(self) -> str:

@@ -82,6 +82,7 @@ class CausalLMAdapter(ModelAdapter):
         refuse_custom_code(model_dir)
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         dtype = torch.bfloat16 if self.device.type == "cuda" else torch.float32
+        self.gpus = int(self.device.type == "cuda")
         try:  # never a model directory's own Python code: transformers must know the architecture
             self.tokenizer = AutoTokenizer.from_pretrained(model_dir, trust_remote_code=False, local_files_only=True)
             base = (

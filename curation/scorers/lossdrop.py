@@ -12,12 +12,15 @@ scores are read back from the cache.
 
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from curation.engines import ShardJob
+from curation.engines import Resources
 from curation.models import ModelAdapter
 from curation.progress import progress_artifact, progress_bar
 from curation.rows import HASH_COLUMN
@@ -25,6 +28,49 @@ from curation.score_cache import RowScoreCache, shard_key
 from curation.scorers.base import SCORES_SCHEMA, Scored, Scorer, ScoreRequest
 
 LOSS_EPS = 1e-6  # rows θ0 already predicts perfectly have no room to improve: no division by ~0
+
+
+@dataclass(frozen=True)
+class ShardJob:
+    """One shard to score, as plain data: the model to load, θT's cache entry, the shard's Parquet part."""
+
+    model: str
+    feature_dim: int | None
+    num_classes: int | None
+    max_length: int
+    cache: str
+    warm_key: str
+    row_key: str
+    part: str
+    index: int
+    start: str = "theta0"  # the score's start point: θ0 or θ1
+    row_format: str | None = None  # the rows' format (curation.formats), detected at ingest
+
+
+@dataclass(frozen=True)
+class ShardDone:
+    rows_scored: int
+    rows_reused: int
+    damaged: int  # damaged cache files set aside and recomputed
+    worker: int  # the process id that scored it
+
+
+def load_scorer(job: ShardJob) -> ModelAdapter:
+    """The adapter with θT loaded: the setup hook, once per process (adapter_for and load_into keep them)."""
+    from curation.models import adapter_for
+    from curation.warmup_cache import load_into
+
+    adapter = adapter_for(job.model, job.feature_dim, job.num_classes, job.max_length, job.row_format)
+    if getattr(adapter, "warm_key", None) != job.warm_key:  # this process holds θT already: no manifest read per shard
+        load_into(adapter, job.cache, job.warm_key)
+    return adapter
+
+
+def score_shard(job: ShardJob) -> ShardDone:
+    """Score one shard into the row-score cache (what an engine runs)."""
+    cache = RowScoreCache(job.cache, job.row_key)
+    counts = score_part(load_scorer(job), job.part, cache, name=f"score shard {job.index}", start=job.start)
+    return ShardDone(*counts, worker=os.getpid())
 
 
 def score_formula(
@@ -35,7 +81,7 @@ def score_formula(
     return drop / np.maximum(loss_base, eps) if normalize else drop
 
 
-def score_shard(
+def score_part(
     adapter: ModelAdapter,
     part: str,
     cache: RowScoreCache,
@@ -119,8 +165,6 @@ class LossDrop(Scorer):
 
     def score(self, request: ScoreRequest) -> Scored:
         config, pool = request.config, request.pool
-        # Shards on a GPU carry the `gpu` tag (local) or ask Ray for one.
-        gpus = int(getattr(getattr(request.adapter, "device", None), "type", "cpu") == "cuda")
         jobs = [
             ShardJob(
                 config.model,
@@ -132,16 +176,16 @@ class LossDrop(Scorer):
                 request.keys.row_scores,
                 part,
                 index,
-                gpus,
                 config.start,
                 request.target.ref.format,
             )
             for index, part in enumerate(pool.valid_parts)
         ]
         progress = progress_artifact("scoring-progress", "shards of the pool scored")
-        done = request.engine.run(
-            jobs, on_done=(lambda finished: progress(100.0 * finished / len(jobs))) if progress else None
-        )
+        # A shard on a GPU carries the `gpu` tag (local) or asks Ray for one.
+        resources = Resources(cpus=1, gpus=request.adapter.gpus)
+        on_done = (lambda finished: progress(100.0 * finished / len(jobs))) if progress else None
+        done = request.engine.map(score_shard, jobs, resources, on_done)
         row_cache = RowScoreCache(config.cache, request.keys.row_scores)
         scores, stored = write_scores(pool.valid_parts, row_cache, self.normalize, request.path)
         rows_scored = sum(d.rows_scored for d in done)
