@@ -4,7 +4,7 @@
 adds those two and is the one parameter of the `curate` flow; `ServiceConfig` adds what
 `curate serve` needs. From these models come, with nothing copied by hand:
 
-- the command line: `curation.cli_options.add_options` builds each flag from a field (name,
+- the command line: `add_options` (below) builds each flag from a field (name,
   type, default, description), and `parse` turns the flags' strings into a validated model;
 - the flow's parameters: Prefect turns the model into the UI's run form, a description per field;
 - report.json's `config`: a dump of the run's `CurateConfig`.

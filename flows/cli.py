@@ -100,7 +100,7 @@ def _demo(args: argparse.Namespace) -> list[dict]:
 def _watch(args: argparse.Namespace) -> None:
     from curation.config import absolute
     from flows.deployments import default_watch_state, require_server
-    from flows.watch import watch
+    from flows.watch import WatchHooks, watch
 
     require_server("watch")
     prefix = absolute(args.prefix)  # the events name pools by absolute path or URL
@@ -116,7 +116,7 @@ def _watch(args: argparse.Namespace) -> None:
             f"curate watch: listing or sending failed, retrying in {args.every:g} s: {err}", file=sys.stderr, flush=True
         )
 
-    watch(prefix, state, args.every, report, failed)
+    watch(prefix, state, args.every, WatchHooks(report, failed))
 
 
 def _summary(report) -> str:

@@ -25,11 +25,12 @@ from curation.outputs import StagedOutputs
 from curation.report import Report
 from curation.scorers import scorer_for
 from curation.scorers.base import ScoreRequest
+from curation.target_run import TargetRun
 from curation.tempfiles import make_temp_dir
 from tasks.evaluate import evaluate
 from tasks.finetune import finetune, finetune_config
 from tasks.ingest import ingest, read_target
-from tasks.publish import build_report, publish
+from tasks.publish import Curated, build_report, publish
 from tasks.score import score
 from tasks.select import select
 from tasks.validate import validate_pool, validate_target
@@ -75,7 +76,7 @@ def curate(config: CurateConfig) -> Report:
             validation_rows, test_rows = read_target(config.validation), read_target(config.test)
         with stage("validate"):
             target = validate_target(validation_rows, test_rows, kind, limits)
-            pool = validate_pool(source, target, spill_dir, limits, config.shard_rows)
+            pool = validate_pool(source, target, spill_dir, limits)
         adapter = adapter_for(
             config.model, target.ref.feature_dim, target.num_classes, config.max_length, target.ref.format
         )
@@ -88,11 +89,12 @@ def curate(config: CurateConfig) -> Report:
         if scorer.needs_warmup:
             with stage("warmup"):
                 warm = warmup(adapter, target.warm_rows, warm_config, config.cache, keys.warmup)
+        run = TargetRun(target, keys, warm_config, calibration, warm)
         with stage("score"):
             request = ScoreRequest(adapter, pool, target, config, warm_config, keys, scores_path, engine_for(config))
             scored = score(scorer, request)
         with stage("select"):
-            chosen = select(scored.scores, pool, scores_path, target, config, scorer.random_ranking)
+            chosen = select(scored, pool, target, config, scorer.random_ranking)
         evaluation = None
         if not config.skip_finetune:
             ft_config = finetune_config(kind, config.finetune_epochs)
@@ -101,10 +103,10 @@ def curate(config: CurateConfig) -> Report:
                 control_model = finetune(adapter, chosen.control, ft_config, config.seed, "random")
             with stage("evaluate"):
                 evaluation = evaluate(adapter, selected_model, control_model, target, ft_config)
-        warmed = (warm_config, calibration, warm)
-        report = build_report(config, target, pool, keys, warmed, scored, chosen, evaluation, stage.timings)
+        curated = Curated(scored, chosen, evaluation)
+        report = build_report(config, run, pool, curated, stage.timings)
         with stage("publish"):
-            publish(outputs, report, pool, scores_path, scored, chosen)
+            publish(outputs, report, pool, curated)
     except BaseException:
         outputs.abandon()
         raise

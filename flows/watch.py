@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable
 
@@ -104,26 +105,28 @@ def watch_once(prefix: str, state_url: str, send: Callable[[str, int, str], None
     return [url for url, _ in new]
 
 
-def watch(
-    prefix: str,
-    state_url: str,
-    every_s: float | None,
-    on_emit: Callable[[list[str]], None] = lambda urls: None,
-    on_error: Callable[[Exception], None] = lambda err: None,
-    send: Callable[[str, int, str], None] = send_landed_event,
-) -> None:
+@dataclass(frozen=True)
+class WatchHooks:
+    """What a watcher does besides listing: report what it emitted, report a failure, send an event."""
+
+    on_emit: Callable[[list[str]], None] = lambda urls: None
+    on_error: Callable[[Exception], None] = lambda err: None
+    send: Callable[[str, int, str], None] = send_landed_event
+
+
+def watch(prefix: str, state_url: str, every_s: float | None, hooks: WatchHooks = WatchHooks()) -> None:
     """Watch once, or every `every_s` seconds until interrupted. A watcher that keeps going
     survives a failed listing or send (S3 or the server away for a while): it reports the error
     and tries again next time; what was emitted before the failure stays remembered."""
     while True:
         try:
-            on_emit(watch_once(prefix, state_url, send))
+            hooks.on_emit(watch_once(prefix, state_url, hooks.send))
         except InputError:
             raise  # a wrong state file will not mend itself
         except Exception as err:
             if every_s is None:
                 raise
-            on_error(err)
+            hooks.on_error(err)
         if every_s is None:
             return
         time.sleep(every_s)

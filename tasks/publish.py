@@ -3,18 +3,17 @@ the run in the Prefect UI (report, top rows, outputs link, validation table)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
-from curation.cache_keys import CacheKeys
 from curation.calibration import Calibration
 from curation.dashboards import PLOT_NAME, publish_dashboards, publish_validation, score_distribution_png
-from curation.models import WarmupConfig
 from curation.outputs import StagedOutputs
-from curation.pool import PoolCheck, Target
+from curation.pool import PoolCheck
 from curation.report import (
     CacheUse,
     CalibrationUse,
@@ -28,23 +27,23 @@ from curation.report import (
     Scoring,
 )
 from curation.scorers.base import Scored
-from curation.warmup_cache import Warmup
+from curation.target_run import TargetRun
 from tasks.select import Chosen
 
 
-def build_report(
-    config,
-    target: Target,
-    pool: PoolCheck,
-    keys: CacheKeys,
-    warmup: tuple[WarmupConfig, Calibration | None, Warmup | None],
-    scored: Scored,
-    chosen: Chosen,
-    evaluation: Evaluation | None,
-    timings: dict[str, float],
-) -> Report:
+@dataclass(frozen=True)
+class Curated:
+    """What the score, select and evaluate stages produced (evaluation None: --skip-finetune)."""
+
+    scored: Scored
+    chosen: Chosen
+    evaluation: Evaluation | None
+
+
+def build_report(config, run: TargetRun, pool: PoolCheck, curated: Curated, timings: dict[str, float]) -> Report:
     """report.json from what the stages returned."""
-    warmup_config, calibration, warm = warmup
+    target, keys, warmup_config, calibration, warm = run.target, run.keys, run.warmup, run.calibration, run.warm
+    scored, chosen, evaluation = curated.scored, curated.chosen, curated.evaluation
     own = scored.own_warmup  # a scorer's own warmup (gradcos's, on the pool) ran inside the score stage
     timings = dict(timings)
     if own is not None:
@@ -112,23 +111,22 @@ def calibration_use(calibration: Calibration | None) -> CalibrationUse | None:
     return CalibrationUse(status=calibration.status, key=calibration.key, chosen=fields.pop("config"), **fields)
 
 
-def write_outputs(
-    outputs: StagedOutputs, report: Report, pool: PoolCheck, scores_path: str, scored: Scored, chosen
-) -> None:
+def write_outputs(outputs: StagedOutputs, report: Report, pool: PoolCheck, curated: Curated) -> None:
     """Stage every output, then move them into place with report.json last (a run is complete once it is there)."""
     outputs.parquet("quarantine.parquet", pool.quarantine)
     outputs.json(
         "validation.json", {"pool": report.config.pool, "files": pool.files, "expectations": pool.expectations}
     )
-    outputs.file("scores.parquet", scores_path)
+    scored, chosen = curated.scored, curated.chosen
+    outputs.file("scores.parquet", scored.path)
     outputs.parquet("selection.parquet", chosen.frame)
     outputs.bytes(PLOT_NAME, score_distribution_png(scored.scores, chosen.positions, report.config.method))
     outputs.publish(report.as_json())
 
 
 @task(name="publish", tags=["publish"], persist_result=False, cache_policy=NO_CACHE)
-def publish(outputs: StagedOutputs, report: Report, pool: PoolCheck, scores_path: str, scored: Scored, chosen) -> None:
+def publish(outputs: StagedOutputs, report: Report, pool: PoolCheck, curated: Curated) -> None:
     """Write the outputs into place, report.json last, and the run's dashboards in the Prefect UI."""
-    write_outputs(outputs, report, pool, scores_path, scored, chosen)
+    write_outputs(outputs, report, pool, curated)
     publish_validation(pool.expectations)
-    publish_dashboards(report, chosen.frame)
+    publish_dashboards(report, curated.chosen.frame)

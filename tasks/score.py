@@ -6,6 +6,8 @@ one what it may use and records what it cost.
 
 from __future__ import annotations
 
+import dataclasses
+
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
@@ -17,4 +19,4 @@ def score(scorer: Scorer, request: ScoreRequest) -> Scored:
     """Score the valid pool rows with the run's scorer into scores.parquet."""
     scored = scorer.score(request)
     get_run_logger().info("scored %d rows, reused %d from the cache", scored.rows_scored, scored.rows_reused)
-    return scored
+    return dataclasses.replace(scored, path=request.path)

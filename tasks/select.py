@@ -21,6 +21,7 @@ from curation.errors import InputError
 from curation.pool import PoolCheck, Target
 from curation.rows import INTERNAL_COLUMNS
 from curation.sampling import random_positions
+from curation.scorers.base import Scored
 
 STRATEGIES = get_args(Selection)  # the config's --selection choices
 
@@ -66,17 +67,26 @@ def label_quotas(k: int, target_shares: dict[int, float]) -> dict[int, int]:
     return {label: int(q) for label, q in zip(labels, quotas)}
 
 
-def select_positions(
-    scores: np.ndarray,
-    ids: np.ndarray,
-    k: int,
-    strategy: str,
-    labels: np.ndarray | None = None,
-    target_shares: dict[int, float] | None = None,
-    seed: int = 0,
-) -> np.ndarray:
+@dataclass(frozen=True)
+class Pick:
+    """How many rows to pick, by which strategy, and the seed a sampling strategy draws with."""
+
+    k: int
+    strategy: str
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class Strata:
+    """Each pool row's label, and the label shares a stratified selection follows (the validation set's)."""
+
+    labels: np.ndarray
+    shares: dict[int, float]
+
+
+def select_positions(scores: np.ndarray, ids: np.ndarray, pick: Pick, strata: Strata | None = None) -> np.ndarray:
     """Positions of the k selected rows, best first."""
-    order = ranking(scores, ids)
+    order, k, strategy = ranking(scores, ids), pick.k, pick.strategy
     if strategy == "topk":
         return order[:k]
     if strategy == "threshold":
@@ -85,12 +95,12 @@ def select_positions(
         if len(positive) <= k:
             rest = order[~np.isin(order, positive)]
             return np.concatenate([positive, rest[: k - len(positive)]])
-        picked = np.random.default_rng(seed).choice(len(positive), size=k, replace=False)
+        picked = np.random.default_rng(pick.seed).choice(len(positive), size=k, replace=False)
         return positive[np.sort(picked)]
     if strategy != "stratified":
         raise InputError(f"unknown selection strategy {strategy!r}; use one of {STRATEGIES}", field="--selection")
-    quotas = label_quotas(k, target_shares)
-    ranked_labels = np.asarray(labels)[order]
+    quotas = label_quotas(k, strata.shares)
+    ranked_labels = np.asarray(strata.labels)[order]
     chosen = np.zeros(len(order), dtype=bool)
     for label, quota in quotas.items():
         in_label = np.flatnonzero(ranked_labels == label)[:quota]
@@ -132,15 +142,16 @@ class Chosen:
     labels: dict[str, int] | None = None  # selected rows per label (feature rows)
 
 
-def choose(scores: np.ndarray, pool: PoolCheck, ids_path: str, target: Target, config, random_ranking: bool) -> Chosen:
+def choose(scored: Scored, pool: PoolCheck, target: Target, config, random_ranking: bool) -> Chosen:
     """Rank, pick the budget's rows, and fetch them and (unless --skip-finetune) the random control
     of the same size in one pass over the shards."""
-    kind = target.ref.kind
+    kind, scores = target.ref.kind, scored.scores
     strategy = strategy_for(config.selection, kind, random_ranking)
     k = budget_rows(config.budget, pool.valid_rows)
     labels = pool.column("label") if kind == "features" else None
-    ids = pq.read_table(ids_path, columns=["id"]).column("id")  # Arrow strings: compact
-    positions = select_positions(scores, ids, k, strategy, labels, target.label_shares, config.seed)
+    ids = pq.read_table(scored.path, columns=["id"]).column("id")  # Arrow strings: compact
+    strata = Strata(labels, target.label_shares) if labels is not None else None
+    positions = select_positions(scores, ids, Pick(k, strategy, config.seed), strata)
     control = random_positions(pool.valid_rows, k, config.seed) if not config.skip_finetune else positions[:0]
     fetched = pool.take(np.concatenate([positions, control]))
     rows, control_rows = fetched.iloc[:k], fetched.iloc[k:].reset_index(drop=True)
@@ -153,6 +164,6 @@ def choose(scores: np.ndarray, pool: PoolCheck, ids_path: str, target: Target, c
 
 
 @task(name="select", tags=["select"], persist_result=False, cache_policy=NO_CACHE)
-def select(scores: np.ndarray, pool: PoolCheck, ids_path: str, target: Target, config, random_ranking: bool) -> Chosen:
+def select(scored: Scored, pool: PoolCheck, target: Target, config, random_ranking: bool) -> Chosen:
     """Pick the rows to train on, and the random control of the same size."""
-    return choose(scores, pool, ids_path, target, config, random_ranking)
+    return choose(scored, pool, target, config, random_ranking)

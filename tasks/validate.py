@@ -25,7 +25,7 @@ from curation.hashing import DatasetHasher
 from curation.pool import PoolCheck, Reference, Target
 from curation.rows import FILE_COLUMN, HASH_COLUMN, ROW_COLUMN, UNICODE_COLUMN
 from curation.storage import arrow_table
-from tasks.ingest import BATCH_ROWS, Source, iter_batches
+from tasks.ingest import Source, iter_batches
 
 
 def _first_file(frame: pd.DataFrame) -> str:
@@ -142,12 +142,7 @@ class SeenKeys:
 
 
 def check_pool(
-    source: Source,
-    ref: Reference,
-    spill_dir: str,
-    limits: Limits = Limits(),
-    forbidden: frozenset[str] = frozenset(),
-    batch_rows: int = BATCH_ROWS,
+    source: Source, ref: Reference, spill_dir: str, limits: Limits = Limits(), forbidden: frozenset[str] = frozenset()
 ) -> PoolCheck:
     """Stream a pool through the expectations: valid rows to Parquet parts, bad rows to quarantine."""
     os.makedirs(spill_dir, exist_ok=True)
@@ -155,7 +150,7 @@ def check_pool(
     parts, quarantined, first_bad = [], [], None
     rows_read, valid_rows = 0, 0
     pool_hash = DatasetHasher()
-    for batch in iter_batches(source, batch_rows):
+    for batch in iter_batches(source, limits.batch_rows):
         _require_format(batch, ref, "pool")
         if suite is None:
             suite = _suite("pool-rows", ref, batch.columns, limits, forbidden)
@@ -277,11 +272,9 @@ def validate_target(validation: pd.DataFrame, test: pd.DataFrame | None, family:
 
 
 @task(name="validate-pool", tags=["validate"], persist_result=False, cache_policy=NO_CACHE)
-def validate_pool(
-    source: Source, target: Target, spill_dir: str, limits: Limits, shard_rows: int = BATCH_ROWS
-) -> PoolCheck:
+def validate_pool(source: Source, target: Target, spill_dir: str, limits: Limits) -> PoolCheck:
     """Stream the pool through the expectation suite; quarantine bad rows with a reason."""
-    checked = check_pool(source, target.ref, spill_dir, limits, target.forbidden, shard_rows)
+    checked = check_pool(source, target.ref, spill_dir, limits, target.forbidden)
     get_run_logger().info(
         "pool %s: %d rows read, %d valid, %d quarantined %s",
         source.url,

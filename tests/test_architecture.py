@@ -79,6 +79,20 @@ def test_engines_know_no_scorer_and_the_graph_sees_deferred_imports():
     assert "curation.models.causal_lm" in graph["curation.models"]  # imported inside adapter_for
 
 
+def test_no_function_in_flows_or_tasks_takes_more_than_five_parameters():
+    """Stages pass frozen dataclasses whole (TargetRun, Curated, Pick, Limits...), not long argument lists."""
+    found = {}
+    for path in [*(REPO / "flows").glob("*.py"), *(REPO / "tasks").glob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                args = node.args
+                names = [a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg) if a]
+                names = [n for n in names if n not in ("self", "cls")]
+                if len(names) > 5:
+                    found[f"{path.name}:{node.name}"] = len(names)
+    assert found == {}
+
+
 def test_tasks_import_nothing_from_flows():
     offenders = {
         str(path.relative_to(REPO)): sorted(m for m in imported_modules(path) if m.split(".")[0] == "flows")

@@ -104,7 +104,8 @@ def test_the_gradient_criterion_also_never_picks_the_frozen_candidate(domains):
     grid = Grid(arms=(("full", 0.0), ("full", 0.1)), steps=(3,))
     found = calibrate(adapter, validation, reference, WarmupConfig(batch_size=16), grid, 3, criterion="gradient")
     assert found.config.lr == 0.1 and found.criterion == "gradient"
-    assert all(-2.0 <= row["specificity"] <= 2.0 for row in found.table)
+    chosen = next(row for row in found.table if row["chosen"])
+    assert chosen["specificity"] == max(row["specificity"] for row in found.table) > 0.0
 
 
 def test_ties_go_to_fewer_steps_then_the_smaller_scope_then_the_smaller_lr():

@@ -19,7 +19,7 @@ from conftest import REPO
 from forkserver import ForkServer
 from runs import on_task, task_flags
 
-STAGES = ["ingest", "validate", "warmup", "score", "select", "finetune", "publish"]
+STAGES = ["ingest", "validate", "calibrate", "warmup", "score", "select", "finetune", "evaluate", "publish"]
 
 
 def _env(tmp_path: Path, api: str | None, **extra: str) -> dict[str, str]:

@@ -7,7 +7,7 @@ import pytest
 
 from curation.config import CurateConfig
 from curation.errors import InputError
-from tasks.select import budget_rows, label_quotas, ranking, select_positions
+from tasks.select import Pick, Strata, budget_rows, label_quotas, ranking, select_positions
 
 
 def test_budget_counts_and_fractions():
@@ -39,9 +39,9 @@ def test_stratified_keeps_label_proportions_where_topk_collapses():
     scores = rng.random(1000) + np.where(labels == 0, 10.0, 0.0)
     ids = np.array([f"r{i}" for i in range(1000)])
     shares = {0: 0.25, 1: 0.25, 2: 0.25, 3: 0.25}
-    topk = select_positions(scores, ids, 200, "topk")
+    topk = select_positions(scores, ids, Pick(200, "topk"))
     assert set(labels[topk]) == {0}
-    picked = select_positions(scores, ids, 200, "stratified", labels, shares)
+    picked = select_positions(scores, ids, Pick(200, "stratified"), Strata(labels, shares))
     assert np.bincount(labels[picked]).tolist() == [50, 50, 50, 50]
     for label in range(4):  # within a label, the best-scored rows
         mine = picked[labels[picked] == label]
@@ -52,17 +52,17 @@ def test_stratified_fills_a_short_label_from_the_best_remaining():
     labels = np.array([0] * 10 + [1] * 2)
     scores = np.arange(12, dtype=float)
     ids = np.array([f"r{i:02d}" for i in range(12)])
-    picked = select_positions(scores, ids, 8, "stratified", labels, {0: 0.5, 1: 0.5})
+    picked = select_positions(scores, ids, Pick(8, "stratified"), Strata(labels, {0: 0.5, 1: 0.5}))
     assert len(picked) == 8 and set(picked) >= {10, 11}
 
 
 def test_threshold_samples_positive_rows_deterministically():
     scores = np.array([0.5, -0.1, 0.2, 0.9, -0.3, 0.1])
     ids = np.array(list("abcdef"))
-    first = select_positions(scores, ids, 2, "threshold", seed=3)
-    assert np.array_equal(first, select_positions(scores, ids, 2, "threshold", seed=3))
+    first = select_positions(scores, ids, Pick(2, "threshold", seed=3))
+    assert np.array_equal(first, select_positions(scores, ids, Pick(2, "threshold", seed=3)))
     assert all(scores[first] > 0)
-    assert set(select_positions(scores, ids, 5, "threshold")) == {0, 2, 3, 5, 1}
+    assert set(select_positions(scores, ids, Pick(5, "threshold"))) == {0, 2, 3, 5, 1}
 
 
 def test_ties_are_broken_by_id_with_arrow_ids_too():

@@ -55,8 +55,8 @@ def test_each_bad_feature_row_is_quarantined_with_its_reason(tmp_path):
         open_source(str(tmp_path / "pool.parquet")),
         ref,
         str(tmp_path / "spill"),
+        Limits(batch_rows=4),
         forbidden=frozenset(validation["_content_hash"]),
-        batch_rows=4,
     )
     expected = {i: r[3] for i, r in enumerate(rows) if r[3]}
     got = dict(zip(checked.quarantine["_source_row"], checked.quarantine["reason"]))

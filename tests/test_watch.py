@@ -126,7 +126,7 @@ def test_s3_notifications_become_the_watchers_events():
 
 
 def test_a_watcher_that_keeps_going_survives_a_failed_send(tmp_path):
-    from flows.watch import watch
+    from flows.watch import WatchHooks, watch
 
     land(tmp_path / "landing" / "a.parquet")
     calls, errors = [], []
@@ -139,5 +139,10 @@ def test_a_watcher_that_keeps_going_survives_a_failed_send(tmp_path):
             raise KeyboardInterrupt  # stop the loop after the retry went through
 
     with pytest.raises(KeyboardInterrupt):
-        watch(str(tmp_path / "landing"), str(tmp_path / "state.json"), 0.01, on_error=errors.append, send=flaky)
+        watch(
+            str(tmp_path / "landing"),
+            str(tmp_path / "state.json"),
+            0.01,
+            WatchHooks(on_error=errors.append, send=flaky),
+        )
     assert len(calls) == 2 and [type(e) for e in errors] == [ConnectionError]

@@ -30,16 +30,18 @@ MAX_LABEL = 65_535  # labels are class indices: 0..MAX_LABEL (a classifier has o
 
 @dataclass(frozen=True)
 class Limits:
-    """Pool-level bounds a user may set (`--max-reject-share`, `--min-chars`, `--max-chars`)."""
+    """How a pool is read and what it may hold, as a user sets it (`--max-reject-share`, `--min-chars`,
+    `--max-chars`, `--shard-rows`: rows per batch read, and per shard of valid rows)."""
 
     max_reject_share: float = 0.5
     min_chars: int = 1
     max_chars: int = 100_000
+    batch_rows: int = 65_536
 
     @classmethod
     def of(cls, config) -> Limits:
         """The limits a run's settings set."""
-        return cls(config.max_reject_share, config.min_chars, config.max_chars)
+        return cls(config.max_reject_share, config.min_chars, config.max_chars, config.shard_rows)
 
 
 @dataclass(frozen=True)

@@ -125,7 +125,7 @@ class ModelAdapter(ABC):
     def release(self, trained: Any) -> None:
         """Free what a finetune holds (adapters, tensors) once it is evaluated."""
 
-    # The `gradcos` baseline (tasks/gradcos.py) trains its own copy along a trajectory and takes
+    # The `gradcos` baseline (curation/scorers/gradcos.py) trains its own copy along a trajectory and takes
     # per-row gradients of it; these four hooks are all it needs of a model.
     @abstractmethod
     def gradient_model(self, config: WarmupConfig) -> list[tuple[str, Any]]:

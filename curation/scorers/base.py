@@ -65,6 +65,7 @@ class Scored:
     backward_passes: int = 0
     damaged: int = 0  # damaged cache files set aside and recomputed
     own_warmup: OwnWarmup | None = None
+    path: str = ""  # the local scores.parquet they were written to (set by the score stage)
 
 
 class Scorer(ABC):
