@@ -77,8 +77,8 @@ def report_markdown(report: Report) -> str:
         "",
         f"Quarantine reasons: {reasons or 'none'}.",
         "",
-        f"Cache: warmup **{cache.warmup}**, calibration **{cache.calibration}**, {cache.rows_scored:,} rows "
-        f"scored, {cache.rows_reused:,} reused from the row-score cache.",
+        f"Cache: validated pool **{cache.pool}**, warmup **{cache.warmup}**, calibration **{cache.calibration}**, "
+        f"{cache.rows_scored:,} rows scored, {cache.rows_reused:,} reused from the row-score cache.",
         "",
         f"Warmup: {report.warmup_words()}; scores from {report.effective.start}.",
         "",

@@ -79,6 +79,7 @@ class PoolCheck:
     expectations: list[dict[str, Any]]
     pool_hash: str
     files: list[str] = field(default_factory=list)
+    cache: str = "miss"  # the validated-pool cache: "hit" (checked by an earlier run) or "miss"
 
     def load_valid(self) -> pd.DataFrame:
         """All valid rows in memory, in pool order (small pools and tests; the flow uses `take`)."""

@@ -80,6 +80,7 @@ class Damaged(Section):
 
 
 class CacheUse(Section):
+    pool: str  # the validated pool: "hit" (checked by an earlier run: no pool file read) or "miss"
     warmup: str  # "hit", "miss" or "not-used"
     calibration: str  # "hit", "miss", "skipped" or "not-used" (a fixed warmup, or a method without one)
     rows_scored: int

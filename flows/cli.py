@@ -124,7 +124,8 @@ def _summary(report) -> str:
     lines = [
         f"outputs in {report.config.out}: scores.parquet, selection.parquet, quarantine.parquet, "
         "score-distribution.png, report.json",
-        f"rows: {counts.valid} valid, {counts.quarantined} quarantined, {counts.selected} selected; "
+        f"rows: {counts.valid} valid, {counts.quarantined} quarantined, {counts.selected} selected "
+        f"(validated pool cache {report.cache.pool}); "
         f"warmup cache {report.cache.warmup} ({timings.get('warmup', 0.0):.2f} s), "
         f"scoring {timings.get('score', 0.0):.2f} s",
     ]

@@ -76,7 +76,7 @@ def curate(config: CurateConfig) -> Report:
             validation_rows, test_rows = read_target(config.validation), read_target(config.test)
         with stage("validate"):
             target = validate_target(validation_rows, test_rows, kind, limits)
-            pool = validate_pool(source, target, spill_dir, limits)
+            pool = validate_pool(source, target, spill_dir, limits, config.cache)
         adapter = adapter_for(
             config.model, target.ref.feature_dim, target.num_classes, config.max_length, target.ref.format
         )

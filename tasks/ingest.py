@@ -1,7 +1,9 @@
 """Ingest: find a pool's files (Parquet or JSONL, local or s3://) and stream them in batches.
 
-`open_source` checks every file up front (Parquet footers and column types) so that a truncated
-part among good parts, or a column of the wrong type, stops the run before anything is scored.
+`open_source` lists the files and what identifies their content (size and ETag or mtime) without
+reading them, so a pool validated before is found in the cache (`curation.pool_cache`) without a
+read. `check_files` reads every Parquet footer up front (column types), so that a truncated part
+among good parts, or a column of the wrong type, stops the run before anything is scored.
 `iter_batches` then streams record batches with provenance (file, row), so memory does not grow
 with the pool; the validate step detects the row format and hashes each row's content.
 """
@@ -31,11 +33,12 @@ BATCH_ROWS = 65_536
 
 @dataclass(frozen=True)
 class Source:
-    """The files behind a path, checked readable; `rows` is known for Parquet (from footers)."""
+    """The files behind a path, and what identifies each one's content without reading it:
+    (file, size, ETag on S3 or modification time locally)."""
 
     url: str
     files: tuple[str, ...]
-    rows: int | None
+    identity: tuple[tuple[str, int, str], ...] = ()
 
 
 @contextmanager
@@ -104,8 +107,8 @@ def _declared_columns() -> dict[str, Column]:
     return declared
 
 
-def _parquet_rows(url: str) -> int:
-    """Read a Parquet footer and check the payload columns' types; returns the row count."""
+def _check_footer(url: str) -> None:
+    """Read a Parquet footer and check the declared columns' types."""
     fs, path = filesystem(url)
     with storage_errors(url), fs.open(path, "rb") as handle:
         try:
@@ -124,15 +127,27 @@ def _parquet_rows(url: str) -> int:
                     field=column.name,
                     hint=hint,
                 )
-        return parquet.metadata.num_rows
+
+
+def _identity(file: str) -> tuple[str, int, str]:
+    fs, path = filesystem(file)
+    with storage_errors(file):
+        info = fs.info(path)
+    version = info.get("ETag") or info.get("mtime") or info.get("LastModified") or ""
+    return file, int(info.get("size") or 0), str(version)
 
 
 def open_source(url: str) -> Source:
-    """Resolve and check every file behind a path before any row is read."""
+    """The files behind a path and their identities (a listing and a stat each: no file is read)."""
     files = resolve_files(url)
-    rows = [None if _is_jsonl(f) else _parquet_rows(f) for f in files]
-    known = None if any(r is None for r in rows) else sum(rows)
-    return Source(url=url, files=tuple(files), rows=known)
+    return Source(url=url, files=tuple(files), identity=tuple(_identity(f) for f in files))
+
+
+def check_files(source: Source) -> None:
+    """Check every Parquet file's footer (readable, column types) before any row is read."""
+    for file in source.files:
+        if not _is_jsonl(file):
+            _check_footer(file)
 
 
 def _parquet_batches(url: str, batch_rows: int) -> Iterator[pd.DataFrame]:
@@ -221,6 +236,7 @@ def iter_batches(source: Source, batch_rows: int = BATCH_ROWS) -> Iterator[pd.Da
 def read_rows(url: str) -> pd.DataFrame:
     """All rows behind a path in memory (for validation and test sets, which are small)."""
     source = open_source(url)
+    check_files(source)
     frames = list(iter_batches(source))
     if not frames or sum(len(f) for f in frames) == 0:
         raise InputError("holds no rows", file=url)

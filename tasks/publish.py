@@ -81,6 +81,7 @@ def build_report(config, run: TargetRun, pool: PoolCheck, curated: Curated, timi
         timings=timings,
         evaluation=evaluation,
         cache=CacheUse(
+            pool=pool.cache,
             warmup=warm_status,
             calibration=calibration.status if calibration else "not-used",
             rows_scored=scored.rows_scored,

@@ -1,15 +1,22 @@
 """Validate: check rows against the file contract with Great Expectations; quarantine bad pool rows.
 
 The validation and test sets define the target, so any bad row there is a hard error. A pool is
-large and messy: it is streamed batch by batch, its bad rows are quarantined with a reason and
-the run goes on with the rest, unless the pool as a whole is unusable (a required column
-missing, no valid rows, more than `max_reject_share` of rows rejected). Valid rows are spilled to
-local Parquet parts, so memory stays flat however large the pool.
+large and messy, and checked in two parts:
+- `scan_pool` involves no target: streamed batch by batch through the row format's checks and the
+  duplicate checks, its valid rows kept in the validated-pool cache (`curation.pool_cache`), so a
+  rerun, a resumed run or another target on the same pool reads no pool file;
+- `admit` applies what depends on the target (feature length, labels, leakage against the
+  validation and test rows) to the cached valid rows, and spills the admitted ones to local
+  Parquet parts (the shards), so memory stays flat however large the pool.
+Bad rows are quarantined with a reason and the run goes on with the rest, unless the pool as a
+whole is unusable (a required column missing, no valid rows, more than `max_reject_share` of
+rows rejected).
 """
 
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -22,43 +29,34 @@ from curation.errors import InputError
 from curation.formats import Check, Family, Limits, RowFormat, detect, missing_columns
 from curation.formats.base import common_checks
 from curation.hashing import DatasetHasher
+from curation.integrity import Damaged
 from curation.pool import PoolCheck, Reference, Target
+from curation.pool_cache import QUARANTINE, ValidPool, forget, obtain_valid_pool, pool_key, read_part
 from curation.rows import FILE_COLUMN, HASH_COLUMN, ROW_COLUMN, UNICODE_COLUMN
 from curation.storage import arrow_table
-from tasks.ingest import Source, iter_batches
+from tasks.ingest import Source, check_files, iter_batches
 
 
 def _first_file(frame: pd.DataFrame) -> str:
     return str(frame[FILE_COLUMN].iloc[0]) if FILE_COLUMN in frame and len(frame) else "?"
 
 
-def _require_format(frame: pd.DataFrame, ref: Reference, name: str) -> None:
+def _require_format(frame: pd.DataFrame, row_format: RowFormat, name: str) -> None:
     """An InputError naming the file and column if the frame lacks a column the target's format requires."""
-    if ref.row_format.missing(frame.columns) is not None:
-        raise missing_columns([ref.row_format], frame.columns, _first_file(frame), name, ", as the validation set has")
+    if row_format.missing(frame.columns) is not None:
+        raise missing_columns([row_format], frame.columns, _first_file(frame), name, ", as the validation set has")
 
 
-def _checks(ref: Reference, frame_columns, limits: Limits, forbidden: frozenset[str] = frozenset()) -> list[Check]:
-    """The table of checks for rows of the target's format: every row's, the format's, then the target's."""
+def _checks(ref: Reference, frame_columns, limits: Limits) -> list[Check]:
+    """The table of checks for a validation or test file: every row's, the format's, then the target's."""
     row_format = ref.row_format
-    checks = [*common_checks("id" in frame_columns), *row_format.checks(limits), *row_format.target_checks(ref.fixed)]
-    if forbidden:  # leakage: a pool row identical to a validation or test row is never trained on
-        leak = Check(
-            "leakage",
-            "id",
-            "ExpectColumnValuesToNotBeInSet",
-            HASH_COLUMN,
-            {"value_set": sorted(forbidden)},
-            "the row is identical to a validation or test row",
-        )
-        checks.append(leak)
-    return checks
+    return [*common_checks("id" in frame_columns), *row_format.checks(limits), *row_format.target_checks(ref.fixed)]
 
 
-def _suite(name: str, ref: Reference, frame_columns, limits: Limits, forbidden: frozenset[str] = frozenset()):
+def _suite(name: str, checks: list[Check], row_format: RowFormat):
     from curation.expectations import RowSuite
 
-    return RowSuite(name, _checks(ref, frame_columns, limits, forbidden), ref.row_format.facts)
+    return RowSuite(name, checks, row_format.facts)
 
 
 def _assign_ids(frame: pd.DataFrame) -> pd.DataFrame:
@@ -94,10 +92,10 @@ def reference_from(
 
 def check_strict(frame: pd.DataFrame, ref: Reference, name: str, limits: Limits = Limits()) -> pd.DataFrame:
     """Validate a validation or test file (content hashes added): its first bad row is an InputError."""
-    _require_format(frame, ref, name)
+    _require_format(frame, ref.row_format, name)
     if HASH_COLUMN not in frame.columns:
         frame = _hashed(frame, ref.row_format)
-    suite = _suite(f"{name.replace(' ', '-')}-rows", ref, frame.columns, limits)
+    suite = _suite(f"{name.replace(' ', '-')}-rows", _checks(ref, frame.columns, limits), ref.row_format)
     reasons = suite.reasons(frame.reset_index(drop=True))
     bad = reasons.dropna()
     if len(bad):
@@ -141,20 +139,19 @@ class SeenKeys:
         return repeated
 
 
-def check_pool(
-    source: Source, ref: Reference, spill_dir: str, limits: Limits = Limits(), forbidden: frozenset[str] = frozenset()
-) -> PoolCheck:
-    """Stream a pool through the expectations: valid rows to Parquet parts, bad rows to quarantine."""
-    os.makedirs(spill_dir, exist_ok=True)
+def scan_pool(source: Source, row_format: RowFormat, limits: Limits, out_dir: str) -> dict[str, Any]:
+    """The checks that involve no target, streamed over a pool: valid rows (normalized, with ids and
+    content hashes) to Parquet parts in `out_dir`, bad rows to its quarantine.parquet; the summary."""
+    check_files(source)
     suite, seen_content, seen_ids = None, SeenKeys(), SeenKeys()
-    parts, quarantined, first_bad = [], [], None
+    parts, quarantined = [], []
     rows_read, valid_rows = 0, 0
     pool_hash = DatasetHasher()
     for batch in iter_batches(source, limits.batch_rows):
-        _require_format(batch, ref, "pool")
+        _require_format(batch, row_format, "pool")
         if suite is None:
-            suite = _suite("pool-rows", ref, batch.columns, limits, forbidden)
-        batch = _hashed(batch, ref.row_format)
+            suite = _suite("pool-rows", [*common_checks("id" in batch.columns), *row_format.checks(limits)], row_format)
+        batch = _hashed(batch, row_format)
         rows_read += len(batch)
         pool_hash.update(batch[HASH_COLUMN])
         reasons = suite.reasons(batch)
@@ -168,63 +165,146 @@ def check_pool(
         bad = reasons.notna().to_numpy()
         if bad.any():
             quarantined.append(arrow_table(batch[bad].assign(reason=reasons[bad].astype(str))))
-            if first_bad is None:
-                first_bad = batch[bad].iloc[0], reasons[bad].iloc[0]
         if (~bad).any():
-            part = os.path.join(spill_dir, f"part-{len(parts):05d}.parquet")
-            pq.write_table(arrow_table(ref.row_format.normalize(batch[~bad])), part)
-            parts.append(part)
+            parts.append(f"part-{len(parts):05d}.parquet")
+            pq.write_table(arrow_table(row_format.normalize(batch[~bad])), os.path.join(out_dir, parts[-1]))
             valid_rows += int((~bad).sum())
     if rows_read == 0:
         raise InputError(
             "the pool holds no rows (expectation expect_table_row_count_to_be_between failed)", file=source.url
         )
-    quarantine = (
-        pa.concat_tables(quarantined, promote_options="permissive").to_pandas()
-        if quarantined
-        else pd.DataFrame({"id": pd.Series(dtype=str), "reason": pd.Series(dtype=str)})
-    )
-    counts = {str(k): int(v) for k, v in quarantine["reason"].value_counts().sort_index().items()}
-    rejected = rows_read - valid_rows
-    if valid_rows == 0 or rejected / rows_read > limits.max_reject_share:
-        row, reason = first_bad
-        expectation = suite.stats[reason].expectation if reason in suite.stats else "unique content and ids"
-        check = suite.checks.get(reason)
-        raise InputError(
-            f"{rejected} of {rows_read} pool rows are invalid (more than the allowed "
-            f"{limits.max_reject_share:.0%}); first: {reason} "
-            f"(expectation {expectation} failed)",
-            file=str(row[FILE_COLUMN]),
-            row=int(row[ROW_COLUMN]),
-            field=check.field if check else "id",
-            hint=check.hint if check else None,
-        )
-    expectations = suite.summary() + [
+    quarantine = pa.concat_tables(quarantined, promote_options="permissive") if quarantined else _NO_ROWS
+    pq.write_table(quarantine, os.path.join(out_dir, QUARANTINE))
+    return {
+        "parts": parts,
+        "rows_read": rows_read,
+        "valid_rows": valid_rows,
+        "expectations": suite.summary() + _uniqueness(rows_read, quarantine),
+        "pool_hash": pool_hash.hexdigest(),
+        "files": list(source.files),
+    }
+
+
+_NO_ROWS = pa.table({"id": pa.array([], pa.string()), "reason": pa.array([], pa.string())})
+
+
+def _uniqueness(rows_read: int, quarantine: pa.Table) -> list[dict[str, Any]]:
+    """The duplicate checks' figures, in the form of the suite's."""
+    reasons = quarantine.column("reason").to_pylist()
+    return [
         {
-            "expectation": "unique content (content hash)",
-            "reason": "duplicate",
+            "expectation": name,
+            "reason": reason,
             "rows_checked": rows_read,
-            "rows_failed": counts.get("duplicate", 0),
-            "success": not counts.get("duplicate"),
-        },
-        {
-            "expectation": "unique ids",
-            "reason": "duplicate_id",
-            "rows_checked": rows_read,
-            "rows_failed": counts.get("duplicate_id", 0),
-            "success": not counts.get("duplicate_id"),
-        },
+            "rows_failed": reasons.count(reason),
+            "success": reason not in reasons,
+        }
+        for name, reason in (("unique content (content hash)", "duplicate"), ("unique ids", "duplicate_id"))
     ]
-    return PoolCheck(
+
+
+def _target_checks(ref: Reference, forbidden: frozenset[str]) -> list[Check]:
+    """What a pool's valid rows must also satisfy for this target: the format's target checks, no leakage."""
+    checks = ref.row_format.target_checks(ref.fixed)
+    if forbidden:  # a pool row identical to a validation or test row is never trained on
+        leak = Check(
+            "leakage",
+            "id",
+            "ExpectColumnValuesToNotBeInSet",
+            HASH_COLUMN,
+            {"value_set": sorted(forbidden)},
+            "the row is identical to a validation or test row",
+        )
+        checks.append(leak)
+    return checks
+
+
+def admit(valid: ValidPool, target: Target, spill_dir: str, limits: Limits) -> PoolCheck:
+    """The checked pool's rows this target may use: its target checks (feature length, labels,
+    leakage) over the cached valid rows, the admitted ones to local Parquet parts (the shards).
+    Raises Damaged if a cached file fails its verification."""
+    os.makedirs(spill_dir, exist_ok=True)
+    checks = _target_checks(target.ref, target.forbidden)
+    suite = _suite("pool-target-rows", checks, target.ref.row_format) if checks else None
+    parts, quarantined = [], [read_part(valid, QUARANTINE)]
+    for name in valid.parts:
+        table = read_part(valid, name)
+        if suite is not None:
+            reasons = suite.reasons(table.to_pandas())
+            bad = reasons.notna().to_numpy()
+            if bad.any():
+                rows = table.filter(pa.array(bad)).append_column("reason", pa.array(reasons[bad].astype(str)))
+                quarantined.append(rows)
+                table = table.filter(pa.array(~bad))
+        if table.num_rows:
+            parts.append(os.path.join(spill_dir, f"part-{len(parts):05d}.parquet"))
+            pq.write_table(table, parts[-1])
+    found = valid.summary
+    quarantine = _in_pool_order(pa.concat_tables(quarantined, promote_options="permissive").to_pandas(), found["files"])
+    check = PoolCheck(
         valid_parts=parts,
         quarantine=quarantine,
-        rows_read=rows_read,
-        valid_rows=valid_rows,
-        reasons=counts,
-        expectations=expectations,
-        pool_hash=pool_hash.hexdigest(),
-        files=list(source.files),
+        rows_read=found["rows_read"],
+        valid_rows=found["rows_read"] - len(quarantine),
+        reasons={str(k): int(v) for k, v in quarantine["reason"].value_counts().sort_index().items()},
+        expectations=found["expectations"] + (suite.summary() if suite else []),
+        pool_hash=found["pool_hash"],
+        files=found["files"],
+        cache=valid.status,
     )
+    _refuse_if_mostly_bad(check, limits, [*common_checks(True), *target.ref.row_format.checks(limits), *checks])
+    return check
+
+
+def _in_pool_order(quarantine: pd.DataFrame, files: list[str]) -> pd.DataFrame:
+    """Rejected rows in the order the pool holds them (file by file, row by row)."""
+    if quarantine.empty or FILE_COLUMN not in quarantine.columns:
+        return quarantine
+    order = quarantine[FILE_COLUMN].map({f: i for i, f in enumerate(files)}).fillna(len(files))
+    return quarantine.assign(_order=order).sort_values(["_order", ROW_COLUMN], kind="stable").drop(columns="_order")
+
+
+def _refuse_if_mostly_bad(pool: PoolCheck, limits: Limits, checks: list[Check]) -> None:
+    """An InputError naming the first bad row if no row, or too large a share, is valid."""
+    rejected = pool.rows_read - pool.valid_rows
+    if pool.valid_rows > 0 and rejected / pool.rows_read <= limits.max_reject_share:
+        return
+    row = pool.quarantine.iloc[0]
+    reason, check = str(row["reason"]), {c.reason: c for c in checks}.get(str(row["reason"]))
+    figures = {e["reason"]: e["expectation"] for e in pool.expectations}
+    raise InputError(
+        f"{rejected} of {pool.rows_read} pool rows are invalid (more than the allowed "
+        f"{limits.max_reject_share:.0%}); first: {reason} "
+        f"(expectation {figures.get(reason, 'unique content and ids')} failed)",
+        file=str(row[FILE_COLUMN]),
+        row=int(row[ROW_COLUMN]),
+        field=check.field if check else "id",
+        hint=check.hint if check else None,
+    )
+
+
+def check_pool(
+    source: Source, ref: Reference, spill_dir: str, limits: Limits = Limits(), forbidden: frozenset[str] = frozenset()
+) -> PoolCheck:
+    """A one-off check of a pool against the reference a validation set fixed, `forbidden` content hashes
+    leaking (tests and benchmarks): its cache lives under `spill_dir`, with the admitted parts."""
+    target = Target(ref, pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), "none", forbidden)
+    return check_pool_for(source, target, spill_dir, os.path.join(spill_dir, "pool-cache"), limits)
+
+
+def check_pool_for(source: Source, target: Target, spill_dir: str, cache: str, limits: Limits) -> PoolCheck:
+    """Check the pool once per content version (cached), then admit its rows for this target."""
+    row_format = target.ref.row_format
+    key = pool_key(source.identity, row_format.name, {"min_chars": limits.min_chars, "max_chars": limits.max_chars,
+                                                        "batch_rows": limits.batch_rows})  # fmt: skip
+    for attempt in (1, 2):
+        valid = obtain_valid_pool(lambda local: scan_pool(source, row_format, limits, local), cache, key)
+        try:
+            return admit(valid, target, spill_dir, limits)
+        except Damaged as err:
+            if attempt == 2:
+                raise
+            forget(valid, cache, str(err))  # checked again on the second attempt
 
 
 def holdout_split(validation: pd.DataFrame, share: float = 0.25) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -272,9 +352,9 @@ def validate_target(validation: pd.DataFrame, test: pd.DataFrame | None, family:
 
 
 @task(name="validate-pool", tags=["validate"], persist_result=False, cache_policy=NO_CACHE)
-def validate_pool(source: Source, target: Target, spill_dir: str, limits: Limits) -> PoolCheck:
-    """Stream the pool through the expectation suite; quarantine bad rows with a reason."""
-    checked = check_pool(source, target.ref, spill_dir, limits, target.forbidden)
+def validate_pool(source: Source, target: Target, spill_dir: str, limits: Limits, cache: str) -> PoolCheck:
+    """Check the pool (once per content version: cached), admit its rows for the target; quarantine bad rows."""
+    checked = check_pool_for(source, target, spill_dir, cache, limits)
     get_run_logger().info(
         "pool %s: %d rows read, %d valid, %d quarantined %s",
         source.url,

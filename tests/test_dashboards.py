@@ -39,7 +39,9 @@ def report(evaluation=None) -> Report:
         selection_labels=None,
         timings={"ingest": 0.5, "score": 2.25},
         evaluation=Evaluation(**evaluation, finetune={}) if evaluation else None,
-        cache=CacheUse(warmup="hit", calibration="hit", rows_scored=200, rows_reused=1000, dir="c", damaged=Damaged()),
+        cache=CacheUse(
+            pool="hit", warmup="hit", calibration="hit", rows_scored=200, rows_reused=1000, dir="c", damaged=Damaged()
+        ),
         scoring=Scoring(engine="local", shards=1, workers_used=1),
         cost=Cost(
             method="lossdrop",
@@ -74,7 +76,7 @@ def test_report_states_counts_cache_times_and_lift_with_its_metric():
     assert "| 1,234 | 1,200 | 34 | 100 |" in text
     assert (
         "duplicate 30, leakage 4" in text
-        and "warmup **hit**, calibration **hit**, 200 rows scored, 1,000 reused" in text
+        and "validated pool **hit**, warmup **hit**, calibration **hit**, 200 rows scored, 1,000 reused" in text
     )
     assert "Warmup: all weights, lr 0.05, 30 steps (fixed); scores from theta1." in text
     assert "| loss (lower is better) |" in text and "| **lift over random** | **+0.1520** |" in text

@@ -162,7 +162,9 @@ def test_report_counts_add_up_and_validation_is_published(labelled_task, tmp_pat
     )
     counts = report["counts"]
     assert counts["rows_read"] == 407 == counts["valid"] + counts["quarantined"]
-    assert counts["quarantine_reasons"] == {"duplicate": 4, "feature_length": 5, "leakage": 3, "unknown_label": 10}
+    # The pool's own checks (duplicates among them) run before the target's (feature length, labels,
+    # leakage): of the five identical short vectors, two differ by label; the other three are duplicates.
+    assert counts["quarantine_reasons"] == {"duplicate": 7, "feature_length": 2, "leakage": 3, "unknown_label": 10}
     quarantine = pd.read_parquet(tmp_path / "out" / "quarantine.parquet")
     assert len(quarantine) == 22 and quarantine["reason"].notna().all()
     assert set(quarantine.loc[quarantine["reason"] == "leakage", "id"]) == {"leak-0", "leak-1", "leak-2"}

@@ -1,0 +1,100 @@
+"""The validated-pool cache: a pool is checked once per content version and row format; later runs,
+whatever their target, admit its cached rows without reading a pool file; a damaged entry is rebuilt."""
+
+from __future__ import annotations
+
+import os
+
+import pandas as pd
+import pytest
+from runs import curate_run
+
+from curation.models import forget_adapters
+from curation.pool_cache import QUARANTINE, entry_url, pool_key
+from tasks.ingest import open_source, read_rows
+from tasks.validate import Limits, check_pool_for, reference_from
+
+
+@pytest.fixture
+def two_targets(labelled_task, tmp_path):
+    """The labelled pool and two validation sets of the same task (different rows, so other targets)."""
+    validation = pd.read_parquet(labelled_task["validation"])
+    paths = {
+        "pool": str(tmp_path / "pool.parquet"),
+        "first": str(tmp_path / "v1.parquet"),
+        "second": str(tmp_path / "v2.parquet"),
+    }
+    pd.read_parquet(labelled_task["pool"]).to_parquet(paths["pool"])  # a copy: a test may spoil it
+    validation.iloc[:100].to_parquet(paths["first"])
+    validation.iloc[100:].to_parquet(paths["second"])
+    return paths
+
+
+def _target(path: str):
+    from tasks.validate import check_target
+
+    return check_target(read_rows(path), None, "features", Limits())
+
+
+def test_a_second_target_admits_the_cached_rows_without_reading_the_pool(two_targets, tmp_path):
+    cache = str(tmp_path / "cache")
+    first = check_pool_for(
+        open_source(two_targets["pool"]), _target(two_targets["first"]), str(tmp_path / "a"), cache, Limits()
+    )
+    assert first.cache == "miss" and first.valid_rows == first.rows_read == 2400
+    # The same bytes' identity (size, mtime), but content no reader could parse: a run that read the
+    # pool would fail; one that trusts the cache entry for this version does not.
+    pool = two_targets["pool"]
+    stat = os.stat(pool)
+    with open(pool, "r+b") as handle:
+        handle.write(b"\0" * stat.st_size)
+    os.utime(pool, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    second = check_pool_for(open_source(pool), _target(two_targets["second"]), str(tmp_path / "b"), cache, Limits())
+    assert second.cache == "hit" and second.valid_rows == 2400 and second.pool_hash == first.pool_hash
+    pd.testing.assert_frame_equal(first.load_valid(), second.load_valid())
+
+
+def test_a_new_version_of_the_pool_is_checked_again(labelled_task, tmp_path):
+    pool = tmp_path / "pool.parquet"
+    pd.read_parquet(labelled_task["pool"]).iloc[:300].to_parquet(pool)
+    ref, _ = reference_from(read_rows(str(labelled_task["validation"])), "features")
+    before = pool_key(open_source(str(pool)).identity, "features", {})
+    pd.read_parquet(labelled_task["pool"]).iloc[:301].to_parquet(pool)
+    assert pool_key(open_source(str(pool)).identity, "features", {}) != before
+    assert pool_key(open_source(str(pool)).identity, "prompt-response", {}) != pool_key(
+        open_source(str(pool)).identity, "features", {}
+    )
+
+
+def test_a_damaged_part_is_set_aside_and_the_pool_checked_again(two_targets, tmp_path):
+    cache, target = str(tmp_path / "cache"), _target(two_targets["first"])
+    source = open_source(two_targets["pool"])
+    first = check_pool_for(source, target, str(tmp_path / "a"), cache, Limits(batch_rows=1000))
+    entry = next((tmp_path / "cache" / "pools").iterdir())
+    part = entry / "part-00001.parquet"
+    part.write_bytes(part.read_bytes()[:-100])  # cut short
+    again = check_pool_for(source, target, str(tmp_path / "b"), cache, Limits(batch_rows=1000))
+    assert again.cache == "miss" and again.valid_rows == first.valid_rows  # rebuilt from the pool
+    assert list((tmp_path / "cache" / "damaged").rglob("part-00001.parquet"))
+    assert (entry / QUARANTINE).exists() and (entry / "manifest.json").exists()
+    assert entry_url(cache, entry.name).endswith(entry.name)
+
+
+def test_the_report_says_the_second_run_reused_the_validated_pool(two_targets, tmp_path, prefect_api_url):
+    forget_adapters()
+    runs = {}
+    for name in ("first", "second"):
+        runs[name] = curate_run(
+            pool=two_targets["pool"],
+            validation=two_targets[name],
+            model="linear",
+            budget=100,
+            out=str(tmp_path / name),
+            cache=str(tmp_path / "cache"),
+            skip_finetune=True,
+            warmup="fixed",
+        )
+    assert runs["first"]["cache"]["pool"] == "miss" and runs["second"]["cache"]["pool"] == "hit"
+    assert runs["first"]["hashes"]["pool"] == runs["second"]["hashes"]["pool"]
+    assert runs["first"]["counts"]["rows_read"] == runs["second"]["counts"]["rows_read"] == 2400
+    forget_adapters()
