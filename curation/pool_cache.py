@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 from curation.hashing import json_hash
 from curation.integrity import MANIFEST, Damaged, file_facts, parse_manifest, set_aside, sha256, warn
 from curation.locks import exclusive
-from curation.storage import exists, filesystem, join, read_bytes, remove, write_json_atomic
+from curation.storage import exists, filesystem, join, naming_a_full_disk, read_bytes, remove, write_json_atomic
 from curation.tempfiles import temporary_dir
 
 CHECKS_VERSION = "1"  # bump when a row format's checks or normalization change what a pool's check finds
@@ -90,9 +90,10 @@ def _store(local: str, summary: dict[str, Any], cache: str, key: str) -> ValidPo
     fs, entry = filesystem(url)
     manifest = {"key": key, "files": file_facts(local), "summary": summary}
     try:
-        fs.makedirs(entry, exist_ok=True)
-        for name in manifest["files"]:
-            fs.put_file(os.path.join(local, name), f"{entry}/{name}")
+        with naming_a_full_disk(url):
+            fs.makedirs(entry, exist_ok=True)
+            for name in manifest["files"]:
+                fs.put_file(os.path.join(local, name), f"{entry}/{name}")
         write_json_atomic(join(url, MANIFEST), manifest)
     except BaseException:  # a full disk or an interrupt: no half-written entry stays
         remove(url, recursive=True)

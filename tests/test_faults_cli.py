@@ -113,7 +113,7 @@ def test_a_full_disk_under_cache_exits_3_and_leaves_no_half_written_file(labelle
     small = tmp_path / "small"
     result, left = _in_a_small_filesystem(
         small,
-        24,
+        330,  # the validated pool (~256 KiB) and θT (~20 KiB) fit; the row scores (~136 KiB) do not
         [
             sys.executable,
             "-m",
@@ -125,11 +125,24 @@ def test_a_full_disk_under_cache_exits_3_and_leaves_no_half_written_file(labelle
     )
     _assert_one_error_line(result, 3, ["no space left", "small/cache/row-scores"])
     files = {line.rsplit(" ", 1)[0]: int(line.rsplit(" ", 1)[1]) for line in left if "." in line.rsplit("/", 1)[-1]}
-    # What stays is a complete θT entry (a manifest and the files it lists) and finished shards.
+    # What stays: complete entries (the validated pool and θT: a manifest each, and the files it lists)
+    # and finished shards.
     assert files and all(".tmp-" not in name and size > 0 for name, size in files.items()), left
-    manifests = [name for name in files if name.endswith("manifest.json")]
-    assert len(manifests) == 1 and any(name.endswith("warm.safetensors") for name in files)
+    manifests = sorted(name.split("/")[1] for name in files if name.endswith("manifest.json"))
+    assert manifests == ["pools", "warmup"] and any(name.endswith("warm.safetensors") for name in files)
     assert not (tmp_path / "out").exists()
+
+
+def test_a_full_disk_while_keeping_the_validated_pool_exits_3_and_leaves_no_entry(
+    labelled_task, tmp_path, prefect_api_url
+):
+    small = tmp_path / "small"
+    args = _run_args(labelled_task, tmp_path / "out", small / "cache", "--skip-finetune", "--warmup", "fixed")
+    result, left = _in_a_small_filesystem(
+        small, 24, [sys.executable, "-m", "flows.cli", *args], _env(tmp_path, prefect_api_url)
+    )
+    _assert_one_error_line(result, 3, ["no space left", "small/cache/pools"])
+    assert not [line for line in left if line.startswith("cache/pools/") and "/" in line[len("cache/pools/") :]], left
 
 
 def test_a_full_disk_while_calibrating_exits_3_and_leaves_no_half_written_entry(

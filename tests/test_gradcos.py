@@ -99,7 +99,7 @@ def test_gradcos_runs_stores_its_gradients_and_reuses_them(labelled_task, prefec
     assert len(stored) == 3  # one file per shard of 1000 rows: the shard's completion marker
 
     again = curate_run(**common, out=str(tmp_path / "again"))
-    assert again["cache"] == {**first["cache"], "warmup": "hit", "rows_scored": 0, "rows_reused": 2400}
+    assert again["cache"] == {**first["cache"], "pool": "hit", "warmup": "hit", "rows_scored": 0, "rows_reused": 2400}
     assert again["cost"]["scoring_forward_passes"] == 0 and again["cost"]["warmup_steps"] == 0
     pd.testing.assert_frame_equal(
         pd.read_parquet(tmp_path / "first" / "scores.parquet"), pd.read_parquet(tmp_path / "again" / "scores.parquet")

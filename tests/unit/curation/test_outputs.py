@@ -1,0 +1,51 @@
+"""Staged outputs: nothing is in place until publish, report.json comes last, a failed run leaves an
+earlier run's outputs as they were, and staging folders of dead runs are swept."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pandas as pd
+
+from curation.outputs import REPORT, StagedOutputs, _host_tag
+
+
+def test_files_appear_only_at_publish_with_the_report_last(tmp_path):
+    out = tmp_path / "out"
+    staged = StagedOutputs(str(out))
+    staged.parquet("selection.parquet", pd.DataFrame({"id": ["a"]}))
+    staged.json("validation.json", {"ok": True})
+    staged.bytes("plot.png", b"png")
+    assert not (out / "selection.parquet").exists() and not (out / REPORT).exists()
+    staged.publish({"done": True})
+    assert sorted(p.name for p in out.iterdir()) == ["plot.png", REPORT, "selection.parquet", "validation.json"]
+    assert json.loads((out / REPORT).read_text()) == {"done": True}
+
+
+def test_an_abandoned_run_leaves_the_earlier_outputs_and_no_new_folder(tmp_path):
+    out = tmp_path / "out"
+    first = StagedOutputs(str(out))
+    first.json("validation.json", {"run": 1})
+    first.publish({"run": 1})
+    second = StagedOutputs(str(out))
+    second.json("validation.json", {"run": 2})
+    second.abandon()
+    assert json.loads((out / "validation.json").read_text()) == {"run": 1}
+    assert not [p for p in out.iterdir() if p.name.startswith(".staging-")]
+    never = StagedOutputs(str(tmp_path / "never"))
+    never.json("x.json", {})
+    never.abandon()
+    assert not (tmp_path / "never").exists()  # this run made it, and it is empty again
+
+
+def test_staging_folders_of_dead_processes_on_this_host_are_swept(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    dead = out / f".staging-{_host_tag()}-999999999-abc"
+    other_host = out / ".staging-00000000-999999999-abc"
+    alive = out / f".staging-{_host_tag()}-{os.getpid()}-abc"
+    for folder in (dead, other_host, alive):
+        folder.mkdir()
+    StagedOutputs(str(out))
+    assert not dead.exists() and other_host.exists() and alive.exists()
