@@ -53,6 +53,11 @@ class RowSuite:
     `facts` derives the columns the checks read that are not row columns (the row format's facts).
     """
 
+    @property
+    def reads(self) -> set[str]:
+        """The columns the checks read (row columns or facts)."""
+        return {check.reads for check in self.checks.values()}
+
     def __init__(self, name: str, checks: list[Check], facts: Facts):
         import great_expectations as gx
 
@@ -80,8 +85,10 @@ class RowSuite:
     def _helpers(self, frame: pd.DataFrame) -> pd.DataFrame:
         """The columns the expectations read: row columns as they are, and the derived facts."""
         helpers = pd.DataFrame(index=pd.RangeIndex(len(frame)))
-        derived = self.facts(frame)
-        for column in dict.fromkeys(check.reads for check in self.checks.values()):
+        reads = dict.fromkeys(check.reads for check in self.checks.values())
+        # Facts cost a pass in Python over every row: derived only when a check reads one.
+        derived = self.facts(frame) if any(column not in frame.columns for column in reads) else {}
+        for column in reads:
             if column in derived:
                 helpers[column] = derived[column]
             elif column == HASH_COLUMN:
