@@ -231,13 +231,14 @@ def admit(valid: ValidPool, target: Target, spill_dir: str, limits: Limits) -> P
     suite = _suite("pool-target-rows", checks, target.ref.row_format) if checks else None
     parts, quarantined = [], [read_part(valid, QUARANTINE)]
 
-    def judge(group: list[pa.Table]) -> None:
+    def judge(group: list[tuple[str, pa.Table]]) -> None:
         """One GX run over a group of parts (each run costs ~0.15 s whatever its size), then each part's
         admitted rows to a shard and its rejected ones to the quarantine."""
-        frames = [_what_checks_read(t, suite.reads, target.ref.row_format) for t in group] if suite else []
+        frames = [_what_checks_read(t, suite.reads, target.ref.row_format) for _, t in group] if suite else []
         reasons = suite.reasons(pd.concat(frames, ignore_index=True)) if suite else None
         offset = 0
-        for table in group:
+        for name, table in group:
+            whole = table
             if reasons is not None:
                 bad = reasons.iloc[offset : offset + table.num_rows].notna().to_numpy()
                 if bad.any():
@@ -245,14 +246,16 @@ def admit(valid: ValidPool, target: Target, spill_dir: str, limits: Limits) -> P
                     quarantined.append(table.filter(pa.array(bad)).append_column("reason", pa.array(why)))
                     table = table.filter(pa.array(~bad))
                 offset += len(bad)
-            if table.num_rows:
+            if table is whole and "://" not in valid.url:  # all admitted: the verified cached part is the shard
+                parts.append(os.path.join(valid.url, name))
+            elif table.num_rows:
                 parts.append(os.path.join(spill_dir, f"part-{len(parts):05d}.parquet"))
                 pq.write_table(table, parts[-1])
 
-    group: list[pa.Table] = []
+    group: list[tuple[str, pa.Table]] = []
     for name in valid.parts:
-        group.append(read_part(valid, name))
-        if sum(t.num_rows for t in group) >= ADMIT_ROWS:
+        group.append((name, read_part(valid, name)))
+        if sum(t.num_rows for _, t in group) >= ADMIT_ROWS:
             judge(group)
             group = []
     if group:
