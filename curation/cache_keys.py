@@ -13,7 +13,7 @@
 
 Options that only act after scoring (budget, selection, output folder, the seed of the selection
 and the finetunes, shard size, engine) are in no key: runs that differ only in them share entries.
-tests/test_faults_cache.py checks both halves against the real flow.
+tests/faults/test_faults_cache.py checks both halves against the real flow.
 """
 
 from __future__ import annotations

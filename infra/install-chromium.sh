@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Debian's Chromium, for the test that renders a run's report in the Prefect UI (tests/test_service.py).
+# Debian's Chromium, for the test that renders a run's report in the Prefect UI (tests/service/test_service.py).
 # Nothing to do where /usr/bin/chromium exists; otherwise apt-get (as root, or through sudo).
 set -euo pipefail
 if [ ! -x /usr/bin/chromium ]; then

@@ -8,8 +8,7 @@ import threading
 from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[1]
+from conftest import REPO
 
 
 def imported_modules(path: Path) -> set[str]:

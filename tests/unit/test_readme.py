@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import argparse
 import re
-from pathlib import Path
 
 import pytest
+from conftest import REPO
 
 from flows.cli import checked_options, parser
 
-REPO = Path(__file__).resolve().parents[1]
 README = (REPO / "README.md").read_text()
 OTHER_TOOLS = ("docker ", "ruff ", "rclone ", "pip ", "pytest ", "prefect ", "python -m pytest")
 FLAG = r"(?<![\w-])(--[a-z][a-z0-9-]*)"
@@ -60,8 +59,10 @@ def test_the_listed_values_include_the_calibration_criteria():
     assert {("--calibration-criterion", c) for c in ("auc", "drop", "gradient")} <= set(listed_values())
 
 
-def test_the_modules_the_docs_name_exist():
-    text = README + "".join(p.read_text() for p in (REPO / "curation").rglob("*.py"))
-    named = set(re.findall(r"`((?:curation|tasks|flows)/[\w/]+\.py)`", text))
-    named |= set(re.findall(r"\(((?:curation|tasks|flows)/[\w/]+\.py)\)", text))
-    assert named and {path for path in named if not (REPO / path).exists()} == set()
+def test_the_files_the_docs_name_exist():
+    text = README + "".join(p.read_text() for pkg in ("curation", "flows", "tasks") for p in (REPO / pkg).rglob("*.py"))
+    path = r"((?:curation|tasks|flows|tests|benchmarks|infra)/[\w/.-]+\.(?:py|sh|yaml|yml|md))"
+    named = (
+        set(re.findall(rf"`{path}`", text)) | set(re.findall(rf"\({path}\)", text)) | set(re.findall(rf" {path}", text))
+    )
+    assert len(named) > 20 and {p for p in named if not (REPO / p).exists()} == set()
