@@ -11,13 +11,17 @@ import pytest
 from conftest import REPO
 
 
-def imported_modules(path: Path) -> set[str]:
+def imported_modules(path: Path, with_names: bool = False) -> set[str]:
+    """The modules a file imports, deferred imports included; `with_names` adds `a.b.c` for each
+    `from a.b import c` (c may be a module)."""
     names = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             names |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
             names.add(node.module)
+            if with_names:
+                names |= {f"{node.module}.{alias.name}" for alias in node.names}
     return names
 
 
@@ -42,14 +46,8 @@ def module_graph() -> dict[str, set[str]]:
     modules = {name.removesuffix(".__init__") for name in paths.values()}
     graph = {}
     for path, name in paths.items():
-        found = set()
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Import):
-                found |= {alias.name for alias in node.names}
-            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-                found.add(node.module)
-                found |= {f"{node.module}.{alias.name}" for alias in node.names}
-        graph[name.removesuffix(".__init__")] = {m for m in found if m in modules} - {name.removesuffix(".__init__")}
+        module = name.removesuffix(".__init__")
+        graph[module] = {m for m in imported_modules(path, with_names=True) if m in modules} - {module}
     return graph
 
 

@@ -26,6 +26,12 @@ def _feature_reference(tmp_path):
     return reference_from(read_rows(str(tmp_path / "validation.parquet")), "features")
 
 
+def check_leaking(pool, ref, validation: pd.DataFrame, limits: Limits):
+    """check_pool on a pool file, with the validation set's rows as the leakage to find."""
+    forbidden = frozenset(validation["_content_hash"])
+    return check_pool(open_source(str(pool)), ref, str(pool) + ".spill", limits, forbidden=forbidden)
+
+
 def test_each_bad_feature_row_is_quarantined_with_its_reason(tmp_path):
     ref, validation = _feature_reference(tmp_path)
     leaked = validation.iloc[0]
@@ -51,13 +57,7 @@ def test_each_bad_feature_row_is_quarantined_with_its_reason(tmp_path):
     )
     pool.to_parquet(tmp_path / "pool.parquet")
     # Small batches: duplicates must be found across batches too.
-    checked = check_pool(
-        open_source(str(tmp_path / "pool.parquet")),
-        ref,
-        str(tmp_path / "spill"),
-        Limits(batch_rows=4),
-        forbidden=frozenset(validation["_content_hash"]),
-    )
+    checked = check_leaking(tmp_path / "pool.parquet", ref, validation, Limits(batch_rows=4))
     expected = {i: r[3] for i, r in enumerate(rows) if r[3]}
     got = dict(zip(checked.quarantine["_source_row"], checked.quarantine["reason"]))
     assert got == expected
@@ -93,13 +93,7 @@ def test_each_bad_text_row_is_quarantined_with_its_reason(tmp_path):
         {"response": "good answer three"},
     ] + [{"prompt": "p", "response": f"filler {i}"} for i in range(6)]
     (tmp_path / "pool.jsonl").write_text("\n".join(json.dumps(r) for r in lines) + "\n")
-    checked = check_pool(
-        open_source(str(tmp_path / "pool.jsonl")),
-        ref,
-        str(tmp_path / "spill"),
-        Limits(max_chars=40),
-        forbidden=frozenset(validation["_content_hash"]),
-    )
+    checked = check_leaking(tmp_path / "pool.jsonl", ref, validation, Limits(max_chars=40))
     got = dict(zip(checked.quarantine["_source_row"], checked.quarantine["reason"]))
     assert got == {
         2: "response_length",
