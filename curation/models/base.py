@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
@@ -125,21 +125,22 @@ class ModelAdapter(ABC):
     def release(self, trained: Any) -> None:
         """Free what a finetune holds (adapters, tensors) once it is evaluated."""
 
-    # The `gradcos` baseline (curation/scorers/gradcos.py) trains its own copy along a trajectory and takes
-    # per-row gradients of it; these four hooks are all it needs of a model.
-    @abstractmethod
+
+@runtime_checkable
+class PerRowGradients(Protocol):
+    """What the `gradcos` baseline (curation/scorers/gradcos.py) needs of a model, apart from the
+    adapter interface: a copy of its own to train along a trajectory, and per-row gradients of it.
+    Adapters that support it declare it (both here do); gradcos refuses a model that does not."""
+
     def gradient_model(self, config: WarmupConfig) -> list[tuple[str, Any]]:
         """Fresh trainable parameters at θ0 (LoRA of `config`'s rank, or the classifier's weights)."""
 
-    @abstractmethod
     def prepare(self, rows: pd.DataFrame) -> Any:
         """Rows in the form `gradient_loss` indexes (tensors, token ids)."""
 
-    @abstractmethod
     def gradient_loss(self, prepared: Any, index: list[int], train: bool) -> Any:
         """Mean loss of the rows at `index` under the gradient model's current parameters."""
 
-    @abstractmethod
     def drop_gradient_model(self) -> None:
         """Free the gradient model."""
 

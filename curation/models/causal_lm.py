@@ -26,7 +26,7 @@ from curation.errors import InputError
 from curation.formats import Tokens, detect, format_named
 from curation.formats.base import IGNORE, Encoded
 from curation.hashing import file_digest
-from curation.models.base import FinetuneConfig, ModelAdapter, OnStep, Progress, Start, WarmupConfig
+from curation.models.base import FinetuneConfig, ModelAdapter, OnStep, PerRowGradients, Progress, Start, WarmupConfig
 from curation.models.warm_states import WarmStates
 
 WARMUP_ADAPTER = "warmup"
@@ -65,7 +65,7 @@ def refuse_custom_code(model_dir: str) -> None:
             )
 
 
-class CausalLMAdapter(ModelAdapter):
+class CausalLMAdapter(ModelAdapter, PerRowGradients):
     kind = "text"
     metric = "loss"
     higher_is_better = False

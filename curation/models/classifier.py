@@ -14,7 +14,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from torch.nn import functional as F
 
-from curation.models.base import FinetuneConfig, ModelAdapter, OnStep, Progress, Start, WarmupConfig
+from curation.models.base import FinetuneConfig, ModelAdapter, OnStep, PerRowGradients, Progress, Start, WarmupConfig
 
 HIDDEN = 64
 INIT_SEED = 0  # θ0 of a classifier is its seeded initialization
@@ -33,7 +33,7 @@ def _tensors(rows: pd.DataFrame) -> tuple[torch.Tensor, torch.Tensor]:
     return x, y
 
 
-class ClassifierAdapter(ModelAdapter):
+class ClassifierAdapter(ModelAdapter, PerRowGradients):
     kind = "features"
     metric = "accuracy"
     higher_is_better = True

@@ -28,9 +28,11 @@ import torch
 
 from curation import CODE_VERSION
 from curation.cache_keys import model_identity
+from curation.errors import InputError
 from curation.hashing import dataset_hash, json_hash
 from curation.integrity import Damaged, open_safetensors, parse_manifest, seal_safetensors, set_aside
 from curation.models import ModelAdapter, WarmupConfig
+from curation.models.base import PerRowGradients
 from curation.progress import progress_bar
 from curation.rows import HASH_COLUMN
 from curation.sampling import random_positions
@@ -303,6 +305,12 @@ class GradCos(Scorer):
     """A forward and a backward pass per row and checkpoint, in the flow's process whatever the engine."""
 
     def score(self, request: ScoreRequest) -> Scored:
+        if not isinstance(request.adapter, PerRowGradients):
+            raise InputError(
+                f"--method gradcos needs per-row gradients, which {type(request.adapter).__name__} does not give",
+                field="--method",
+                hint="choose another method for this model",
+            )
         config = GradcosConfig(fraction=request.config.gradcos_fraction, dim=request.config.projection_dim)
         scores, cost = write_gradcos_scores(
             request.adapter,

@@ -9,6 +9,7 @@ import torch
 from runs import curate_run, on_task, run_args
 from torch.nn import functional as F
 
+from curation.errors import InputError
 from curation.models.base import WarmupConfig
 from curation.models.classifier import ClassifierAdapter
 from curation.scorers.gradcos import Checkpoint, gradcos_scores, project, projected_gradients, train_trajectory
@@ -152,3 +153,24 @@ def test_bad_gradcos_options_are_bad_input(curate_cli, labelled_task, tmp_path, 
         *run_args(labelled_task, budget="10"), "--out", str(tmp_path / "out"), "--method", "gradcos", option, value
     )
     assert done.returncode == 2 and f"field '{option}'" in done.stderr
+
+
+def test_gradcos_refuses_a_model_without_per_row_gradients():
+    """The four gradcos hooks are a protocol of their own: the adapters here declare it; a model
+    adapter that does not is refused with one line naming --method."""
+    from curation.models.base import ModelAdapter, PerRowGradients
+    from curation.scorers.base import ScoreRequest
+    from curation.scorers.gradcos import GradCos
+
+    assert isinstance(ClassifierAdapter("linear", 3, 2), PerRowGradients)
+    assert not {"gradient_model", "prepare", "gradient_loss", "drop_gradient_model"} & set(
+        ModelAdapter.__abstractmethods__
+    )
+
+    class NoGradients:  # what a model without the hooks offers gradcos: nothing
+        pass
+
+    request = ScoreRequest(NoGradients(), None, None, None, None, None, "scores.parquet")
+    with pytest.raises(InputError, match="--method gradcos needs per-row gradients") as err:
+        GradCos().score(request)
+    assert err.value.field == "--method"
