@@ -106,7 +106,8 @@ def report_markdown(report: Report) -> str:
         "",
         "## Outputs",
         "",
-        f"[{config.out}]({out}): `selection.parquet`, `scores.parquet`, `quarantine.parquet`, `report.json`.",
+        f"[{config.out}]({out}): `selection.parquet` (and `.jsonl`), `scores.parquet`, `quarantine.parquet`, "
+        "`report.json`.",
         "",
         f"Score distribution, selected vs not: [{PLOT_NAME}]({out.rstrip('/')}/{PLOT_NAME})",
     ]
@@ -121,7 +122,9 @@ def top_rows_table(selection: pd.DataFrame, limit: int = TOP_ROWS) -> list[dict[
             return round(float(value), 6)
         if isinstance(value, (int, np.integer)):
             return int(value)
-        if isinstance(value, (list, np.ndarray)):  # a feature vector: plain rounded numbers
+        if isinstance(value, (list, np.ndarray)) and len(value) and all(isinstance(v, dict) for v in value):
+            text = " | ".join(f"{turn.get('role')}: {turn.get('content')}" for turn in value)
+        elif isinstance(value, (list, np.ndarray)):  # a feature vector: plain rounded numbers
             text = "[" + ", ".join(f"{float(v):.4g}" for v in value) + "]"
         else:
             text = str(value)

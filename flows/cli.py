@@ -122,7 +122,7 @@ def _watch(args: argparse.Namespace) -> None:
 def _summary(report) -> str:
     timings, counts = report.timings, report.counts
     lines = [
-        f"outputs in {report.config.out}: scores.parquet, selection.parquet, quarantine.parquet, "
+        f"outputs in {report.config.out}: scores.parquet, selection.parquet/.jsonl, quarantine.parquet, "
         "score-distribution.png, report.json",
         f"rows: {counts.valid} valid, {counts.quarantined} quarantined, {counts.selected} selected "
         f"(validated pool cache {report.cache.pool}); "

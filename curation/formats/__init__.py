@@ -1,7 +1,8 @@
 """Row formats: the registry, and detection of a file's format from its columns.
 
 The built-in formats register here in the order detection tries them: prompt/response before
-plain text (a file with both `response` and `text` holds prompt/response rows). `register` adds
+plain text (a file with both `response` and `text` holds prompt/response rows), then the chat
+forms (`messages`, ShareGPT `conversations`). `register` adds
 a format (a plugin's, or a test's) after them; detection looks only among the formats of the
 model's family (`text`: a causal LM; `features`: a classifier).
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 from curation.errors import InputError
 from curation.formats.base import Check, Column, Family, Limits, RowFormat, Tokens
+from curation.formats.chat import Messages, ShareGPT
 from curation.formats.features import Features
 from curation.formats.text import PromptResponse, Text
 
@@ -24,7 +26,7 @@ def register(cls: type[RowFormat]) -> type[RowFormat]:
     return cls
 
 
-for _builtin in (Features, PromptResponse, Text):
+for _builtin in (Features, PromptResponse, Text, Messages, ShareGPT):
     register(_builtin)
 
 

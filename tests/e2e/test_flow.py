@@ -90,6 +90,7 @@ def test_skip_finetune_stops_after_selection(labelled_task, tmp_path):
         "report.json",
         "score-distribution.png",
         "scores.parquet",
+        "selection.jsonl",
         "selection.parquet",
         "validation.json",
     ]

@@ -96,9 +96,11 @@ def test_top_rows_are_cut_to_a_readable_table():
             "rank": [1, 2],
             "response": ["x" * 500, "short"],
             "features": [np.zeros(3), np.ones(3)],
+            "messages": [[{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}], []],
         }
     )
     rows = top_rows_table(selection, limit=1)
+    assert rows[0]["messages"] == "user: hi | assistant: hello"  # a conversation: its turns on one line
     assert len(rows) == 1 and rows[0]["score"] == 0.123457 and rows[0]["rank"] == 1
     assert len(rows[0]["response"]) == 120 and rows[0]["response"].endswith("…")
     assert rows[0]["features"] == "[0, 0, 0]"

@@ -1,0 +1,58 @@
+"""Chat conversations through the whole flow on a tiny causal LM: `messages` and ShareGPT pools are
+validated (bad conversations quarantined with their reason), scored over assistant turns, selected,
+finetuned and evaluated; the selection keeps the conversations, normalized to `messages`."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from conftest import MATH, WEB
+from runs import curate_run
+
+from curation.models import forget_adapters
+
+
+def _conversations(sentences, n, offset, sharegpt):
+    rows = []
+    for i in range(n):
+        question, answer = f"Note {i + offset}?", sentences[(i + offset) % len(sentences)]
+        if sharegpt:
+            rows.append({"conversations": [{"from": "human", "value": question}, {"from": "gpt", "value": answer}]})
+        else:
+            rows.append({"messages": [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]})
+    return rows
+
+
+@pytest.mark.parametrize("sharegpt", [False, True], ids=["messages", "sharegpt"])
+def test_chat_rows_run_end_to_end(sharegpt, tiny_lm, prefect_api_url, tmp_path):
+    forget_adapters()
+    bad = {"from": "tool", "value": "x"} if sharegpt else {"role": "tool", "content": "x"}
+    column = "conversations" if sharegpt else "messages"
+    pool = [
+        *[dict(r, domain="web") for r in _conversations(WEB, 30, 200, sharegpt)],
+        *[dict(r, domain="math") for r in _conversations(MATH, 60, 300, sharegpt)],
+        {column: [bad, bad], "domain": "web"},
+    ]
+    paths = {}
+    for name, rows in {
+        "validation": _conversations(WEB, 24, 0, sharegpt),
+        "test": _conversations(WEB, 12, 100, sharegpt),
+        "pool": pool,
+    }.items():
+        paths[name] = tmp_path / f"{name}.jsonl"
+        paths[name].write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "out"
+    report = curate_run(
+        pool=str(paths["pool"]), validation=str(paths["validation"]), test=str(paths["test"]), model=tiny_lm,
+        budget=30, out=str(out), cache=str(tmp_path / "cache"), warmup="fixed", warmup_steps=40, warmup_lr=2e-2,
+        finetune_epochs=1,
+    )  # fmt: skip
+    forget_adapters()
+    assert pd.read_parquet(out / "quarantine.parquet")["reason"].tolist() == ["unknown_role"]
+    assert len(pd.read_parquet(out / "scores.parquet")) == 90
+    selection = [json.loads(line) for line in (out / "selection.jsonl").read_text().splitlines()]
+    assert len(selection) == 30 and all(row["messages"][1]["role"] == "assistant" for row in selection)
+    assert sum(row["domain"] == "web" for row in selection) / 30 > 30 / 90  # above the target's pool share
+    assert report["evaluation"]["metric"] == "loss" and report["evaluation"]["selection"]["loss"] > 0
