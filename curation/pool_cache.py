@@ -31,7 +31,7 @@ CHECKS_VERSION = "1"  # bump when a row format's checks or normalization change 
 QUARANTINE = "quarantine.parquet"
 
 
-def pool_key(identity, row_format: str, limits: dict[str, Any], has_id: bool | None = None) -> str:
+def pool_key(identity, row_format: str, limits: dict[str, Any]) -> str:
     """The cache key of a pool's check: its files' identities, the row format, the limits and the checks' version."""
     return json_hash(
         {"files": [list(f) for f in identity], "format": row_format, "limits": limits, "checks": CHECKS_VERSION}

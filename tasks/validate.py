@@ -325,8 +325,7 @@ def check_pool(
 def check_pool_for(source: Source, target: Target, spill_dir: str, cache: str, limits: Limits) -> PoolCheck:
     """Check the pool once per content version (cached), then admit its rows for this target."""
     row_format = target.ref.row_format
-    key = pool_key(source.identity, row_format.name, {"min_chars": limits.min_chars, "max_chars": limits.max_chars,
-                                                        "batch_rows": limits.batch_rows})  # fmt: skip
+    key = pool_key(source.identity, row_format.name, limits.scan_settings())
     for attempt in (1, 2):
         valid = obtain_valid_pool(lambda local: scan_pool(source, row_format, limits, local), cache, key)
         try:

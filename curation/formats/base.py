@@ -38,6 +38,10 @@ class Limits:
     max_chars: int = 100_000
     batch_rows: int = 65_536
 
+    def scan_settings(self) -> dict[str, int]:
+        """The limits that change what a pool's own checks find (the share of rejects is judged after)."""
+        return {"min_chars": self.min_chars, "max_chars": self.max_chars, "batch_rows": self.batch_rows}
+
     @classmethod
     def of(cls, config) -> Limits:
         """The limits a run's settings set."""

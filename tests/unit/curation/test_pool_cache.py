@@ -64,6 +64,10 @@ def test_a_new_version_of_the_pool_is_checked_again(labelled_task, tmp_path):
     assert pool_key(open_source(str(pool)).identity, "prompt-response", {}) != pool_key(
         open_source(str(pool)).identity, "features", {}
     )
+    # Settings that change what the checks find change the key; the share of rejects allowed does not.
+    identity = open_source(str(pool)).identity
+    keys = {pool_key(identity, "features", limits.scan_settings()) for limits in (Limits(), Limits(max_chars=10))}
+    assert len(keys) == 2 and Limits(max_reject_share=0.9).scan_settings() == Limits().scan_settings()
 
 
 def test_a_damaged_part_is_set_aside_and_the_pool_checked_again(two_targets, tmp_path):
