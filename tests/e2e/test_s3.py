@@ -68,6 +68,7 @@ def test_flow_end_to_end_on_s3(s3_task, curate_cli):
     assert {p.rsplit("/", 1)[-1] for p in fs.ls(f"{url[5:]}/out-a")} == {
         "scores.parquet",
         "selection.parquet",
+        "selection.jsonl",
         "quarantine.parquet",
         "report.json",
         "validation.json",
