@@ -47,10 +47,14 @@ def _require_format(frame: pd.DataFrame, row_format: RowFormat, name: str) -> No
         raise missing_columns([row_format], frame.columns, _first_file(frame), name, ", as the validation set has")
 
 
+def _pool_checks(row_format: RowFormat, frame_columns, limits: Limits) -> list[Check]:
+    """The checks that involve no target: every row's, then the format's."""
+    return [*common_checks("id" in frame_columns), *row_format.checks(limits)]
+
+
 def _checks(ref: Reference, frame_columns, limits: Limits) -> list[Check]:
-    """The table of checks for a validation or test file: every row's, the format's, then the target's."""
-    row_format = ref.row_format
-    return [*common_checks("id" in frame_columns), *row_format.checks(limits), *row_format.target_checks(ref.fixed)]
+    """The table of checks for a validation or test file: the pool's own, then the target's."""
+    return [*_pool_checks(ref.row_format, frame_columns, limits), *ref.row_format.target_checks(ref.fixed)]
 
 
 def _suite(name: str, checks: list[Check], row_format: RowFormat):
@@ -150,7 +154,7 @@ def scan_pool(source: Source, row_format: RowFormat, limits: Limits, out_dir: st
     for batch in iter_batches(source, limits.batch_rows):
         _require_format(batch, row_format, "pool")
         if suite is None:
-            suite = _suite("pool-rows", [*common_checks("id" in batch.columns), *row_format.checks(limits)], row_format)
+            suite = _suite("pool-rows", _pool_checks(row_format, batch.columns, limits), row_format)
         batch = _hashed(batch, row_format)
         rows_read += len(batch)
         pool_hash.update(batch[HASH_COLUMN])
@@ -273,7 +277,7 @@ def admit(valid: ValidPool, target: Target, spill_dir: str, limits: Limits) -> P
         files=found["files"],
         cache=valid.status,
     )
-    _refuse_if_mostly_bad(check, limits, [*common_checks(True), *target.ref.row_format.checks(limits), *checks])
+    _refuse_if_mostly_bad(check, limits, [*_pool_checks(target.ref.row_format, ["id"], limits), *checks])
     return check
 
 

@@ -16,8 +16,6 @@ must be prefixes of the whole conversation's tokens; a template for which they a
 
 from __future__ import annotations
 
-import hashlib
-import json
 from typing import Any
 
 import numpy as np
@@ -26,6 +24,8 @@ import pyarrow as pa
 
 from curation.errors import InputError
 from curation.formats.base import IGNORE, Check, Column, Encoded, Limits, RowFormat, Tokens, is_null
+from curation.hashing import row_hashes
+from curation.rows import HASH_COLUMN
 
 ROLES = ("system", "user", "assistant")
 # ShareGPT's speakers: the documented table; others (e.g. "tool", "function") are quarantined.
@@ -120,21 +120,18 @@ class ChatFormat(RowFormat):
     @classmethod
     def row_hashes(cls, frame: pd.DataFrame) -> pd.Series:
         """Over the normalized conversation (role, content pairs), whichever form holds it."""
-        form = cls()
-        digests = []
+        form, payloads = cls(), []
         for value in frame[cls.column] if len(frame) else []:
             found = form.normalized(value)
             if isinstance(found, str):  # not a valid conversation: its raw value, as text
-                payload: Any = repr(_turns(value) or value)
+                payloads.append(repr(_turns(value) or value))
             else:
-                payload = [[m["role"], m["content"]] for m in found]
-            text = json.dumps({"messages": payload}, ensure_ascii=False, default=str)
-            digests.append(hashlib.sha256(text.encode("utf-8", "backslashreplace")).hexdigest()[:32])
-        return pd.Series(digests, index=frame.index, dtype="string")
+                payloads.append([[m["role"], m["content"]] for m in found])
+        return row_hashes(pd.DataFrame({"messages": payloads}, index=frame.index), ("messages",))
 
     @classmethod
     def model_columns(cls) -> tuple[str, ...]:
-        return ("_content_hash", "id", "messages")
+        return (HASH_COLUMN, "id", "messages")
 
     def encode(self, rows: pd.DataFrame, tokens: Tokens) -> list[Encoded]:
         # Valid rows are normalized to `messages` already; raw rows are in this form's own column.
