@@ -34,6 +34,8 @@ WarmupMode = Literal["auto", "fixed"]
 Scope = Literal["attention", "wide", "full"]  # what a causal-LM warmup trains
 Start = Literal["theta0", "theta1"]  # the score's start point: θ0, or the warmup's first checkpoint θ1
 Criterion = Literal["auc", "drop", "gradient"]
+LossSpan = Literal["all-assistant", "last-turn"]  # chat rows' spans: curation.formats.base.Tokens
+ScoreSpan = Literal["all-assistant", "last-turn", "conversation"]
 SEED_MAX = 2**32 - 1
 NIGHTLY_CRON = "0 2 * * *"
 
@@ -200,6 +202,16 @@ class CurationSettings(Options):
     min_chars: int = Field(1, ge=0, description="Shortest valid text, in characters")
     max_chars: int = Field(100_000, ge=1, description="Longest valid text, in characters")
     max_length: int = Field(256, ge=2, le=1_048_576, description="Token limit per text row")
+    loss_on: LossSpan = Field(
+        "all-assistant",
+        description="Chat rows: the tokens the warmup and the finetunes train on: every assistant turn "
+        "(all-assistant) or the last one (last-turn); a template's headers and default system prompt never",
+    )
+    score_on: ScoreSpan = Field(
+        "all-assistant",
+        description="Chat rows: the tokens a row's loss drop (and the calibration's judge) is taken over: "
+        "all-assistant, last-turn or conversation (every turn's content, the user's too)",
+    )
     shard_rows: int = Field(65_536, ge=1, description="Rows per shard, the unit of scoring, caching and resume")
     engine: Engine = Field(
         "local", description="Where shards are scored: local, ray (a local Ray instance) or ray://ADDRESS"

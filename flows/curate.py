@@ -19,8 +19,8 @@ from prefect.runtime import flow_run
 from curation.cache_keys import cache_keys
 from curation.config import CurateConfig
 from curation.engines import engine_for
-from curation.formats import Limits, family_of
-from curation.models import adapter_for
+from curation.formats import Limits, family_of, reader_of
+from curation.models import ModelSpec, adapter_for
 from curation.outputs import StagedOutputs
 from curation.report import Report
 from curation.scorers import scorer_for
@@ -75,11 +75,9 @@ def curate(config: CurateConfig) -> Report:
             source = ingest(config.pool)
             validation_rows, test_rows = read_target(config.validation), read_target(config.test)
         with stage("validate"):
-            target = validate_target(validation_rows, test_rows, kind, limits)
+            target = validate_target(validation_rows, test_rows, reader_of(config), limits)
             pool = validate_pool(source, target, spill_dir, limits, config.cache)
-        adapter = adapter_for(
-            config.model, target.ref.feature_dim, target.num_classes, config.max_length, target.ref.format
-        )
+        adapter = adapter_for(ModelSpec.of(config, target))
         warm_config, calibration = warmup_config(kind, config), None
         if scorer.needs_warmup and calibrates(config):
             with stage("calibrate"):

@@ -27,7 +27,7 @@ from prefect.cache_policies import NO_CACHE
 
 from curation.errors import InputError
 from curation.formats import Check, Family, Limits, RowFormat, detect, missing_columns
-from curation.formats.base import common_checks
+from curation.formats.base import Reading, common_checks
 from curation.hashing import DatasetHasher
 from curation.integrity import Damaged
 from curation.pool import PoolCheck, Reference, Target
@@ -57,10 +57,17 @@ def _checks(ref: Reference, frame_columns, limits: Limits) -> list[Check]:
     return [*_pool_checks(ref.row_format, frame_columns, limits), *ref.row_format.target_checks(ref.fixed)]
 
 
-def _suite(name: str, checks: list[Check], row_format: RowFormat):
+def _suite(name: str, checks: list[Check], facts):
     from curation.expectations import RowSuite
 
-    return RowSuite(name, checks, row_format.facts)
+    return RowSuite(name, checks, facts)
+
+
+def _all_facts(ref: Reference):
+    """The facts the checks of a file (raw rows) or of cached valid rows (normalized) read: the format's
+    own and the target's."""
+    row_format = ref.row_format
+    return lambda frame: {**row_format.facts(frame), **row_format.target_facts(frame, ref.fixed)}
 
 
 def _assign_ids(frame: pd.DataFrame) -> pd.DataFrame:
@@ -79,13 +86,14 @@ def _hashed(frame: pd.DataFrame, row_format: RowFormat) -> pd.DataFrame:
 
 
 def reference_from(
-    validation: pd.DataFrame, family: Family, limits: Limits = Limits()
+    validation: pd.DataFrame, reader: Family | Reading, limits: Limits = Limits()
 ) -> tuple[Reference, pd.DataFrame]:
     """Detect the validation set's row format, check it strictly and derive the reference every other
-    file must match."""
+    file must match. `reader`: the family of models that read the rows, or how a causal LM reads them."""
+    family, reading = (reader, None) if isinstance(reader, str) else ("text", reader)
     row_format = detect(validation.columns, family, _first_file(validation), "validation set")
     fixed = row_format.fixed_by(validation)
-    ref = Reference(row_format.name, fixed.get("feature_dim"), fixed.get("labels", ()))
+    ref = Reference(row_format.name, fixed.get("feature_dim"), fixed.get("labels", ()), reading)
     checked = check_strict(_hashed(validation, row_format), ref, "validation set", limits)
     if family == "features" and checked["label"].nunique() < 2:
         raise InputError(
@@ -99,7 +107,7 @@ def check_strict(frame: pd.DataFrame, ref: Reference, name: str, limits: Limits 
     _require_format(frame, ref.row_format, name)
     if HASH_COLUMN not in frame.columns:
         frame = _hashed(frame, ref.row_format)
-    suite = _suite(f"{name.replace(' ', '-')}-rows", _checks(ref, frame.columns, limits), ref.row_format)
+    suite = _suite(f"{name.replace(' ', '-')}-rows", _checks(ref, frame.columns, limits), _all_facts(ref))
     reasons = suite.reasons(frame.reset_index(drop=True))
     bad = reasons.dropna()
     if len(bad):
@@ -154,7 +162,7 @@ def scan_pool(source: Source, row_format: RowFormat, limits: Limits, out_dir: st
     for batch in iter_batches(source, limits.batch_rows):
         _require_format(batch, row_format, "pool")
         if suite is None:
-            suite = _suite("pool-rows", _pool_checks(row_format, batch.columns, limits), row_format)
+            suite = _suite("pool-rows", _pool_checks(row_format, batch.columns, limits), row_format.facts)
         batch = _hashed(batch, row_format)
         rows_read += len(batch)
         pool_hash.update(batch[HASH_COLUMN])
@@ -232,7 +240,7 @@ def admit(valid: ValidPool, target: Target, spill_dir: str, limits: Limits) -> P
     Raises Damaged if a cached file fails its verification."""
     os.makedirs(spill_dir, exist_ok=True)
     checks = _target_checks(target.ref, target.forbidden)
-    suite = _suite("pool-target-rows", checks, target.ref.row_format) if checks else None
+    suite = _suite("pool-target-rows", checks, _all_facts(target.ref)) if checks else None
     parts, quarantined = [], [read_part(valid, QUARANTINE)]
 
     def judge(group: list[tuple[str, pa.Table]]) -> None:
@@ -286,7 +294,8 @@ def _what_checks_read(table: pa.Table, reads: set[str], row_format: RowFormat) -
     it): converting long texts for a leakage check alone would cost more than the check."""
     columns = [c for c in table.column_names if c in reads]
     if not reads <= set(columns):
-        columns += [c for c in row_format.payload() if c in table.column_names and c not in columns]
+        wanted = dict.fromkeys([*row_format.payload(), *row_format.model_columns()])  # raw or normalized
+        columns += [c for c in wanted if c in table.column_names and c not in columns]
     return table.select(columns).to_pandas()
 
 
@@ -361,9 +370,11 @@ def holdout_split(validation: pd.DataFrame, share: float = 0.25) -> tuple[pd.Dat
     return validation[~held].reset_index(drop=True), validation[held].reset_index(drop=True)
 
 
-def check_target(validation: pd.DataFrame, test: pd.DataFrame | None, family: Family, limits: Limits) -> Target:
+def check_target(
+    validation: pd.DataFrame, test: pd.DataFrame | None, reader: Family | Reading, limits: Limits
+) -> Target:
     """Check the validation and test sets strictly; split off the evaluation rows when there is no test set."""
-    ref, validation = reference_from(validation, family, limits)
+    ref, validation = reference_from(validation, reader, limits)
     test = check_strict(test, ref, "test set", limits) if test is not None else None
     warm_rows, eval_rows = (validation, test) if test is not None else holdout_split(validation)
     # Leakage: a pool row identical to a validation or test row is never trained on.
@@ -379,9 +390,11 @@ def check_target(validation: pd.DataFrame, test: pd.DataFrame | None, family: Fa
 
 
 @task(name="validate-target", tags=["validate"], persist_result=False, cache_policy=NO_CACHE)
-def validate_target(validation: pd.DataFrame, test: pd.DataFrame | None, family: Family, limits: Limits) -> Target:
+def validate_target(
+    validation: pd.DataFrame, test: pd.DataFrame | None, reader: Family | Reading, limits: Limits
+) -> Target:
     """Check the validation and test sets strictly; derive the reference for the pool."""
-    return check_target(validation, test, family, limits)
+    return check_target(validation, test, reader, limits)
 
 
 @task(name="validate-pool", tags=["validate"], persist_result=False, cache_policy=NO_CACHE)

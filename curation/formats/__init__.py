@@ -10,12 +10,15 @@ model's family (`text`: a causal LM; `features`: a classifier).
 from __future__ import annotations
 
 from curation.errors import InputError
-from curation.formats.base import Check, Column, Family, Limits, RowFormat, Tokens
+from curation.formats.base import Check, Column, Family, Limits, Reading, RowFormat, Tokens
 from curation.formats.chat import Messages, ShareGPT
 from curation.formats.features import Features
 from curation.formats.text import PromptResponse, Text
 
-__all__ = ["Check", "Column", "Family", "Limits", "RowFormat", "Tokens", "detect", "format_named", "register"]
+__all__ = [
+    "Check", "Column", "Family", "Limits", "Reading", "RowFormat", "Tokens", "detect", "format_named", "reader_of",
+    "register",
+]  # fmt: skip
 
 FORMATS: dict[str, RowFormat] = {}
 
@@ -39,6 +42,14 @@ def family_of(model: str) -> Family:
     from curation.rows import CLASSIFIER_MODELS
 
     return "features" if model in CLASSIFIER_MODELS else "text"
+
+
+def reader_of(config) -> Family | Reading:
+    """What reads a run's rows (`CurationSettings`): a classifier's family, or how its causal LM reads them."""
+    family = family_of(config.model)
+    if family == "features":
+        return family
+    return Reading(config.model, config.max_length, config.loss_on, config.score_on)
 
 
 def detect(names, family: Family, file: str, name: str) -> RowFormat:

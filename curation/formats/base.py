@@ -74,15 +74,38 @@ class Check:
 
 @dataclass(frozen=True)
 class Tokens:
-    """What turning text into a causal LM's tokens needs: its tokenizer, the longest row it may see
-    and the token every row starts with."""
+    """What turning text into a causal LM's tokens needs: its tokenizer, the longest row it may see,
+    the token every row starts with, and the span of a chat row the labels cover.
+
+    Spans (`curation.config`: `--loss-on` for the warmup and the finetunes, `--score-on` for the
+    score): `all-assistant` (every assistant turn), `last-turn` (the last assistant turn),
+    `conversation` (every turn's content, the user's too). A template's boilerplate (role headers,
+    a default system prompt it adds) is in no span. Prompt/response and text rows have one span
+    each (the response; every token) whatever the span says.
+    """
 
     tokenizer: Any
     max_length: int
     start_id: int
+    span: str = "all-assistant"
+
+    def spanning(self, span: str) -> Tokens:
+        return self if span == self.span else Tokens(self.tokenizer, self.max_length, self.start_id, span)
 
     def ids(self, texts) -> list[list[int]]:
         return self.tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+
+
+@dataclass(frozen=True)
+class Reading:
+    """How a causal LM reads the target's rows: its directory, the token limit, the spans of chat rows
+    the loss (`loss_on`) and the score (`score_on`) cover. The target checks use it to find chat rows
+    whose every labelled token would be cut off."""
+
+    model: str
+    max_length: int
+    loss_on: str = "all-assistant"
+    score_on: str = "all-assistant"
 
 
 Encoded = tuple[list[int], list[int]]  # (input ids, labels: IGNORE where no loss is taken)
@@ -176,6 +199,10 @@ class RowFormat(ABC):
     def target_checks(self, fixed: dict[str, Any]) -> list[Check]:
         """Checks that depend on the target (what `fixed_by` found), run after the format's own."""
         return []
+
+    def target_facts(self, frame: pd.DataFrame, fixed: dict[str, Any]) -> dict[str, np.ndarray]:
+        """The facts the target checks read that are not row columns (valid or raw rows alike)."""
+        return {}
 
     def normalize(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Valid rows with clean types (what the selection and the models get)."""

@@ -23,7 +23,7 @@ import pandas as pd
 import pyarrow as pa
 
 from curation.errors import InputError
-from curation.formats.base import IGNORE, Check, Column, Encoded, Limits, RowFormat, Tokens, is_null
+from curation.formats.base import IGNORE, Check, Column, Encoded, Limits, Reading, RowFormat, Tokens, is_null
 from curation.hashing import row_hashes
 from curation.rows import HASH_COLUMN
 
@@ -108,9 +108,44 @@ class ChatFormat(RowFormat):
             for p in PROBLEMS
         ]
 
+    def _as_found(self, frame: pd.DataFrame) -> tuple[ChatFormat, pd.Series]:
+        """The form and column rows are in: this form's own (raw rows), or `messages` (normalized ones)."""
+        return (self, frame[self.column]) if self.column in frame.columns else (Messages(), frame["messages"])
+
     def facts(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
-        found = [self.normalized(v) for v in frame[self.column]]
+        form, values = self._as_found(frame)
+        found = [form.normalized(v) for v in values]
         return {"_conversation": np.array([f if isinstance(f, str) else "" for f in found], dtype=object)}
+
+    def target_checks(self, fixed: dict[str, Any]) -> list[Check]:
+        reading: Reading | None = fixed.get("reading")
+        if reading is None:
+            return []
+        hint = f"every token the loss or the score would read lies past --max-length {reading.max_length}"
+        return [
+            Check("no_trained_tokens", self.column, "ExpectColumnValuesToNotBeInSet", "_trained_tokens",
+                  {"value_set": [0]}, hint)
+        ]  # fmt: skip
+
+    def target_facts(self, frame: pd.DataFrame, fixed: dict[str, Any]) -> dict[str, np.ndarray]:
+        """`_trained_tokens`: the fewest labelled tokens a row keeps under the loss's and the score's
+        spans within the token limit (-1 for a row that is not a valid conversation)."""
+        reading: Reading | None = fixed.get("reading")
+        if reading is None:
+            return {}
+        from curation.formats.tokens import tokens_for
+
+        tokens = tokens_for(reading.model, reading.max_length)
+        form, values = self._as_found(frame)
+        counts = []
+        for value in values:
+            messages = form.normalized(value)
+            if isinstance(messages, str):
+                counts.append(-1)
+                continue
+            spans = {reading.loss_on, reading.score_on}
+            counts.append(min(trained_tokens(labelled(messages, tokens.spanning(span))) for span in spans))
+        return {"_trained_tokens": np.array(counts, dtype=np.int64)}
 
     def normalize(self, frame: pd.DataFrame) -> pd.DataFrame:
         frame = frame.copy()
@@ -134,18 +169,19 @@ class ChatFormat(RowFormat):
         return (HASH_COLUMN, "id", "messages")
 
     def encode(self, rows: pd.DataFrame, tokens: Tokens) -> list[Encoded]:
-        # Valid rows are normalized to `messages` already; raw rows are in this form's own column.
-        form, column = (Messages(), "messages") if "messages" in rows.columns else (self, self.column)
+        form, values = self._as_found(rows)
         encoded = []
-        for value in rows[column]:
+        for value in values:
             messages = form.normalized(value)
             if isinstance(messages, str):
-                raise InputError(f"a conversation to encode is not valid ({messages})", field=column)
-            encoded.append(assistant_spans(messages, tokens))
+                raise InputError(f"a conversation to encode is not valid ({messages})", field=form.column)
+            encoded.append(labelled(messages, tokens))
         return encoded
 
 
 def _render(tokens: Tokens, messages: list[dict[str, str]], generation: bool = False) -> list[int]:
+    if not messages and not generation:
+        return []
     template = None if getattr(tokens.tokenizer, "chat_template", None) else PLAIN_TEMPLATE
     ids = tokens.tokenizer.apply_chat_template(
         messages, tokenize=True, add_generation_prompt=generation, chat_template=template
@@ -155,26 +191,76 @@ def _render(tokens: Tokens, messages: list[dict[str, str]], generation: bool = F
     return list(ids)
 
 
-def assistant_spans(messages: list[dict[str, str]], tokens: Tokens) -> Encoded:
-    """(input ids, labels) of a conversation: labels on the assistant turns' own tokens only."""
+def _misaligned() -> InputError:
+    return InputError(
+        "the model's chat template renders a conversation's prefix differently from the whole "
+        "conversation, so the assistant turns' tokens cannot be found",
+        field="--model",
+        hint="use a model whose chat template renders each turn after the ones before it",
+    )
+
+
+def _common_prefix(a: list[int], b: list[int]) -> int:
+    n = 0
+    while n < min(len(a), len(b)) and a[n] == b[n]:
+        n += 1
+    return n
+
+
+def _without_trailing_space(tokens: Tokens, ids: list[int], start: int, end: int) -> int:
+    """The span's end before tokens that decode to whitespace only (the newline after an end-of-turn token)."""
+    while end > start and not tokens.tokenizer.decode([ids[end - 1]]).strip():
+        end -= 1
+    return end
+
+
+def _turn_span(tokens: Tokens, messages: list[dict[str, str]], i: int, ids: list[int]) -> tuple[int, int]:
+    """Where turn i's own tokens lie in the conversation's ids: an assistant turn's content and its
+    end-of-turn token (after the header the generation prompt renders); another turn's content only
+    (its header and trailer: what the same turn with empty content renders around it)."""
+    through = _render(tokens, messages[: i + 1])
+    if ids[: len(through)] != through:
+        raise _misaligned()
+    if messages[i]["role"] == "assistant":
+        head = _render(tokens, messages[:i], generation=True)
+        if ids[: len(head)] != head:
+            raise _misaligned()
+        return len(head), _without_trailing_space(tokens, ids, len(head), len(through))
+    before = _render(tokens, messages[:i])
+    if ids[: len(before)] != before:
+        raise _misaligned()
+    own = through[len(before) :]
+    empty = _render(tokens, [*messages[:i], {"role": messages[i]["role"], "content": ""}])[len(before) :]
+    header = _common_prefix(own, empty)
+    trailer = _common_prefix(own[header:][::-1], empty[header:][::-1])
+    return len(before) + header, len(through) - trailer
+
+
+def labelled(messages: list[dict[str, str]], tokens: Tokens) -> Encoded:
+    """(input ids, labels) of a conversation: labels on the tokens of `tokens.span` only.
+
+    `all-assistant`: every assistant turn; `last-turn`: the last assistant turn; `conversation`: every
+    turn's content (the template's headers and default system prompt never). Turns that start past
+    `max_length` are not rendered: they would be cut off.
+    """
     ids = _render(tokens, messages)
     labels = [IGNORE] * len(ids)
+    last = max(i for i, m in enumerate(messages) if m["role"] == "assistant")
     for i, message in enumerate(messages):
-        if message["role"] != "assistant":
+        if tokens.span == "last-turn" and i != last:
             continue
-        head = _render(tokens, messages[:i], generation=True) if i else []  # up to the assistant header
-        through = _render(tokens, messages[: i + 1])  # up to the turn's end-of-turn tokens
-        start, end = len(head), len(through)
-        if ids[:start] != head or ids[:end] != through:
-            raise InputError(
-                "the model's chat template renders a conversation's prefix differently from the whole "
-                "conversation, so the assistant turns' tokens cannot be found",
-                field="--model",
-                hint="use a model whose chat template renders each turn after the ones before it",
-            )
+        if tokens.span != "conversation" and message["role"] != "assistant":
+            continue
+        start, end = _turn_span(tokens, messages, i, ids)
+        if start >= tokens.max_length:
+            break
         labels[start:end] = ids[start:end]
-    ids, labels = ids[: tokens.max_length], labels[: tokens.max_length]
-    return ids, labels
+    return ids[: tokens.max_length], labels[: tokens.max_length]
+
+
+def trained_tokens(encoded: Encoded) -> int:
+    """Labelled tokens a causal LM's loss reads (the first token is never predicted)."""
+    return sum(1 for label in encoded[1][1:] if label != IGNORE)
 
 
 class Messages(ChatFormat):

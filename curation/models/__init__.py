@@ -2,35 +2,30 @@
 
 from __future__ import annotations
 
-from curation.models.base import FinetuneConfig, ModelAdapter, WarmupConfig
+from curation.models.base import FinetuneConfig, ModelAdapter, ModelSpec, WarmupConfig
 from curation.rows import CLASSIFIER_MODELS
 
-__all__ = ["FinetuneConfig", "ModelAdapter", "WarmupConfig", "adapter_for", "forget_adapters"]
+__all__ = ["FinetuneConfig", "ModelAdapter", "ModelSpec", "WarmupConfig", "adapter_for", "forget_adapters"]
 
 # Stages of one flow run share the loaded model: a base model loads once per process.
-_LOADED: dict[tuple, ModelAdapter] = {}
+_LOADED: dict[ModelSpec, ModelAdapter] = {}
 
 
-def adapter_for(
-    model: str,
-    feature_dim: int | None = None,
-    num_classes: int | None = None,
-    max_length: int = 256,
-    row_format: str | None = None,
-) -> ModelAdapter:
+def adapter_for(spec: ModelSpec) -> ModelAdapter:
     """The adapter for `--model`: 'linear', 'mlp' or a local Hugging Face causal-LM directory that
-    reads rows of `row_format` (a registered format's name)."""
-    key = (model, feature_dim, num_classes, max_length, row_format)
-    if key not in _LOADED:
-        if model in CLASSIFIER_MODELS:
+    reads rows of `spec.row_format` (a registered format's name)."""
+    if spec not in _LOADED:
+        if spec.model in CLASSIFIER_MODELS:
             from curation.models.classifier import ClassifierAdapter
 
-            _LOADED[key] = ClassifierAdapter(model, feature_dim, num_classes)
+            _LOADED[spec] = ClassifierAdapter(spec.model, spec.feature_dim, spec.num_classes)
         else:
             from curation.models.causal_lm import CausalLMAdapter
 
-            _LOADED[key] = CausalLMAdapter(model, max_length=max_length, row_format=row_format)
-    return _LOADED[key]
+            _LOADED[spec] = CausalLMAdapter(
+                spec.model, spec.max_length, row_format=spec.row_format, spans=(spec.loss_on, spec.score_on)
+            )
+    return _LOADED[spec]
 
 
 def forget_adapters() -> None:

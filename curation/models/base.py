@@ -16,6 +16,30 @@ OnStep = Callable[[int], None]  # called after each warmup step with its number 
 
 
 @dataclass(frozen=True)
+class ModelSpec:
+    """Which model a process loads and how it reads the rows, as plain data (it travels to workers):
+    `--model`, what the validation set fixed (feature length, classes, row format), the token limit
+    and the spans of chat rows the loss (`--loss-on`) and the score (`--score-on`) cover."""
+
+    model: str
+    feature_dim: int | None = None
+    num_classes: int | None = None
+    max_length: int = 256
+    row_format: str | None = None
+    loss_on: str = "all-assistant"
+    score_on: str = "all-assistant"
+
+    @classmethod
+    def of(cls, config, target) -> ModelSpec:
+        """The spec of a run: its settings (`CurationSettings`) and its checked target (`Target`)."""
+        ref = target.ref
+        return cls(
+            config.model, ref.feature_dim, target.num_classes, config.max_length, ref.format, config.loss_on,
+            config.score_on,
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
 class WarmupConfig:
     """The short, capacity-limited fine-tune on the validation set (θ0 → θ1 → … → θT).
 

@@ -70,7 +70,14 @@ class CausalLMAdapter(ModelAdapter, PerRowGradients):
     metric = "loss"
     higher_is_better = False
 
-    def __init__(self, model_dir: str, max_length: int = 256, device: str | None = None, row_format: str | None = None):
+    def __init__(
+        self,
+        model_dir: str,
+        max_length: int = 256,
+        device: str | None = None,
+        row_format: str | None = None,
+        spans: tuple[str, str] = ("all-assistant", "all-assistant"),
+    ):
         if not os.path.isdir(model_dir) or not os.path.exists(os.path.join(model_dir, "config.json")):
             raise InputError(
                 "not a local Hugging Face model directory (needs config.json and weights); "
@@ -115,7 +122,10 @@ class CausalLMAdapter(ModelAdapter, PerRowGradients):
             if self.tokenizer.pad_token_id is not None
             else (self.tokenizer.eos_token_id or 0)
         )
-        self.tokens = Tokens(self.tokenizer, self.max_length, self.start_id)
+        # Chat rows: the training span (warmup, finetunes, their evaluation) and the score's span
+        # (the endpoint losses and the calibration's judge); curation.formats.base.Tokens.
+        self.tokens = Tokens(self.tokenizer, self.max_length, self.start_id, spans[0])
+        self.score_tokens = self.tokens.spanning(spans[1])
         # The rows' format, detected once at ingest; None (direct use, tests): detected from each call's columns.
         self.row_format = format_named(row_format) if row_format else None
 
@@ -137,13 +147,16 @@ class CausalLMAdapter(ModelAdapter, PerRowGradients):
             "dtype": str(self.base.dtype),
             "device": self.device.type,
             "loss": "mean over labelled tokens",
+            "loss_on": self.tokens.span,
+            "score_on": self.score_tokens.span,
         }
 
     # --- tokens ---------------------------------------------------------------------------
-    def encode(self, rows: pd.DataFrame) -> list[Encoded]:
-        """(input ids, labels) per row, as the rows' format tokenizes them (labels IGNORE where no loss is taken)."""
+    def encode(self, rows: pd.DataFrame, scoring: bool = False) -> list[Encoded]:
+        """(input ids, labels) per row, as the rows' format tokenizes them (labels IGNORE where no loss is
+        taken), over the score's span when `scoring`, else the training span."""
         row_format = self.row_format or detect(rows.columns, "text", "rows", "rows")
-        return row_format.encode(rows, self.tokens)
+        return row_format.encode(rows, self.score_tokens if scoring else self.tokens)
 
     def _batches(self, encoded, batch_size: int):
         """Length-bucketed batches: rows sorted by length so padding stays small."""
@@ -324,7 +337,7 @@ class CausalLMAdapter(ModelAdapter, PerRowGradients):
     def warm_gradient(self, rows) -> np.ndarray:
         params = list(self.warm_states.params.values())
         grads = [torch.zeros_like(p, dtype=torch.float32) for p in params]
-        encoded = self.encode(rows)
+        encoded = self.encode(rows, scoring=True)
         with torch.enable_grad(), self._at("warm"):
             for p in params:
                 p.requires_grad_(True)
@@ -358,13 +371,13 @@ class CausalLMAdapter(ModelAdapter, PerRowGradients):
         with self._lock:
             if self.warm_scope != "full":
                 self.model.set_adapter(WARMUP_ADAPTER)
-            for index, ids, labels, mask in self._batches(self.encode(rows), batch_size or 32):
+            for index, ids, labels, mask in self._batches(self.encode(rows, scoring=True), batch_size or 32):
                 with self._at(state):
                     out[index] = self._row_losses(ids, mask, labels).double().cpu().numpy()
         return out
 
     def _endpoint_losses(self, rows, batch_size, progress, start):
-        encoded = self.encode(rows)
+        encoded = self.encode(rows, scoring=True)
         first = np.zeros(len(encoded))
         warm = np.zeros(len(encoded))
         if self.warm_scope != "full":

@@ -18,7 +18,7 @@ import pyarrow as pa
 from curation.cache_keys import CacheKeys
 from curation.config import CurateConfig
 from curation.engines import Engine
-from curation.models import ModelAdapter, WarmupConfig
+from curation.models import ModelAdapter, ModelSpec, WarmupConfig
 from curation.pool import PoolCheck, Target
 
 SCORES_SCHEMA = pa.schema(
@@ -40,6 +40,11 @@ class ScoreRequest:
     keys: CacheKeys
     path: str  # a local file: scores.parquet
     engine: Engine | None = None  # where shards are scored (the scorers that run shards need one)
+
+    @property
+    def spec(self) -> ModelSpec:
+        """The model as plain data, for workers that load it themselves."""
+        return ModelSpec.of(self.config, self.target)
 
 
 @dataclass(frozen=True)

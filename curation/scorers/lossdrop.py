@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curation.engines import Resources
-from curation.models import ModelAdapter
+from curation.models import ModelAdapter, ModelSpec
 from curation.progress import progress_artifact, progress_bar
 from curation.rows import HASH_COLUMN
 from curation.score_cache import RowScoreCache, shard_key
@@ -34,17 +34,13 @@ LOSS_EPS = 1e-6  # rows θ0 already predicts perfectly have no room to improve: 
 class ShardJob:
     """One shard to score, as plain data: the model to load, θT's cache entry, the shard's Parquet part."""
 
-    model: str
-    feature_dim: int | None
-    num_classes: int | None
-    max_length: int
+    spec: ModelSpec
     cache: str
     warm_key: str
     row_key: str
     part: str
     index: int
     start: str = "theta0"  # the score's start point: θ0 or θ1
-    row_format: str | None = None  # the rows' format (curation.formats), detected at ingest
 
 
 @dataclass(frozen=True)
@@ -60,7 +56,7 @@ def load_scorer(job: ShardJob) -> ModelAdapter:
     from curation.models import adapter_for
     from curation.warmup_cache import load_into
 
-    adapter = adapter_for(job.model, job.feature_dim, job.num_classes, job.max_length, job.row_format)
+    adapter = adapter_for(job.spec)
     if getattr(adapter, "warm_key", None) != job.warm_key:  # this process holds θT already: no manifest read per shard
         load_into(adapter, job.cache, job.warm_key)
     return adapter
@@ -167,17 +163,7 @@ class LossDrop(Scorer):
         config, pool = request.config, request.pool
         jobs = [
             ShardJob(
-                config.model,
-                request.target.ref.feature_dim,
-                request.target.num_classes,
-                config.max_length,
-                config.cache,
-                request.keys.warmup,
-                request.keys.row_scores,
-                part,
-                index,
-                config.start,
-                request.target.ref.format,
+                request.spec, config.cache, request.keys.warmup, request.keys.row_scores, part, index, config.start
             )
             for index, part in enumerate(pool.valid_parts)
         ]

@@ -25,6 +25,14 @@ def _conversations(sentences, n, offset, sharegpt):
     return rows
 
 
+def _cut_off(sharegpt):
+    """A conversation whose first turn runs past the token limit: its assistant turn is cut off."""
+    row = _conversations(WEB, 1, 0, sharegpt)[0]
+    turns = next(iter(row.values()))
+    turns[0]["value" if sharegpt else "content"] = " ".join(WEB)
+    return dict(row, domain="web")
+
+
 @pytest.mark.parametrize("sharegpt", [False, True], ids=["messages", "sharegpt"])
 def test_chat_rows_run_end_to_end(sharegpt, tiny_lm, prefect_api_url, tmp_path):
     forget_adapters()
@@ -34,6 +42,7 @@ def test_chat_rows_run_end_to_end(sharegpt, tiny_lm, prefect_api_url, tmp_path):
         *[dict(r, domain="web") for r in _conversations(WEB, 30, 200, sharegpt)],
         *[dict(r, domain="math") for r in _conversations(MATH, 60, 300, sharegpt)],
         {column: [bad, bad], "domain": "web"},
+        _cut_off(sharegpt),
     ]
     paths = {}
     for name, rows in {
@@ -50,7 +59,7 @@ def test_chat_rows_run_end_to_end(sharegpt, tiny_lm, prefect_api_url, tmp_path):
         finetune_epochs=1,
     )  # fmt: skip
     forget_adapters()
-    assert pd.read_parquet(out / "quarantine.parquet")["reason"].tolist() == ["unknown_role"]
+    assert pd.read_parquet(out / "quarantine.parquet")["reason"].tolist() == ["unknown_role", "no_trained_tokens"]
     assert len(pd.read_parquet(out / "scores.parquet")) == 90
     selection = [json.loads(line) for line in (out / "selection.jsonl").read_text().splitlines()]
     assert len(selection) == 30 and all(row["messages"][1]["role"] == "assistant" for row in selection)

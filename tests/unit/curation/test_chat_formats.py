@@ -3,6 +3,8 @@ its reason, one conversation hashes the same in either form, and the loss covers
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,7 +12,7 @@ from conftest import MATH, WEB
 
 from curation.formats import detect
 from curation.formats.base import IGNORE, Tokens
-from curation.formats.chat import PLAIN_TEMPLATE, Messages, ShareGPT, assistant_spans
+from curation.formats.chat import PLAIN_TEMPLATE, Messages, ShareGPT, labelled
 
 CHAT = [{"role": "user", "content": "What is a URL?"}, {"role": "assistant", "content": "A resource address."}]
 SHARE = [{"from": "human", "value": "What is a URL?"}, {"from": "gpt", "value": "A resource address."}]
@@ -51,33 +53,72 @@ def test_one_conversation_hashes_the_same_in_either_form():
 
 
 @pytest.fixture(scope="module")
-def tokenizer(tmp_path_factory):
-    from transformers import AutoTokenizer
-
+def chat_lm(tmp_path_factory) -> str:
     from curation.tinylm import build_model
 
-    directory = build_model(
+    return build_model(
         str(tmp_path_factory.mktemp("chat-lm") / "model"), WEB + MATH, vocab_size=300, layers=1, width=16,
         heads=2, context=128, pretrain_steps=1, batch_size=4, lr=1e-3,
     )  # fmt: skip
-    return AutoTokenizer.from_pretrained(directory)
+
+
+@pytest.fixture(scope="module")
+def tokenizer(chat_lm):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(chat_lm)
 
 
 def test_the_loss_covers_the_assistant_turns_own_tokens_only(tokenizer):
     """Against a hand-built reference: the plain template's text, tokenized piece by piece."""
     assert not getattr(tokenizer, "chat_template", None)  # the documented fallback applies
     turns = [*CHAT, {"role": "user", "content": "And a query?"}, {"role": "assistant", "content": "Key pairs."}]
-    ids, labels = assistant_spans(turns, Tokens(tokenizer, max_length=512, start_id=0))
+    tokens = Tokens(tokenizer, max_length=512, start_id=0)
+    ids, labels = labelled(turns, tokens)
 
     def pieces(*texts):
         return [t for text in texts for t in tokenizer(text, add_special_tokens=False)["input_ids"]]
 
-    user1, head = pieces("<|user|>\nWhat is a URL?\n\n"), pieces("<|assistant|>\n")
-    answer1, user2 = pieces("A resource address.\n\n"), pieces("<|user|>\nAnd a query?\n\n")
-    answer2 = pieces("Key pairs.\n\n")
-    assert ids == user1 + head + answer1 + user2 + head + answer2
+    user_head, user1, gap = pieces("<|user|>\n"), pieces("What is a URL?"), pieces("\n\n")
+    head, answer1 = pieces("<|assistant|>\n"), pieces("A resource address.")
+    user2, answer2 = pieces("And a query?"), pieces("Key pairs.")
+    assert ids == user_head + user1 + gap + head + answer1 + gap + user_head + user2 + gap + head + answer2 + gap
     ignored = lambda part: [IGNORE] * len(part)  # noqa: E731
-    assert labels == ignored(user1) + ignored(head) + answer1 + ignored(user2) + ignored(head) + answer2
-    short_ids, short_labels = assistant_spans(turns, Tokens(tokenizer, max_length=10, start_id=0))
+    before1, before2 = ignored(user_head + user1 + gap + head), ignored(gap + user_head + user2 + gap + head)
+    assert labels == before1 + answer1 + before2 + answer2 + ignored(gap)
+    short_ids, short_labels = labelled(turns, Tokens(tokenizer, max_length=10, start_id=0))
     assert short_ids == ids[:10] and short_labels == labels[:10]
+    # last-turn: only the last assistant turn; conversation: every turn's content, never the headers
+    _, last = labelled(turns, tokens.spanning("last-turn"))
+    assert last == ignored(before1 + answer1 + before2) + answer2 + ignored(gap)
+    _, everything = labelled(turns, tokens.spanning("conversation"))
+    expected = (
+        ignored(user_head) + user1 + ignored(gap + head) + answer1 + ignored(gap + user_head) + user2
+        + ignored(gap + head) + answer2 + ignored(gap)
+    )  # fmt: skip
+    assert everything == expected
     assert PLAIN_TEMPLATE.startswith("{% for message in messages %}")
+
+
+def test_a_conversation_whose_labelled_tokens_are_all_cut_off_has_no_trained_tokens(chat_lm, tmp_path):
+    """Never scored 0 in silence: a pool row is quarantined, a validation row is an error (exit 2) naming it."""
+    from curation.errors import InputError
+    from curation.formats import Reading
+    from tasks.ingest import read_rows
+    from tasks.validate import reference_from
+
+    long_question = " ".join(["What is a URL and why"] * 40)
+    cut = [{"role": "user", "content": long_question}, {"role": "assistant", "content": "An address."}]
+    reading = Reading(chat_lm, max_length=64)
+    facts = Messages().target_facts(pd.DataFrame({"messages": [CHAT, cut, "bad"]}), {"reading": reading})
+    assert facts["_trained_tokens"][0] > 0 and facts["_trained_tokens"][1:].tolist() == [0, -1]
+    # last-turn trains on the last assistant turn only: cut off although the first one fits
+    two = [*CHAT, {"role": "user", "content": long_question}, {"role": "assistant", "content": "Yes."}]
+    last = Reading(chat_lm, max_length=64, loss_on="last-turn")
+    assert Messages().target_facts(pd.DataFrame({"messages": [two]}), {"reading": last})["_trained_tokens"][0] == 0
+    path = tmp_path / "validation.jsonl"
+    path.write_text("".join(json.dumps({"messages": turns}) + "\n" for turns in (CHAT, cut)))
+    with pytest.raises(InputError) as err:
+        reference_from(read_rows(str(path)), reading)
+    assert "no_trained_tokens" in str(err.value) and err.value.row == 1 and err.value.field == "messages"
+    assert err.value.file.endswith("validation.jsonl")

@@ -31,7 +31,7 @@ def test_take_returns_rows_in_the_order_asked_across_parts(tmp_path):
 
 def test_the_reference_names_its_format_and_family_and_the_target_its_label_shares():
     ref = Reference("features", feature_dim=3, labels=(0, 1))
-    assert ref.kind == "features" and ref.fixed == {"feature_dim": 3, "labels": (0, 1)}
+    assert ref.kind == "features" and ref.fixed == {"feature_dim": 3, "labels": (0, 1), "reading": None}
     assert Reference("text").kind == "text" and Reference("prompt-response").kind == "text"
     validation = pd.DataFrame({"label": [0, 0, 0, 1], "_content_hash": ["a", "b", "c", "d"]})
     target = Target(ref, validation, validation, validation, "test", frozenset())
