@@ -42,13 +42,19 @@ TIE = 1e-9
 
 @dataclass(frozen=True)
 class Grid:
-    """Candidates: each (scope, lr) arm is trained once per fold and judged at every step count."""
+    """Candidates: each (scope, lr) arm is trained once per fold and judged at every step count.
+    A grid for an expensive model also caps the folds, the reference rows and the batch size."""
 
     arms: tuple[tuple[str, float], ...]
     steps: tuple[int, ...]
+    name: str = "custom"
+    max_folds: int | None = None
+    max_reference: int | None = None
+    batch_size: int | None = None  # of the candidates and of θT (None: the warmup's default)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"arms": [list(arm) for arm in self.arms], "steps": list(self.steps)}
+        caps = {"max_folds": self.max_folds, "max_reference": self.max_reference, "batch_size": self.batch_size}
+        return {"name": self.name, "arms": [list(arm) for arm in self.arms], "steps": list(self.steps), **caps}
 
     @property
     def trainings_per_fold(self) -> int:
@@ -57,13 +63,34 @@ class Grid:
 
 # Per row kind. Text: LoRA learning rates an order above full-parameter ones (a LoRA update is
 # scaled by alpha/rank and starts from B = 0). Classifiers always train all their weights.
+# A causal LM above LARGE_ON_CPU parameters on a CPU gets `text-large-cpu`: two LoRA arms (no
+# full-parameter arm: AdamW over every weight costs the most per step), a third of the steps,
+# two folds, 64 reference rows and batches of 8. Measured on SmolLM2-135M-Instruct on 2 cores
+# (benchmarks/RESULTS.md, issue 26): minutes, where the text grid would take hours.
 GRIDS = {
     "text": Grid(
         arms=(("attention", 1e-2), ("wide", 1e-2), ("full", 3e-4), ("full", 1e-3), ("full", 3e-3)),
         steps=(5, 10, 20, 40),
+        name="text",
     ),
-    "features": Grid(arms=(("full", 0.01), ("full", 0.05), ("full", 0.2)), steps=(15, 30, 60, 120)),
+    "text-large-cpu": Grid(
+        arms=(("attention", 1e-3), ("attention", 1e-2)),
+        steps=(4, 8, 12),
+        name="text-large-cpu",
+        max_folds=2,
+        max_reference=64,
+        batch_size=8,
+    ),
+    "features": Grid(arms=(("full", 0.01), ("full", 0.05), ("full", 0.2)), steps=(15, 30, 60, 120), name="features"),
 }
+LARGE_ON_CPU = 50_000_000  # parameters
+
+
+def grid_for(adapter: ModelAdapter) -> Grid:
+    """The calibration's grid for this model: by row kind, and by size and device for a causal LM."""
+    if adapter.kind == "text" and adapter.parameters > LARGE_ON_CPU and not adapter.gpus:
+        return GRIDS["text-large-cpu"]
+    return GRIDS[adapter.kind]
 
 
 @dataclass

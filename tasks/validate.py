@@ -15,6 +15,7 @@ rows rejected).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import Any
 
@@ -26,7 +27,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from curation.errors import InputError
-from curation.formats import Check, Family, Limits, RowFormat, detect, missing_columns
+from curation.formats import Check, Family, Limits, RowFormat, detect, interchangeable, missing_columns
 from curation.formats.base import Reading, common_checks
 from curation.hashing import DatasetHasher
 from curation.integrity import Damaged
@@ -104,9 +105,11 @@ def reference_from(
 
 def check_strict(frame: pd.DataFrame, ref: Reference, name: str, limits: Limits = Limits()) -> pd.DataFrame:
     """Validate a validation or test file (content hashes added): its first bad row is an InputError."""
-    _require_format(frame, ref.row_format, name)
+    row_format = interchangeable(ref.row_format, frame.columns)  # a test set in the other chat form
+    _require_format(frame, row_format, name)
+    ref = dataclasses.replace(ref, format=row_format.name)
     if HASH_COLUMN not in frame.columns:
-        frame = _hashed(frame, ref.row_format)
+        frame = _hashed(frame, row_format)
     suite = _suite(f"{name.replace(' ', '-')}-rows", _checks(ref, frame.columns, limits), _all_facts(ref))
     reasons = suite.reasons(frame.reset_index(drop=True))
     bad = reasons.dropna()
@@ -121,7 +124,7 @@ def check_strict(frame: pd.DataFrame, ref: Reference, name: str, limits: Limits 
             field=field,
             hint=check.hint,
         )
-    return ref.row_format.normalize(_assign_ids(frame))
+    return row_format.normalize(_assign_ids(frame))
 
 
 class SeenKeys:
@@ -155,14 +158,18 @@ def scan_pool(source: Source, row_format: RowFormat, limits: Limits, out_dir: st
     """The checks that involve no target, streamed over a pool: valid rows (normalized, with ids and
     content hashes) to Parquet parts in `out_dir`, bad rows to its quarantine.parquet; the summary."""
     check_files(source)
-    suite, seen_content, seen_ids = None, SeenKeys(), SeenKeys()
+    seen_content, seen_ids = SeenKeys(), SeenKeys()
     parts, quarantined = [], []
     rows_read, valid_rows = 0, 0
     pool_hash = DatasetHasher()
+    expected, suites = row_format, {}
     for batch in iter_batches(source, limits.batch_rows):
+        row_format = interchangeable(expected, batch.columns)  # a file may hold the other chat form
         _require_format(batch, row_format, "pool")
-        if suite is None:
-            suite = _suite("pool-rows", _pool_checks(row_format, batch.columns, limits), row_format.facts)
+        if row_format.name not in suites:
+            checks = _pool_checks(row_format, batch.columns, limits)
+            suites[row_format.name] = _suite(f"pool-rows-{row_format.name}", checks, row_format.facts)
+        suite = suites[row_format.name]
         batch = _hashed(batch, row_format)
         rows_read += len(batch)
         pool_hash.update(batch[HASH_COLUMN])
@@ -191,7 +198,7 @@ def scan_pool(source: Source, row_format: RowFormat, limits: Limits, out_dir: st
         "parts": parts,
         "rows_read": rows_read,
         "valid_rows": valid_rows,
-        "expectations": suite.summary() + _uniqueness(rows_read, quarantine),
+        "expectations": [e for found in suites.values() for e in found.summary()] + _uniqueness(rows_read, quarantine),
         "pool_hash": pool_hash.hexdigest(),
         "files": list(source.files),
     }
@@ -338,7 +345,7 @@ def check_pool(
 def check_pool_for(source: Source, target: Target, spill_dir: str, cache: str, limits: Limits) -> PoolCheck:
     """Check the pool once per content version (cached), then admit its rows for this target."""
     row_format = target.ref.row_format
-    key = pool_key(source.identity, row_format.name, limits.scan_settings())
+    key = pool_key(source.identity, row_format.normalizes_to(), limits.scan_settings())
     for attempt in (1, 2):
         valid = obtain_valid_pool(lambda local: scan_pool(source, row_format, limits, local), cache, key)
         try:

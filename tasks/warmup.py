@@ -16,7 +16,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from curation.cache_keys import calibration_key, model_identity
-from curation.calibration import GRIDS, Calibration, calibrate, describe, fold_count
+from curation.calibration import Calibration, calibrate, describe, fold_count, grid_for
 from curation.calibration_cache import obtain_calibration, pinned_reference
 from curation.hashing import dataset_hash
 from curation.models import ModelAdapter, WarmupConfig
@@ -54,8 +54,10 @@ def calibrates(config) -> bool:
 
 def find_warmup(adapter: ModelAdapter, target: Target, pool: PoolCheck, base: WarmupConfig, config) -> Calibration:
     """The calibrated warmup config for this target (cached); the base config if V is too small to fold."""
-    rows = target.warm_rows
-    folds = fold_count(len(rows), config.calibration_folds)
+    rows, grid = target.warm_rows, grid_for(adapter)
+    folds = fold_count(len(rows), min(config.calibration_folds, grid.max_folds or config.calibration_folds))
+    if grid.batch_size:  # the candidates and θT train alike
+        base = dataclasses.replace(base, batch_size=grid.batch_size)
     if folds < 2:
         return Calibration(base, [], folds, 0, 0.0, config.calibration_criterion, 0, status="skipped")
     validation_hash = dataset_hash(rows[HASH_COLUMN])
@@ -63,10 +65,9 @@ def find_warmup(adapter: ModelAdapter, target: Target, pool: PoolCheck, base: Wa
         config.cache,
         validation_hash,
         pool.valid_parts,
-        config.calibration_reference,
+        min(config.calibration_reference, grid.max_reference or config.calibration_reference),
         target.ref.row_format.model_columns(),
     )
-    grid = GRIDS[adapter.kind]
     settings = {
         "grid": grid.as_dict(),
         "folds": folds,

@@ -16,8 +16,8 @@ from curation.formats.features import Features
 from curation.formats.text import PromptResponse, Text
 
 __all__ = [
-    "Check", "Column", "Family", "Limits", "Reading", "RowFormat", "Tokens", "detect", "format_named", "reader_of",
-    "register",
+    "Check", "Column", "Family", "Limits", "Reading", "RowFormat", "Tokens", "detect", "format_named",
+    "interchangeable", "reader_of", "register",
 ]  # fmt: skip
 
 FORMATS: dict[str, RowFormat] = {}
@@ -50,6 +50,16 @@ def reader_of(config) -> Family | Reading:
     if family == "features":
         return family
     return Reading(config.model, config.max_length, config.loss_on, config.score_on)
+
+
+def interchangeable(row_format: RowFormat, names) -> RowFormat:
+    """The format of a file with columns `names` where `row_format` is expected: `row_format` itself, or
+    one that normalizes to the same form (a ShareGPT file where `messages` rows are); `row_format`
+    when none fits (its missing column is then the error)."""
+    if row_format.matches(names):
+        return row_format
+    same = [f for f in FORMATS.values() if f.normalizes_to() == row_format.normalizes_to() and f.matches(names)]
+    return same[0] if same else row_format
 
 
 def detect(names, family: Family, file: str, name: str) -> RowFormat:

@@ -154,6 +154,13 @@ class RowFormat(ABC):
     family: ClassVar[Family]
     columns: ClassVar[tuple[Column, ...]]
     needs: ClassVar[str]  # the columns in words, for the error when a file lacks them
+    # The form valid rows are normalized to: formats that share it are interchangeable (a ShareGPT
+    # pool for a `messages` validation set). None: the format's own name.
+    normal_form: ClassVar[str | None] = None
+
+    @classmethod
+    def normalizes_to(cls) -> str:
+        return cls.normal_form or cls.name
 
     @classmethod
     def required(cls) -> tuple[str, ...]:

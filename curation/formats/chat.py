@@ -69,6 +69,7 @@ class ChatFormat(RowFormat):
     """What `messages` and `conversations` share: the checks, the hash, the tokenization."""
 
     family = "text"
+    normal_form = "messages"  # either form of chat row is the other's equal
     column: str  # the column holding the turns
     role_key: str
     content_key: str

@@ -87,6 +87,7 @@ class ModelAdapter(ABC):
     metric: str  # the evaluation metric finetunes are compared on
     higher_is_better: bool
     gpus: int = 0  # GPUs a process scoring with this model uses (a shard job's resources)
+    parameters: int = 0  # θ0's parameter count (the calibration's grid depends on it on a CPU)
 
     @abstractmethod
     def fingerprint(self) -> str:

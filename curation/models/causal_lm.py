@@ -106,6 +106,7 @@ class CausalLMAdapter(ModelAdapter, PerRowGradients):
                 field="--model",
             ) from None
         self.model_type = base.config.model_type
+        self.parameters = sum(p.numel() for p in base.parameters())
         # Never feed more positions than the model has.
         positions = getattr(base.config, "n_positions", None) or getattr(base.config, "max_position_embeddings", None)
         self.max_length = min(max_length, positions) if positions else max_length
