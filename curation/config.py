@@ -36,6 +36,7 @@ Start = Literal["theta0", "theta1"]  # the score's start point: θ0, or the warm
 Criterion = Literal["auc", "drop", "gradient"]
 LossSpan = Literal["all-assistant", "last-turn"]  # chat rows' spans: curation.formats.base.Tokens
 ScoreSpan = Literal["all-assistant", "last-turn", "conversation"]
+ExportFormat = Literal["jsonl", "parquet", "both"]
 SEED_MAX = 2**32 - 1
 NIGHTLY_CRON = "0 2 * * *"
 
@@ -126,7 +127,7 @@ class CurationSettings(Options):
     """What a curation run needs besides the pool and its output folder (the service's runs share these)."""
 
     validation: str = Field(
-        description="The target task's validation set: Parquet file/directory/glob or JSONL, local or s3://"
+        description="The target task's validation set: as --pool takes it"
     )
     model: Model = Field(description="'linear' or 'mlp' (feature rows) or a local Hugging Face causal-LM directory")
     budget: Budget = Field(description="Rows to select: a row count (≥ 1) or a fraction of the valid pool (0-1)")
@@ -191,6 +192,11 @@ class CurationSettings(Options):
         None, ge=1, le=10_000, description="Epochs of the finetunes (default per model kind)"
     )
     skip_finetune: bool = Field(False, description="Stop after selection: no finetunes, no evaluation")
+    export_format: ExportFormat = Field(
+        "both",
+        description="The selection's files: selection.jsonl (datasets.load_dataset('json', ...) and TRL read it; "
+        "chat rows as messages), selection.parquet, or both",
+    )
     cache: str | None = Field(
         None,
         description="Cache directory of warmups and row scores, local or s3:// "
@@ -233,6 +239,13 @@ class CurationSettings(Options):
         return self
 
     @property
+    def selection_files(self) -> tuple[str, ...]:
+        """The selection's files `--export-format` asks for."""
+        return {"jsonl": ("selection.jsonl",), "parquet": ("selection.parquet",)}.get(
+            self.export_format, ("selection.parquet", "selection.jsonl")
+        )
+
+    @property
     def engine_address(self) -> str | None:
         """The Ray cluster's address of `--engine ray://ADDRESS`, else None."""
         return self.engine if self.engine.startswith("ray://") else None
@@ -243,7 +256,10 @@ class CurationSettings(Options):
 
 
 class PoolAndOutput(Options):
-    pool: str = Field(description="The candidate pool: Parquet file/directory/glob or JSONL, local or s3://")
+    pool: str = Field(
+        description="The candidate pool, local or s3://: a Parquet, JSON lines, JSON array or Arrow file, a "
+        "directory or glob of them (a `datasets` save_to_disk directory or a Hub dataset snapshot included)"
+    )
     out: str = Field(description="Output directory, local or s3://")
 
 

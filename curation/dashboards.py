@@ -106,8 +106,9 @@ def report_markdown(report: Report) -> str:
         "",
         "## Outputs",
         "",
-        f"[{config.out}]({out}): `selection.parquet` (and `.jsonl`), `scores.parquet`, `quarantine.parquet`, "
-        "`report.json`.",
+        f"[{config.out}]({out}): "
+        + ", ".join(f"`{name}`" for name in config.selection_files)
+        + ", `scores.parquet`, `quarantine.parquet`, `report.json`.",
         "",
         f"Score distribution, selected vs not: [{PLOT_NAME}]({out.rstrip('/')}/{PLOT_NAME})",
     ]

@@ -139,8 +139,8 @@ def _fetch_model(args: argparse.Namespace) -> str:
 def _summary(report) -> str:
     timings, counts = report.timings, report.counts
     lines = [
-        f"outputs in {report.config.out}: scores.parquet, selection.parquet/.jsonl, quarantine.parquet, "
-        "score-distribution.png, report.json",
+        f"outputs in {report.config.out}: scores.parquet, {', '.join(report.config.selection_files)}, "
+        "quarantine.parquet, score-distribution.png, report.json",
         f"rows: {counts.valid} valid, {counts.quarantined} quarantined, {counts.selected} selected "
         f"(validated pool cache {report.cache.pool}); "
         f"warmup cache {report.cache.warmup} ({timings.get('warmup', 0.0):.2f} s), "

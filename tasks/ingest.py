@@ -26,8 +26,12 @@ from curation.formats import FORMATS, Column
 from curation.rows import FILE_COLUMN, ROW_COLUMN, UNICODE_COLUMN
 from curation.storage import filesystem
 
-JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
-DATA_SUFFIXES = (".parquet", ".pq", *JSONL_SUFFIXES)
+JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")  # a .json file may also hold one JSON array of rows
+PARQUET_SUFFIXES = (".parquet", ".pq")
+ARROW_SUFFIXES = (".arrow",)  # Arrow IPC streams: what `datasets`' save_to_disk writes
+DATA_SUFFIXES = (*PARQUET_SUFFIXES, *JSONL_SUFFIXES, *ARROW_SUFFIXES)
+# The metadata `datasets` writes beside the data (save_to_disk, Hub repositories): never rows.
+METADATA_FILES = frozenset({"dataset_info.json", "dataset_infos.json", "state.json", "dataset_dict.json"})
 BATCH_ROWS = 65_536
 
 
@@ -80,7 +84,7 @@ def resolve_files(url: str) -> list[str]:
         if any(ch in path for ch in "*?["):
             found = sorted(fs.glob(path))
         elif fs.isdir(path):
-            found = sorted(p for p in fs.find(path) if p.lower().endswith(DATA_SUFFIXES))
+            found = sorted(p for p in fs.find(path) if _is_data_file(p[len(path.rstrip("/")) :]))
         elif fs.exists(path):
             found = [path]
         else:
@@ -94,8 +98,20 @@ def resolve_files(url: str) -> list[str]:
     return [protocol + p if protocol and not p.startswith(protocol) else p for p in found]
 
 
+def _is_data_file(relative: str) -> bool:
+    """A file of rows inside a directory: a data suffix, not `datasets`' metadata, nothing hidden
+    (`.git/`, `.cache/`, `_SUCCESS`-style markers)."""
+    parts = [p for p in relative.split("/") if p]
+    hidden = any(p.startswith((".", "_")) for p in parts)
+    return bool(parts) and not hidden and parts[-1] not in METADATA_FILES and parts[-1].lower().endswith(DATA_SUFFIXES)
+
+
 def _is_jsonl(url: str) -> bool:
     return url.lower().endswith(JSONL_SUFFIXES)
+
+
+def _is_parquet(url: str) -> bool:
+    return url.lower().endswith(PARQUET_SUFFIXES)
 
 
 def _declared_columns() -> dict[str, Column]:
@@ -146,7 +162,7 @@ def open_source(url: str) -> Source:
 def check_files(source: Source) -> None:
     """Check every Parquet file's footer (readable, column types) before any row is read."""
     for file in source.files:
-        if not _is_jsonl(file):
+        if _is_parquet(file):
             _check_footer(file)
 
 
@@ -158,6 +174,72 @@ def _parquet_batches(url: str, batch_rows: int) -> Iterator[pd.DataFrame]:
                 yield batch.to_pandas()
         except (pa.ArrowException, OSError, ValueError) as err:
             raise InputError(f"Parquet file is corrupt or not valid UTF-8 text: {err}", file=url) from None
+
+
+def _arrow_batches(url: str, batch_rows: int) -> Iterator[pd.DataFrame]:
+    """An Arrow IPC stream (or file), as `datasets`' save_to_disk writes its shards, batch by batch."""
+    fs, path = filesystem(url)
+    with storage_errors(url), fs.open(path, "rb") as handle:
+        try:
+            reader = pa.ipc.open_stream(handle)
+        except (pa.ArrowException, OSError, ValueError):
+            handle.seek(0)
+            try:  # the Arrow file format (random access) rather than a stream
+                opened = pa.ipc.open_file(handle)
+            except (pa.ArrowException, OSError, ValueError) as err:
+                raise InputError(f"not a readable Arrow stream or file: {err}", file=url) from None
+            reader = (opened.get_batch(i) for i in range(opened.num_record_batches))
+        try:
+            for batch in reader:
+                table = pa.Table.from_batches([batch])
+                for start in range(0, table.num_rows, batch_rows):
+                    yield table.slice(start, batch_rows).to_pandas()
+        except (pa.ArrowException, OSError, ValueError) as err:
+            raise InputError(f"Arrow file is corrupt or truncated: {err}", file=url) from None
+
+
+def _json_array_batches(url: str, batch_rows: int) -> Iterator[pd.DataFrame]:
+    """A .json file holding one array of row objects, streamed element by element (ijson)."""
+    import ijson
+
+    fs, path = filesystem(url)
+    records: list[dict] = []
+    read = 0
+    with storage_errors(url), fs.open(path, "rb") as handle:
+        try:
+            for record in ijson.items(handle, "item", use_float=True):
+                if not isinstance(record, dict):
+                    raise InputError(f"element {read} of the JSON array is not an object", file=url, row=read)
+                records.append(_mark_lone_surrogates(record))
+                read += 1
+                if len(records) == batch_rows:
+                    yield pd.DataFrame.from_records(records)
+                    records = []
+        except ijson.JSONError as err:
+            raise InputError(
+                f"the JSON array is cut off or not valid JSON after {read} elements: {str(err).splitlines()[0]}",
+                file=url,
+                row=read,
+            ) from None
+    if records:
+        yield pd.DataFrame.from_records(records)
+
+
+def _starts_an_array(url: str) -> bool:
+    """Whether a .json file holds one JSON array (its first non-blank byte is '[') rather than JSON lines."""
+    fs, path = filesystem(url)
+    with storage_errors(url), fs.open(path, "rb") as handle:
+        head = handle.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
+    return head.startswith(b"[")
+
+
+def _reader(url: str):
+    """The batch reader of a data file, by its suffix (and, for .json, its first byte)."""
+    if url.lower().endswith(ARROW_SUFFIXES):
+        return _arrow_batches
+    if _is_jsonl(url):
+        return _json_array_batches if url.lower().endswith(".json") and _starts_an_array(url) else _jsonl_batches
+    return _parquet_batches
 
 
 def _jsonl_batches(url: str, batch_rows: int) -> Iterator[pd.DataFrame]:
@@ -223,7 +305,7 @@ def _mark_lone_surrogates(record: dict) -> dict:
 def iter_batches(source: Source, batch_rows: int = BATCH_ROWS) -> Iterator[pd.DataFrame]:
     """Batches of rows with their file and row number within the file."""
     for url in source.files:
-        reader = _jsonl_batches if _is_jsonl(url) else _parquet_batches
+        reader = _reader(url)
         offset = 0
         for frame in reader(url, batch_rows):
             frame = frame.reset_index(drop=True)

@@ -120,9 +120,11 @@ def write_outputs(outputs: StagedOutputs, report: Report, pool: PoolCheck, curat
     )
     scored, chosen = curated.scored, curated.chosen
     outputs.file("scores.parquet", scored.path)
-    outputs.parquet("selection.parquet", chosen.frame)
-    # The same rows as JSON lines, in the pool's own form: `datasets.load_dataset("json", ...)` reads it.
-    outputs.bytes("selection.jsonl", chosen.frame.to_json(orient="records", lines=True, force_ascii=False).encode())
+    export = report.config.export_format
+    if export in ("parquet", "both"):
+        outputs.parquet("selection.parquet", chosen.frame)
+    if export in ("jsonl", "both"):  # `datasets.load_dataset("json", ...)` and TRL's SFTTrainer read it as it is
+        outputs.bytes("selection.jsonl", chosen.frame.to_json(orient="records", lines=True, force_ascii=False).encode())
     outputs.bytes(PLOT_NAME, score_distribution_png(scored.scores, chosen.positions, report.config.method))
     outputs.publish(report.as_json())
 

@@ -19,7 +19,7 @@ from prefect.cache_policies import NO_CACHE
 from curation.config import Selection
 from curation.errors import InputError
 from curation.pool import PoolCheck, Target
-from curation.rows import INTERNAL_COLUMNS
+from curation.rows import FILE_COLUMN, INTERNAL_COLUMNS, ROW_COLUMN
 from curation.sampling import random_positions
 from curation.scorers.base import Scored
 
@@ -112,14 +112,19 @@ def select_positions(scores: np.ndarray, ids: np.ndarray, pick: Pick, strata: St
     return order[chosen]
 
 
+PROVENANCE = {FILE_COLUMN: "source_file", ROW_COLUMN: "source_row"}  # where each selected row came from
+
+
 def selection_frame(chosen: pd.DataFrame, scores: np.ndarray, positions: np.ndarray) -> pd.DataFrame:
-    """id, score, rank, then the selected rows' original columns (`chosen`: the rows at `positions`)."""
+    """id, score, rank, the selected rows' own columns (normalized: chat rows as `messages`), then their
+    provenance: source_file and source_row (`chosen`: the rows at `positions`)."""
     chosen = chosen.reset_index(drop=True)
-    extra = chosen.drop(columns=["id"])
+    origin = chosen[[c for c in PROVENANCE if c in chosen.columns]].rename(columns=PROVENANCE)
+    own = chosen.drop(columns=["id", *INTERNAL_COLUMNS, *PROVENANCE.values(), "score", "rank"], errors="ignore")
     head = pd.DataFrame(
         {"id": chosen["id"], "score": np.asarray(scores)[positions], "rank": np.arange(1, len(positions) + 1)}
     )
-    return pd.concat([head, extra.drop(columns=[c for c in ("score", "rank") if c in extra])], axis=1)
+    return pd.concat([head, own, origin], axis=1)
 
 
 def strategy_for(selection: str, kind: str, random_ranking: bool) -> str:
@@ -136,7 +141,7 @@ class Chosen:
 
     strategy: str
     positions: np.ndarray  # the selected rows' positions in the valid pool, best first
-    frame: pd.DataFrame  # selection.parquet: id, score, rank, then the rows' own columns
+    frame: pd.DataFrame  # selection.parquet/.jsonl: id, score, rank, the rows' own columns, their provenance
     rows: pd.DataFrame  # the selected rows, as the finetune reads them
     control: pd.DataFrame  # the random control's rows (empty when no finetune follows)
     labels: dict[str, int] | None = None  # selected rows per label (feature rows)
@@ -155,7 +160,7 @@ def choose(scored: Scored, pool: PoolCheck, target: Target, config, random_ranki
     control = random_positions(pool.valid_rows, k, config.seed) if not config.skip_finetune else positions[:0]
     fetched = pool.take(np.concatenate([positions, control]))
     rows, control_rows = fetched.iloc[:k], fetched.iloc[k:].reset_index(drop=True)
-    frame = selection_frame(rows.drop(columns=list(INTERNAL_COLUMNS), errors="ignore"), scores, positions)
+    frame = selection_frame(rows, scores, positions)
     counts = None
     if labels is not None:
         values, n = np.unique(labels[positions], return_counts=True)

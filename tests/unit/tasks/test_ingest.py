@@ -1,0 +1,67 @@
+"""Ingest: which files a directory holds rows in, and each kind of file read as rows (JSON lines,
+one JSON array streamed element by element, Arrow IPC shards as `datasets` writes them)."""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow as pa
+import pytest
+
+from curation.errors import InputError
+from curation.rows import FILE_COLUMN, ROW_COLUMN
+from tasks.ingest import open_source, read_rows, resolve_files
+
+TURNS = [{"from": "human", "value": "Hi?"}, {"from": "gpt", "value": "Hello."}]
+
+
+def test_a_directory_holds_data_files_but_never_metadata_or_hidden_files(tmp_path):
+    for name in ("data/train-0.parquet", "data/train-1.jsonl", "saved/data-00000-of-00001.arrow", "rows.json"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("")
+    for name in ("dataset_info.json", "saved/state.json", "dataset_dict.json", ".cache/x.parquet", "_tmp/y.jsonl"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("{}")
+    found = [f[len(str(tmp_path)) + 1 :] for f in resolve_files(str(tmp_path))]
+    assert found == ["data/train-0.parquet", "data/train-1.jsonl", "rows.json", "saved/data-00000-of-00001.arrow"]
+
+
+def test_a_json_array_is_read_element_by_element_with_provenance(tmp_path):
+    path = tmp_path / "sharegpt.json"
+    rows = [{"id": f"c{i}", "conversations": TURNS} for i in range(5)]
+    path.write_text("  \n" + json.dumps(rows, indent=2))
+    frame = read_rows(str(path))
+    assert frame["id"].tolist() == [f"c{i}" for i in range(5)] and frame["conversations"].iloc[0] == TURNS
+    assert frame[ROW_COLUMN].tolist() == list(range(5)) and set(frame[FILE_COLUMN]) == {str(path)}
+    lines = tmp_path / "lines.json"  # a .json file of JSON lines stays JSON lines
+    lines.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert read_rows(str(lines))["id"].tolist() == frame["id"].tolist()
+
+
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ('[{"id": "a"}, {"id": "b", "conversations": [{"from": "human", "val', "cut off or not valid JSON after 1"),
+        ('[{"id": "a"}, 3]', "element 1 of the JSON array is not an object"),
+    ],
+)
+def test_a_cut_off_or_odd_json_array_is_one_clear_error(tmp_path, text, expected):
+    path = tmp_path / "pool.json"
+    path.write_text(text)
+    with pytest.raises(InputError) as err:
+        read_rows(str(path))
+    assert expected in str(err.value) and err.value.file == str(path) and err.value.row == 1
+
+
+def test_arrow_shards_are_read_as_streams_and_as_files(tmp_path):
+    table = pa.table({"id": ["a", "b", "c"], "text": ["one", "two", "three"]})
+    with pa.ipc.new_stream(tmp_path / "stream.arrow", table.schema) as writer:
+        writer.write_table(table, max_chunksize=2)
+    with pa.ipc.new_file(tmp_path / "file.arrow", table.schema) as writer:
+        writer.write_table(table)
+    for name in ("stream.arrow", "file.arrow"):
+        assert read_rows(str(tmp_path / name))["text"].tolist() == ["one", "two", "three"]
+    (tmp_path / "bad.arrow").write_bytes(b"not arrow at all")
+    with pytest.raises(InputError, match="Arrow"):
+        read_rows(str(tmp_path / "bad.arrow"))
+    assert len(open_source(str(tmp_path)).files) == 3
