@@ -126,9 +126,7 @@ def input_error(model: type[BaseModel], err: ValidationError) -> InputError:
 class CurationSettings(Options):
     """What a curation run needs besides the pool and its output folder (the service's runs share these)."""
 
-    validation: str = Field(
-        description="The target task's validation set: as --pool takes it"
-    )
+    validation: str = Field(description="The target task's validation set: as --pool takes it")
     model: Model = Field(description="'linear' or 'mlp' (feature rows) or a local Hugging Face causal-LM directory")
     budget: Budget = Field(description="Rows to select: a row count (≥ 1) or a fraction of the valid pool (0-1)")
     test: str | None = Field(

@@ -14,7 +14,6 @@ from runs import curate_run
 from curation.models import forget_adapters
 
 
-
 @pytest.fixture(scope="module")
 def layouts(text_task, tmp_path_factory):
     """The text task's pool as one Parquet file, a save_to_disk directory and a Hub snapshot."""
