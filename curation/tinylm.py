@@ -11,26 +11,49 @@ from typing import Sequence
 
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+from transformers import (
+    GPT2Config,
+    GPT2LMHeadModel,
+    LlamaConfig,
+    LlamaForCausalLM,
+    PreTrainedTokenizerFast,
+    Qwen2Config,
+    Qwen2ForCausalLM,
+)
 
 from curation.progress import progress_bar
 
 SPECIAL = {"bos_token": "<s>", "eos_token": "</s>", "pad_token": "<pad>", "unk_token": "<unk>"}
+CHAT_TOKENS = ["<|im_start|>", "<|im_end|>"]
+# Chat templates in the styles real instruction models use, for tests of chat rows on tiny models:
+# ChatML (Qwen2, SmolLM2), ChatML with a default system prompt written into every conversation
+# without one (as SmolLM2's and Qwen2's do), and Llama 2's [INST] style (no assistant header).
+CHAT_TEMPLATES = {
+    "chatml": "{% for m in messages %}{{ '<|im_start|>' + m['role'] + '\n' + m['content'] + '<|im_end|>\n' }}"
+    "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}",
+    "chatml-system": "{% for m in messages %}{% if loop.first and m['role'] != 'system' %}"
+    "{{ '<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n' }}{% endif %}"
+    "{{ '<|im_start|>' + m['role'] + '\n' + m['content'] + '<|im_end|>\n' }}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}",
+    "inst": "{{ bos_token }}{% for m in messages %}{% if m['role'] == 'assistant' %}"
+    "{{ ' ' + m['content'] + eos_token }}{% else %}{{ '[INST] ' + m['content'] + ' [/INST]' }}{% endif %}{% endfor %}",
+}
 
 
-def train_tokenizer(texts: Sequence[str], vocab_size: int = 2048) -> PreTrainedTokenizerFast:
-    """A byte-level BPE tokenizer trained on the given texts."""
+def train_tokenizer(texts: Sequence[str], vocab_size: int = 2048, chat: bool = False) -> PreTrainedTokenizerFast:
+    """A byte-level BPE tokenizer trained on the given texts (`chat`: with ChatML's two special tokens)."""
     tokenizer = Tokenizer(models.BPE(unk_token=SPECIAL["unk_token"]))
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tokenizer.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
-        special_tokens=list(SPECIAL.values()),
+        special_tokens=list(SPECIAL.values()) + (CHAT_TOKENS if chat else []),
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
     tokenizer.train_from_iterator(texts, trainer=trainer)
-    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, **SPECIAL)
+    extra = {"additional_special_tokens": CHAT_TOKENS} if chat else {}
+    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, **SPECIAL, **extra)
 
 
 def build_model(
@@ -47,18 +70,25 @@ def build_model(
     lr: float = 3e-3,
     seed: int = 0,
     arch: str = "gpt2",
+    chat_template: str | None = None,
 ) -> str:
     """Train a tokenizer, build a GPT-2 (`arch="llama"`: a Llama-style model: RMSNorm, rotary positions,
-    gated MLP, q/k/v/o projections), optionally pretrain it on the texts; save to directory."""
+    gated MLP, q/k/v/o projections; `arch="qwen2"`: Qwen2's, the same with biased q/k/v), optionally
+    pretrain it on the texts; save to directory, with one of CHAT_TEMPLATES if `chat_template` names one."""
     torch.manual_seed(seed)
-    tokenizer = train_tokenizer(texts, vocab_size)
+    tokenizer = train_tokenizer(texts, vocab_size, chat=chat_template is not None)
+    if chat_template is not None:
+        tokenizer.chat_template = CHAT_TEMPLATES[chat_template]
     special = {
         "bos_token_id": tokenizer.bos_token_id,
         "eos_token_id": tokenizer.eos_token_id,
         "pad_token_id": tokenizer.pad_token_id,
     }
-    if arch == "llama":
-        config = LlamaConfig(
+    if arch in ("llama", "qwen2"):
+        config_class, model_class = (
+            (LlamaConfig, LlamaForCausalLM) if arch == "llama" else (Qwen2Config, Qwen2ForCausalLM)
+        )
+        config = config_class(
             vocab_size=len(tokenizer),
             hidden_size=width,
             intermediate_size=2 * width,
@@ -69,7 +99,7 @@ def build_model(
             tie_word_embeddings=True,
             **special,
         )
-        model = LlamaForCausalLM(config)
+        model = model_class(config)
     else:
         config = GPT2Config(
             vocab_size=len(tokenizer), n_positions=context, n_embd=width, n_layer=layers, n_head=heads, **special

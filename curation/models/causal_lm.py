@@ -34,11 +34,38 @@ FULL_PARAMETER_LIMIT = 200_000_000  # a full-scope warmup of a larger model trai
 GRADCOS_ADAPTER = "gradcos"  # the gradcos baseline's own LoRA, trained on a sample of the pool
 
 
+ATTENTION = ["q_proj", "k_proj", "v_proj", "o_proj"]
+GATED_MLP = ["gate_proj", "up_proj", "down_proj"]
+# Where LoRA goes, per architecture (config.json's model_type): the attention projections (scope
+# `attention`: the warmup's, gradcos's) and every linear layer of the blocks (`wide`: the finetunes').
+# GPT-2's c_proj is both the attention's output and the MLP's: a pattern tells them apart.
+LORA_TARGETS: dict[str, tuple[list[str] | str, list[str]]] = {
+    "gpt2": (r".*\.attn\.(c_attn|c_proj)", ["c_attn", "c_proj", "c_fc"]),
+    **{
+        model_type: (ATTENTION, ATTENTION + GATED_MLP)
+        for model_type in ("llama", "qwen2", "qwen3", "mistral", "gemma", "gemma2", "gemma3_text")
+    },
+}
+
+
 def _lora_targets(model_type: str, scope: str) -> tuple[list[str] | str, bool]:
     """LoRA target modules of a scope, and fan_in_fan_out: GPT-2 uses Conv1D layers, which need the flag."""
-    if model_type == "gpt2":  # c_proj is both the attention's output and the MLP's: tell them apart
-        return (r".*\.attn\.(c_attn|c_proj)" if scope == "attention" else ["c_attn", "c_proj", "c_fc"]), True
-    return (["q_proj", "k_proj", "v_proj", "o_proj"] if scope == "attention" else "all-linear"), False
+    attention, wide = LORA_TARGETS.get(model_type, (ATTENTION, ATTENTION + GATED_MLP))
+    return (attention if scope == "attention" else wide), model_type == "gpt2"
+
+
+def refuse_unknown_layout(model) -> None:
+    """InputError if the model has no modules where this architecture's LoRA would go."""
+    model_type = model.config.model_type
+    attention, _ = LORA_TARGETS.get(model_type, (ATTENTION, None))
+    names = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
+    wanted = ["c_attn"] if model_type == "gpt2" else attention
+    if not set(wanted) <= names:
+        raise InputError(
+            f"curate does not know where LoRA adapters go in a {model_type!r} model (no "
+            f"{', '.join(sorted(set(wanted) - names))} modules); it knows {', '.join(sorted(LORA_TARGETS))}",
+            field="--model",
+        )
 
 
 def refuse_custom_code(model_dir: str) -> None:
@@ -106,6 +133,7 @@ class CausalLMAdapter(ModelAdapter, PerRowGradients):
                 field="--model",
             ) from None
         self.model_type = base.config.model_type
+        refuse_unknown_layout(base)
         self.parameters = sum(p.numel() for p in base.parameters())
         # Never feed more positions than the model has.
         positions = getattr(base.config, "n_positions", None) or getattr(base.config, "max_position_embeddings", None)

@@ -65,3 +65,38 @@ def test_chat_rows_run_end_to_end(sharegpt, tiny_lm, prefect_api_url, tmp_path):
     assert len(selection) == 30 and all(row["messages"][1]["role"] == "assistant" for row in selection)
     assert sum(row["domain"] == "web" for row in selection) / 30 > 30 / 90  # above the target's pool share
     assert report["evaluation"]["metric"] == "loss" and report["evaluation"]["selection"]["loss"] > 0
+
+
+@pytest.mark.parametrize(
+    "arch,template", [("gpt2", "chatml"), ("llama", "inst"), ("qwen2", "chatml-system")], ids=["gpt2", "llama", "qwen2"]
+)
+def test_three_architectures_with_chat_templates_warm_up_score_finetune_and_evaluate(
+    arch, template, prefect_api_url, tmp_path
+):
+    """Tiny random models of three architectures, each with its chat template: LoRA goes where the
+    architecture has it (warmup, finetunes), and the run ends with both finetunes evaluated."""
+    from curation.tinylm import build_model
+
+    forget_adapters()
+    model = build_model(
+        str(tmp_path / "model"), WEB + MATH, vocab_size=300, layers=1, width=32, heads=2, context=96,
+        pretrain_steps=20, batch_size=8, lr=1e-2, arch=arch, chat_template=template,
+    )  # fmt: skip
+    paths = {}
+    data = {
+        "validation": _conversations(WEB, 16, 0, False),
+        "pool": [*_conversations(WEB, 15, 200, False), *_conversations(MATH, 30, 300, False)],
+    }
+    for name, rows in data.items():
+        paths[name] = tmp_path / f"{name}.jsonl"
+        paths[name].write_text("".join(json.dumps(r) + "\n" for r in rows))
+    report = curate_run(
+        pool=str(paths["pool"]), validation=str(paths["validation"]), model=model, budget=10,
+        out=str(tmp_path / "out"), cache=str(tmp_path / "cache"), warmup_steps=6, warmup_scope="attention",
+        finetune_epochs=1,
+    )  # fmt: skip
+    forget_adapters()
+    assert report["counts"]["valid"] == 45 and report["counts"]["selected"] == 10
+    evaluation = report["evaluation"]
+    assert evaluation["metric"] == "loss" and 0 < evaluation["selection"]["loss"] < 50
+    assert evaluation["random"]["loss"] > 0

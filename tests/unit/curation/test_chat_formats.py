@@ -122,3 +122,40 @@ def test_a_conversation_whose_labelled_tokens_are_all_cut_off_has_no_trained_tok
         reference_from(read_rows(str(path)), reading)
     assert "no_trained_tokens" in str(err.value) and err.value.row == 1 and err.value.field == "messages"
     assert err.value.file.endswith("validation.jsonl")
+
+
+@pytest.mark.parametrize(
+    "template,answers",
+    [
+        ("chatml", ["A resource address.<|im_end|>", "Key pairs.<|im_end|>"]),
+        ("chatml-system", ["A resource address.<|im_end|>", "Key pairs.<|im_end|>"]),
+        ("inst", [" A resource address.</s>", " Key pairs.</s>"]),
+    ],
+)
+def test_each_template_style_labels_the_assistant_content_and_its_end_of_turn_token(template, answers):
+    """ChatML, ChatML with a default system prompt, and [INST] (no assistant header): the labelled
+    tokens decode to each assistant turn's content and end-of-turn token, nothing else."""
+    from curation.tinylm import CHAT_TEMPLATES, train_tokenizer
+
+    tokenizer = train_tokenizer(WEB + MATH, vocab_size=300, chat=True)
+    tokenizer.chat_template = CHAT_TEMPLATES[template]
+    turns = [*CHAT, {"role": "user", "content": "And a query?"}, {"role": "assistant", "content": "Key pairs."}]
+    tokens = Tokens(tokenizer, max_length=512, start_id=tokenizer.bos_token_id)
+
+    def spans(labels):
+        runs, current = [], []
+        for label in labels:
+            if label == IGNORE and current:
+                runs.append(tokenizer.decode(current))
+                current = []
+            elif label != IGNORE:
+                current.append(label)
+        return runs + ([tokenizer.decode(current)] if current else [])
+
+    assert spans(labelled(turns, tokens)[1]) == answers
+    assert spans(labelled(turns, tokens.spanning("last-turn"))[1]) == answers[1:]
+    contents = spans(labelled(turns, tokens.spanning("conversation"))[1])
+    assert "helpful assistant" not in "".join(contents)  # a default system prompt is no turn's content
+    assert [c.strip() for c in contents] == [
+        "What is a URL?", answers[0].strip(), "And a query?", answers[1].strip()
+    ]  # fmt: skip
