@@ -37,6 +37,11 @@ def parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="the embedded default, end to end, on local text")
     demo.add_argument("--out", default="demo-out", help="where data, model and outputs go (default ./demo-out)")
     demo.add_argument("--cache", help="warmup cache directory (default: <out>/cache)")
+    demo.add_argument(
+        "--chat",
+        action="store_true",
+        help="the chat demo instead: SmolLM2-135M-Instruct (fetched once) on conversations in both chat forms",
+    )
 
     serve = commands.add_parser(
         "serve",
@@ -80,12 +85,31 @@ def checked_options(args: argparse.Namespace):
     return None
 
 
+def _chat_demo(args: argparse.Namespace) -> list[dict]:
+    """SmolLM2 on a chat pool (messages) for a chat target (ShareGPT): `curation.chat_demo`."""
+    from curation.chat_demo import write_chat_demo
+    from curation.config import CurateConfig, default_cache_dir
+    from curation.model_fetch import default_directory, fetch
+    from flows.curate import curate
+
+    out, models = os.path.abspath(args.out), default_cache_dir()
+    model = fetch("smollm2", default_directory("smollm2", models), models)
+    data = write_chat_demo(os.path.join(out, "data"))
+    config = CurateConfig(
+        **data, model=model, budget=4, out=os.path.join(out, "run"), cache=args.cache or os.path.join(out, "cache"),
+        warmup_steps=4, warmup_scope="attention", max_length=96, finetune_epochs=1,
+    )  # fmt: skip
+    return [curate(config)]
+
+
 def _demo(args: argparse.Namespace) -> list[dict]:
     """Pool A, then pool B with the same validation set: the second run reuses the warmup."""
     from curation.config import CurateConfig
     from curation.demo import build_demo_model, write_demo_data
     from flows.curate import curate
 
+    if args.chat:
+        return _chat_demo(args)
     out = os.path.abspath(args.out)
     data = write_demo_data(os.path.join(out, "data"))
     model = build_demo_model(os.path.join(out, "model"))

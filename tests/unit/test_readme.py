@@ -22,14 +22,14 @@ def curate_lines() -> list[str]:
     return [line for line in README.splitlines() if not any(tool in line for tool in OTHER_TOOLS)]
 
 
-def curate_flags() -> set[str]:
+def curate_flags(command: argparse.ArgumentParser | None = None) -> set[str]:
+    """Every flag of `curate` and of its commands (`curate model fetch` included)."""
     found = set()
-    for action in parser()._actions:
+    for action in (command or parser())._actions:
         found |= set(action.option_strings)
         if isinstance(action, argparse._SubParsersAction):
             for sub in action.choices.values():
-                for inner in sub._actions:
-                    found |= set(inner.option_strings)
+                found |= curate_flags(sub)
     return found
 
 
