@@ -34,7 +34,7 @@ from tasks.publish import Curated, build_report, publish
 from tasks.score import score
 from tasks.select import select
 from tasks.validate import validate_pool, validate_target
-from tasks.warmup import calibrate_warmup, calibrates, warmup, warmup_config
+from tasks.warmup import calibrate_warmup, calibrates, sized_for, warmup, warmup_config
 
 
 def run_name() -> str:
@@ -78,7 +78,7 @@ def curate(config: CurateConfig) -> Report:
             target = validate_target(validation_rows, test_rows, reader_of(config), limits)
             pool = validate_pool(source, target, spill_dir, limits, config.cache)
         adapter = adapter_for(ModelSpec.of(config, target))
-        warm_config, calibration = warmup_config(kind, config), None
+        warm_config, calibration = sized_for(adapter, warmup_config(kind, config)), None
         if scorer.needs_warmup and calibrates(config):
             with stage("calibrate"):
                 calibration = calibrate_warmup(adapter, target, pool, warm_config, config)

@@ -46,6 +46,13 @@ def warmup_config(kind: str, config) -> WarmupConfig:
     )
 
 
+def sized_for(adapter: ModelAdapter, config: WarmupConfig) -> WarmupConfig:
+    """The warmup with the batch size the model's calibration grid trains with (smaller for a large
+    model on a CPU), calibrated or fixed alike: the candidates and θT train the same way."""
+    batch_size = grid_for(adapter).batch_size
+    return dataclasses.replace(config, batch_size=batch_size) if batch_size else config
+
+
 def calibrates(config) -> bool:
     """Whether the run calibrates its warmup: `--warmup auto` and no fixed setting given."""
     fixed = (config.warmup_steps, config.warmup_lr, config.warmup_scope)
@@ -56,8 +63,6 @@ def find_warmup(adapter: ModelAdapter, target: Target, pool: PoolCheck, base: Wa
     """The calibrated warmup config for this target (cached); the base config if V is too small to fold."""
     rows, grid = target.warm_rows, grid_for(adapter)
     folds = fold_count(len(rows), min(config.calibration_folds, grid.max_folds or config.calibration_folds))
-    if grid.batch_size:  # the candidates and θT train alike
-        base = dataclasses.replace(base, batch_size=grid.batch_size)
     if folds < 2:
         return Calibration(base, [], folds, 0, 0.0, config.calibration_criterion, 0, status="skipped")
     validation_hash = dataset_hash(rows[HASH_COLUMN])

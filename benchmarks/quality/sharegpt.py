@@ -38,7 +38,9 @@ VALIDATION_ROWS, TARGET_SHARE = 40, 0.15
 MAX_QUESTION = 300  # characters: the question leaves room for the answer within 128 tokens
 VARIANTS = [  # name, options
     ("lossdrop (default: calibrated, score-on all-assistant)", {"method": "lossdrop"}),
-    ("lossdrop score-on conversation", {"method": "lossdrop", "score_on": "conversation"}),
+    # the default's calibrated θT, scored over every turn's content (a calibration of its own would
+    # cost another 7 minutes a seed: the span is compared at the same warmup)
+    ("lossdrop score-on conversation", {"method": "lossdrop", "score_on": "conversation", "same_warmup": True}),
     ("embedding", {"method": "embedding"}),
     ("random", {"method": "random"}),
 ]
@@ -104,6 +106,16 @@ def task(exchanges: pd.DataFrame, seed: int, pool_rows: int, root: Path) -> dict
     return {"validation": str(root / "validation.jsonl"), "pool": str(root / "pool.jsonl"), "budget": in_pool}
 
 
+def out_name(variant: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", variant.lower())
+
+
+def default_warmup(out: Path) -> dict:
+    """The warmup the default variant's calibration chose (its report.json), as fixed settings."""
+    chosen = json.loads((out / "report.json").read_text())["effective"]["warmup"]
+    return {"warmup_steps": chosen["steps"], "warmup_lr": chosen["lr"], "warmup_scope": chosen["scope"]}
+
+
 def finished() -> pd.DataFrame:
     return pd.read_csv(CSV) if CSV.exists() else pd.DataFrame(columns=["seed", "variant"])
 
@@ -132,7 +144,10 @@ def main() -> None:
             done = finished()
             if ((done["seed"] == seed) & (done["variant"] == name)).any():
                 continue
-            out = work / f"seed-{seed}" / re.sub(r"[^a-z0-9]+", "-", name.lower())
+            options = dict(options)
+            if options.pop("same_warmup", False):
+                options.update(default_warmup(work / f"seed-{seed}" / out_name(VARIANTS[0][0])))
+            out = work / f"seed-{seed}" / out_name(name)
             config = CurateConfig.parse(
                 pool=data["pool"], validation=data["validation"], model=model, out=str(out), budget=data["budget"],
                 cache=str(work / "cache"), skip_finetune=True, max_length=args.max_length, seed=seed,
