@@ -105,6 +105,7 @@ class Calibration:
     criterion: str
     reference_rows: int
     reference_hash: str = ""
+    grid: str = ""  # the grid's name (GRIDS)
     status: str = "miss"  # "hit" (read from the cache), "miss" (computed by this run), "skipped" (too few rows)
     key: str = ""
 
@@ -118,6 +119,7 @@ class Calibration:
             "criterion": self.criterion,
             "reference_rows": self.reference_rows,
             "reference_hash": self.reference_hash,
+            "grid": self.grid,
         }
 
     @classmethod
@@ -236,6 +238,7 @@ def calibrate(
         seconds=round(time.perf_counter() - started, 3),
         criterion=criterion,
         reference_rows=len(reference),
+        grid=grid.name,
     )
 
 

@@ -70,6 +70,7 @@ class CalibrationUse(Section):
     table: list[dict[str, Any]]
     steps_trained: int  # by the calibration that found it (this run's cost only if status is "miss")
     seconds: float
+    grid: str = ""  # the grid's name: by row kind, and `text-large-cpu` for a large causal LM on a CPU
 
 
 class Damaged(Section):

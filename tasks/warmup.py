@@ -111,7 +111,8 @@ def calibrate_warmup(adapter: ModelAdapter, target: Target, pool: PoolCheck, bas
     create_table_artifact(
         key=CALIBRATION_KEY,
         table=found.table,
-        description=f"warmup calibration ({found.criterion}, {found.folds} folds): specificity per candidate",
+        description=f"warmup calibration ({found.criterion}, {found.folds} folds, grid {found.grid}): "
+        "specificity per candidate",
     )
     return found
 

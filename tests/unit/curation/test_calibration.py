@@ -153,3 +153,18 @@ def test_a_damaged_calibration_entry_is_set_aside_and_computed_again(domains, tm
     (tmp_path / "cache" / "calibration" / "k.json").write_text('{"config": {"steps"')
     assert obtain_calibration(compute, cache, "k").status == "miss"
     assert list((tmp_path / "cache" / "damaged").rglob("k.json"))
+
+
+def test_a_large_causal_lm_on_a_cpu_gets_the_cheaper_grid_and_a_gpu_the_full_one():
+    from types import SimpleNamespace
+
+    from curation.calibration import GRIDS, LARGE_ON_CPU, grid_for
+
+    def model(kind, parameters, gpus=0):
+        return SimpleNamespace(kind=kind, parameters=parameters, gpus=gpus)
+
+    assert grid_for(model("text", 135_000_000)).name == "text-large-cpu"
+    assert grid_for(model("text", 135_000_000, gpus=1)) is GRIDS["text"]
+    assert grid_for(model("text", LARGE_ON_CPU)) is GRIDS["text"] and grid_for(model("features", 10**9)).name == "features"
+    cheap, full = GRIDS["text-large-cpu"], GRIDS["text"]
+    assert len(cheap.arms) * max(cheap.steps) * cheap.max_folds < len(full.arms) * max(full.steps) * 3 / 10
