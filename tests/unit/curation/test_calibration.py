@@ -165,6 +165,8 @@ def test_a_large_causal_lm_on_a_cpu_gets_the_cheaper_grid_and_a_gpu_the_full_one
 
     assert grid_for(model("text", 135_000_000)).name == "text-large-cpu"
     assert grid_for(model("text", 135_000_000, gpus=1)) is GRIDS["text"]
-    assert grid_for(model("text", LARGE_ON_CPU)) is GRIDS["text"] and grid_for(model("features", 10**9)).name == "features"
+    assert (
+        grid_for(model("text", LARGE_ON_CPU)) is GRIDS["text"] and grid_for(model("features", 10**9)).name == "features"
+    )
     cheap, full = GRIDS["text-large-cpu"], GRIDS["text"]
     assert len(cheap.arms) * max(cheap.steps) * cheap.max_folds < len(full.arms) * max(full.steps) * 3 / 10

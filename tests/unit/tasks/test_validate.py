@@ -161,3 +161,25 @@ def test_pass_through_columns_parquet_cannot_store_are_kept_as_json_text(tmp_pat
     valid = checked.load_valid()
     assert checked.valid_rows == 2 and len(checked.quarantine) == 0
     assert list(valid["meta"]) == ["{}", "{}"] and list(valid["tags"]) == ["[{}]", "[]"]
+
+
+def test_the_two_chat_forms_are_interchangeable_between_validation_set_and_pool(tmp_path):
+    """A ShareGPT pool (one file) and a messages pool (another) for a messages validation set: both
+    admitted, normalized to messages; the same conversation in both forms is one row (a duplicate),
+    and a pool row equal to a validation conversation in the other form is leakage."""
+    chat = [{"role": "user", "content": "Hi?"}, {"role": "assistant", "content": "Hello."}]
+    other = [{"role": "user", "content": "Bye?"}, {"role": "assistant", "content": "Goodbye."}]
+    third = [{"role": "user", "content": "Why?"}, {"role": "assistant", "content": "Because."}]
+    share = [{"from": {"user": "human", "assistant": "gpt"}[t["role"]], "value": t["content"]} for t in chat]
+    (tmp_path / "validation.jsonl").write_text(json.dumps({"messages": chat}) + "\n")
+    ref, validation = reference_from(read_rows(str(tmp_path / "validation.jsonl")), "text")
+    pool = tmp_path / "pool"
+    pool.mkdir()
+    (pool / "a.jsonl").write_text(json.dumps({"conversations": share}) + "\n")  # leaks the validation row
+    rows = [{"messages": other}, {"messages": third}, {"messages": other}]
+    (pool / "b.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    checked = check_pool(
+        open_source(str(pool)), ref, str(tmp_path / "spill"), forbidden=frozenset(validation["_content_hash"])
+    )
+    assert checked.quarantine["reason"].tolist() == ["leakage", "duplicate"]
+    assert [m[0]["content"] for m in checked.load_valid()["messages"]] == ["Bye?", "Why?"]
