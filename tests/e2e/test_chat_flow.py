@@ -100,3 +100,18 @@ def test_three_architectures_with_chat_templates_warm_up_score_finetune_and_eval
     evaluation = report["evaluation"]
     assert evaluation["metric"] == "loss" and 0 < evaluation["selection"]["loss"] < 50
     assert evaluation["random"]["loss"] > 0
+
+
+def test_a_validation_set_without_a_valid_conversation_exits_2_naming_file_row_and_field(tiny_lm, curate_cli, tmp_path):
+    validation = tmp_path / "validation.json"  # a ShareGPT JSON array: every row speaks as an unknown role
+    validation.write_text(json.dumps([{"conversations": [{"from": "tool", "value": "x"}]}] * 3))
+    pool = tmp_path / "pool.jsonl"
+    pool.write_text("".join(json.dumps(r) + "\n" for r in _conversations(WEB, 4, 0, False)))
+    done = curate_cli(
+        "run", "--pool", str(pool), "--validation", str(validation), "--model", tiny_lm, "--budget", "2",
+        "--out", str(tmp_path / "out"), "--cache", str(tmp_path / "cache"),
+    )  # fmt: skip
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    line = done.stderr.strip().splitlines()[-1]
+    assert str(validation) in line and "row 0" in line and "field 'conversations'" in line and "unknown_role" in line
+    assert not (tmp_path / "out").exists()
