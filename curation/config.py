@@ -137,7 +137,8 @@ class CurationSettings(Options):
         description="How rows are scored: lossdrop (normalized endpoint loss drop), "
         "lossdrop-raw (un-normalized), embedding (RDS+-style cosine similarity of θ0's "
         "mean-pooled hidden states, or of the features, to the validation rows), gradcos "
-        "(LESS-style gradient similarity along a warmup on a sample of the pool) or random",
+        "(LESS-style gradient similarity along a warmup on a sample of the pool), blend (the mean of lossdrop's "
+        "and embedding's rank percentiles) or random",
     )
     similarity: Similarity = Field(
         "max", description="embedding: a row's max or mean cosine similarity to the validation rows"

@@ -16,6 +16,7 @@ SCORERS = {
     "lossdrop-raw": "curation.scorers.lossdrop:LossDropRaw",
     "embedding": "curation.scorers.embedding:Embedding",
     "gradcos": "curation.scorers.gradcos:GradCos",
+    "blend": "curation.scorers.blend:Blend",
 }
 METHODS = tuple(SCORERS)
 

@@ -217,7 +217,7 @@ def test_the_method_choices_are_the_scorer_registry():
     assert get_args(CurateConfig.model_fields["method"].annotation) == METHODS == tuple(SCORERS)
     for method in METHODS:
         assert isinstance(scorer_for(method), Scorer)
-    assert [m for m in METHODS if scorer_for(m).needs_warmup] == ["lossdrop", "lossdrop-raw"]
+    assert [m for m in METHODS if scorer_for(m).needs_warmup] == ["lossdrop", "lossdrop-raw", "blend"]
     assert [m for m in METHODS if scorer_for(m).random_ranking] == ["random"]
 
 
