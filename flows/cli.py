@@ -31,7 +31,7 @@ def parser() -> argparse.ArgumentParser:
     add_options(compare, CurateConfig, exclude=frozenset({"method"}))
     compare.add_argument(
         "--methods",
-        help="comma-separated methods (default: every method: random,lossdrop,lossdrop-raw,embedding,gradcos)",
+        help="comma-separated methods (default: every method: random,lossdrop,lossdrop-raw,embedding,gradcos,blend)",
     )
 
     demo = commands.add_parser("demo", help="the embedded default, end to end, on local text")
