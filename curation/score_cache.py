@@ -65,6 +65,8 @@ def unseal(data: bytes, key: str, url: str) -> pa.Table:
             raise Damaged(f"{url}: carries no row count or digest")
         if int(rows) != table.num_rows:
             raise Damaged(f"{url}: holds {table.num_rows} rows, sealed with {int(rows)}")
+        if table.column(HASH_COLUMN).null_count:  # a flipped bit can mark a row's hash as null
+            raise Damaged(f"{url}: a row's content hash is missing")
         if digest.decode() != _content_digest(table):  # decoding the strings checks their UTF-8 too
             raise Damaged(f"{url}: hashes or losses do not match the digest")
         if shard_key(table.column(HASH_COLUMN).to_pylist()) != key:

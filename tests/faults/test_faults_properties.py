@@ -232,3 +232,19 @@ def test_extreme_accepted_option_values_run_to_the_end(
         assert str(err)
         return
     assert 1 <= report["counts"]["selected"] <= report["counts"]["valid"]
+
+
+def test_a_shard_whose_damage_nulls_a_content_hash_reads_as_damaged():
+    """Found by the property above (a flipped bit in the validity bitmap): a null hash, not a crash."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from curation.integrity import DIGEST_KEY
+    from curation.score_cache import ROWS_KEY, SCHEMA, unseal
+
+    table = pa.table({HASH_COLUMN: ["a", None], "loss_base": [1.0, 2.0], "loss_warm": [0.5, 1.5]}, schema=SCHEMA)
+    table = table.replace_schema_metadata({ROWS_KEY: "2", DIGEST_KEY: "0" * 64})
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink)
+    with pytest.raises(Damaged, match="content hash is missing"):
+        unseal(sink.getvalue().to_pybytes(), "key", "shard.parquet")
