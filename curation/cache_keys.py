@@ -3,6 +3,8 @@
 - θT (the warmup entry) depends on the validation rows, θ0 (its files: weights *and* tokenizer),
   how rows become losses (max length, dtype, loss span: `ModelAdapter.loss_settings`), the
   warmup config and the code version.
+  The span of a chat row the score reads (`score_on`) changes no weight of θT: it is left out of
+  θT's key (`SCORE_ONLY`), so scoring another span reuses θT, but it is in the row scores' key.
 - A row's endpoint losses depend on θT and the same loss settings, hence on the warmup key; the
   row-score key hashes it again with the loss settings and the score's start point (θ0 or θ1:
   both live in θT's entry, and `loss_base` is the start's loss), so that a setting which changes
@@ -24,6 +26,9 @@ from typing import Any
 from curation import CODE_VERSION
 from curation.hashing import dataset_hash, json_hash
 from curation.rows import HASH_COLUMN
+
+
+SCORE_ONLY = ("score_on",)  # loss settings that change the scores and the calibration's judge, never θT
 
 
 def model_identity(adapter) -> dict[str, Any]:
@@ -51,7 +56,8 @@ def cache_keys(adapter, warm_rows, config, start: str = "theta0") -> CacheKeys:
     """Both keys of a run: θT's (from the rows it warms up on, θ0 and the warmup config) and its row
     scores' (θT's key and the start point)."""
     identity = model_identity(adapter)
-    key = warmup_key(dataset_hash(warm_rows[HASH_COLUMN]), identity, config)
+    trains = {name: value for name, value in identity.items() if name not in SCORE_ONLY}
+    key = warmup_key(dataset_hash(warm_rows[HASH_COLUMN]), trains, config)
     return CacheKeys(key, row_score_key(key, identity, start))
 
 
