@@ -27,7 +27,6 @@ from curation import CODE_VERSION
 from curation.hashing import dataset_hash, json_hash
 from curation.rows import HASH_COLUMN
 
-
 SCORE_ONLY = ("score_on",)  # loss settings that change the scores and the calibration's judge, never θT
 
 
