@@ -192,7 +192,7 @@ def scan_pool(source: Source, row_format: RowFormat, limits: Limits, out_dir: st
         raise InputError(
             "the pool holds no rows (expectation expect_table_row_count_to_be_between failed)", file=source.url
         )
-    quarantine = pa.concat_tables(quarantined, promote_options="permissive") if quarantined else _NO_ROWS
+    quarantine = _concat_rejects(quarantined) if quarantined else _NO_ROWS
     pq.write_table(quarantine, os.path.join(out_dir, QUARANTINE))
     return {
         "parts": parts,
@@ -202,6 +202,16 @@ def scan_pool(source: Source, row_format: RowFormat, limits: Limits, out_dir: st
         "pool_hash": pool_hash.hexdigest(),
         "files": list(source.files),
     }
+
+
+def _concat_rejects(tables: list[pa.Table]) -> pa.Table:
+    """Rejected rows of several batches as one table. Their pass-through columns may disagree on type
+    (a `label` of `true` in one batch, of 0 in another): such columns are then merged as pandas
+    objects and kept as JSON text where Arrow cannot type them (`arrow_table`)."""
+    try:
+        return pa.concat_tables(tables, promote_options="permissive")
+    except (pa.ArrowTypeError, pa.ArrowInvalid):
+        return arrow_table(pd.concat([t.to_pandas() for t in tables], ignore_index=True))
 
 
 _NO_ROWS = pa.table({"id": pa.array([], pa.string()), "reason": pa.array([], pa.string())})
@@ -280,7 +290,7 @@ def admit(valid: ValidPool, target: Target, spill_dir: str, limits: Limits) -> P
     if group:
         judge(group)
     found = valid.summary
-    quarantine = _in_pool_order(pa.concat_tables(quarantined, promote_options="permissive").to_pandas(), found["files"])
+    quarantine = _in_pool_order(_concat_rejects(quarantined).to_pandas(), found["files"])
     check = PoolCheck(
         valid_parts=parts,
         quarantine=quarantine,
