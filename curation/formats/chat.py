@@ -138,13 +138,12 @@ class ChatFormat(RowFormat):
 
         tokens = tokens_for(reading.model, reading.max_length)
         form, values = self._as_found(frame)
-        counts = []
+        spans, counts = {reading.loss_on, reading.score_on}, []
         for value in values:
             messages = form.normalized(value)
             if isinstance(messages, str):
                 counts.append(-1)
                 continue
-            spans = {reading.loss_on, reading.score_on}
             counts.append(min(trained_tokens(labelled(messages, tokens.spanning(span))) for span in spans))
         return {"_trained_tokens": np.array(counts, dtype=np.int64)}
 

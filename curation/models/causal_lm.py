@@ -23,8 +23,9 @@ from torch.nn import functional as F
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from curation.errors import InputError
-from curation.formats import Tokens, detect, format_named
+from curation.formats import detect, format_named
 from curation.formats.base import IGNORE, Encoded
+from curation.formats.tokens import tokens_of
 from curation.hashing import file_digest
 from curation.models.base import FinetuneConfig, ModelAdapter, OnStep, PerRowGradients, Progress, Start, WarmupConfig
 from curation.models.warm_states import WarmStates
@@ -112,7 +113,7 @@ class CausalLMAdapter(ModelAdapter, PerRowGradients):
                 field="--model",
                 file=model_dir,
             )
-        self.model_dir, self.max_length = model_dir, max_length
+        self.model_dir = model_dir
         refuse_custom_code(model_dir)
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         dtype = torch.bfloat16 if self.device.type == "cuda" else torch.float32
@@ -135,26 +136,22 @@ class CausalLMAdapter(ModelAdapter, PerRowGradients):
         self.model_type = base.config.model_type
         refuse_unknown_layout(base)
         self.parameters = sum(p.numel() for p in base.parameters())
-        # Never feed more positions than the model has.
-        positions = getattr(base.config, "n_positions", None) or getattr(base.config, "max_position_embeddings", None)
-        self.max_length = min(max_length, positions) if positions else max_length
         self.base = base
         self.model: PeftModel | None = None  # the base wrapped with adapters, once one exists
         self.warm_states: WarmStates | None = None  # θ1 and θT of what the warmup trains
         self.warm_scope: str | None = None
         self._lock = threading.Lock()
-        self.start_id = (
-            self.tokenizer.bos_token_id if self.tokenizer.bos_token_id is not None else self.tokenizer.eos_token_id
-        )
         self.pad_id = (
             self.tokenizer.pad_token_id
             if self.tokenizer.pad_token_id is not None
             else (self.tokenizer.eos_token_id or 0)
         )
+        # Never more positions than the model has; as the target checks tokenize (curation.formats.tokens).
         # Chat rows: the training span (warmup, finetunes, their evaluation) and the score's span
         # (the endpoint losses and the calibration's judge); curation.formats.base.Tokens.
-        self.tokens = Tokens(self.tokenizer, self.max_length, self.start_id, spans[0])
+        self.tokens = tokens_of(self.tokenizer, model_dir, max_length, spans[0])
         self.score_tokens = self.tokens.spanning(spans[1])
+        self.max_length, self.start_id = self.tokens.max_length, self.tokens.start_id
         # The rows' format, detected once at ingest; None (direct use, tests): detected from each call's columns.
         self.row_format = format_named(row_format) if row_format else None
 
