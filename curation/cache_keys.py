@@ -79,3 +79,9 @@ def calibration_key(validation_hash: str, model: Any, settings: dict[str, Any], 
             "code": CODE_VERSION,
         }
     )
+
+
+def method_choice_key(calibration: str) -> str:
+    """The key of `--method auto`'s choice: the calibration it read (which names the validation rows,
+    θ0, the folds and the reference sample: all the embedding side depends on)."""
+    return json_hash({"kind": "method-choice", "calibration": calibration, "code": CODE_VERSION})

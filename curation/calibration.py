@@ -60,6 +60,12 @@ class Grid:
     def trainings_per_fold(self) -> int:
         return len(self.arms)
 
+    @classmethod
+    def fixed(cls, config: WarmupConfig) -> Grid:
+        """The one candidate a fixed warmup is: judged on the folds all the same when `--method auto`
+        needs the loss drop's held-out figure."""
+        return cls(arms=((config.scope, config.lr),), steps=(config.steps,), name="fixed")
+
 
 # Per row kind. Text: LoRA learning rates an order above full-parameter ones (a LoRA update is
 # scaled by alpha/rank and starts from B = 0). Classifiers always train all their weights.
@@ -106,6 +112,9 @@ class Calibration:
     reference_rows: int
     reference_hash: str = ""
     grid: str = ""  # the grid's name (GRIDS)
+    # The winner's normalized drops on each fold: {"held": [...], "reference": [...]}, what
+    # `--method auto` ranks against embedding similarity (curation.method_choice).
+    fold_scores: list[dict[str, list[float]]] = dataclasses.field(default_factory=list)
     status: str = "miss"  # "hit" (read from the cache), "miss" (computed by this run), "skipped" (too few rows)
     key: str = ""
 
@@ -120,6 +129,7 @@ class Calibration:
             "reference_rows": self.reference_rows,
             "reference_hash": self.reference_hash,
             "grid": self.grid,
+            "fold_scores": self.fold_scores,
         }
 
     @classmethod
@@ -177,17 +187,19 @@ class Judge:
             self.base[name] = self.adapter.losses(rows, "theta0")
         return self.base[name]
 
-    def __call__(self) -> float:
+    def __call__(self) -> tuple[float, dict[str, list[float]]]:
+        """The specificity, and the held-out and reference rows' normalized drops it came from."""
         adapter = self.adapter
-        if self.criterion == "gradient":
-            direction = adapter.warm_gradient(self.train)
-            held, ref = adapter.warm_gradient(self.held), adapter.warm_gradient(self.reference)
-            return cosine(held, direction) - cosine(ref, direction)
         held = score_formula(self._base(f"fold-{self.fold}", self.held), adapter.losses(self.held, "warm"))
         ref = score_formula(self._base("reference", self.reference), adapter.losses(self.reference, "warm"))
+        drops = {"held": held.tolist(), "reference": ref.tolist()}
+        if self.criterion == "gradient":
+            direction = adapter.warm_gradient(self.train)
+            held_g, ref_g = adapter.warm_gradient(self.held), adapter.warm_gradient(self.reference)
+            return cosine(held_g, direction) - cosine(ref_g, direction), drops
         if self.criterion == "drop":
-            return float(np.mean(held) - np.mean(ref))
-        return rank_specificity(held, ref)
+            return float(np.mean(held) - np.mean(ref)), drops
+        return rank_specificity(held, ref), drops
 
 
 def cheapest_best(table: list[dict[str, Any]]) -> dict[str, Any]:
@@ -212,6 +224,7 @@ def calibrate(
     parts = fold_positions(validation[HASH_COLUMN], folds)
     last = max(grid.steps)
     measured: list[dict[str, Any]] = []
+    fold_drops: dict[tuple, dict[str, list[float]]] = {}  # (scope, lr, steps, fold) → the rows' drops
     base_losses: dict[str, np.ndarray] = {}  # θ0's losses of each fold and of the reference
     for scope, lr in grid.arms:
         config = dataclasses.replace(base, scope=scope, lr=lr, steps=last)
@@ -222,13 +235,17 @@ def calibrate(
 
             def at_step(step: int, scope=scope, lr=lr, fold=fold, judge=judge) -> None:
                 if step in grid.steps:
-                    measured.append({"scope": scope, "lr": lr, "steps": step, "fold": fold, "specificity": judge()})
+                    specificity, drops = judge()
+                    candidate = {"scope": scope, "lr": lr, "steps": step}
+                    measured.append({**candidate, "fold": fold, "specificity": specificity})
+                    fold_drops[(scope, lr, step, fold)] = drops
 
             adapter.warmup(train, config, progress, on_step=at_step)
     table = summarize(measured)
     winner = cheapest_best(table)
     for row in table:
         row["chosen"] = row is winner
+    won = (winner["scope"], winner["lr"], winner["steps"])
     chosen = dataclasses.replace(base, scope=winner["scope"], lr=winner["lr"], steps=winner["steps"])
     return Calibration(
         config=chosen,
@@ -239,6 +256,7 @@ def calibrate(
         criterion=criterion,
         reference_rows=len(reference),
         grid=grid.name,
+        fold_scores=[fold_drops[(*won, fold)] for fold in range(folds)],
     )
 
 

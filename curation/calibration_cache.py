@@ -6,14 +6,15 @@
   size), so every later pool is judged against the same rows and finds the calibration again:
   the calibration is a property of the target, like θT.
 - A calibration's result (the chosen config and the grid's table) is
-  `<cache>/calibration/<key>.json`, written atomically under a lock, so two runs compute it once.
+  `<cache>/calibration/<key>.json`, written atomically under a lock, so two runs compute it once;
+  `--method auto`'s choice read from it is `<cache>/calibration/choice-<key>.json`, the same way.
 
 A damaged entry (unreadable Parquet or JSON, fields missing) is set aside and rebuilt.
 """
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, TypeVar
 
 import pandas as pd
 import pyarrow as pa
@@ -25,8 +26,11 @@ from curation.calibration import Calibration
 from curation.hashing import dataset_hash
 from curation.integrity import set_aside, warn
 from curation.locks import exclusive
+from curation.method_choice import MethodChoice
 from curation.rows import HASH_COLUMN
 from curation.storage import exists, join, read_json, read_parquet, write_json_atomic, write_parquet_atomic
+
+T = TypeVar("T", Calibration, MethodChoice)
 
 
 def reference_sample(parts: list[str], rows: int, columns: tuple[str, ...]) -> pd.DataFrame:
@@ -66,25 +70,36 @@ def pinned_reference(
 
 def obtain_calibration(compute: Callable[[], Calibration], cache: str, key: str) -> Calibration:
     """The calibration stored under `key` (a `hit`), or `compute()`'s, stored (once, under a lock)."""
-    url = join(cache, "calibration", f"{key}.json")
+    return obtain_entry(compute, Calibration.from_dict, cache, key, "calibration")
 
-    def stored() -> Calibration | None:
+
+def obtain_method_choice(compute: Callable[[], MethodChoice], cache: str, key: str) -> MethodChoice:
+    """`--method auto`'s choice stored under `key` (a `hit`), or `compute()`'s, stored (once, under a lock)."""
+    return obtain_entry(compute, MethodChoice.from_dict, cache, f"choice-{key}", "method choice")
+
+
+def obtain_entry(compute: Callable[[], T], load: Callable[[dict, str], T], cache: str, name: str, what: str) -> T:
+    """The JSON entry `<cache>/calibration/<name>.json` read by `load`, or `compute()`'s, stored once
+    under a lock (a second run waits for the first); a damaged entry is set aside and rebuilt."""
+    url = join(cache, "calibration", f"{name}.json")
+
+    def stored() -> T | None:
         if not exists(url):
             return None
         try:
-            return Calibration.from_dict(read_json(url), status="hit")
+            return load(read_json(url), "hit")
         except Exception as err:
-            set_aside(cache, url, f"{url}: unreadable calibration ({type(err).__name__}: {err})")
+            set_aside(cache, url, f"{url}: unreadable {what} ({type(err).__name__}: {err})")
             return None
 
     found = stored()
     if found is not None:
         return found
-    waiting = lambda: warn("another run is calibrating this warmup (key %s); waiting for it", key[:12])  # noqa: E731
-    with exclusive(cache, f"calibration-{key}", on_wait=waiting):
+    waiting = lambda: warn("another run is computing this %s (%s); waiting for it", what, name[:18])  # noqa: E731
+    with exclusive(cache, f"calibration-{name}", on_wait=waiting):
         found = stored()
         if found is not None:
             return found
-        calibration = compute()
-        write_json_atomic(url, calibration.as_dict())
-        return calibration
+        entry = compute()
+        write_json_atomic(url, entry.as_dict())
+        return entry

@@ -27,7 +27,7 @@ from curation.errors import InputError
 from curation.rows import CLASSIFIER_MODELS
 from curation.scorers import METHODS
 
-Method = Literal[METHODS]  # the scorer registry's names: a new scorer is a new method
+Method = Literal[("auto", *METHODS)]  # auto, or a scorer registry name: a new scorer is a new method
 Selection = Literal["auto", "stratified", "topk", "threshold"]
 Similarity = Literal["max", "mean"]
 WarmupMode = Literal["auto", "fixed"]
@@ -133,15 +133,19 @@ class CurationSettings(Options):
         None, description="Held-out target test set (default: a held-out quarter of the validation set)"
     )
     method: Method = Field(
-        "lossdrop",
-        description="How rows are scored: lossdrop (normalized endpoint loss drop), "
+        "auto",
+        description="How rows are scored: auto (the one of lossdrop, embedding and blend that best tells "
+        "held-out validation rows from pool rows on the calibration's folds), "
+        "lossdrop (normalized endpoint loss drop), "
         "lossdrop-raw (un-normalized), embedding (RDS+-style cosine similarity of θ0's "
         "mean-pooled hidden states, or of the features, to the validation rows), gradcos "
         "(LESS-style gradient similarity along a warmup on a sample of the pool), blend (the mean of lossdrop's "
         "and embedding's rank percentiles) or random",
     )
     similarity: Similarity = Field(
-        "max", description="embedding: a row's max or mean cosine similarity to the validation rows"
+        "max",
+        description="embedding and blend: a row's max or mean cosine similarity to the validation rows "
+        "(auto judges both)",
     )
     selection: Selection = Field(
         "auto", description="auto (stratified on labelled pools, else topk), stratified, topk or threshold"
@@ -248,6 +252,18 @@ class CurationSettings(Options):
     def engine_address(self) -> str | None:
         """The Ray cluster's address of `--engine ray://ADDRESS`, else None."""
         return self.engine if self.engine.startswith("ray://") else None
+
+    @property
+    def chooses_method(self) -> bool:
+        """`--method auto`: the method is chosen per target on the calibration's folds."""
+        return self.method == "auto"
+
+    def scoring_with(self, choice):
+        """The settings the scorer runs with: `--method auto` resolved to the `MethodChoice`'s method
+        and similarity (None: the method was forced)."""
+        if choice is None:
+            return self
+        return self.model_copy(update={"method": choice.method, "similarity": choice.similarity})
 
     def with_cache_dir(self):
         """The settings with `cache` filled in: $CURATE_CACHE, else the user cache directory."""

@@ -68,7 +68,8 @@ def report_markdown(report: Report) -> str:
     lines = [
         "# Curation report",
         "",
-        f"Pool `{config.pool}`, validation `{config.validation}`, model `{config.model}`, method `{config.method}`, "
+        f"Pool `{config.pool}`, validation `{config.validation}`, model `{config.model}`, "
+        f"method `{report.effective.method}`{' (auto)' if report.method_choice else ''}, "
         f"selection `{report.effective.selection}`, seed {config.seed}.",
         "",
         "| rows read | valid | quarantined | selected |",
@@ -82,6 +83,7 @@ def report_markdown(report: Report) -> str:
         "",
         f"Warmup: {report.warmup_words()}; scores from {report.effective.start}.",
         "",
+        *method_choice_markdown(report),
         "## Lift over random",
         "",
     ]
@@ -113,6 +115,28 @@ def report_markdown(report: Report) -> str:
         f"Score distribution, selected vs not: [{PLOT_NAME}]({out.rstrip('/')}/{PLOT_NAME})",
     ]
     return "\n".join(lines)
+
+
+def method_choice_markdown(report: Report) -> list[str]:
+    """`--method auto`'s evidence: each candidate's held-out figure, the choice, and the warning."""
+    choice = report.method_choice
+    if choice is None or not choice.candidates:
+        return [f"{report.method_words().capitalize()}.", ""]
+    lines = [
+        "## Method choice",
+        "",
+        f"**{report.effective.method}** chosen on {choice.folds} held-out folds (cache {choice.status}): held-out "
+        f"target rows outrank **{choice.outranks_percent:g}%** of pool rows (50% is chance).",
+        "",
+        "| candidate | held-out auc − ½ | spread over folds | chosen |",
+        "| --- | ---: | ---: | :---: |",
+    ]
+    for row in choice.candidates:
+        name = row["method"] + ("" if row["method"] == "lossdrop" else f" ({row['similarity']})")
+        lines.append(f"| {name} | {row['specificity']:+.3f} | {row['spread']:.3f} | {'✓' if row['chosen'] else ''} |")
+    if choice.warning:
+        lines += ["", f"> **Warning**: {choice.warning.removeprefix('warning: ')}"]
+    return [*lines, ""]
 
 
 def top_rows_table(selection: pd.DataFrame, limit: int = TOP_ROWS) -> list[dict[str, Any]]:

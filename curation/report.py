@@ -21,6 +21,8 @@ class Section(BaseModel):
 class Effective(Section):
     """Settings as the run used them: `auto` resolved, the model kind's defaults filled in."""
 
+    method: str  # the method that scored: `auto` resolved, else the one asked for
+    similarity: str  # embedding and blend's max or mean (`auto` chooses it)
     selection: str
     start: str  # the score's start point: theta0 or theta1
     warmup: dict[str, Any]  # the warmup config θT was trained with (the cache key hashes it)
@@ -73,6 +75,23 @@ class CalibrationUse(Section):
     grid: str = ""  # the grid's name: by row kind, and `text-large-cpu` for a large causal LM on a CPU
 
 
+class MethodChoiceUse(Section):
+    """How `--method auto` chose: each candidate's held-out auc − ½ (mean, spread and per fold) on
+    the calibration's folds against its reference sample, the winner, and what it means for a user."""
+
+    status: str  # "hit", "miss" or "skipped" (too few validation rows to fold: the loss drop)
+    key: str
+    method: str
+    similarity: str
+    candidates: list[dict[str, Any]]
+    folds: int
+    outranks_percent: float | None  # the share of pool rows a held-out target row outranks (50: chance)
+    separates: bool  # False: no candidate tells the target from the pool better than chance
+    warning: str | None
+    forward_passes: int  # θ0 passes for the embedding side (computed by the run that missed)
+    seconds: float
+
+
 class Damaged(Section):
     """Damaged cache entries found, set aside under <cache>/damaged/ and rebuilt."""
 
@@ -116,6 +135,7 @@ class Report(Section):
     hashes: Hashes
     counts: Counts
     calibration: CalibrationUse | None
+    method_choice: MethodChoiceUse | None  # None: the method was forced (--method NAME)
     selection_labels: dict[str, int] | None
     timings: dict[str, float]
     evaluation: Evaluation | None
@@ -136,7 +156,19 @@ class Report(Section):
             return f"{words} (fixed)"
         if calibration.status == "skipped":
             return f"{words} (not calibrated: too few validation rows)"
+        if calibration.grid == "fixed":
+            return f"{words} (fixed; judged on {calibration.folds} folds: cache {calibration.status})"
         return f"{words} (calibrated on {calibration.folds} folds: cache {calibration.status})"
+
+    def method_words(self) -> str:
+        """Which method scored and why, in a line (two with the no-separation warning)."""
+        from curation.method_choice import MethodChoice
+
+        choice = self.method_choice
+        if choice is None:
+            return f"method: {self.effective.method} (forced with --method)"
+        fields = {"candidates": choice.candidates, "folds": choice.folds, "status": choice.status}
+        return MethodChoice(choice.method, choice.similarity, **fields).words()
 
     def as_json(self) -> dict[str, Any]:
         """The report as report.json holds it."""

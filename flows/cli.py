@@ -161,6 +161,7 @@ def _summary(report) -> str:
         f"warmup cache {report.cache.warmup} ({timings.get('warmup', 0.0):.2f} s), "
         f"scoring {timings.get('score', 0.0):.2f} s",
     ]
+    lines += report.method_words().splitlines()
     if report.cache.warmup != "not-used":
         lines.append(f"warmup: {report.warmup_words()}; scores from {report.effective.start}")
     evaluation = report.evaluation

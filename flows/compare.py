@@ -25,14 +25,16 @@ from flows.curate import curate
 
 
 def method_list(methods: str | list[str] | None) -> list[str]:
-    """`--methods` (comma-separated, or a list): each a registered method, each once; default all of them."""
+    """`--methods` (comma-separated, or a list): each a registered method or `auto`, each once; default
+    all of them."""
+    known = [*METHODS, "auto"]
     if methods is None:
-        return list(METHODS)
+        return known
     names = [m.strip() for m in methods.split(",")] if isinstance(methods, str) else list(methods)
     names = [m for m in names if m]
-    unknown = [m for m in names if m not in METHODS]
+    unknown = [m for m in names if m not in known]
     if not names or unknown or len(set(names)) != len(names):
-        raise InputError(f"methods {names}: each once, among {', '.join(METHODS)}", field="--methods")
+        raise InputError(f"methods {names}: each once, among {', '.join(known)}", field="--methods")
     return names
 
 
@@ -44,7 +46,7 @@ def comparison_table(reports: dict[str, Report]) -> pd.DataFrame:
         metric = evaluation.metric if evaluation else None
         rows.append(
             {
-                "method": method,
+                "method": method if report.method_choice is None else f"auto → {report.effective.method}",
                 "metric": metric,
                 "selection": evaluation.selection[metric] if metric else None,
                 "random control": evaluation.random[metric] if metric else None,

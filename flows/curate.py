@@ -1,4 +1,5 @@
-"""The curation flow: ingest → validate → warmup → score → select → finetune → evaluate → publish.
+"""The curation flow: ingest → validate → calibrate → choose → warmup → score → select → finetune →
+evaluate → publish.
 
 Each stage is a task in `tasks/` (plain functions underneath, testable without Prefect), so each
 shows in the run graph; the body below only passes one stage's result to the next. Options come
@@ -27,6 +28,7 @@ from curation.scorers import scorer_for
 from curation.scorers.base import ScoreRequest
 from curation.target_run import TargetRun
 from curation.tempfiles import make_temp_dir
+from tasks.choose import choose_method
 from tasks.evaluate import evaluate
 from tasks.finetune import finetune, finetune_config
 from tasks.ingest import ingest, read_target
@@ -34,7 +36,7 @@ from tasks.publish import Curated, build_report, publish
 from tasks.score import score
 from tasks.select import select
 from tasks.validate import validate_pool, validate_target
-from tasks.warmup import calibrate_warmup, calibrates, sized_for, warmup, warmup_config
+from tasks.warmup import calibrate_warmup, needs_calibration, sized_for, warmup, warmup_config
 
 
 def run_name() -> str:
@@ -67,7 +69,7 @@ def curate(config: CurateConfig) -> Report:
             the budget and the method.
     """
     config, kind, stage = config.with_cache_dir(), family_of(config.model), Stages()
-    scorer, limits, outputs = scorer_for(config.method), Limits.of(config), StagedOutputs(config.out)
+    limits, outputs = Limits.of(config), StagedOutputs(config.out)
     spill_dir = make_temp_dir("valid-rows")
     scores_path = os.path.join(spill_dir, "scores.parquet")
     try:
@@ -78,21 +80,26 @@ def curate(config: CurateConfig) -> Report:
             target = validate_target(validation_rows, test_rows, reader_of(config), limits)
             pool = validate_pool(source, target, spill_dir, limits, config.cache)
         adapter = adapter_for(ModelSpec.of(config, target))
-        warm_config, calibration = sized_for(adapter, warmup_config(kind, config)), None
-        if scorer.needs_warmup and calibrates(config):
+        warm_config, calibration, choice = sized_for(adapter, warmup_config(kind, config)), None, None
+        if needs_calibration(config):
             with stage("calibrate"):
                 calibration = calibrate_warmup(adapter, target, pool, warm_config, config)
             warm_config = calibration.config
+        if config.chooses_method:
+            with stage("choose"):
+                choice = choose_method(adapter, target, pool, calibration, config)
+        scoring = config.scoring_with(choice)  # `auto` resolved to the chosen method
+        scorer = scorer_for(scoring.method)
         keys, warm = cache_keys(adapter, target.warm_rows, warm_config, config.start), None
         if scorer.needs_warmup:
             with stage("warmup"):
                 warm = warmup(adapter, target.warm_rows, warm_config, config.cache, keys.warmup)
-        run = TargetRun(target, keys, warm_config, calibration, warm)
+        run = TargetRun(target, keys, warm_config, calibration, warm, choice)
         with stage("score"):
-            request = ScoreRequest(adapter, pool, target, config, warm_config, keys, scores_path, engine_for(config))
+            request = ScoreRequest(adapter, pool, target, scoring, warm_config, keys, scores_path, engine_for(config))
             scored = score(scorer, request)
         with stage("select"):
-            chosen = select(scored, pool, target, config, scorer.random_ranking)
+            chosen = select(scored, pool, target, scoring, scorer.random_ranking)
         evaluation = None
         if not config.skip_finetune:
             ft_config = finetune_config(kind, config.finetune_epochs)

@@ -12,6 +12,7 @@ from prefect.runtime import flow_run
 
 from curation.calibration import Calibration
 from curation.dashboards import PLOT_NAME, publish_dashboards, publish_validation, score_distribution_png
+from curation.method_choice import NO_SEPARATION, MethodChoice
 from curation.outputs import StagedOutputs
 from curation.pool import PoolCheck
 from curation.report import (
@@ -23,6 +24,7 @@ from curation.report import (
     Effective,
     Evaluation,
     Hashes,
+    MethodChoiceUse,
     Report,
     Scoring,
 )
@@ -54,6 +56,8 @@ def build_report(config, run: TargetRun, pool: PoolCheck, curated: Curated, timi
     return Report(
         config=config,
         effective=Effective(
+            method=run.method(config.method),
+            similarity=run.choice.similarity if run.choice else config.similarity,
             selection=chosen.strategy,
             start=config.start,
             warmup=warmup_config.as_dict(),
@@ -77,6 +81,7 @@ def build_report(config, run: TargetRun, pool: PoolCheck, curated: Curated, timi
             eval_rows=len(target.eval_rows),
         ),
         calibration=calibration_use(calibration),
+        method_choice=method_choice_use(run.choice),
         selection_labels=chosen.labels,
         timings=timings,
         evaluation=evaluation,
@@ -91,7 +96,7 @@ def build_report(config, run: TargetRun, pool: PoolCheck, curated: Curated, timi
         ),
         scoring=Scoring(engine=config.engine, shards=len(pool.valid_parts), workers_used=scored.workers_used),
         cost=Cost(
-            method=config.method,
+            method=run.method(config.method),
             scoring_forward_passes=scored.forward_passes,
             scoring_backward_passes=scored.backward_passes,
             warmup_steps=warm_steps,
@@ -109,7 +114,26 @@ def calibration_use(calibration: Calibration | None) -> CalibrationUse | None:
     if calibration is None:
         return None
     fields = calibration.as_dict()  # what the calibration cache stores, plus this run's status and key
+    fields.pop("fold_scores")  # per-row drops: the method choice's input, not a user's figure
     return CalibrationUse(status=calibration.status, key=calibration.key, chosen=fields.pop("config"), **fields)
+
+
+def method_choice_use(choice: MethodChoice | None) -> MethodChoiceUse | None:
+    if choice is None:
+        return None
+    return MethodChoiceUse(
+        status=choice.status,
+        key=choice.key,
+        method=choice.method,
+        similarity=choice.similarity,
+        candidates=choice.candidates,
+        folds=choice.folds,
+        outranks_percent=choice.outranks,
+        separates=choice.separates,
+        warning=None if choice.separates or choice.status == "skipped" else NO_SEPARATION,
+        forward_passes=choice.forward_passes if choice.status == "miss" else 0,
+        seconds=choice.seconds,
+    )
 
 
 def write_outputs(outputs: StagedOutputs, report: Report, pool: PoolCheck, curated: Curated) -> None:
@@ -125,7 +149,7 @@ def write_outputs(outputs: StagedOutputs, report: Report, pool: PoolCheck, curat
         outputs.parquet("selection.parquet", chosen.frame)
     if export in ("jsonl", "both"):  # `datasets.load_dataset("json", ...)` and TRL's SFTTrainer read it as it is
         outputs.bytes("selection.jsonl", chosen.frame.to_json(orient="records", lines=True, force_ascii=False).encode())
-    outputs.bytes(PLOT_NAME, score_distribution_png(scored.scores, chosen.positions, report.config.method))
+    outputs.bytes(PLOT_NAME, score_distribution_png(scored.scores, chosen.positions, report.effective.method))
     outputs.publish(report.as_json())
 
 

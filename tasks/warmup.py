@@ -16,7 +16,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from curation.cache_keys import calibration_key, model_identity
-from curation.calibration import Calibration, calibrate, describe, fold_count, grid_for
+from curation.calibration import Calibration, Grid, calibrate, describe, fold_count, grid_for
 from curation.calibration_cache import obtain_calibration, pinned_reference
 from curation.hashing import dataset_hash
 from curation.models import ModelAdapter, WarmupConfig
@@ -24,6 +24,7 @@ from curation.models.base import WARMUP_DEFAULTS
 from curation.pool import PoolCheck, Target
 from curation.progress import progress_bar
 from curation.rows import HASH_COLUMN
+from curation.scorers import scorer_for
 from curation.warmup_cache import Warmup, obtain_warmup
 
 CALIBRATION_KEY = "warmup-calibration"  # the Prefect table artifact of the grid
@@ -59,27 +60,39 @@ def calibrates(config) -> bool:
     return config.warmup == "auto" and all(value is None for value in fixed)
 
 
+def needs_calibration(config) -> bool:
+    """Whether the run judges warmups on held-out folds: to calibrate θT's capacity for a method that
+    trains θT, or for `--method auto` to choose the method (a fixed warmup is then judged alone)."""
+    return config.chooses_method or (scorer_for(config.method).needs_warmup and calibrates(config))
+
+
+def reference_for(adapter: ModelAdapter, target: Target, pool: PoolCheck, config) -> tuple[pd.DataFrame, str]:
+    """The target's pinned reference sample of the pool (the model's grid may cap its size) and its hash."""
+    rows = min(config.calibration_reference, grid_for(adapter).max_reference or config.calibration_reference)
+    validation_hash = dataset_hash(target.warm_rows[HASH_COLUMN])
+    columns = target.ref.row_format.model_columns()
+    return pinned_reference(config.cache, validation_hash, pool.valid_parts, rows, columns)
+
+
 def find_warmup(adapter: ModelAdapter, target: Target, pool: PoolCheck, base: WarmupConfig, config) -> Calibration:
-    """The calibrated warmup config for this target (cached); the base config if V is too small to fold."""
-    rows, grid = target.warm_rows, grid_for(adapter)
-    folds = fold_count(len(rows), min(config.calibration_folds, grid.max_folds or config.calibration_folds))
+    """The calibrated warmup config for this target (cached); the base config if V is too small to fold.
+
+    A fixed warmup (`calibrates(config)` false) is judged alone on the folds: `--method auto` needs
+    its held-out figure."""
+    rows, grid = target.warm_rows, grid_for(adapter) if calibrates(config) else Grid.fixed(base)
+    wanted = config.calibration_folds
+    folds = fold_count(len(rows), min(wanted, grid_for(adapter).max_folds or wanted))
     if folds < 2:
         return Calibration(base, [], folds, 0, 0.0, config.calibration_criterion, 0, status="skipped")
-    validation_hash = dataset_hash(rows[HASH_COLUMN])
-    reference, reference_hash = pinned_reference(
-        config.cache,
-        validation_hash,
-        pool.valid_parts,
-        min(config.calibration_reference, grid.max_reference or config.calibration_reference),
-        target.ref.row_format.model_columns(),
-    )
+    reference, reference_hash = reference_for(adapter, target, pool, config)
     settings = {
         "grid": grid.as_dict(),
         "folds": folds,
         "criterion": config.calibration_criterion,
         "base": base.as_dict(),
+        "keeps": "fold-scores",  # entries written before the winner's drops were kept are not found
     }
-    key = calibration_key(validation_hash, model_identity(adapter), settings, reference_hash)
+    key = calibration_key(dataset_hash(rows[HASH_COLUMN]), model_identity(adapter), settings, reference_hash)
 
     def compute() -> Calibration:
         total = max(grid.steps) * len(grid.arms) * folds

@@ -52,6 +52,7 @@ def test_a_fixed_setting_skips_the_calibration(labelled_task, tmp_path, fixed):
         out=str(tmp_path / "out"),
         cache=str(tmp_path / "c"),
         skip_finetune=True,
+        method="lossdrop",  # `auto` judges even a fixed warmup on the folds (test_method_choice_flow.py)
         **fixed,
     )
     assert report["calibration"] is None and report["cache"]["calibration"] == "not-used"

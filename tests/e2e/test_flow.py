@@ -111,6 +111,7 @@ def test_causal_lm_end_to_end_prefers_the_target_domain(tiny_lm, text_task, tmp_
         cache=str(tmp_path / "cache"),
         warmup_steps=60,
         warmup_lr=2e-2,
+        method="lossdrop",  # `auto` chooses embedding on this pool (test_method_choice_flow.py)
     )
     selection = pd.read_parquet(tmp_path / "out" / "selection.parquet")
     pool = pd.read_parquet(text_task["pool"])

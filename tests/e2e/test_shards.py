@@ -88,6 +88,8 @@ def test_a_run_killed_mid_scoring_resumes_to_identical_outputs(
             "250",
             "--warmup-steps",
             "10",
+            "--method",
+            "lossdrop",  # the sharded, cached scoring this test kills (`auto` may choose embedding here)
         ]
 
     clean = _cli(args(tmp_path / "clean", tmp_path / "clean-cache"), env)

@@ -184,6 +184,7 @@ def test_max_length_and_tokenizer_files_are_in_the_causal_lm_keys(tiny_lm, text_
         cache=str(tmp_path / "cache"),
         skip_finetune=True,
         warmup_steps=5,
+        method="lossdrop",
     )
     long = curate_run(**common, model=tiny_lm, max_length=64, out=str(tmp_path / "long"))
     short = curate_run(**common, model=tiny_lm, max_length=8, out=str(tmp_path / "short"))

@@ -211,10 +211,11 @@ def test_help_starts_without_torch_prefect_or_great_expectations():
     assert done.stdout.strip().splitlines()[-1] == "[]"
 
 
-def test_the_method_choices_are_the_scorer_registry():
+def test_the_method_choices_are_auto_and_the_scorer_registry():
     from typing import get_args
 
-    assert get_args(CurateConfig.model_fields["method"].annotation) == METHODS == tuple(SCORERS)
+    assert get_args(CurateConfig.model_fields["method"].annotation) == ("auto", *METHODS)
+    assert METHODS == tuple(SCORERS) and CurateConfig(**BASE).method == "auto"
     for method in METHODS:
         assert isinstance(scorer_for(method), Scorer)
     assert [m for m in METHODS if scorer_for(m).needs_warmup] == ["lossdrop", "lossdrop-raw", "blend"]

@@ -7,10 +7,22 @@ import pandas as pd
 
 from curation.config import CurateConfig
 from curation.dashboards import report_markdown, score_distribution_png, top_rows_table
-from curation.report import CacheUse, Cost, Counts, Damaged, Effective, Evaluation, Hashes, Report, Scoring
+from curation.method_choice import NO_SEPARATION, choose
+from curation.report import (
+    CacheUse,
+    Cost,
+    Counts,
+    Damaged,
+    Effective,
+    Evaluation,
+    Hashes,
+    MethodChoiceUse,
+    Report,
+    Scoring,
+)
 
 
-def report(evaluation=None) -> Report:
+def report(evaluation=None, choice: MethodChoiceUse | None = None) -> Report:
     """A whole, typed report: the dashboards read nothing else."""
     config = CurateConfig(
         pool="s3://b/pool.parquet", validation="val.parquet", model="linear", budget=100, out="s3://b/runs/x"
@@ -18,6 +30,8 @@ def report(evaluation=None) -> Report:
     return Report(
         config=config,
         effective=Effective(
+            method=choice.method if choice else "lossdrop",
+            similarity="max",
             selection="stratified",
             start="theta1",
             warmup={"scope": "full", "lr": 0.05, "steps": 30, "lora_rank": 4},
@@ -36,6 +50,7 @@ def report(evaluation=None) -> Report:
             eval_rows=5,
         ),
         calibration=None,
+        method_choice=choice,
         selection_labels=None,
         timings={"ingest": 0.5, "score": 2.25},
         evaluation=Evaluation(**evaluation, finetune={}) if evaluation else None,
@@ -110,3 +125,44 @@ def test_score_plot_is_a_png_even_with_non_finite_scores():
     scores = np.concatenate([np.linspace(-1, 1, 1000), [np.nan]])
     png = score_distribution_png(scores, np.arange(900, 1000), "lossdrop")
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5_000
+
+
+def choice_use(figures: dict) -> MethodChoiceUse:
+    from curation.method_choice import MethodChoice
+
+    table, method, similarity = choose(figures, "max")
+    choice = MethodChoice(method, similarity, table, folds=3)
+    warning = None if choice.separates else NO_SEPARATION
+    return MethodChoiceUse(
+        status="miss",
+        key="k",
+        method=method,
+        similarity=similarity,
+        candidates=table,
+        folds=3,
+        outranks_percent=choice.outranks,
+        separates=choice.separates,
+        warning=warning,
+        forward_passes=90,
+        seconds=0.1,
+    )
+
+
+def test_the_report_shows_each_candidates_held_out_figure_and_the_choice():
+    chosen = report(choice=choice_use({("lossdrop", "-"): [0.1, 0.2, 0.3], ("embedding", "max"): [0.4, 0.4, 0.4]}))
+    text = report_markdown(chosen)
+    assert "method `embedding` (auto)" in text and "## Method choice" in text
+    assert "held-out target rows outrank **90%** of pool rows" in text
+    assert "| lossdrop | +0.200 | 0.100 |  |" in text and "| embedding (max) | +0.400 | 0.000 | ✓ |" in text
+    assert "Warning" not in text
+    assert chosen.method_words().startswith("method: embedding (max) (auto, judged on 3 folds: cache miss)")
+    forced = report()
+    assert "## Method choice" not in report_markdown(forced)
+    assert forced.method_words() == "method: lossdrop (forced with --method)"
+
+
+def test_the_report_warns_when_no_candidate_separates_the_target():
+    near = report(choice=choice_use({("lossdrop", "-"): [0.02, 0.0, 0.04], ("embedding", "max"): [0.0, 0.01, 0.0]}))
+    text = report_markdown(near)
+    assert "> **Warning**: no method tells held-out target rows from pool rows better than chance" in text
+    assert near.method_words().splitlines()[-1] == NO_SEPARATION

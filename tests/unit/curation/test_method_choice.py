@@ -1,0 +1,93 @@
+"""`--method auto`'s judge: each candidate's held-out figure, the tie rule, the warning, the cache."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from curation.calibration import fold_positions
+from curation.calibration_cache import obtain_method_choice
+from curation.method_choice import NO_SEPARATION, TIE, MethodChoice, choose, fold_figures
+from curation.scorers.base import unit_rows
+
+
+def folds_of(rng, rows=30, folds=3):
+    return fold_positions([f"{i:04x}" for i in rng.permutation(rows)], folds)
+
+
+def test_embedding_wins_where_only_the_inputs_tell_the_target_apart():
+    """Validation rows cluster apart from the reference; the loss drop saw nothing (equal drops)."""
+    rng = np.random.default_rng(0)
+    parts = folds_of(rng)
+    validation = unit_rows(rng.normal(size=(30, 8)) + 4.0)
+    reference = unit_rows(rng.normal(size=(60, 8)))
+    drops = [{"held": [0.1] * len(p), "reference": [0.1] * 60} for p in parts]  # ties: auc − ½ = 0
+    figures = fold_figures(drops, validation, reference, parts)
+    table, method, similarity = choose(figures, "max")
+    assert method == "embedding" and similarity in ("max", "mean")
+    by_name = {(row["method"], row["similarity"]): row for row in table}
+    assert by_name[("lossdrop", "-")]["specificity"] == 0.0 and by_name[("lossdrop", "-")]["folds"] == [0.0] * 3
+    assert by_name[("embedding", similarity)]["specificity"] > 0.4 and by_name[("embedding", similarity)]["chosen"]
+    assert sum(row["chosen"] for row in table) == 1 and len(table) == 5
+
+
+def test_the_loss_drop_wins_where_the_inputs_look_alike():
+    rng = np.random.default_rng(1)
+    parts = folds_of(rng)
+    validation, reference = unit_rows(rng.normal(size=(30, 8))), unit_rows(rng.normal(size=(60, 8)))
+    drops = [{"held": list(rng.uniform(0.5, 1.0, len(p))), "reference": list(rng.uniform(0, 0.5, 60))} for p in parts]
+    table, method, similarity = choose(fold_figures(drops, validation, reference, parts), "mean")
+    assert method == "lossdrop" and similarity == "mean"  # the run's --similarity, kept for the record
+    chosen = next(row for row in table if row["chosen"])
+    assert chosen["specificity"] == 0.5 and chosen["spread"] == 0.0  # every held-out row ahead on every fold
+
+
+def test_ties_go_to_the_cheaper_method():
+    figures = {
+        ("lossdrop", "-"): [0.30, 0.30],
+        ("embedding", "max"): [0.30 - TIE / 2] * 2,  # within TIE of the best: tied, and cheaper
+        ("embedding", "mean"): [0.10, 0.10],
+        ("blend", "max"): [0.30, 0.30],
+    }
+    assert choose(figures, "mean")[1:] == ("embedding", "max")
+    figures[("embedding", "max")] = [0.30 - 2 * TIE] * 2  # beyond TIE: the loss drop, cheaper than the blend
+    assert choose(figures, "mean")[1:] == ("lossdrop", "mean")
+
+
+def test_the_choice_in_words_says_what_it_means_and_warns_near_chance():
+    table, method, similarity = choose({("lossdrop", "-"): [0.30, 0.26], ("embedding", "max"): [0.0, 0.02]}, "max")
+    choice = MethodChoice(method, similarity, table, folds=2)
+    assert choice.separates and choice.outranks == 78.0
+    words = choice.words()
+    assert "method: lossdrop (auto, judged on 2 folds: cache miss)" in words
+    assert "held-out target rows outrank 78% of pool rows" in words and "warning" not in words
+    table, method, similarity = choose({("lossdrop", "-"): [0.05, 0.07], ("embedding", "max"): [0.0, 0.02]}, "max")
+    near = MethodChoice(method, similarity, table, folds=2)
+    assert not near.separates and near.words().splitlines()[-1] == NO_SEPARATION
+    assert "close to random" in NO_SEPARATION
+
+
+def test_a_choice_is_computed_once_and_a_damaged_entry_rebuilt(tmp_path):
+    table, method, similarity = choose({("lossdrop", "-"): [0.3, 0.3], ("embedding", "max"): [0.1, 0.1]}, "max")
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return MethodChoice(method, similarity, table, folds=2, forward_passes=90)
+
+    first = obtain_method_choice(compute, str(tmp_path), "k1")
+    again = obtain_method_choice(compute, str(tmp_path), "k1")
+    assert (first.status, again.status, len(calls)) == ("miss", "hit", 1)
+    assert again.as_dict() == first.as_dict() and again.method == "lossdrop"
+    entry = tmp_path / "calibration" / "choice-k1.json"
+    assert json.loads(entry.read_text())["candidates"] == table
+    entry.write_text('{"method": "lossdrop", "candidat')  # cut short
+    rebuilt = obtain_method_choice(compute, str(tmp_path), "k1")
+    assert rebuilt.status == "miss" and len(calls) == 2 and list((tmp_path / "damaged").iterdir())
+
+
+def test_a_skipped_choice_is_the_loss_drop_and_says_why():
+    choice = MethodChoice("lossdrop", "max", status="skipped")
+    assert choice.words() == "method: lossdrop (auto: too few validation rows to judge on folds)"
+    assert choice.outranks is None and not choice.separates
