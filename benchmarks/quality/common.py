@@ -19,7 +19,8 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 RESULTS = Path(__file__).resolve().parent / "results"
-METHODS = ["random", "lossdrop", "lossdrop-raw", "embedding", "gradcos"]  # the order of the published tables
+# The order of the published tables; `auto` is the default (issue 27), its rows name what it chose.
+METHODS = ["random", "lossdrop", "lossdrop-raw", "embedding", "gradcos", "blend", "auto"]
 
 
 def run_compare(out: Path, methods: list[str], paths: dict[str, Any], **run: Any) -> pd.DataFrame:
@@ -42,18 +43,29 @@ VARIANTS = {
 }
 
 
-def run_variants(out: Path, paths: dict[str, Any], **run: Any) -> pd.DataFrame:
-    """Every method with the defaults, then lossdrop and lossdrop-raw under each of VARIANTS; one row per
-    run with its `variant` name and the `dir` of its outputs."""
+def run_variants(out: Path, paths: dict[str, Any], variants: bool = True, **run: Any) -> pd.DataFrame:
+    """Every method with the defaults, then (with `variants`) lossdrop and lossdrop-raw under each of
+    VARIANTS; one row per run with its `variant` name, the `dir` of its outputs and, for `auto`, the
+    method it `chose`."""
     tables = []
-    for name, options in {"": {}, **VARIANTS}.items():
+    for name, options in {"": {}, **(VARIANTS if variants else {})}.items():
         where = out / (name.replace(" ", "-") or "default")
         methods = METHODS if not name else ["lossdrop", "lossdrop-raw"]
         table = run_compare(where, methods, paths, **run, **options)
+        table["chose"] = [m.split(" → ")[1] if " → " in m else "" for m in table["method"]]
+        table["method"] = [m.split(" → ")[0] for m in table["method"]]
         table["variant"] = [f"{m} {name}" if name else m for m in table["method"]]
         table["dir"] = [str(where / m) for m in table["method"]]
         tables.append(table)
     return pd.concat(tables, ignore_index=True)
+
+
+def choices(frame: pd.DataFrame, by: list[str]) -> str:
+    """What `auto` chose, per seed (and per any other column of `by`): a markdown table."""
+    rows = frame[frame["method"] == "auto"]
+    lines = ["| " + " | ".join(by) + " | auto chose |", "|" + " --- |" * (len(by) + 1)]
+    lines += ["| " + " | ".join(str(r[c]) for c in by) + f" | {r['chose']} |" for _, r in rows.iterrows()]
+    return "\n".join(lines)
 
 
 def print_runs(label: str, runs: list[dict], metric: str) -> None:

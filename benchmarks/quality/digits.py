@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from common import print_runs, quiet, run_variants, save, summary, write
+from common import choices, print_runs, quiet, run_variants, save, summary, write
 
 VALIDATION, TEST, BUDGET = 100, 500, 180
 
@@ -63,6 +63,9 @@ def task(seed: int) -> dict[str, pd.DataFrame]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--methods-only", action="store_true", help="the methods with the defaults, not issue 13's lossdrop variants"
+    )
     parser.add_argument("--seeds", type=int, default=5)
     args = parser.parse_args()
     quiet()
@@ -74,6 +77,7 @@ def main() -> None:
             table = run_variants(
                 where / "out",
                 paths,
+                not args.methods_only,
                 model="mlp",
                 budget=BUDGET,
                 seed=seed,
@@ -87,6 +91,7 @@ def main() -> None:
                     {
                         "seed": seed,
                         "method": row["variant"],
+                        "chose": row["chose"],
                         "accuracy": row["selection"],
                         "lift over random": row["lift over random"],
                         "rotated share of selection": shares.get("rotated", 0.0),
@@ -111,9 +116,11 @@ def main() -> None:
                     "score seconds": 2,
                 },
             ),
+            "### What `auto` chose",
+            choices(results, ["seed"]),
         ]
     )
-    save("digits", results, text, started)
+    save("digits" + ("-methods" if args.methods_only else ""), results, text, started)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from common import RESULTS, markdown_table, print_runs, quiet, run_variants, save, write
+from common import RESULTS, choices, markdown_table, print_runs, quiet, run_variants, save, write
 
 DIM, CLASSES, POOL, VALIDATION, TEST = 8, 3, 3000, 150, 2000
 SOURCES = ("aligned", "off-domain", "label-noised", "generic")
@@ -112,6 +112,9 @@ def plot(frame: pd.DataFrame, path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--methods-only", action="store_true", help="the methods with the defaults, not issue 13's lossdrop variants"
+    )
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--shares", default="0.2,0.4,0.6,0.8")
     args = parser.parse_args()
@@ -127,6 +130,7 @@ def main() -> None:
                 table = run_variants(
                     where / "out",
                     paths,
+                    not args.methods_only,
                     model="linear",
                     budget=0.1,
                     seed=seed,
@@ -140,6 +144,7 @@ def main() -> None:
                             "off-domain share": share,
                             "seed": seed,
                             "method": row["variant"],
+                            "chose": row["chose"],
                             "accuracy": row["selection"],
                             "lift over random": row["lift over random"],
                             **{f"{source} in selection": sources.get(source, 0.0) for source in SOURCES},
@@ -150,7 +155,8 @@ def main() -> None:
                 print_runs(f"share {share} seed {seed}", records[-len(table) :], "accuracy")
     frame = pd.DataFrame(records)
     RESULTS.mkdir(exist_ok=True)
-    plot(frame, RESULTS / "logistic.png")
+    plot_name = "logistic" + ("-methods" if args.methods_only else "") + ".png"
+    plot(frame, RESULTS / plot_name)
     text = "\n\n".join(
         [
             f"### Target test accuracy (mean ± std over {args.seeds} seeds)",
@@ -158,10 +164,12 @@ def main() -> None:
             "### What each method selected: shares of aligned / off-domain / label-noised / generic rows "
             "(mean over seeds)",
             composition_table(frame),
-            "![accuracy vs off-domain share](quality/results/logistic.png)",
+            f"![accuracy vs off-domain share](quality/results/{plot_name})",
+            "### What `auto` chose",
+            choices(frame, ["off-domain share", "seed"]),
         ]
     )
-    save("logistic", frame, text, started)
+    save("logistic" + ("-methods" if args.methods_only else ""), frame, text, started)
 
 
 if __name__ == "__main__":

@@ -24,14 +24,15 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from common import quiet, save, summary, write
+from common import RESULTS, quiet, save, summary, write
 from mancorpus import corpus
 
 TARGETS = ("syscalls", "postgres", "perl")
 VALIDATION_EACH, POOL_EACH, BUDGET = 20, 150, 500
 PRETRAIN_EACH = 300
 VARIANTS = [  # name, method, options
-    ("lossdrop θ0 calibrated (default)", "lossdrop", {"start": "theta0"}),
+    ("auto (default)", "auto", {}),  # issue 27: the method chosen on the calibration's folds
+    ("lossdrop θ0 calibrated", "lossdrop", {"start": "theta0"}),
     ("lossdrop θ1 calibrated", "lossdrop", {"start": "theta1"}),
     ("lossdrop-raw θ0 calibrated", "lossdrop-raw", {"start": "theta0"}),
     ("lossdrop-raw θ1 calibrated", "lossdrop-raw", {"start": "theta1"}),
@@ -41,6 +42,7 @@ VARIANTS = [  # name, method, options
     ("lossdrop-raw θ1 fixed", "lossdrop-raw", {"warmup": "fixed", "start": "theta1"}),
     ("embedding max", "embedding", {}),
     ("embedding mean", "embedding", {"similarity": "mean"}),
+    ("blend", "blend", {}),
 ]
 
 
@@ -89,13 +91,18 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--pretrain-steps", type=int, default=600)
     parser.add_argument("--variants", default="", help="comma-separated variant names (default: all)")
+    parser.add_argument(
+        "--name", default="mantext", help="results/<name>.csv: one row per finished run, resumed (done rows skipped)"
+    )
     args = parser.parse_args()
+    csv = RESULTS / f"{args.name}.csv"
+    done = pd.read_csv(csv) if csv.exists() else pd.DataFrame(columns=["seed", "model", "variant"])
     quiet()
     from curation.config import CurateConfig
     from flows.curate import curate
 
     chosen = [v for v in VARIANTS if not args.variants or v[0] in args.variants.split(",")]
-    started, records = time.perf_counter(), []
+    started, records = time.perf_counter(), done.to_dict("records")
     pretrain, candidates = halves(corpus())
     with tempfile.TemporaryDirectory(prefix="quality-mantext-") as root:
         models = build_models(Path(root) / "models", pretrain["text"].tolist(), args.pretrain_steps)
@@ -106,6 +113,8 @@ def main() -> None:
             share = data["pool"]["category"].isin(TARGETS).mean()
             for family, model in models.items():
                 for name, method, options in chosen:
+                    if ((done["seed"] == seed) & (done["model"] == family) & (done["variant"] == name)).any():
+                        continue
                     out = where / family / name.replace(" ", "-")
                     run = {"method": method, "budget": BUDGET, "seed": seed, "warmup_seed": seed, **options}
                     config = CurateConfig.parse(
@@ -132,8 +141,11 @@ def main() -> None:
                             "calibrate s": report.timings.get("calibrate", 0.0),
                             "warmup s": report.timings.get("warmup", 0.0),
                             "score s": report.timings.get("score", 0.0),
+                            "chose": report.effective.method if report.method_choice else "",
                         }
                     )
+                    RESULTS.mkdir(exist_ok=True)
+                    pd.DataFrame(records).to_csv(csv, index=False)
                     print(f"seed {seed} {family} {name}: {hit / share:.2f}× ({records[-1]['warmup']})", flush=True)
     results = pd.DataFrame(records)
     parts = []
@@ -143,11 +155,11 @@ def main() -> None:
             f"#### {family}: target share of the selection over its pool share (mean ± std over {args.seeds} seeds)",
             summary(subset, "variant", {"× pool share": 2, "target share": 3, "calibrate s": 1, "score s": 1}),
         ]
-    chosen_warmups = results[results["variant"] == VARIANTS[0][0]][["seed", "model", "warmup"]]
-    lines = ["| seed | model | warmup |", "| --- | --- | --- |"]
-    lines += [f"| {r.seed} | {r.model} | {r.warmup} |" for r in chosen_warmups.itertuples()]
-    parts += ["#### The default's calibrated warmup per seed", "\n".join(lines)]
-    save("mantext", results, "\n\n".join(parts), started)
+    defaults = results[results["variant"] == VARIANTS[0][0]][["seed", "model", "warmup", "chose"]]
+    lines = ["| seed | model | warmup | auto chose |", "| --- | --- | --- | --- |"]
+    lines += [f"| {r.seed} | {r.model} | {r.warmup} | {r.chose} |" for r in defaults.itertuples()]
+    parts += ["#### The default's calibrated warmup and chosen method per seed", "\n".join(lines)]
+    save(args.name, results, "\n\n".join(parts), started)
 
 
 if __name__ == "__main__":

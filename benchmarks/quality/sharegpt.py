@@ -37,12 +37,14 @@ TOPIC = re.compile(r"\bpython\b", re.IGNORECASE)
 VALIDATION_ROWS, TARGET_SHARE = 40, 0.15
 MAX_QUESTION = 300  # characters: the question leaves room for the answer within 128 tokens
 VARIANTS = [  # name, options
-    ("lossdrop (default: calibrated, score-on all-assistant)", {"method": "lossdrop"}),
+    ("lossdrop (calibrated, score-on all-assistant)", {"method": "lossdrop"}),
     # the default's calibrated θT, scored over every turn's content (a calibration of its own would
     # cost another 7 minutes a seed: the span is compared at the same warmup)
     ("lossdrop score-on conversation", {"method": "lossdrop", "score_on": "conversation", "same_warmup": True}),
     ("embedding", {"method": "embedding"}),
     ("random", {"method": "random"}),
+    ("blend", {"method": "blend"}),
+    ("auto (default)", {"method": "auto"}),  # issue 27: the method chosen on the calibration's folds
 ]
 CSV = RESULTS / "sharegpt.csv"
 
@@ -170,6 +172,7 @@ def main() -> None:
                 "run min": (time.perf_counter() - began) / 60,
                 "calibration": calibration.status if calibration else "not-used",
                 "quarantined": report.counts.quarantined,
+                "chose": report.effective.method if report.method_choice else "",
             }
             frame = pd.concat([finished(), pd.DataFrame([row])], ignore_index=True)
             RESULTS.mkdir(exist_ok=True)
@@ -182,10 +185,13 @@ def main() -> None:
             f"#### ShareGPT, SmolLM2-135M-Instruct: target share of the selection over its pool share "
             f"(mean ± std over {results['seed'].nunique()} seeds)",
             summary(results, "variant", {"× pool share": 2, "calibrate min": 1, "score min": 1, "run min": 1}),
-            "#### The default's calibrated warmup per seed",
+            "#### The calibrated warmup and what `auto` chose, per seed",
             "\n".join(
-                ["| seed | warmup |", "| --- | --- |"]
-                + [f"| {r.seed} | {r.warmup} |" for r in results[results["variant"] == VARIANTS[0][0]].itertuples()]
+                ["| seed | warmup | auto chose |", "| --- | --- | --- |"]
+                + [
+                    f"| {r.seed} | {r.warmup} | {r.chose} |"
+                    for r in results[results["variant"] == "auto (default)"].itertuples()
+                ]
             ),
         ]
     )

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from common import REPO, print_runs, quiet, run_variants, save, summary, write
+from common import REPO, choices, print_runs, quiet, run_variants, save, summary, write
 
 
 def task() -> dict[str, pd.DataFrame]:
@@ -39,6 +39,9 @@ def task() -> dict[str, pd.DataFrame]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--methods-only", action="store_true", help="the methods with the defaults, not issue 13's lossdrop variants"
+    )
     parser.add_argument("--seeds", type=int, default=3)
     args = parser.parse_args()
     quiet()
@@ -47,13 +50,22 @@ def main() -> None:
         paths = {name: write(frame, Path(root) / "data" / f"{name}.parquet") for name, frame in task().items()}
         for seed in range(args.seeds):
             where = Path(root) / f"seed-{seed}"
-            table = run_variants(where / "out", paths, model="linear", budget=300, seed=seed, cache=str(where / "c"))
+            table = run_variants(
+                where / "out",
+                paths,
+                not args.methods_only,
+                model="linear",
+                budget=300,
+                seed=seed,
+                cache=str(where / "c"),
+            )
             for _, row in table.iterrows():
                 chosen = pd.read_parquet(Path(row["dir"]) / "selection.parquet", columns=["source"])
                 records.append(
                     {
                         "seed": seed,
                         "method": row["variant"],
+                        "chose": row["chose"],
                         "accuracy": row["selection"],
                         "lift over random": row["lift over random"],
                         "wrong-label share of selection": (chosen["source"] == "wrong-label").mean(),
@@ -63,7 +75,8 @@ def main() -> None:
     results = pd.DataFrame(records)
     values = {"accuracy": 3, "lift over random": 3, "wrong-label share of selection": 2}
     text = f"### Accuracy lift on the wrong-label pool (mean ± std over {args.seeds} seeds)\n\n"
-    save("wronglabel", results, text + summary(results, "method", values), started)
+    text += summary(results, "method", values) + "\n\n### What `auto` chose\n\n" + choices(results, ["seed"])
+    save("wronglabel" + ("-methods" if args.methods_only else ""), results, text, started)
 
 
 if __name__ == "__main__":
