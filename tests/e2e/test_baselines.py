@@ -92,13 +92,17 @@ def test_compare_runs_each_method_and_writes_one_table(curate_cli, labelled_task
         "--cache",
         str(tmp_path / "cache"),
         "--methods",
-        "random,lossdrop,lossdrop-raw,embedding",
+        "random,lossdrop,lossdrop-raw,embedding,auto",
     )
     assert done.returncode == 0, done.stderr[-3000:]
     table = pd.read_csv(out / "comparison.csv")
-    assert list(table["method"]) == ["random", "lossdrop", "lossdrop-raw", "embedding"]
+    # auto's row names what it chose: the loss drop, on a pool whose target differs by label correctness
+    assert list(table["method"]) == ["random", "lossdrop", "lossdrop-raw", "embedding", "auto → lossdrop"]
     assert (table["metric"] == "accuracy").all()
-    reports = {m: pd.read_json(out / m / "report.json", typ="series") for m in table["method"]}
+    folders = ["random", "lossdrop", "lossdrop-raw", "embedding", "auto"]
+    reports = {
+        m: pd.read_json(out / folder / "report.json", typ="series") for m, folder in zip(table["method"], folders)
+    }
     for _, row in table.iterrows():  # the table says what each run's report says
         evaluation = reports[row["method"]]["evaluation"]
         assert row["lift over random"] == pytest.approx(evaluation["lift"])
@@ -107,6 +111,8 @@ def test_compare_runs_each_method_and_writes_one_table(curate_cli, labelled_task
     # The lossdrop variants share one warmup: the second finds it cached.
     assert list(by_method.loc[["lossdrop", "lossdrop-raw"], "warmup"]) == ["miss", "hit"]
     assert by_method.loc["lossdrop-raw", "scoring forward passes"] == 0  # every row reused
+    assert by_method.loc["auto → lossdrop", "warmup"] == "hit"  # the same calibration, so the same θT
+    assert by_method.loc["auto → lossdrop", "lift over random"] == by_method.loc["lossdrop", "lift over random"]
     # On this pool (half of it wrong-label copies) lossdrop beats random clearly.
     assert by_method.loc["lossdrop", "lift over random"] > 0.05
     assert "| lossdrop |" in (out / "comparison.md").read_text() and "| lossdrop |" in done.stdout
