@@ -18,6 +18,7 @@ from typing import Any
 from curation.config import ServiceConfig, default_cache_dir
 
 POOL_TEMPLATE = "{{ event.resource.id }}"
+VERSION_TEMPLATE = "{{ event.payload.version }}"
 
 
 def flow_parameters(config: ServiceConfig) -> dict[str, Any]:
@@ -55,7 +56,10 @@ def pool_landed(config: ServiceConfig):
 
     match = {"prefect.resource.id": config.watch_prefix.rstrip("/") + "/*"} if config.watch_prefix else {}
     trigger = DeploymentEventTrigger(
-        name="a pool landed", expect={EVENT}, match=match, parameters={"pools": [POOL_TEMPLATE]}
+        name="a pool landed",
+        expect={EVENT},
+        match=match,
+        parameters={"pools": [POOL_TEMPLATE], "version": VERSION_TEMPLATE},
     )
     return curate_pools.to_deployment(
         "pool-landed",

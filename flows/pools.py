@@ -9,6 +9,7 @@ others, and the parent run fails at the end if any did.
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import datetime, timezone
 
 from prefect import flow, get_run_logger
@@ -34,13 +35,15 @@ def run_out_dir(out_root: str, pool: str, started: datetime) -> str:
 
 
 def pools_run_name() -> str:
-    pools = flow_run.parameters.get("pools") or []
+    """`curate-pools-<pool>-<version>-<UTC time>` (the version's first 8 characters, when an event named one)."""
+    pools, version = flow_run.parameters.get("pools") or [], flow_run.parameters.get("version") or ""
     what = pool_slug(pools[0]).rsplit("-", 1)[0] if len(pools) == 1 else f"{len(pools)}-pools"
-    return f"curate-pools-{what}-{datetime.now(timezone.utc):%Y-%m-%d-%H%M}"
+    named = f"{what}-{re.sub(r'[^0-9A-Za-z]', '', version)[:8]}" if version else what
+    return f"curate-pools-{named}-{datetime.now(timezone.utc):%Y-%m-%d-%H%M}"
 
 
 @flow(name="curate-pools", flow_run_name=pools_run_name, log_prints=True)
-def curate_pools(pools: list[str], out_root: str, settings: CurationSettings) -> dict[str, str]:
+def curate_pools(pools: list[str], out_root: str, settings: CurationSettings, version: str = "") -> dict[str, str]:
     """Curate each pool against the target into its own folder under `out_root`.
 
     Args:
@@ -48,6 +51,8 @@ def curate_pools(pools: list[str], out_root: str, settings: CurationSettings) ->
         out_root: Each run writes to <out_root>/<pool name>-<hash>/<UTC time>/, local or s3://.
         settings: What every run shares: the target, the model, the budget, the method and the rest
             of `curate run`'s options.
+        version: The pool's content version (ETag, or size and mtime) when a landed event names one:
+            it names the run.
     """
     logger = get_run_logger()
     if not pools:

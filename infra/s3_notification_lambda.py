@@ -7,8 +7,9 @@ notifications for the landing prefix, with suffix filters `.parquet` and `.jsonl
 reach the server. Any S3-compatible store that sends the same notification records (MinIO's
 webhook target, for one) can POST them to a small service calling `handler` alike.
 
-The event id is derived from the pool URL exactly as `curate watch` derives it
-(flows/watch.py: `event_id`), so a pool reported by both still triggers one run.
+The event id is derived from the pool URL and its version (the object's ETag) exactly as `curate
+watch` derives it (flows/watch.py: `event_id`), so a pool version reported by both still triggers
+one run, and new bytes at the same key trigger another.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import uuid
 from datetime import datetime, timezone
 
 EVENT = "curation.pool.landed"
-POOL_SUFFIXES = (".parquet", ".jsonl")
+POOL_SUFFIXES = (".parquet", ".jsonl")  # matched whatever their case, as the watcher does
 
 
 def landed_events(notification: dict) -> list[dict]:
@@ -32,16 +33,17 @@ def landed_events(notification: dict) -> list[dict]:
             continue
         bucket = record["s3"]["bucket"]["name"]
         key = urllib.parse.unquote_plus(record["s3"]["object"]["key"])  # keys arrive URL-encoded
-        if not key.endswith(POOL_SUFFIXES) or any(p.startswith((".", "_")) for p in key.split("/")):
+        if not key.lower().endswith(POOL_SUFFIXES) or any(p.startswith((".", "_")) for p in key.split("/")):
             continue
-        url = f"s3://{bucket}/{key}"
+        url, found = f"s3://{bucket}/{key}", record["s3"]["object"]
+        version = str(found.get("eTag") or found.get("sequencer") or "").strip('"')
         events.append(
             {
-                "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{EVENT}:{url}")),
+                "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{EVENT}:{url}@{version}")),
                 "event": EVENT,
                 "occurred": record.get("eventTime") or datetime.now(timezone.utc).isoformat(),
                 "resource": {"prefect.resource.id": url, "prefect.resource.name": key.rsplit("/", 1)[-1]},
-                "payload": {"size": record["s3"]["object"].get("size", 0), "source": "s3-notification"},
+                "payload": {"size": found.get("size", 0), "version": version, "source": "s3-notification"},
             }
         )
     return events

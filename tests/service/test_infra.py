@@ -98,18 +98,19 @@ def test_prefect_yaml_entrypoints_are_flows_taking_the_parameters_given():
     assert by_name["nightly"]["schedules"] == [{"cron": "0 2 * * *", "timezone": "UTC", "active": True}]
     trigger = by_name["pool-landed"]["triggers"][0]
     assert trigger["expect"] == ["curation.pool.landed"]
-    assert trigger["parameters"] == {"pools": ["{{ event.resource.id }}"]}
+    assert trigger["parameters"] == {"pools": ["{{ event.resource.id }}"], "version": "{{ event.payload.version }}"}
 
 
 def test_prefect_yaml_and_the_code_deploy_the_same_schedule_and_trigger():
     from curation.config import NIGHTLY_CRON
-    from flows.deployments import POOL_TEMPLATE
+    from flows.deployments import POOL_TEMPLATE, VERSION_TEMPLATE
     from flows.watch import EVENT
 
     by_name = {d["name"]: d for d in prefect_yaml()["deployments"]}
     assert by_name["nightly"]["schedules"][0]["cron"] == NIGHTLY_CRON
     assert by_name["pool-landed"]["triggers"][0]["expect"] == [EVENT]
     assert by_name["pool-landed"]["triggers"][0]["parameters"]["pools"] == [POOL_TEMPLATE]
+    assert by_name["pool-landed"]["triggers"][0]["parameters"]["version"] == VERSION_TEMPLATE
 
 
 @pytest.mark.service

@@ -229,12 +229,13 @@ def test_an_s3_notification_triggers_a_run_and_the_watcher_does_not_repeat_it(ap
     rng = np.random.default_rng(13)
     make_feature_rows(rng, rng.normal(size=(6, 3)), 300).to_parquet(local)
     fs.put_file(str(local), f"{bucket}/{key}")
+    etag = fs.info(f"{bucket}/{key}")["ETag"].strip('"')  # S3 sends it unquoted in the record
     notification = {
         "Records": [
             {
                 "eventName": "ObjectCreated:Put",
                 "eventTime": "2026-11-26T02:00:00Z",
-                "s3": {"bucket": {"name": bucket}, "object": {"key": key, "size": 1}},
+                "s3": {"bucket": {"name": bucket}, "object": {"key": key, "size": 1, "eTag": etag}},
             }
         ]
     }
@@ -262,6 +263,45 @@ def test_an_s3_notification_triggers_a_run_and_the_watcher_does_not_repeat_it(ap
     assert f"emitted curation.pool.landed for s3://{bucket}/{key}" in caught_up.stdout  # it did not know...
     time.sleep(5)
     assert len(runs_of()) == 1  # ...but the server had the event id: no second run
+
+
+def test_new_bytes_at_a_landed_key_run_once_more_and_the_same_bytes_never(api, service):
+    """Issue 15, acceptance 1: a pool is its content version. Overwriting a landed key with other
+    rows is a new pool (one new run, named by its version); uploading those bytes again is not."""
+    fs, base = service["fs"], service["base"]
+    key, local = f"{base}/landing/2026-11-27/same.parquet", service["home"] / "same.parquet"
+    prefix, state, pool_url = f"s3://{base}/landing/", f"s3://{base}/watch-state.json", f"s3://{key}"
+    rng = np.random.default_rng(14)
+    rule = rng.normal(size=(6, 3))
+    landed = api.get("/deployments/name/curate-pools/pool-landed").json()
+
+    def runs_of() -> list[dict]:
+        runs = flow_runs(api, deployment_id={"any_": [landed["id"]]})
+        return [r for r in runs if r["parameters"]["pools"] == [pool_url]]
+
+    versions = []
+    for rows in (300, 320):  # the first bytes, then other rows at the same key
+        make_feature_rows(rng, rule, rows).to_parquet(local)
+        fs.put_file(str(local), key)
+        versions.append(fs.info(key)["ETag"].strip('"'))
+        sent = watch(service, prefix, state)
+        assert f"emitted curation.pool.landed for {pool_url}" in sent.stdout, sent.stdout + sent.stderr
+        wait_for(
+            lambda n=len(versions): len([r for r in runs_of() if r["state_type"] in TERMINAL]) == n,
+            300,
+            f"run {len(versions)} of {pool_url}",
+            service["process"],
+            service["home"] / "serve.log",
+        )
+    fs.put_file(str(local), key)  # the same bytes again
+    again = watch(service, prefix, state)
+    assert "0 new pools" in again.stdout, again.stdout + again.stderr
+    time.sleep(5)
+    runs = runs_of()
+    assert len(runs) == 2 and all(r["state_type"] == "COMPLETED" for r in runs), [r["state"] for r in runs]
+    assert sorted(r["parameters"]["version"] for r in runs) == sorted(versions) and versions[0] != versions[1]
+    for run in runs:  # the run's name shows the version it curated
+        assert run["name"].startswith(f"curate-pools-same-{run['parameters']['version'][:8]}-"), run["name"]
 
 
 @pytest.mark.browser

@@ -10,7 +10,7 @@ import pytest
 
 from curation.errors import InputError
 from flows.pools import pool_slug, run_out_dir
-from flows.watch import event_id, pool_objects, watch_once
+from flows.watch import WatchHooks, event_id, pool_objects, watch, watch_once
 
 
 def land(path, rows: int = 3):
@@ -22,14 +22,24 @@ def test_listing_finds_pool_files_and_skips_markers_hidden_and_temporary_files(t
     land(tmp_path / "landing" / "a.parquet")
     land(tmp_path / "landing" / "day" / "b.parquet")
     (tmp_path / "landing" / "c.jsonl").write_text('{"text": "x"}\n')
+    land(tmp_path / "landing" / "LOUD.PARQUET")  # a suffix in capitals is still a pool
     (tmp_path / "landing" / "_SUCCESS").write_text("")
     (tmp_path / "landing" / "notes.txt").write_text("not a pool")
     land(tmp_path / "landing" / ".staging-1" / "d.parquet")
     land(tmp_path / "landing" / "_temporary" / "e.parquet")
     found = pool_objects(str(tmp_path / "landing"))
-    assert sorted(p.rsplit("landing/", 1)[1] for p in found) == ["a.parquet", "c.jsonl", "day/b.parquet"]
-    assert all(size > 0 for size in found.values())
+    assert sorted(p.rsplit("landing/", 1)[1] for p in found) == [
+        "LOUD.PARQUET",
+        "a.parquet",
+        "c.jsonl",
+        "day/b.parquet",
+    ]
+    assert all(pool.size > 0 and pool.version.startswith(f"{pool.size}-") for pool in found.values())
     assert pool_objects(str(tmp_path / "nothing-here")) == {}
+
+
+def names(urls: list[str]) -> list[str]:
+    return [u.rsplit("/", 1)[1] for u in urls]
 
 
 def test_each_pool_is_sent_once_across_restarts_and_a_failed_send_is_retried(tmp_path):
@@ -38,27 +48,101 @@ def test_each_pool_is_sent_once_across_restarts_and_a_failed_send_is_retried(tmp
     land(tmp_path / "landing" / "b.parquet")
     sent: list[str] = []
 
-    def send_failing_on_b(url, size, prefix):
+    def send_failing_on_b(url, pool, prefix):
         if url.endswith("b.parquet"):
             raise ConnectionError("server went away")
         sent.append(url)
 
+    assert watch_once(prefix, state, send_failing_on_b) == []  # a local prefix: first listed, then sent
     with pytest.raises(ConnectionError):
         watch_once(prefix, state, send_failing_on_b)
-    assert [u.rsplit("/", 1)[1] for u in sent] == ["a.parquet"]  # a was sent and remembered
+    assert names(sent) == ["a.parquet"]  # a was sent and remembered
     remembered = json.loads((tmp_path / "state" / "watch.json").read_text())["emitted"]
-    assert list(remembered) == sent and remembered[sent[0]]["event_id"] == str(event_id(sent[0]))
+    version = pool_objects(prefix)[sent[0]].version
+    assert list(remembered) == sent and remembered[sent[0]]["event_id"] == str(event_id(sent[0], version))
 
-    record = lambda url, size, prefix: sent.append(url)  # noqa: E731 (a restarted watcher)
-    assert [u.rsplit("/", 1)[1] for u in watch_once(prefix, state, record)] == ["b.parquet"]
+    record = lambda url, pool, prefix: sent.append(url)  # noqa: E731 (a restarted watcher)
+    assert names(watch_once(prefix, state, record)) == ["b.parquet"]
     assert watch_once(prefix, state, record) == []
     land(tmp_path / "landing" / "c.parquet")
-    assert [u.rsplit("/", 1)[1] for u in watch_once(prefix, state, record)] == ["c.parquet"]
+    assert watch_once(prefix, state, record) == [] and names(watch_once(prefix, state, record)) == ["c.parquet"]
     assert len(sent) == len(set(sent)) == 3
 
 
-def test_event_ids_are_stable_per_pool():
-    assert event_id("s3://b/p/a.parquet") == event_id("s3://b/p/a.parquet") != event_id("s3://b/p/b.parquet")
+def test_new_bytes_at_a_known_path_are_a_new_pool_and_the_same_bytes_are_not(tmp_path):
+    prefix, state, sent = str(tmp_path / "landing"), str(tmp_path / "watch.json"), []
+    record = lambda url, pool, prefix: sent.append((url, pool))  # noqa: E731
+    land(tmp_path / "landing" / "same.parquet", rows=3)
+    watch_once(prefix, state, record), watch_once(prefix, state, record)
+    land(tmp_path / "landing" / "same.parquet", rows=30)  # overwritten with other rows
+    assert watch_once(prefix, state, record) == []  # settling: listed once
+    assert names(watch_once(prefix, state, record)) == ["same.parquet"]
+    assert watch_once(prefix, state, record) == [] == watch_once(prefix, state, record)
+    assert len(sent) == 2 and sent[0][1].version != sent[1][1].version
+    assert event_id(sent[0][0], sent[0][1].version) != event_id(sent[1][0], sent[1][1].version)
+
+
+def test_a_local_file_written_in_two_halves_is_sent_once_whole(tmp_path):
+    prefix, state, sent = str(tmp_path / "landing"), str(tmp_path / "watch.json"), []
+    record = lambda url, pool, prefix: sent.append(pool)  # noqa: E731
+    whole = tmp_path / "whole.parquet"
+    land(whole, rows=2000)
+    data = whole.read_bytes()
+    target = tmp_path / "landing" / "pool.parquet"
+    target.parent.mkdir()
+    target.write_bytes(data[: len(data) // 2])  # `cp` caught half way...
+    assert watch_once(prefix, state, record) == []  # ...is only noted
+    with target.open("ab") as handle:
+        handle.write(data[len(data) // 2 :])
+    assert watch_once(prefix, state, record) == []  # it changed since: noted again
+    assert names(watch_once(prefix, state, record)) == ["pool.parquet"]  # unchanged over two listings
+    assert [pool.size for pool in sent] == [len(data)]
+
+
+def test_a_one_off_watch_of_a_local_prefix_lists_twice(tmp_path):
+    land(tmp_path / "landing" / "a.parquet")
+    emitted = []
+    watch(
+        str(tmp_path / "landing"),
+        str(tmp_path / "w.json"),
+        None,
+        WatchHooks(on_emit=emitted.extend, send=lambda *a: None),
+    )
+    assert names(emitted) == ["a.parquet"]
+
+
+def test_a_state_written_before_versions_does_not_resend_its_pools(tmp_path):
+    prefix, state = str(tmp_path / "landing"), tmp_path / "watch.json"
+    land(tmp_path / "landing" / "a.parquet")
+    url = next(iter(pool_objects(prefix)))
+    state.write_text(json.dumps({"prefix": prefix, "emitted": {url: {"event_id": "x", "size": 1}}}))
+    sent = []
+    assert watch_once(prefix, str(state), lambda *a: sent.append(a)) == [] == sent
+    assert watch_once(prefix, str(state), lambda *a: sent.append(a)) == [] == sent
+    assert json.loads(state.read_text())["emitted"][url]["version"] == pool_objects(prefix)[url].version
+
+
+def test_an_s3_prefix_emits_at_once_and_knows_versions_by_etag(s3_env, tmp_path):
+    import fsspec
+
+    fs, base = fsspec.filesystem("s3"), f"{s3_env['bucket']}/watch-{tmp_path.name}"
+    prefix, state, sent = f"s3://{base}/landing/", f"s3://{base}/state.json", []
+    record = lambda url, pool, prefix: sent.append((url, pool))  # noqa: E731
+    local = tmp_path / "p.parquet"
+    land(local, rows=5)
+    fs.put_file(str(local), f"{base}/landing/same.parquet")
+    assert names(watch_once(prefix, state, record)) == ["same.parquet"]  # whole on arrival: no settling
+    fs.put_file(str(local), f"{base}/landing/same.parquet")  # the same bytes uploaded again
+    assert watch_once(prefix, state, record) == []
+    land(local, rows=50)
+    fs.put_file(str(local), f"{base}/landing/same.parquet")  # new bytes at the same key
+    assert names(watch_once(prefix, state, record)) == ["same.parquet"]
+    assert len(sent) == 2 and sent[0][1].version != sent[1][1].version and not sent[0][1].version.startswith('"')
+
+
+def test_event_ids_are_stable_per_pool_version():
+    a, b = "s3://b/p/a.parquet", "s3://b/p/b.parquet"
+    assert event_id(a, "v1") == event_id(a, "v1") != event_id(b, "v1") and event_id(a, "v2") != event_id(a, "v1")
 
 
 def test_a_state_file_of_another_prefix_is_refused(tmp_path):
@@ -102,7 +186,7 @@ def s3_record(key: str, event: str = "ObjectCreated:Put", bucket: str = "landing
     return {
         "eventName": event,
         "eventTime": "2026-11-25T02:00:00.000Z",
-        "s3": {"bucket": {"name": bucket}, "object": {"key": key, "size": 123}},
+        "s3": {"bucket": {"name": bucket}, "object": {"key": key, "size": 123, "eTag": "0123abcd"}},
     }
 
 
@@ -120,8 +204,9 @@ def test_s3_notifications_become_the_watchers_events():
         }
     )
     assert [e["resource"]["prefect.resource.id"] for e in events] == ["s3://landing-bucket/pools/day 3/pool=1.parquet"]
-    # The same id the watcher would give: a pool reported by both triggers one run.
-    assert events[0]["id"] == str(event_id("s3://landing-bucket/pools/day 3/pool=1.parquet"))
+    # The same id the watcher would give: a pool version reported by both triggers one run.
+    assert events[0]["id"] == str(event_id("s3://landing-bucket/pools/day 3/pool=1.parquet", "0123abcd"))
+    assert events[0]["payload"]["version"] == "0123abcd"
     assert events[0]["event"] == "curation.pool.landed"
 
 
@@ -131,7 +216,7 @@ def test_a_watcher_that_keeps_going_survives_a_failed_send(tmp_path):
     land(tmp_path / "landing" / "a.parquet")
     calls, errors = [], []
 
-    def flaky(url, size, prefix):
+    def flaky(url, pool, prefix):
         calls.append(url)
         if len(calls) == 1:
             raise ConnectionError("server restarting")
