@@ -138,10 +138,10 @@ def _watch(args: argparse.Namespace) -> None:
     prefix = absolute(args.prefix)  # the events name pools by absolute path or URL
     state = args.state or default_watch_state(prefix, args.cache)
 
-    def report(urls: list[str]) -> None:
-        for url in urls:
-            print(f"emitted curation.pool.landed for {url}", flush=True)
-        print(f"{len(urls)} new pools under {prefix} (state: {state})", flush=True)
+    def report(said: list[str]) -> None:
+        for line in said:
+            print(line, flush=True)
+        print(f"{len(said)} new pool versions under {prefix} (state: {state})", flush=True)
 
     def failed(err: Exception) -> None:
         print(

@@ -6,7 +6,8 @@
 - `nightly` runs `curate-pools` on a cron schedule (02:00 UTC by default) over the configured pools;
 - `pool-landed` runs it for one pool when a `curation.pool.landed` event arrives: the pool URL is
   the event's resource id, templated into the run's parameters;
-- `watch-pools` runs the watcher on an interval, emitting that event once per new pool object.
+- `watch-pools` runs the watcher on an interval: one `pool-landed` run per new pool version, created
+  with an idempotency key (flows/watch.py).
 """
 
 from __future__ import annotations

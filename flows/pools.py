@@ -34,9 +34,11 @@ def run_out_dir(out_root: str, pool: str, started: datetime) -> str:
     return f"{out_root.rstrip('/')}/{pool_slug(pool)}/{started:%Y%m%dT%H%M%SZ}"
 
 
-def pools_run_name() -> str:
-    """`curate-pools-<pool>-<version>-<UTC time>` (the version's first 8 characters, when an event named one)."""
-    pools, version = flow_run.parameters.get("pools") or [], flow_run.parameters.get("version") or ""
+def pools_run_name(pools: list[str] | None = None, version: str | None = None) -> str:
+    """`curate-pools-<pool>-<version>-<UTC time>` (the version's first 8 characters, when one is
+    named): of the running flow's parameters, or of those given."""
+    if pools is None:
+        pools, version = flow_run.parameters.get("pools") or [], flow_run.parameters.get("version")
     what = pool_slug(pools[0]).rsplit("-", 1)[0] if len(pools) == 1 else f"{len(pools)}-pools"
     named = f"{what}-{re.sub(r'[^0-9A-Za-z]', '', version)[:8]}" if version else what
     return f"curate-pools-{named}-{datetime.now(timezone.utc):%Y-%m-%d-%H%M}"

@@ -1,19 +1,22 @@
-"""The pool watcher: list an S3 or local prefix and emit one `curation.pool.landed` event per new
-pool version, so the `pool-landed` deployment runs once per version.
+"""The pool watcher: list an S3 or local prefix and start one `pool-landed` run per new pool
+version, at most one per version whatever happens to the watcher.
 
 A pool is known by its content version, not its URL alone: (URL, the store's ETag), or where the
 store has none (a local folder) (URL, size, mtime). New bytes at a known key are a new version and
-a new event; the same bytes again are none. On a local prefix a file is emitted only once two
+a new run; the same bytes again are none. On a local prefix a file is started only once two
 listings in a row saw the same version: a file still being copied is left for the next listing
-(`cp` writes in place; S3 objects appear whole, so an S3 prefix emits at once).
+(`cp` writes in place; S3 objects appear whole, so an S3 prefix starts at once).
 
-A self-hosted Prefect server has no webhooks (a Prefect Cloud feature), hence this watcher; an S3
-bucket notification can emit the same event instead (README, "Run it as a service").
+At most one run per version, kept by the server: each run is created with an idempotency key
+derived from the URL and the version, and the server returns the existing run for a key it has
+seen (in its database: across server restarts, lost watcher state and two watchers at once). The
+JSON state file is a cache of what was started (written atomically after each run), so a
+restarted watcher does not ask again; the S3-notification Lambda uses the same key.
 
-Exactly one event per version, across restarts: what was emitted is remembered in a JSON state
-file (written atomically after each event), and each event's id is derived from the URL and the
-version. A watcher killed between sending an event and recording it sends it again on restart
-with the same id, and the server drops an event id it has already seen.
+A self-hosted Prefect server has no webhooks (a Prefect Cloud feature), hence this watcher. The
+`pool-landed` deployment still runs on a `curation.pool.landed` event naming the pool (for other
+emitters); the watcher creates its runs directly, since the server's event triggers create a run
+per event they see and their memory of event ids is in-process and 15 minutes long.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
 from prefect import flow, get_run_logger
@@ -30,6 +33,7 @@ from curation.errors import InputError
 from curation.storage import exists, filesystem, read_json, write_json_atomic
 
 EVENT = "curation.pool.landed"
+LANDED_DEPLOYMENT = "curate-pools/pool-landed"
 POOL_SUFFIXES = (".parquet", ".jsonl")  # matched whatever their case: `.PARQUET` is a pool too
 SETTLE_S = 2.0  # a one-off `curate watch` on a local prefix lists twice, this far apart
 
@@ -71,20 +75,25 @@ def pool_objects(prefix: str) -> dict[str, PoolObject]:
 
 
 def settles(prefix: str) -> bool:
-    """Whether a new object must look the same in two listings before it is emitted: local files
+    """Whether a new object must look the same in two listings before its run starts: local files
     are written in place (S3 objects appear whole)."""
     return "://" not in prefix or prefix.startswith("file://")
 
 
+def run_key(pool_url: str, version: str) -> str:
+    """The idempotency key of a pool version's run: the server keeps one run per key."""
+    return f"{EVENT}:{pool_url}@{version}"
+
+
 def event_id(pool_url: str, version: str) -> uuid.UUID:
     """The same pool version always gives the same event id: the server drops a resent event."""
-    return uuid.uuid5(uuid.NAMESPACE_URL, f"{EVENT}:{pool_url}@{version}")
+    return uuid.uuid5(uuid.NAMESPACE_URL, run_key(pool_url, version))
 
 
 def load_state(state_url: str, prefix: str) -> dict[str, Any]:
     """The watcher's memory for `prefix`; a new state file is written at once, claiming it."""
     if not exists(state_url):
-        state = {"prefix": prefix, "emitted": {}}
+        state = {"prefix": prefix, "started": {}}
         write_json_atomic(state_url, state)
         return state
     state = read_json(state_url)
@@ -95,85 +104,85 @@ def load_state(state_url: str, prefix: str) -> dict[str, Any]:
             field="prefix",
             hint="give each watched prefix its own --state file",
         )
+    state.setdefault("started", state.pop("emitted", {}))  # a state file written before versions
     return state
 
 
-def send_landed_event(pool_url: str, pool: PoolObject, prefix: str) -> None:
-    """Emit `curation.pool.landed` for the pool version and wait until the server has it."""
-    from prefect.events import Event
-    from prefect.events.clients import get_events_client
-    from prefect.utilities.asyncutils import run_coro_as_sync
+def start_landed_run(pool_url: str, pool: PoolObject, prefix: str) -> str:
+    """Create the `pool-landed` run for this pool version (not waiting for it); the existing one if
+    the server has seen its key. Returns what happened, in words."""
+    from prefect.deployments import run_deployment
 
-    event = Event(
-        id=event_id(pool_url, pool.version),
-        event=EVENT,
-        occurred=datetime.now(timezone.utc),
-        resource={"prefect.resource.id": pool_url, "prefect.resource.name": pool_url.rsplit("/", 1)[-1]},
-        payload={"size": pool.size, "version": pool.version, "prefix": prefix},
+    from flows.pools import pools_run_name
+
+    asked = datetime.now(timezone.utc)
+    run = run_deployment(
+        LANDED_DEPLOYMENT,
+        parameters={"pools": [pool_url], "version": pool.version},
+        flow_run_name=pools_run_name([pool_url], pool.version),
+        idempotency_key=run_key(pool_url, pool.version),
+        timeout=0,
+        as_subflow=False,  # a pool's run of its own, not a child of the watcher's run
     )
-
-    async def send() -> None:
-        # checkpoint_every=1: after each event the client pings and waits for the pong, so the
-        # server has received the event before we record it as emitted.
-        async with get_events_client(checkpoint_every=1) as client:
-            await client.emit(event)
-
-    run_coro_as_sync(send())
+    new = run.created is None or run.created >= asked - timedelta(seconds=5)
+    return f"{'started' if new else 'already started:'} run {run.name} for {pool_url} (version {pool.version})"
 
 
-Send = Callable[[str, PoolObject, str], None]
+Send = Callable[[str, PoolObject, str], str]  # (URL, pool, prefix) → what happened, in words
 
 
-def watch_once(prefix: str, state_url: str, send: Send = send_landed_event) -> list[str]:
-    """Emit an event for each pool version under `prefix` not emitted before; return their URLs.
+def watch_once(prefix: str, state_url: str, send: Send = start_landed_run) -> list[str]:
+    """Start a run for each pool version under `prefix` not started before; return what `send`
+    said of each.
 
     On a local prefix a new version is only noted (`settling`) the first time it is listed, and
-    emitted when the next listing finds it unchanged."""
+    started when the next listing finds it unchanged."""
     state = load_state(state_url, prefix)
-    emitted, settling = state["emitted"], state.setdefault("settling", {})
+    started, settling = state["started"], state.setdefault("settling", {})
     listed = pool_objects(prefix)
     for url, pool in listed.items():  # a state written before versions: its pools are taken as they are now
-        if url in emitted and "version" not in emitted[url]:
-            emitted[url]["version"] = pool.version
-    new = [(url, pool) for url, pool in sorted(listed.items()) if emitted.get(url, {}).get("version") != pool.version]
+        if url in started and "version" not in started[url]:
+            started[url]["version"] = pool.version
+    new = [(url, pool) for url, pool in sorted(listed.items()) if started.get(url, {}).get("version") != pool.version]
     if settles(prefix):  # listed unchanged before: ready; the rest is noted until the next listing
         ready = [(url, pool) for url, pool in new if settling.get(url) == pool.version]
         state["settling"] = settling = {url: pool.version for url, pool in new}
         new = ready
     write_json_atomic(state_url, state)
+    said = []
     for url, pool in new:
-        send(url, pool, prefix)
+        said.append(send(url, pool, prefix))
         settling.pop(url, None)
-        emitted[url] = {
-            "event_id": str(event_id(url, pool.version)),
+        started[url] = {
+            "run_key": run_key(url, pool.version),
             "version": pool.version,
             "size": pool.size,
-            "emitted_at": datetime.now(timezone.utc).isoformat(),
+            "started_at": datetime.now(timezone.utc).isoformat(),
         }
-        write_json_atomic(state_url, state)  # after each event: a crash loses nothing emitted
-    return [url for url, _ in new]
+        write_json_atomic(state_url, state)  # after each run: a crash forgets nothing started
+    return said
 
 
 @dataclass(frozen=True)
 class WatchHooks:
-    """What a watcher does besides listing: report what it emitted, report a failure, send an event."""
+    """What a watcher does besides listing: report what it started, report a failure, start a run."""
 
-    on_emit: Callable[[list[str]], None] = lambda urls: None
+    on_start: Callable[[list[str]], None] = lambda said: None
     on_error: Callable[[Exception], None] = lambda err: None
-    send: Send = send_landed_event
+    send: Send = start_landed_run
 
 
 def watch(prefix: str, state_url: str, every_s: float | None, hooks: WatchHooks = WatchHooks()) -> None:
     """Watch once, or every `every_s` seconds until interrupted. A watcher that keeps going
     survives a failed listing or send (S3 or the server away for a while): it reports the error
-    and tries again next time; what was emitted before the failure stays remembered."""
+    and tries again next time; what was started before the failure stays remembered."""
     while True:
         try:
-            emitted = watch_once(prefix, state_url, hooks.send)
+            said = watch_once(prefix, state_url, hooks.send)
             if every_s is None and settles(prefix) and read_json(state_url).get("settling"):
                 time.sleep(SETTLE_S)  # a one-off watch of a local prefix: the second listing
-                emitted += watch_once(prefix, state_url, hooks.send)
-            hooks.on_emit(emitted)
+                said += watch_once(prefix, state_url, hooks.send)
+            hooks.on_start(said)
         except InputError:
             raise  # a wrong state file will not mend itself
         except Exception as err:
@@ -187,7 +196,7 @@ def watch(prefix: str, state_url: str, every_s: float | None, hooks: WatchHooks 
 
 @flow(name="watch-pools", log_prints=True)
 def watch_pools(prefix: str, state: str) -> list[str]:
-    """Emit `curation.pool.landed` for each new pool object under the prefix."""
-    emitted = watch_once(prefix, state)
-    get_run_logger().info("%d new pools under %s: %s", len(emitted), prefix, emitted)
-    return emitted
+    """Start a `pool-landed` run for each new pool version under the prefix."""
+    said = watch_once(prefix, state)
+    get_run_logger().info("%d new pool versions under %s%s", len(said), prefix, "".join(f"\n{s}" for s in said))
+    return said

@@ -1,4 +1,4 @@
-"""Emit `curation.pool.landed` from an S3 bucket notification (instead of, or beside, the watcher).
+"""Start the `pool-landed` run from an S3 bucket notification (instead of, or beside, the watcher).
 
 Deploy as an AWS Lambda function (runtime Python 3.11+, handler `s3_notification_lambda.handler`,
 no dependencies: standard library only) subscribed to the bucket's `s3:ObjectCreated:*`
@@ -7,9 +7,10 @@ notifications for the landing prefix, with suffix filters `.parquet` and `.jsonl
 reach the server. Any S3-compatible store that sends the same notification records (MinIO's
 webhook target, for one) can POST them to a small service calling `handler` alike.
 
-The event id is derived from the pool URL and its version (the object's ETag) exactly as `curate
-watch` derives it (flows/watch.py: `event_id`), so a pool version reported by both still triggers
-one run, and new bytes at the same key trigger another.
+Each created object is a pool version (its URL and the record's `eTag`), and its run is created
+with the idempotency key `curate watch` derives (flows/watch.py: `run_key`): the server keeps one
+run per key, so a pool version reported by both, or by a notification delivered twice, runs once,
+and new bytes at the same key run again.
 """
 
 from __future__ import annotations
@@ -18,16 +19,15 @@ import json
 import os
 import urllib.parse
 import urllib.request
-import uuid
-from datetime import datetime, timezone
 
 EVENT = "curation.pool.landed"
+DEPLOYMENT = "curate-pools/pool-landed"
 POOL_SUFFIXES = (".parquet", ".jsonl")  # matched whatever their case, as the watcher does
 
 
-def landed_events(notification: dict) -> list[dict]:
-    """One Prefect event per created pool object in an S3 notification."""
-    events = []
+def landed_pools(notification: dict) -> list[dict]:
+    """The pool versions an S3 notification reports created: URL, version (ETag) and size."""
+    pools = []
     for record in notification.get("Records", []):
         if not record.get("eventName", "").startswith("ObjectCreated"):
             continue
@@ -35,31 +35,39 @@ def landed_events(notification: dict) -> list[dict]:
         key = urllib.parse.unquote_plus(record["s3"]["object"]["key"])  # keys arrive URL-encoded
         if not key.lower().endswith(POOL_SUFFIXES) or any(p.startswith((".", "_")) for p in key.split("/")):
             continue
-        url, found = f"s3://{bucket}/{key}", record["s3"]["object"]
+        found = record["s3"]["object"]
         version = str(found.get("eTag") or found.get("sequencer") or "").strip('"')
-        events.append(
-            {
-                "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{EVENT}:{url}@{version}")),
-                "event": EVENT,
-                "occurred": record.get("eventTime") or datetime.now(timezone.utc).isoformat(),
-                "resource": {"prefect.resource.id": url, "prefect.resource.name": key.rsplit("/", 1)[-1]},
-                "payload": {"size": found.get("size", 0), "version": version, "source": "s3-notification"},
-            }
-        )
-    return events
+        pools.append({"url": f"s3://{bucket}/{key}", "version": version, "size": found.get("size", 0)})
+    return pools
+
+
+def run_key(pool_url: str, version: str) -> str:
+    """As flows/watch.py's `run_key`: one run per pool version."""
+    return f"{EVENT}:{pool_url}@{version}"
+
+
+def call(api: str, path: str, body: dict | None = None) -> dict:
+    request = urllib.request.Request(
+        api.rstrip("/") + path,
+        data=None if body is None else json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+        method="GET" if body is None else "POST",
+    )
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        if answer.status >= 300:
+            raise RuntimeError(f"Prefect answered {answer.status} to {path}")
+        return json.loads(answer.read() or b"{}")
 
 
 def handler(notification: dict, context: object = None) -> dict:
-    """Lambda entry point: POST the events to the Prefect server's events API."""
-    events = landed_events(notification)
-    if events:
-        request = urllib.request.Request(
-            os.environ["PREFECT_API_URL"].rstrip("/") + "/events",
-            data=json.dumps(events).encode(),
-            headers={"Content-Type": "application/json"},
-            method="POST",
-        )
-        with urllib.request.urlopen(request, timeout=30) as answer:
-            if answer.status >= 300:
-                raise RuntimeError(f"Prefect answered {answer.status}")
-    return {"emitted": [e["resource"]["prefect.resource.id"] for e in events]}
+    """Lambda entry point: create (or find) the `pool-landed` run of each pool version."""
+    pools, api, runs = landed_pools(notification), os.environ.get("PREFECT_API_URL", ""), []
+    if pools:
+        deployment = call(api, f"/deployments/name/{DEPLOYMENT}")
+        for pool in pools:
+            body = {
+                "parameters": {"pools": [pool["url"]], "version": pool["version"]},
+                "idempotency_key": run_key(pool["url"], pool["version"]),
+            }
+            runs.append(call(api, f"/deployments/{deployment['id']}/create_flow_run", body)["id"])
+    return {"pools": [pool["url"] for pool in pools], "runs": runs}

@@ -178,12 +178,12 @@ def test_a_landed_pool_triggers_exactly_one_run_with_its_dashboards(api, service
 
     first = watch(service, prefix, state)
     assert first.returncode == 0, first.stderr
-    assert f"emitted curation.pool.landed for {pool_url}" in first.stdout
+    assert "started run curate-pools-pool-1-" in first.stdout and f"for {pool_url} (version " in first.stdout
     again = watch(service, prefix, state)  # a restart with its memory: nothing new
-    assert again.returncode == 0 and "0 new pools" in again.stdout, again.stdout + again.stderr
-    fs.rm(state)  # a restart that lost its memory (killed before recording): the event is resent...
+    assert again.returncode == 0 and "0 new pool versions" in again.stdout, again.stdout + again.stderr
+    fs.rm(state)  # a restart that lost its memory: it asks again, and the server has the run's key...
     resent = watch(service, prefix, state)
-    assert f"emitted curation.pool.landed for {pool_url}" in resent.stdout, resent.stderr
+    assert "already started: run curate-pools-pool-1-" in resent.stdout, resent.stdout + resent.stderr
 
     landed = api.get("/deployments/name/curate-pools/pool-landed").json()
     by_landed = {"deployment_id": {"any_": [landed["id"]]}}
@@ -194,11 +194,13 @@ def test_a_landed_pool_triggers_exactly_one_run_with_its_dashboards(api, service
         service["process"],
         service["home"] / "serve.log",
     )[0]
-    time.sleep(5)  # ...and the server drops the resent event (same id): still one run
+    time.sleep(5)  # ...so there is still one run
     runs = flow_runs(api, **by_landed)
     assert len(runs) == 1, [r["name"] for r in runs]
     assert run["state_type"] == "COMPLETED", (run["state"], (service["home"] / "serve.log").read_text()[-4000:])
-    assert run["parameters"]["pools"] == [pool_url]  # templated from the event's resource id
+    assert run["parameters"]["pools"] == [pool_url] and run["idempotency_key"].endswith(
+        f"{pool_url}@{run['parameters']['version']}"
+    )
     assert run["name"].startswith("curate-pools-pool-1-")
 
     child = flow_runs(api, parent_flow_run_id={"any_": [run["id"]]})
@@ -216,8 +218,8 @@ def test_a_landed_pool_triggers_exactly_one_run_with_its_dashboards(api, service
 
 
 def test_an_s3_notification_triggers_a_run_and_the_watcher_does_not_repeat_it(api, service):
-    """The S3-notification recipe (infra/s3_notification_lambda.py) posts the event the watcher
-    would send, with the same id: a pool reported by both runs once."""
+    """The S3-notification recipe (infra/s3_notification_lambda.py) creates the run the watcher
+    would, with the same idempotency key: a pool version reported by both runs once."""
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("lambda_fn", REPO / "infra" / "s3_notification_lambda.py")
@@ -241,7 +243,9 @@ def test_an_s3_notification_triggers_a_run_and_the_watcher_does_not_repeat_it(ap
     }
     os.environ["PREFECT_API_URL"] = service["env"]["PREFECT_API_URL"]
     try:
-        assert lambda_fn.handler(notification) == {"emitted": [f"s3://{bucket}/{key}"]}
+        started = lambda_fn.handler(notification)
+        assert started["pools"] == [f"s3://{bucket}/{key}"] and len(started["runs"]) == 1
+        assert lambda_fn.handler(notification)["runs"] == started["runs"]  # delivered twice: the same run
     finally:
         del os.environ["PREFECT_API_URL"]
 
@@ -260,9 +264,9 @@ def test_an_s3_notification_triggers_a_run_and_the_watcher_does_not_repeat_it(ap
     )[0]
     assert run["state_type"] == "COMPLETED"
     caught_up = watch(service, f"s3://{base}/landing/", f"s3://{base}/watch-state.json")
-    assert f"emitted curation.pool.landed for s3://{bucket}/{key}" in caught_up.stdout  # it did not know...
+    assert f"already started: run {run['name']} for s3://{bucket}/{key}" in caught_up.stdout  # it did not know...
     time.sleep(5)
-    assert len(runs_of()) == 1  # ...but the server had the event id: no second run
+    assert len(runs_of()) == 1  # ...but the server had the run's key: no second run
 
 
 def test_new_bytes_at_a_landed_key_run_once_more_and_the_same_bytes_never(api, service):
@@ -285,7 +289,7 @@ def test_new_bytes_at_a_landed_key_run_once_more_and_the_same_bytes_never(api, s
         fs.put_file(str(local), key)
         versions.append(fs.info(key)["ETag"].strip('"'))
         sent = watch(service, prefix, state)
-        assert f"emitted curation.pool.landed for {pool_url}" in sent.stdout, sent.stdout + sent.stderr
+        assert f"started run curate-pools-same-{versions[-1][:8]}" in sent.stdout, sent.stdout + sent.stderr
         wait_for(
             lambda n=len(versions): len([r for r in runs_of() if r["state_type"] in TERMINAL]) == n,
             300,
@@ -295,7 +299,7 @@ def test_new_bytes_at_a_landed_key_run_once_more_and_the_same_bytes_never(api, s
         )
     fs.put_file(str(local), key)  # the same bytes again
     again = watch(service, prefix, state)
-    assert "0 new pools" in again.stdout, again.stdout + again.stderr
+    assert "0 new pool versions" in again.stdout, again.stdout + again.stderr
     time.sleep(5)
     runs = runs_of()
     assert len(runs) == 2 and all(r["state_type"] == "COMPLETED" for r in runs), [r["state"] for r in runs]

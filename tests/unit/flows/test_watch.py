@@ -10,7 +10,7 @@ import pytest
 
 from curation.errors import InputError
 from flows.pools import pool_slug, run_out_dir
-from flows.watch import WatchHooks, event_id, pool_objects, watch, watch_once
+from flows.watch import WatchHooks, event_id, pool_objects, run_key, watch, watch_once
 
 
 def land(path, rows: int = 3):
@@ -52,16 +52,17 @@ def test_each_pool_is_sent_once_across_restarts_and_a_failed_send_is_retried(tmp
         if url.endswith("b.parquet"):
             raise ConnectionError("server went away")
         sent.append(url)
+        return url
 
     assert watch_once(prefix, state, send_failing_on_b) == []  # a local prefix: first listed, then sent
     with pytest.raises(ConnectionError):
         watch_once(prefix, state, send_failing_on_b)
     assert names(sent) == ["a.parquet"]  # a was sent and remembered
-    remembered = json.loads((tmp_path / "state" / "watch.json").read_text())["emitted"]
+    remembered = json.loads((tmp_path / "state" / "watch.json").read_text())["started"]
     version = pool_objects(prefix)[sent[0]].version
-    assert list(remembered) == sent and remembered[sent[0]]["event_id"] == str(event_id(sent[0], version))
+    assert list(remembered) == sent and remembered[sent[0]]["run_key"] == run_key(sent[0], version)
 
-    record = lambda url, pool, prefix: sent.append(url)  # noqa: E731 (a restarted watcher)
+    record = lambda url, pool, prefix: sent.append(url) or url  # noqa: E731 (a restarted watcher)
     assert names(watch_once(prefix, state, record)) == ["b.parquet"]
     assert watch_once(prefix, state, record) == []
     land(tmp_path / "landing" / "c.parquet")
@@ -71,7 +72,7 @@ def test_each_pool_is_sent_once_across_restarts_and_a_failed_send_is_retried(tmp
 
 def test_new_bytes_at_a_known_path_are_a_new_pool_and_the_same_bytes_are_not(tmp_path):
     prefix, state, sent = str(tmp_path / "landing"), str(tmp_path / "watch.json"), []
-    record = lambda url, pool, prefix: sent.append((url, pool))  # noqa: E731
+    record = lambda url, pool, prefix: sent.append((url, pool)) or url  # noqa: E731
     land(tmp_path / "landing" / "same.parquet", rows=3)
     watch_once(prefix, state, record), watch_once(prefix, state, record)
     land(tmp_path / "landing" / "same.parquet", rows=30)  # overwritten with other rows
@@ -84,7 +85,7 @@ def test_new_bytes_at_a_known_path_are_a_new_pool_and_the_same_bytes_are_not(tmp
 
 def test_a_local_file_written_in_two_halves_is_sent_once_whole(tmp_path):
     prefix, state, sent = str(tmp_path / "landing"), str(tmp_path / "watch.json"), []
-    record = lambda url, pool, prefix: sent.append(pool)  # noqa: E731
+    record = lambda url, pool, prefix: sent.append(pool) or url  # noqa: E731
     whole = tmp_path / "whole.parquet"
     land(whole, rows=2000)
     data = whole.read_bytes()
@@ -106,7 +107,7 @@ def test_a_one_off_watch_of_a_local_prefix_lists_twice(tmp_path):
         str(tmp_path / "landing"),
         str(tmp_path / "w.json"),
         None,
-        WatchHooks(on_emit=emitted.extend, send=lambda *a: None),
+        WatchHooks(on_start=emitted.extend, send=lambda url, pool, prefix: url),
     )
     assert names(emitted) == ["a.parquet"]
 
@@ -115,11 +116,11 @@ def test_a_state_written_before_versions_does_not_resend_its_pools(tmp_path):
     prefix, state = str(tmp_path / "landing"), tmp_path / "watch.json"
     land(tmp_path / "landing" / "a.parquet")
     url = next(iter(pool_objects(prefix)))
-    state.write_text(json.dumps({"prefix": prefix, "emitted": {url: {"event_id": "x", "size": 1}}}))
+    state.write_text(json.dumps({"prefix": prefix, "emitted": {url: {"event_id": "x", "size": 1}}}))  # an old state
     sent = []
     assert watch_once(prefix, str(state), lambda *a: sent.append(a)) == [] == sent
     assert watch_once(prefix, str(state), lambda *a: sent.append(a)) == [] == sent
-    assert json.loads(state.read_text())["emitted"][url]["version"] == pool_objects(prefix)[url].version
+    assert json.loads(state.read_text())["started"][url]["version"] == pool_objects(prefix)[url].version
 
 
 def test_an_s3_prefix_emits_at_once_and_knows_versions_by_etag(s3_env, tmp_path):
@@ -127,7 +128,7 @@ def test_an_s3_prefix_emits_at_once_and_knows_versions_by_etag(s3_env, tmp_path)
 
     fs, base = fsspec.filesystem("s3"), f"{s3_env['bucket']}/watch-{tmp_path.name}"
     prefix, state, sent = f"s3://{base}/landing/", f"s3://{base}/state.json", []
-    record = lambda url, pool, prefix: sent.append((url, pool))  # noqa: E731
+    record = lambda url, pool, prefix: sent.append((url, pool)) or url  # noqa: E731
     local = tmp_path / "p.parquet"
     land(local, rows=5)
     fs.put_file(str(local), f"{base}/landing/same.parquet")
@@ -140,9 +141,10 @@ def test_an_s3_prefix_emits_at_once_and_knows_versions_by_etag(s3_env, tmp_path)
     assert len(sent) == 2 and sent[0][1].version != sent[1][1].version and not sent[0][1].version.startswith('"')
 
 
-def test_event_ids_are_stable_per_pool_version():
+def test_run_keys_and_event_ids_are_stable_per_pool_version():
     a, b = "s3://b/p/a.parquet", "s3://b/p/b.parquet"
     assert event_id(a, "v1") == event_id(a, "v1") != event_id(b, "v1") and event_id(a, "v2") != event_id(a, "v1")
+    assert run_key(a, "v1") == run_key(a, "v1") != run_key(a, "v2")
 
 
 def test_a_state_file_of_another_prefix_is_refused(tmp_path):
@@ -190,9 +192,9 @@ def s3_record(key: str, event: str = "ObjectCreated:Put", bucket: str = "landing
     }
 
 
-def test_s3_notifications_become_the_watchers_events():
+def test_s3_notifications_become_the_watchers_pool_versions():
     lambda_module = s3_notification_lambda()
-    events = lambda_module.landed_events(
+    pools = lambda_module.landed_pools(
         {
             "Records": [
                 s3_record("pools/day+3/pool%3D1.parquet"),
@@ -200,14 +202,14 @@ def test_s3_notifications_become_the_watchers_events():
                 s3_record("pools/.tmp/x.parquet"),
                 s3_record("pools/old.parquet", event="ObjectRemoved:Delete"),
                 s3_record("pools/notes.txt"),
+                s3_record("pools/LOUD.PARQUET"),
             ]
         }
     )
-    assert [e["resource"]["prefect.resource.id"] for e in events] == ["s3://landing-bucket/pools/day 3/pool=1.parquet"]
-    # The same id the watcher would give: a pool version reported by both triggers one run.
-    assert events[0]["id"] == str(event_id("s3://landing-bucket/pools/day 3/pool=1.parquet", "0123abcd"))
-    assert events[0]["payload"]["version"] == "0123abcd"
-    assert events[0]["event"] == "curation.pool.landed"
+    url = "s3://landing-bucket/pools/day 3/pool=1.parquet"
+    assert [p["url"] for p in pools] == [url, "s3://landing-bucket/pools/LOUD.PARQUET"]
+    # The same run key the watcher gives the version: reported by both, it runs once.
+    assert pools[0]["version"] == "0123abcd" and lambda_module.run_key(url, "0123abcd") == run_key(url, "0123abcd")
 
 
 def test_a_watcher_that_keeps_going_survives_a_failed_send(tmp_path):
