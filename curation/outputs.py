@@ -2,7 +2,8 @@
 
 Files are written into a hidden staging folder under the output directory and moved into place
 only when the run succeeds, `report.json` last: its presence marks a complete run. A failed run
-removes its staging folder and leaves an earlier run's outputs as they were.
+removes its staging folder and leaves an earlier run's outputs as they were, but for a pool refused
+as a whole: its quarantine and expectations are published with `rejected.json` (and no report).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from curation.storage import (
 from curation.tempfiles import process_alive
 
 REPORT = "report.json"
+REJECTED = "rejected.json"  # the marker of a pool refused as a whole: its quarantine, no selection
 
 
 STAGING = re.compile(r"^\.staging-([0-9a-f]{8})-(\d+)-")
@@ -89,6 +91,16 @@ class StagedOutputs:
             fs.mv(f"{filesystem(self.staging)[1]}/{name}", f"{out}/{name}")
         self.abandon()
         write_json_atomic(join(self.out, REPORT), report)
+
+    def publish_rejected(self, rejection: dict[str, Any]) -> None:
+        """Move the staged files (the quarantine, the expectations) into place, then rejected.json:
+        the folder says why the pool was refused, and holds no report.json (it is no complete run)."""
+        fs, out = filesystem(self.out)
+        remove(join(self.out, REPORT))
+        for name in self.names:
+            fs.mv(f"{filesystem(self.staging)[1]}/{name}", f"{out}/{name}")
+        remove(self.staging, recursive=True)
+        write_json_atomic(join(self.out, REJECTED), rejection)
 
     def abandon(self) -> None:
         """Remove the staging folder, and the output folder too if this run made it and it is empty."""

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
+from curation.errors import InputError
 from curation.formats import Family, RowFormat, format_named
 from curation.formats.base import Reading
 from curation.hashing import dataset_hash
@@ -108,3 +109,12 @@ class PoolCheck:
             rows = pq.read_table(self.valid_parts[part]).to_pandas().iloc[positions[wanted] - starts[part]]
             pieces.append(rows.set_index(pd.Index(wanted)))
         return pd.concat(pieces).sort_index().reset_index(drop=True)
+
+
+class PoolRejected(InputError):
+    """A pool refused as a whole (too large a share of its rows invalid), carrying its check: the run
+    still publishes the quarantine and the expectations that refused it."""
+
+    def __init__(self, message: str, pool: PoolCheck, **where: Any):
+        super().__init__(message, **where)
+        self.pool = pool

@@ -23,6 +23,7 @@ from curation.engines import engine_for
 from curation.formats import Limits, family_of, reader_of
 from curation.models import ModelSpec, adapter_for
 from curation.outputs import StagedOutputs
+from curation.pool import PoolRejected
 from curation.report import Report
 from curation.scorers import scorer_for
 from curation.scorers.base import ScoreRequest
@@ -32,7 +33,7 @@ from tasks.choose import choose_method
 from tasks.evaluate import evaluate
 from tasks.finetune import finetune, finetune_config
 from tasks.ingest import ingest, read_target
-from tasks.publish import Curated, build_report, publish
+from tasks.publish import Curated, build_report, publish, publish_rejection
 from tasks.score import score
 from tasks.select import select
 from tasks.validate import validate_pool, validate_target
@@ -112,6 +113,9 @@ def curate(config: CurateConfig) -> Report:
         report = build_report(config, run, pool, curated, stage.timings)
         with stage("publish"):
             publish(outputs, report, pool, curated)
+    except PoolRejected as rejected:  # refused as a whole: its quarantine still shows what to mend
+        publish_rejection(outputs, config, rejected)
+        raise
     except BaseException:
         outputs.abandon()
         raise

@@ -34,6 +34,12 @@ def run_out_dir(out_root: str, pool: str, started: datetime) -> str:
     return f"{out_root.rstrip('/')}/{pool_slug(pool)}/{started:%Y%m%dT%H%M%SZ}"
 
 
+def why(state) -> str:
+    """A failed run's reason in a line: its exception's message, without Prefect's preamble."""
+    message = str(state.message or state.name)
+    return message.removeprefix("Flow run encountered an exception: ").splitlines()[0]
+
+
 def pools_run_name(pools: list[str] | None = None, version: str | None = None) -> str:
     """`curate-pools-<pool>-<version>-<UTC time>` (the version's first 8 characters, when one is
     named): of the running flow's parameters, or of those given."""
@@ -64,9 +70,9 @@ def curate_pools(pools: list[str], out_root: str, settings: CurationSettings, ve
     for pool in pools:
         out = run_out_dir(out_root, pool, started)
         state = curate(CurateConfig(**settings.model_dump(), pool=pool, out=out), return_state=True)
-        outcome[pool] = out if state.is_completed() else f"failed: {state.message}"
+        outcome[pool] = out if state.is_completed() else f"failed: {why(state)}"
         logger.info("%s → %s", pool, outcome[pool])
-    failed = [pool for pool, result in outcome.items() if result.startswith("failed:")]
+    failed = [f"{pool} ({result})" for pool, result in outcome.items() if result.startswith("failed:")]
     if failed:
-        raise RuntimeError(f"{len(failed)} of {len(pools)} pools failed: {', '.join(failed)}")
+        raise RuntimeError(f"{len(failed)} of {len(pools)} pools failed: {'; '.join(failed)}")
     return outcome

@@ -14,7 +14,7 @@ from curation.calibration import Calibration
 from curation.dashboards import PLOT_NAME, publish_dashboards, publish_validation, score_distribution_png
 from curation.method_choice import NO_SEPARATION, MethodChoice
 from curation.outputs import StagedOutputs
-from curation.pool import PoolCheck
+from curation.pool import PoolCheck, PoolRejected
 from curation.report import (
     CacheUse,
     CalibrationUse,
@@ -151,6 +151,18 @@ def write_outputs(outputs: StagedOutputs, report: Report, pool: PoolCheck, curat
         outputs.bytes("selection.jsonl", chosen.frame.to_json(orient="records", lines=True, force_ascii=False).encode())
     outputs.bytes(PLOT_NAME, score_distribution_png(scored.scores, chosen.positions, report.effective.method))
     outputs.publish(report.as_json())
+
+
+@task(name="publish-rejection", tags=["publish"], persist_result=False, cache_policy=NO_CACHE)
+def publish_rejection(outputs: StagedOutputs, config, rejected: PoolRejected) -> None:
+    """A refused pool's quarantine, expectations and reason into place (rejected.json, no report.json)
+    and its validation table in the Prefect UI: what to mend is visible, not only that it failed."""
+    pool = rejected.pool
+    outputs.parquet("quarantine.parquet", pool.quarantine)
+    outputs.json("validation.json", {"pool": config.pool, "files": pool.files, "expectations": pool.expectations})
+    counts = {"rows_read": pool.rows_read, "valid": pool.valid_rows, "quarantine_reasons": pool.reasons}
+    outputs.publish_rejected({"pool": config.pool, "reason": str(rejected), "counts": counts})
+    publish_validation(pool.expectations)
 
 
 @task(name="publish", tags=["publish"], persist_result=False, cache_policy=NO_CACHE)

@@ -31,7 +31,7 @@ from curation.formats import Check, Family, Limits, RowFormat, detect, interchan
 from curation.formats.base import Reading, common_checks
 from curation.hashing import DatasetHasher
 from curation.integrity import Damaged
-from curation.pool import PoolCheck, Reference, Target
+from curation.pool import PoolCheck, PoolRejected, Reference, Target
 from curation.pool_cache import QUARANTINE, ValidPool, forget, obtain_valid_pool, pool_key, read_part
 from curation.rows import FILE_COLUMN, HASH_COLUMN, ROW_COLUMN, UNICODE_COLUMN
 from curation.storage import arrow_table
@@ -332,10 +332,11 @@ def _refuse_if_mostly_bad(pool: PoolCheck, limits: Limits, checks: list[Check]) 
     row = pool.quarantine.iloc[0]
     reason, check = str(row["reason"]), {c.reason: c for c in checks}.get(str(row["reason"]))
     figures = {e["reason"]: e["expectation"] for e in pool.expectations}
-    raise InputError(
+    raise PoolRejected(
         f"{rejected} of {pool.rows_read} pool rows are invalid (more than the allowed "
         f"{limits.max_reject_share:.0%}); first: {reason} "
         f"(expectation {figures.get(reason, 'unique content and ids')} failed)",
+        pool,
         file=str(row[FILE_COLUMN]),
         row=int(row[ROW_COLUMN]),
         field=check.field if check else "id",

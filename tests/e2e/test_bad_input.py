@@ -1,6 +1,9 @@
-"""Bad input: exit code 2, one message naming file, row and field, no traceback, nothing written."""
+"""Bad input: exit code 2, one message naming file, row and field, no traceback, nothing written
+(but for a pool refused as a whole: its quarantine, expectations and reason, and no report)."""
 
 from __future__ import annotations
+
+import json
 
 import numpy as np
 import pandas as pd
@@ -96,7 +99,17 @@ def test_bad_input_is_refused_with_a_clear_message(case, labelled_task, tmp_path
     assert "\n" not in message
     for word in words:
         assert word in message
-    assert not out.exists(), "a failed run leaves no output folder it made"
+    if case == "feature length":  # every row bad: refused as a whole, its quarantine shows what to mend
+        assert sorted(p.name for p in out.iterdir()) == ["quarantine.parquet", "rejected.json", "validation.json"]
+        quarantine = pd.read_parquet(out / "quarantine.parquet")
+        assert len(quarantine) == len(pd.read_parquet(pool)) and set(quarantine["reason"]) == {"feature_length"}
+        rejected = json.loads((out / "rejected.json").read_text())
+        assert rejected["reason"] == str(error.value) and rejected["counts"]["valid"] == 0
+        assert any(
+            e["reason"] == "feature_length" for e in json.loads((out / "validation.json").read_text())["expectations"]
+        )
+    else:
+        assert not out.exists(), "a failed run leaves no output folder it made"
 
 
 @pytest.mark.parametrize("budget", ["2.5", "nan", "inf", "-1", "0"])

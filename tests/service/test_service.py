@@ -308,6 +308,56 @@ def test_new_bytes_at_a_landed_key_run_once_more_and_the_same_bytes_never(api, s
         assert run["name"].startswith(f"curate-pools-same-{run['parameters']['version'][:8]}-"), run["name"]
 
 
+def test_a_failed_pool_says_why_and_its_complete_version_then_runs(api, service):
+    """Issue 15, acceptance 4 and 6: a pool caught half uploaded fails, its parent run's message
+    says why, and the complete file at the same key runs once more and completes; a pool refused
+    for its rows publishes its quarantine, expectations and `pool-validation` table."""
+    fs, base = service["fs"], service["base"]
+    prefix, state = f"s3://{base}/landing/", f"s3://{base}/watch-state.json"
+    landed = api.get("/deployments/name/curate-pools/pool-landed").json()
+    rng = np.random.default_rng(15)
+    local = service["home"] / "late.parquet"
+    make_feature_rows(rng, rng.normal(size=(6, 3)), 300).to_parquet(local)
+    bad = service["home"] / "bad.parquet"  # 5 features where the validation set has 6
+    make_feature_rows(rng, rng.normal(size=(5, 3)), 200).to_parquet(bad)
+
+    def finished(url: str, count: int) -> list[dict]:
+        def done() -> list[dict]:
+            runs = [
+                r for r in flow_runs(api, deployment_id={"any_": [landed["id"]]}) if r["parameters"]["pools"] == [url]
+            ]
+            return runs if len([r for r in runs if r["state_type"] in TERMINAL]) == count else []
+
+        return wait_for(done, 300, f"{count} finished runs of {url}", service["process"], service["home"] / "serve.log")
+
+    late = f"{base}/landing/2026-11-28/late.parquet"
+    fs.pipe(late, local.read_bytes()[:3000])  # caught half uploaded
+    assert "started run" in watch(service, prefix, state).stdout
+    (failed,) = finished(f"s3://{late}", 1)
+    assert failed["state_type"] == "FAILED" and "1 of 1 pools failed" in failed["state"]["message"]
+    assert "late.parquet" in failed["state"]["message"] and "Parquet" in failed["state"]["message"]
+    fs.put_file(str(local), late)  # the complete file at the same key: a new version
+    assert "started run" in watch(service, prefix, state).stdout
+    runs = finished(f"s3://{late}", 2)
+    assert sorted(r["state_type"] for r in runs) == ["COMPLETED", "FAILED"]
+
+    refused = f"{base}/landing/2026-11-28/bad.parquet"
+    fs.put_file(str(bad), refused)
+    assert "started run" in watch(service, prefix, state).stdout
+    (run,) = finished(f"s3://{refused}", 1)
+    message = run["state"]["message"]
+    assert (
+        run["state_type"] == "FAILED" and "200 of 200 pool rows are invalid" in message and "feature_length" in message
+    )
+    (child,) = flow_runs(api, parent_flow_run_id={"any_": [run["id"]]})
+    artifacts = api.post("/artifacts/filter", json={"artifacts": {"flow_run_id": {"any_": [child["id"]]}}}).json()
+    assert "pool-validation" in {a["key"] for a in artifacts}
+    (marker,) = fs.glob(f"{base}/runs/bad-*/*/rejected.json")
+    folder = marker.rsplit("/", 1)[0]
+    assert fs.exists(f"{folder}/quarantine.parquet") and fs.exists(f"{folder}/validation.json")
+    assert not fs.exists(f"{folder}/report.json")
+
+
 @pytest.mark.browser
 def test_the_ui_renders_the_report_of_the_triggered_run(server, service, tmp_path):
     """Headless Chromium (Debian's package) loads the run's report artifact page in the Prefect UI."""
