@@ -7,13 +7,17 @@
 - `pool-landed` runs it for one pool when a `curation.pool.landed` event arrives: the pool URL is
   the event's resource id, templated into the run's parameters;
 - `watch-pools` runs the watcher on an interval: one `pool-landed` run per new pool version, created
-  with an idempotency key (flows/watch.py).
+  with an idempotency key (flows/watch.py). `infra/prefect.yaml` deploys it for workers; `curate
+  serve --watch` runs the watcher in a thread of its own instead (`start_watcher`), so it never
+  queues behind a curation run for the process's run slots and leaves no flow run per listing.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import sys
+import threading
 from typing import Any
 
 from curation.config import ServiceConfig, default_cache_dir
@@ -86,14 +90,34 @@ def watch_pools(config: ServiceConfig):
 
 
 def service_deployments(config: ServiceConfig) -> list:
-    """The deployments `curate serve` runs: nightly when pools are configured, pool-landed
-    always, watch-pools when a prefix is watched."""
+    """The deployments `curate serve` runs: nightly when pools are configured, pool-landed always
+    (the watcher, with `--watch`, runs beside them: `start_watcher`)."""
     deployments = [pool_landed(config)]
     if config.pools:
         deployments.insert(0, nightly(config))
-    if config.watch_prefix:
-        deployments.append(watch_pools(config))
     return deployments
+
+
+def start_watcher(config: ServiceConfig) -> threading.Thread:
+    """`curate serve --watch`: the watcher in a daemon thread beside the served runs, listing every
+    `--watch-every` seconds whatever the runs do (as a deployment it would wait for a run slot:
+    measured in benchmarks/RESULTS.md, issue 15). A state file of another prefix stops `serve` first."""
+    from flows.watch import WatchHooks, load_state, watch
+
+    prefix = config.watch_prefix
+    state = config.watch_state or default_watch_state(prefix, config.cache)
+    load_state(state, prefix)  # an InputError (exit 2) now, not a silent thread later
+
+    def failed(err: Exception) -> None:
+        print(f"curate serve: watcher: listing or starting failed, retrying in {config.watch_every_s} s: {err}",
+              file=sys.stderr, flush=True)  # fmt: skip
+
+    hooks = WatchHooks(on_start=lambda said: print(*said, sep="\n", flush=True) if said else None, on_error=failed)
+    thread = threading.Thread(
+        target=watch, args=(prefix, state, config.watch_every_s, hooks), name="pool-watcher", daemon=True
+    )
+    thread.start()
+    return thread
 
 
 def require_server(command: str) -> str:
@@ -117,4 +141,6 @@ def serve(config: ServiceConfig) -> None:
     from prefect import serve as prefect_serve
 
     require_server("serve")
+    if config.watch_prefix:
+        start_watcher(config)
     prefect_serve(*service_deployments(config), limit=config.runs_at_once)

@@ -89,6 +89,10 @@ def service(server, api, s3, tmp_path_factory):
             f"s3://{base}/cache",
             "--pool",
             f"s3://{base}/nightly-pool.parquet",
+            "--watch",  # the watcher thread of `curate serve`, on a prefix of its own
+            f"s3://{base}/auto-landing/",
+            "--watch-every",
+            "2",
         ],
         cwd=REPO,
         env=env,
@@ -306,6 +310,30 @@ def test_new_bytes_at_a_landed_key_run_once_more_and_the_same_bytes_never(api, s
     assert sorted(r["parameters"]["version"] for r in runs) == sorted(versions) and versions[0] != versions[1]
     for run in runs:  # the run's name shows the version it curated
         assert run["name"].startswith(f"curate-pools-same-{run['parameters']['version'][:8]}-"), run["name"]
+
+
+def test_serve_watches_in_a_thread_of_its_own_and_lists_no_watcher_runs(api, service):
+    """`curate serve --watch` starts a landed pool's run by itself, within a few listings, and its
+    watcher is no deployment: no `watch-pools` runs clutter the list or wait for the run slot."""
+    fs, base = service["fs"], service["base"]
+    local = service["home"] / "auto.parquet"
+    rng = np.random.default_rng(16)
+    make_feature_rows(rng, rng.normal(size=(6, 3)), 200).to_parquet(local)
+    url = f"s3://{base}/auto-landing/auto.parquet"
+    fs.put_file(str(local), url[5:])
+    landed = api.get("/deployments/name/curate-pools/pool-landed").json()
+    run = wait_for(
+        lambda: [
+            r for r in flow_runs(api, deployment_id={"any_": [landed["id"]]}) if r["parameters"]["pools"] == [url]
+        ],
+        60,
+        "the serve process's watcher to start the pool's run",
+        service["process"],
+        service["home"] / "serve.log",
+    )[0]
+    assert run["idempotency_key"].startswith(f"curation.pool.landed:{url}@")
+    assert api.get("/deployments/name/watch-pools/watch-pools").status_code == 404
+    assert f"started run {run['name']} for {url}" in (service["home"] / "serve.log").read_text()
 
 
 def test_a_failed_pool_says_why_and_its_complete_version_then_runs(api, service):
