@@ -136,11 +136,60 @@ def require_server(command: str) -> str:
     return url
 
 
+SHUTDOWN_MESSAGE = "Runner is shutting down."  # how Prefect's runner cancels its runs on SIGTERM
+INTERRUPTED = ("CRASHED", "RUNNING", "PENDING", "CANCELLING")
+
+
+def interrupted(run) -> bool:
+    """A run of this service's deployments that its process left unfinished: crashed, cancelled by
+    the service's shutdown (not by a user), or still marked running or pending. Served deployments
+    run only in the process serving them, so at its start none of its runs can be in progress."""
+    state = run.state
+    if state is None:
+        return False
+    return state.type.value in INTERRUPTED or (state.type.value == "CANCELLED" and state.message == SHUTDOWN_MESSAGE)
+
+
+def resume_interrupted(names: list[str]) -> list[str]:
+    """Schedule again, at once, the runs of the deployments `names` that a previous `curate serve`
+    left interrupted (killed, or stopped with SIGTERM): each is the same run (its idempotency key
+    kept), and it resumes from the caches (θT and the row scores already computed). Returns their names."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        DeploymentFilter,
+        DeploymentFilterName,
+        FlowFilter,
+        FlowFilterName,
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+    from prefect.states import Scheduled
+
+    types = [StateType(name) for name in (*INTERRUPTED, "CANCELLED")]
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(
+            flow_filter=FlowFilter(name=FlowFilterName(any_=["curate-pools"])),
+            deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=names)),
+            flow_run_filter=FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=types))),
+        )
+        resumed = [run for run in runs if interrupted(run)]
+        for run in resumed:
+            client.set_flow_run_state(run.id, Scheduled(message="interrupted: resumed by curate serve"), force=True)
+    return [run.name for run in resumed]
+
+
 def serve(config: ServiceConfig) -> None:
     """Register the deployments with the server and run their flow runs from this process."""
     from prefect import serve as prefect_serve
 
     require_server("serve")
+    deployments = service_deployments(config)
+    for name in resume_interrupted([deployment.name for deployment in deployments]):
+        print(f"resuming run {name}: a previous curate serve left it interrupted", flush=True)
     if config.watch_prefix:
         start_watcher(config)
-    prefect_serve(*service_deployments(config), limit=config.runs_at_once)
+    # pause_on_shutdown=False: a stopped service leaves the nightly schedule on, so a night missed
+    # while it was down runs when it comes back (late), as an interrupted run does.
+    prefect_serve(*deployments, limit=config.runs_at_once, pause_on_shutdown=False)
