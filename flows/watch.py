@@ -22,7 +22,6 @@ per event they see and their memory of event ids is in-process and 15 minutes lo
 from __future__ import annotations
 
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
@@ -83,11 +82,6 @@ def settles(prefix: str) -> bool:
 def run_key(pool_url: str, version: str) -> str:
     """The idempotency key of a pool version's run: the server keeps one run per key."""
     return f"{EVENT}:{pool_url}@{version}"
-
-
-def event_id(pool_url: str, version: str) -> uuid.UUID:
-    """The same pool version always gives the same event id: the server drops a resent event."""
-    return uuid.uuid5(uuid.NAMESPACE_URL, run_key(pool_url, version))
 
 
 def load_state(state_url: str, prefix: str) -> dict[str, Any]:

@@ -10,7 +10,7 @@ import pytest
 
 from curation.errors import InputError
 from flows.pools import pool_slug, run_out_dir
-from flows.watch import WatchHooks, event_id, pool_objects, run_key, watch, watch_once
+from flows.watch import WatchHooks, pool_objects, run_key, watch, watch_once
 
 
 def land(path, rows: int = 3):
@@ -80,7 +80,7 @@ def test_new_bytes_at_a_known_path_are_a_new_pool_and_the_same_bytes_are_not(tmp
     assert names(watch_once(prefix, state, record)) == ["same.parquet"]
     assert watch_once(prefix, state, record) == [] == watch_once(prefix, state, record)
     assert len(sent) == 2 and sent[0][1].version != sent[1][1].version
-    assert event_id(sent[0][0], sent[0][1].version) != event_id(sent[1][0], sent[1][1].version)
+    assert run_key(sent[0][0], sent[0][1].version) != run_key(sent[1][0], sent[1][1].version)
 
 
 def test_a_local_file_written_in_two_halves_is_sent_once_whole(tmp_path):
@@ -141,10 +141,9 @@ def test_an_s3_prefix_emits_at_once_and_knows_versions_by_etag(s3_env, tmp_path)
     assert len(sent) == 2 and sent[0][1].version != sent[1][1].version and not sent[0][1].version.startswith('"')
 
 
-def test_run_keys_and_event_ids_are_stable_per_pool_version():
+def test_run_keys_are_stable_per_pool_version():
     a, b = "s3://b/p/a.parquet", "s3://b/p/b.parquet"
-    assert event_id(a, "v1") == event_id(a, "v1") != event_id(b, "v1") and event_id(a, "v2") != event_id(a, "v1")
-    assert run_key(a, "v1") == run_key(a, "v1") != run_key(a, "v2")
+    assert run_key(a, "v1") == run_key(a, "v1") != run_key(b, "v1") and run_key(a, "v2") != run_key(a, "v1")
 
 
 def test_a_state_file_of_another_prefix_is_refused(tmp_path):
