@@ -307,7 +307,9 @@ class ServiceConfig(CurationSettings):
     watch_prefix: Annotated[str | None, Flag("--watch")] = Field(
         None, description="Also run the watcher on this prefix (and trigger only for pools under it)"
     )
-    watch_state: str | None = Field(None, description="The watcher's state file (default: under --cache)")
+    watch_state: str | None = Field(
+        None, description="The watcher's state file (default: <out-root>/watch-state/<hash of the prefix>.json)"
+    )
     watch_every_s: Annotated[int, Flag("--watch-every")] = Field(300, ge=1, description="Seconds between listings")
     runs_at_once: int = Field(1, ge=1, le=1024, description="Flow runs this process runs at once; later ones wait")
     options: dict[str, Any] = Field(

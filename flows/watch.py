@@ -91,7 +91,7 @@ def load_state(state_url: str, prefix: str) -> dict[str, Any]:
         write_json_atomic(state_url, state)
         return state
     state = read_json(state_url)
-    if state.get("prefix") != prefix:
+    if str(state.get("prefix")).rstrip("/") != prefix.rstrip("/"):
         raise InputError(
             f"it remembers prefix {state.get('prefix')!r}, not {prefix!r}",
             file=state_url,

@@ -232,3 +232,19 @@ def test_a_watcher_that_keeps_going_survives_a_failed_send(tmp_path):
             WatchHooks(on_error=errors.append, send=flaky),
         )
     assert len(calls) == 2 and [type(e) for e in errors] == [ConnectionError]
+
+
+def test_the_default_state_lives_beside_the_outputs_one_per_prefix_whatever_its_slash(tmp_path):
+    from flows.deployments import default_watch_state
+
+    with_slash, without = (
+        default_watch_state("s3://b/landing/", "s3://b/runs"),
+        default_watch_state("s3://b/landing", "s3://b/runs/"),
+    )
+    assert with_slash == without and with_slash.startswith("s3://b/runs/watch-state/")
+    assert default_watch_state("s3://b/other", "s3://b/runs") != with_slash
+    assert default_watch_state("s3://b/landing", None, str(tmp_path)).startswith(f"{tmp_path}/watch/")
+    state = str(tmp_path / "w.json")
+    land(tmp_path / "landing" / "a.parquet")
+    watch_once(str(tmp_path / "landing"), state, lambda url, pool, prefix: url)
+    watch_once(str(tmp_path / "landing") + "/", state, lambda url, pool, prefix: url)  # the same prefix: accepted
