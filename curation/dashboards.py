@@ -53,11 +53,31 @@ def score_distribution_png(scores: np.ndarray, positions: np.ndarray, method: st
     return buffer.getvalue()
 
 
-def outputs_link(out: str) -> str:
-    """A URL for an output folder: s3:// as is, local paths as file:// URLs."""
+def outputs_link(out: str, name: str | None = None) -> str:
+    """A URL a browser can open for an output folder, where the store offers one: an AWS S3 folder
+    as its S3 console page (an S3-compatible server, `AWS_ENDPOINT_URL` set, offers none: the
+    s3:// URL); a local folder as a file:// URL (open on the machine that ran the flow)."""
+    import os
     import pathlib
+    from urllib.parse import quote
 
-    return out if "://" in out else pathlib.Path(out).resolve().as_uri()
+    if out.startswith("s3://") and not os.environ.get("AWS_ENDPOINT_URL"):
+        bucket, _, key = out[len("s3://") :].partition("/")
+        folder = key.rstrip("/") + "/"
+        if name:  # a file's object page
+            return f"https://s3.console.aws.amazon.com/s3/object/{bucket}?prefix={quote(folder + name)}"
+        return f"https://s3.console.aws.amazon.com/s3/buckets/{bucket}?prefix={quote(folder)}"
+    where = out if "://" in out else pathlib.Path(out).resolve().as_uri()
+    return f"{where.rstrip('/')}/{name}" if name else where
+
+
+def outputs_where(out: str) -> str:
+    """Where the outputs are, in words, for a link a browser may not open."""
+    import socket
+
+    if out.startswith("s3://"):
+        return f"`{out}` (`aws s3 ls {out.rstrip('/')}/`)"
+    return f"`{out}` on host `{socket.gethostname()}`"
 
 
 def report_markdown(report: Report) -> str:
@@ -108,11 +128,11 @@ def report_markdown(report: Report) -> str:
         "",
         "## Outputs",
         "",
-        f"[{config.out}]({out}): "
+        f"In {outputs_where(config.out)} ([open]({out})): "
         + ", ".join(f"`{name}`" for name in config.selection_files)
         + ", `scores.parquet`, `quarantine.parquet`, `report.json`.",
         "",
-        f"Score distribution, selected vs not: [{PLOT_NAME}]({out.rstrip('/')}/{PLOT_NAME})",
+        f"Score distribution, selected vs not: [{PLOT_NAME}]({outputs_link(config.out, PLOT_NAME)})",
     ]
     return "\n".join(lines)
 

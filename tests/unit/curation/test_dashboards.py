@@ -73,7 +73,8 @@ def report(evaluation=None, choice: MethodChoiceUse | None = None) -> Report:
     )
 
 
-def test_report_states_counts_cache_times_and_lift_with_its_metric():
+def test_report_states_counts_cache_times_and_lift_with_its_metric(monkeypatch):
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9000")  # an S3-compatible server: no console
     text = report_markdown(
         report(
             {
@@ -97,6 +98,18 @@ def test_report_states_counts_cache_times_and_lift_with_its_metric():
     assert "| loss (lower is better) |" in text and "| **lift over random** | **+0.1520** |" in text
     assert "| score | 2.25 |" in text
     assert "[score-distribution.png](s3://b/runs/x/score-distribution.png)" in text
+    assert "In `s3://b/runs/x` (`aws s3 ls s3://b/runs/x/`) ([open](s3://b/runs/x))" in text
+
+
+def test_outputs_get_a_link_a_browser_opens_where_the_store_offers_one(monkeypatch, tmp_path):
+    from curation.dashboards import outputs_link
+
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)  # AWS S3: its console
+    assert outputs_link("s3://b/runs/x") == "https://s3.console.aws.amazon.com/s3/buckets/b?prefix=runs/x/"
+    assert outputs_link("s3://b/runs/x", "p.png") == "https://s3.console.aws.amazon.com/s3/object/b?prefix=runs/x/p.png"
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9000")
+    assert outputs_link("s3://b/runs/x") == "s3://b/runs/x"
+    assert outputs_link(str(tmp_path), "p.png") == tmp_path.resolve().as_uri() + "/p.png"
 
 
 def test_report_without_finetune_says_the_lift_was_not_measured():
