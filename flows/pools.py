@@ -18,6 +18,8 @@ from prefect.runtime import flow_run
 from curation.config import CurateConfig, CurationSettings
 from flows.curate import curate
 
+MAX_ATTEMPTS = 3  # runs of one flow run (resumed after a crash or a shutdown) before it is refused
+
 
 def pool_slug(pool: str) -> str:
     """A folder name for a pool URL: its last path part, and a short hash of the whole URL so two
@@ -65,6 +67,8 @@ def curate_pools(pools: list[str], out_root: str, settings: CurationSettings, ve
     logger = get_run_logger()
     if not pools:
         raise ValueError("no pools to curate: give at least one pool URL")
+    if flow_run.run_count > MAX_ATTEMPTS:  # resumed after each crash: one that always crashes stops here
+        raise RuntimeError(f"attempt {flow_run.run_count}: interrupted {MAX_ATTEMPTS} times; not run again")
     started = datetime.now(timezone.utc)
     outcome: dict[str, str] = {}
     for pool in pools:

@@ -139,10 +139,11 @@ def test_setup_script_creates_pools_limit_and_deployments_on_a_real_server(tmp_p
             "PREFECT_API_URL": f"{url}/api",
             "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}",
         }
-        done = subprocess.run(
-            ["bash", str(INFRA / "setup.sh")], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
-        )
-        assert done.returncode == 0, done.stdout + done.stderr
+        for _ in range(2):  # idempotent: a second run changes nothing
+            done = subprocess.run(
+                ["bash", str(INFRA / "setup.sh")], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+            )
+            assert done.returncode == 0, done.stdout + done.stderr
         with httpx.Client(base_url=f"{url}/api", timeout=30) as api:
             pools = {p["name"] for p in api.post("/work_pools/filter", json={}).json()}
             limits = {c["tag"]: c["concurrency_limit"] for c in api.post("/concurrency_limits/filter", json={}).json()}
@@ -155,6 +156,11 @@ def test_setup_script_creates_pools_limit_and_deployments_on_a_real_server(tmp_p
     assert nightly["work_pool_name"] == "cpu"
     assert landed["parameters"]["settings"]["validation"] == settings["CURATE_VALIDATION"]
     assert landed["parameters"]["settings"]["budget"] == 1000
+    resume = [a for a in automations if a["name"] == "curate-pools: resume a crashed run"]
+    assert len(resume) == 1, "setup.sh, run twice, installs it once"
+    assert resume[0]["trigger"]["expect"] == ["prefect.flow-run.Crashed"]
+    assert resume[0]["trigger"]["match_related"]["prefect.resource.name"] == "curate-pools"
+    assert [(a["type"], a["state"]) for a in resume[0]["actions"]] == [("change-flow-run-state", "SCHEDULED")]
     trigger = next(a for a in automations if a["actions"][0].get("deployment_id") == landed["id"])["trigger"]
     assert trigger["expect"] == ["curation.pool.landed"]
     assert trigger["match"] == {"prefect.resource.id": "s3://curation/landing/*"}

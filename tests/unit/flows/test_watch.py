@@ -248,3 +248,19 @@ def test_the_default_state_lives_beside_the_outputs_one_per_prefix_whatever_its_
     land(tmp_path / "landing" / "a.parquet")
     watch_once(str(tmp_path / "landing"), state, lambda url, pool, prefix: url)
     watch_once(str(tmp_path / "landing") + "/", state, lambda url, pool, prefix: url)  # the same prefix: accepted
+
+
+def test_a_run_interrupted_too_often_is_refused_not_run_again(prefect_api_url, monkeypatch, tmp_path):
+    """A run resumed after each crash (curate serve at its start, the infra automation) that crashes
+    every time stops at its fourth attempt with a clear message, before it reads any pool."""
+    from prefect.runtime import flow_run
+
+    from curation.config import CurationSettings
+    from flows.pools import MAX_ATTEMPTS, curate_pools
+
+    monkeypatch.setenv("PREFECT__RUNTIME__FLOW_RUN__RUN_COUNT", str(MAX_ATTEMPTS + 1))
+    assert flow_run.run_count == MAX_ATTEMPTS + 1
+    settings = CurationSettings(validation=str(tmp_path / "v.parquet"), model="linear", budget=2)
+    state = curate_pools([str(tmp_path / "never-read.parquet")], str(tmp_path / "runs"), settings, return_state=True)
+    assert state.is_failed() and "interrupted 3 times; not run again" in state.message
+    assert not (tmp_path / "runs").exists()
