@@ -139,11 +139,14 @@ def test_setup_script_creates_pools_limit_and_deployments_on_a_real_server(tmp_p
             "PREFECT_API_URL": f"{url}/api",
             "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}",
         }
-        for _ in range(2):  # idempotent: a second run changes nothing
-            done = subprocess.run(
-                ["bash", str(INFRA / "setup.sh")], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
-            )
-            assert done.returncode == 0, done.stdout + done.stderr
+        done = subprocess.run(
+            ["bash", str(INFRA / "setup.sh")], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        again = subprocess.run(  # its last step again: the automation is replaced, not doubled
+            [sys.executable, "-m", "flows.deployments"], cwd=INFRA.parent, env=env, capture_output=True, text=True
+        )
+        assert again.returncode == 0, again.stderr
         with httpx.Client(base_url=f"{url}/api", timeout=30) as api:
             pools = {p["name"] for p in api.post("/work_pools/filter", json={}).json()}
             limits = {c["tag"]: c["concurrency_limit"] for c in api.post("/concurrency_limits/filter", json={}).json()}

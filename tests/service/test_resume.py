@@ -29,16 +29,14 @@ def wait_for(condition, timeout: float, what: str):
     return found
 
 
-@pytest.mark.parametrize("stop_signal", [signal.SIGKILL, signal.SIGTERM], ids=["kill-9", "sigterm"])
-def test_an_interrupted_service_completes_the_pool_run_once_resuming(stop_signal, tiny_lm, text_task, tmp_path):
+def test_an_interrupted_service_completes_each_pool_run_once_resuming(tiny_lm, text_task, tmp_path):
+    """kill -9, then SIGTERM, each mid-scoring of a pool of its own; after each restart that pool's
+    run completes as the same run, run again, with row scores reused."""
     import httpx
 
     landing, cache = tmp_path / "landing", tmp_path / "cache"
     landing.mkdir()
-    n = 4_000
-    pool = pd.DataFrame(
-        {"prompt": [f"Note {i}: " for i in range(n)], "response": [f"{(WEB + MATH)[i % 12]} ({i})" for i in range(n)]}
-    )
+    n = 3_000
     with prefect_server(tmp_path / "server") as server, httpx.Client(base_url=f"{server}/api", timeout=30) as api:
         env = {**server_env(tmp_path / "home"), "PREFECT_API_URL": f"{server}/api"}
         command = [sys.executable, "-m", "flows.cli", "serve", "--validation", str(text_task["validation"])]
@@ -46,32 +44,42 @@ def test_an_interrupted_service_completes_the_pool_run_once_resuming(stop_signal
         command += ["--method", "lossdrop", "--warmup-steps", "10", "--shard-rows", "250", "--skip-finetune"]
 
         def serve(log: str) -> subprocess.Popen:
-            return subprocess.Popen(
-                command, cwd=REPO, env=env, stdout=open(tmp_path / log, "w"), stderr=subprocess.STDOUT
-            )
+            out = open(tmp_path / log, "w")
+            return subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
 
-        first = serve("first.log")
+        def runs(url: str) -> list[dict]:
+            found = api.post("/flow_runs/filter", json={"flow_runs": {}}).json()
+            return [r for r in found if (r.get("parameters") or {}).get("pools") == [url]]
+
+        process = serve("serve-0.log")
         wait_for(lambda: api.get("/deployments/name/curate-pools/pool-landed").status_code == 200, 120, "serve")
-        pool.to_parquet(landing / ".pool.parquet")
-        os.rename(landing / ".pool.parquet", landing / "pool.parquet")
-        watch = [sys.executable, "-m", "flows.cli", "watch", str(landing), "--state", str(tmp_path / "w.json")]
-        assert "started run" in subprocess.run(watch, cwd=REPO, env=env, capture_output=True, text=True).stdout
-        wait_for(lambda: list(cache.glob("row-scores/*/shard-*.parquet")), 300, "the first scored shard")
-        first.send_signal(stop_signal)
-        first.wait(timeout=60)
-        second = serve("second.log")
         try:
-            url = str(landing / "pool.parquet")
-
-            def runs() -> list[dict]:
-                found = api.post("/flow_runs/filter", json={"flow_runs": {}}).json()
-                return [r for r in found if (r.get("parameters") or {}).get("pools") == [url]]
-
-            (run,) = wait_for(lambda: [r for r in runs() if r["state_type"] == "COMPLETED"], 400, "the resumed run")
-            assert "resuming run" in (tmp_path / "second.log").read_text()
-            assert len(runs()) == 1 and run["run_count"] >= 2  # the same run, run again
-            reports = sorted((tmp_path / "runs").glob("pool-*/*/report.json"))
-            report = json.loads(reports[-1].read_text())
-            assert report["cache"]["rows_reused"] > 0 and report["cache"]["warmup"] == "hit"
+            for attempt, stop_signal in enumerate((signal.SIGKILL, signal.SIGTERM), start=1):
+                name = f"pool{attempt}"
+                pool = pd.DataFrame(
+                    {
+                        "prompt": [f"Note {i} of {name}: " for i in range(n)],
+                        "response": [f"{(WEB + MATH)[i % 12]} ({i})" for i in range(n)],
+                    }
+                )
+                pool.to_parquet(landing / f".{name}.parquet")
+                os.rename(landing / f".{name}.parquet", landing / f"{name}.parquet")
+                url, shards = str(landing / f"{name}.parquet"), set(cache.glob("row-scores/*/shard-*.parquet"))
+                watch = [sys.executable, "-m", "flows.cli", "watch", str(landing), "--state", str(tmp_path / "w.json")]
+                started = subprocess.run(watch, cwd=REPO, env=env, capture_output=True, text=True).stdout
+                assert f"for {url}" in started, started
+                scored = lambda shards=shards: set(cache.glob("row-scores/*/shard-*.parquet")) - shards  # noqa: E731
+                wait_for(scored, 300, "a shard scored")
+                process.send_signal(stop_signal)
+                process.wait(timeout=60)
+                process = serve(f"serve-{attempt}.log")
+                (run,) = wait_for(
+                    lambda: [r for r in runs(url) if r["state_type"] == "COMPLETED"], 400, "the resumed run"
+                )
+                assert "resuming run" in (tmp_path / f"serve-{attempt}.log").read_text(), stop_signal
+                assert len(runs(url)) == 1 and run["run_count"] >= 2  # the same run, run again
+                (report,) = (tmp_path / "runs").glob(f"{name}-*/*/report.json")
+                report = json.loads(report.read_text())
+                assert report["cache"]["rows_reused"] > 0 and report["cache"]["warmup"] == "hit", stop_signal
         finally:
-            stop(second)
+            stop(process)
