@@ -136,12 +136,12 @@ def _demo(args: argparse.Namespace) -> list[dict]:
 
 def _watch(args: argparse.Namespace) -> None:
     from curation.config import absolute
-    from flows.deployments import default_watch_state, require_server
+    from flows.deployments import require_server, watch_state_for
     from flows.watch import WatchHooks, watch
 
     require_server("watch")
     prefix = absolute(args.prefix)  # the events name pools by absolute path or URL
-    state = args.state or default_watch_state(prefix, args.out_root, args.cache)
+    state = args.state or watch_state_for(prefix, args.out_root, args.cache)
 
     def report(said: list[str]) -> None:
         for line in said:

@@ -41,6 +41,29 @@ def default_watch_state(prefix: str, out_root: str | None, cache: str | None = N
     return f"{(cache or default_cache_dir()).rstrip('/')}/watch/{digest}.json"
 
 
+def watch_state_for(prefix: str, out_root: str | None, cache: str | None) -> str:
+    """The default state file, started from an older watcher's state where one exists."""
+    state = default_watch_state(prefix, out_root, cache)
+    adopt_legacy_state(state, prefix, cache)
+    return state
+
+
+def adopt_legacy_state(state: str, prefix: str, cache: str | None) -> None:
+    """A watcher upgraded from the state under the cache (named by the literal prefix) starts from it:
+    without it, every pool already under the prefix would be curated again (their old runs carry no
+    idempotency key the server could answer with)."""
+    from curation.storage import exists, read_json, write_json_atomic
+
+    if exists(state):
+        return
+    for literal in (prefix, prefix.rstrip("/"), prefix.rstrip("/") + "/"):
+        digest = hashlib.sha256(literal.encode()).hexdigest()[:16]
+        legacy = f"{(cache or default_cache_dir()).rstrip('/')}/watch/{digest}.json"
+        if exists(legacy):
+            write_json_atomic(state, read_json(legacy))
+            return
+
+
 def nightly(config: ServiceConfig):
     """`curate-pools` over the configured pools on a cron schedule."""
     from prefect.schedules import Cron
@@ -83,7 +106,7 @@ def watch_pools(config: ServiceConfig):
     """The watcher on an interval schedule."""
     from flows.watch import watch_pools as watch_flow
 
-    state = config.watch_state or default_watch_state(config.watch_prefix, config.out_root)
+    state = config.watch_state or default_watch_state(config.watch_prefix, config.out_root, config.cache)
     return watch_flow.to_deployment(
         "watch-pools",
         interval=config.watch_every_s,
@@ -109,7 +132,7 @@ def start_watcher(config: ServiceConfig) -> threading.Thread:
     from flows.watch import WatchHooks, load_state, watch
 
     prefix = config.watch_prefix
-    state = config.watch_state or default_watch_state(prefix, config.out_root)
+    state = config.watch_state or watch_state_for(prefix, config.out_root, config.cache)
     load_state(state, prefix)  # an InputError (exit 2) now, not a silent thread later
 
     def failed(err: Exception) -> None:

@@ -264,3 +264,21 @@ def test_a_run_interrupted_too_often_is_refused_not_run_again(prefect_api_url, m
     state = curate_pools([str(tmp_path / "never-read.parquet")], str(tmp_path / "runs"), settings, return_state=True)
     assert state.is_failed() and "interrupted 3 times; not run again" in state.message
     assert not (tmp_path / "runs").exists()
+
+
+def test_an_upgraded_watcher_starts_from_its_old_state_under_the_cache(tmp_path):
+    import hashlib
+
+    from flows.deployments import watch_state_for
+
+    prefix, cache, out_root = str(tmp_path / "landing"), str(tmp_path / "cache"), str(tmp_path / "runs")
+    land(tmp_path / "landing" / "a.parquet")
+    legacy = tmp_path / "cache" / "watch" / f"{hashlib.sha256(prefix.encode()).hexdigest()[:16]}.json"
+    legacy.parent.mkdir(parents=True)
+    url = next(iter(pool_objects(prefix)))
+    legacy.write_text(json.dumps({"prefix": prefix, "emitted": {url: {"event_id": "x", "size": 1}}}))
+    state = watch_state_for(prefix, out_root, cache)
+    assert state.startswith(f"{out_root}/watch-state/") and json.loads(open(state).read())["emitted"]
+    sent = []
+    record = lambda *a: sent.append(a)  # noqa: E731
+    assert watch_once(prefix, state, record) == [] == watch_once(prefix, state, record) == sent
