@@ -177,6 +177,19 @@ def interrupted(run) -> bool:
     return state.type.value in INTERRUPTED or (state.type.value == "CANCELLED" and state.message == SHUTDOWN_MESSAGE)
 
 
+def stop_orphan(recorded: str | None) -> None:
+    """Kill the process a run recorded (`host:pid`, flows/pools.py) if it still lives on this host:
+    `kill -9` of `curate serve` leaves its runs' processes running, and the run is about to start again."""
+    import signal
+    import socket
+
+    from curation.tempfiles import process_alive
+
+    host, _, pid = (recorded or "").rpartition(":")
+    if host == socket.gethostname() and pid.isdigit() and int(pid) != os.getpid() and process_alive(int(pid)):
+        os.kill(int(pid), signal.SIGKILL)
+
+
 def resume_interrupted(names: list[str]) -> list[str]:
     """Schedule again, at once, the runs of the deployments `names` that a previous `curate serve`
     left interrupted (killed, or stopped with SIGTERM): each is the same run (its idempotency key
@@ -203,6 +216,7 @@ def resume_interrupted(names: list[str]) -> list[str]:
         )
         resumed = [run for run in runs if interrupted(run)]
         for run in resumed:
+            stop_orphan(run.infrastructure_pid)
             client.set_flow_run_state(run.id, Scheduled(message="interrupted: resumed by curate serve"), force=True)
     return [run.name for run in resumed]
 

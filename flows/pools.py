@@ -9,7 +9,9 @@ others, and the parent run fails at the end if any did.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import socket
 from datetime import datetime, timezone
 
 from prefect import flow, get_run_logger
@@ -19,6 +21,15 @@ from curation.config import CurateConfig, CurationSettings
 from flows.curate import curate
 
 MAX_ATTEMPTS = 3  # runs of one flow run (resumed after a crash or a shutdown) before it is refused
+
+
+def record_process() -> None:
+    """Note this run's process on the flow run (`host:pid`): Prefect's runner does not, and a
+    restarted `curate serve` must stop a run orphaned by `kill -9` before it runs it again."""
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        client.update_flow_run(flow_run.id, infrastructure_pid=f"{socket.gethostname()}:{os.getpid()}")
 
 
 def pool_slug(pool: str) -> str:
@@ -69,6 +80,7 @@ def curate_pools(pools: list[str], out_root: str, settings: CurationSettings, ve
         raise ValueError("no pools to curate: give at least one pool URL")
     if flow_run.run_count > MAX_ATTEMPTS:  # resumed after each crash: one that always crashes stops here
         raise RuntimeError(f"attempt {flow_run.run_count}: interrupted {MAX_ATTEMPTS} times; not run again")
+    record_process()
     started = datetime.now(timezone.utc)
     outcome: dict[str, str] = {}
     for pool in pools:

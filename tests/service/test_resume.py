@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -15,6 +16,8 @@ import pandas as pd
 import pytest
 from conftest import MATH, REPO, WEB
 from prefectserver import prefect_server, server_env, stop
+
+from curation.tempfiles import process_alive
 
 pytestmark = pytest.mark.service
 TERMINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
@@ -70,6 +73,8 @@ def test_an_interrupted_service_completes_each_pool_run_once_resuming(tiny_lm, t
                 assert f"for {url}" in started, started
                 scored = lambda shards=shards: set(cache.glob("row-scores/*/shard-*.parquet")) - shards  # noqa: E731
                 wait_for(scored, 300, "a shard scored")
+                host, _, pid = runs(url)[0]["infrastructure_pid"].rpartition(":")  # the run's own process
+                assert host == socket.gethostname() and process_alive(int(pid))
                 process.send_signal(stop_signal)
                 process.wait(timeout=60)
                 process = serve(f"serve-{attempt}.log")
@@ -78,6 +83,7 @@ def test_an_interrupted_service_completes_each_pool_run_once_resuming(tiny_lm, t
                 )
                 assert "resuming run" in (tmp_path / f"serve-{attempt}.log").read_text(), stop_signal
                 assert len(runs(url)) == 1 and run["run_count"] >= 2  # the same run, run again
+                assert not process_alive(int(pid)), "kill -9 left the run's process running: stopped before the rerun"
                 (report,) = (tmp_path / "runs").glob(f"{name}-*/*/report.json")
                 report = json.loads(report.read_text())
                 assert report["cache"]["rows_reused"] > 0 and report["cache"]["warmup"] == "hit", stop_signal
