@@ -39,7 +39,7 @@ def test_an_interrupted_service_completes_each_pool_run_once_resuming(tiny_lm, t
 
     landing, cache = tmp_path / "landing", tmp_path / "cache"
     landing.mkdir()
-    n = 3_000
+    n = 2_000
     with prefect_server(tmp_path / "server") as server, httpx.Client(base_url=f"{server}/api", timeout=30) as api:
         env = {**server_env(tmp_path / "home"), "PREFECT_API_URL": f"{server}/api"}
         command = [sys.executable, "-m", "flows.cli", "serve", "--validation", str(text_task["validation"])]
