@@ -118,7 +118,7 @@ def start_landed_run(pool_url: str, pool: PoolObject, prefix: str) -> str:
         timeout=0,
         as_subflow=False,  # a pool's run of its own, not a child of the watcher's run
     )
-    new = run.created is None or run.created >= asked - timedelta(seconds=5)
+    new = run.created is None or run.created >= asked - timedelta(seconds=0.2)  # an existing run predates the ask
     return f"{'started' if new else 'already started:'} run {run.name} for {pool_url} (version {pool.version})"
 
 
