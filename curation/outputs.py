@@ -85,20 +85,21 @@ class StagedOutputs:
 
     def publish(self, report: dict[str, Any]) -> None:
         """Move the staged files into place, then write report.json, the completion marker."""
-        fs, out = filesystem(self.out)
-        remove(join(self.out, REPORT))  # an older report must not vouch for a mix of files
-        for name in self.names:
-            fs.mv(f"{filesystem(self.staging)[1]}/{name}", f"{out}/{name}")
+        self._move_staged()
         self.abandon()
         write_json_atomic(join(self.out, REPORT), report)
 
-    def publish_rejected(self, rejection: dict[str, Any]) -> None:
-        """Move the staged files (the quarantine, the expectations) into place, then rejected.json:
-        the folder says why the pool was refused, and holds no report.json (it is no complete run)."""
+    def _move_staged(self) -> None:
+        """The staged files into place, after removing an older report (it must not vouch for a mix of files)."""
         fs, out = filesystem(self.out)
         remove(join(self.out, REPORT))
         for name in self.names:
             fs.mv(f"{filesystem(self.staging)[1]}/{name}", f"{out}/{name}")
+
+    def publish_rejected(self, rejection: dict[str, Any]) -> None:
+        """Move the staged files (the quarantine, the expectations) into place, then rejected.json:
+        the folder says why the pool was refused, and holds no report.json (it is no complete run)."""
+        self._move_staged()
         remove(self.staging, recursive=True)
         write_json_atomic(join(self.out, REJECTED), rejection)
 

@@ -136,12 +136,15 @@ def method_choice_use(choice: MethodChoice | None) -> MethodChoiceUse | None:
     )
 
 
+def stage_validation(outputs: StagedOutputs, pool_url: str, pool: PoolCheck) -> None:
+    """What validating the pool found: quarantine.parquet and validation.json (a run's or a refusal's)."""
+    outputs.parquet("quarantine.parquet", pool.quarantine)
+    outputs.json("validation.json", {"pool": pool_url, "files": pool.files, "expectations": pool.expectations})
+
+
 def write_outputs(outputs: StagedOutputs, report: Report, pool: PoolCheck, curated: Curated) -> None:
     """Stage every output, then move them into place with report.json last (a run is complete once it is there)."""
-    outputs.parquet("quarantine.parquet", pool.quarantine)
-    outputs.json(
-        "validation.json", {"pool": report.config.pool, "files": pool.files, "expectations": pool.expectations}
-    )
+    stage_validation(outputs, report.config.pool, pool)
     scored, chosen = curated.scored, curated.chosen
     outputs.file("scores.parquet", scored.path)
     export = report.config.export_format
@@ -158,8 +161,7 @@ def publish_rejection(outputs: StagedOutputs, config, rejected: PoolRejected) ->
     """A refused pool's quarantine, expectations and reason into place (rejected.json, no report.json)
     and its validation table in the Prefect UI: what to mend is visible, not only that it failed."""
     pool = rejected.pool
-    outputs.parquet("quarantine.parquet", pool.quarantine)
-    outputs.json("validation.json", {"pool": config.pool, "files": pool.files, "expectations": pool.expectations})
+    stage_validation(outputs, config.pool, pool)
     counts = {"rows_read": pool.rows_read, "valid": pool.valid_rows, "quarantine_reasons": pool.reasons}
     outputs.publish_rejected({"pool": config.pool, "reason": str(rejected), "counts": counts})
     publish_validation(pool.expectations)
