@@ -36,6 +36,7 @@ Start = Literal["theta0", "theta1"]  # the score's start point: θ0, or the warm
 Criterion = Literal["auc", "drop", "gradient"]
 LossSpan = Literal["all-assistant", "last-turn"]  # chat rows' spans: curation.formats.base.Tokens
 ScoreSpan = Literal["all-assistant", "last-turn", "conversation"]
+Truncation = Literal["keep-answer", "keep-start", "keep-end"]  # curation.formats.chat_spans
 ExportFormat = Literal["jsonl", "parquet", "both"]
 SEED_MAX = 2**32 - 1
 NIGHTLY_CRON = "0 2 * * *"
@@ -220,6 +221,11 @@ class CurationSettings(Options):
         "all-assistant",
         description="Chat rows: the tokens a row's loss drop (and the calibration's judge) is taken over: "
         "all-assistant, last-turn or conversation (every turn's content, the user's too)",
+    )
+    truncation: Truncation = Field(
+        "keep-answer",
+        description="Chat rows longer than --max-length: keep-answer (the start, unless no trained token is in "
+        "it: then cut from the left so the first answer sits half a window in), keep-start or keep-end (TRL's)",
     )
     shard_rows: int = Field(65_536, ge=1, description="Rows per shard, the unit of scoring, caching and resume")
     engine: Engine = Field(

@@ -82,9 +82,15 @@ def resolve_files(url: str) -> list[str]:
     protocol = url.split("://", 1)[0] + "://" if "://" in url else ""
     with storage_errors(url):
         if any(ch in path for ch in "*?["):
-            found = sorted(fs.glob(path))
+            found = []  # a directory matched is a directory pool; hidden matches and other files are skipped
+            for match in sorted(fs.glob(path)):
+                name = match.rstrip("/").rsplit("/", 1)[-1]
+                if fs.isdir(match):
+                    found += [] if name.startswith((".", "_")) else _data_files(fs, match)
+                elif _is_data_file(name):
+                    found.append(match)
         elif fs.isdir(path):
-            found = sorted(p for p in fs.find(path) if _is_data_file(p[len(path.rstrip("/")) :]))
+            found = _data_files(fs, path)
         elif fs.exists(path):
             found = [path]
         else:
@@ -96,6 +102,10 @@ def resolve_files(url: str) -> list[str]:
             hint="check the path; directories and globs must hold .parquet or .jsonl files",
         )
     return [protocol + p if protocol and not p.startswith(protocol) else p for p in found]
+
+
+def _data_files(fs, path: str) -> list[str]:
+    return sorted(p for p in fs.find(path) if _is_data_file(p[len(path.rstrip("/")) :]))
 
 
 def _is_data_file(relative: str) -> bool:
@@ -199,15 +209,21 @@ def _arrow_batches(url: str, batch_rows: int) -> Iterator[pd.DataFrame]:
 
 
 def _json_array_batches(url: str, batch_rows: int) -> Iterator[pd.DataFrame]:
-    """A .json file holding one array of row objects, streamed element by element (ijson)."""
+    """A .json file holding one array of row objects, streamed element by element (ijson), after a
+    UTF-8 byte order mark if there is one. ijson's pure-Python backend: its C backend writes a lone
+    surrogate (`"\\ud800"`) as `?` in silence, where this one keeps it, to be quarantined as
+    `invalid_unicode` exactly as in JSON lines (about 20 MB/s here: 6 s for ShareGPT V3's 125 MB)."""
     import ijson
 
+    parse = ijson.get_backend("python")
     fs, path = filesystem(url)
     records: list[dict] = []
     read = 0
     with storage_errors(url), fs.open(path, "rb") as handle:
+        if handle.read(3) != b"\xef\xbb\xbf":
+            handle.seek(0)
         try:
-            for record in ijson.items(handle, "item", use_float=True):
+            for record in parse.items(handle, "item", use_float=True):
                 if not isinstance(record, dict):
                     raise InputError(f"element {read} of the JSON array is not an object", file=url, row=read)
                 records.append(_mark_lone_surrogates(record))

@@ -12,6 +12,7 @@ from prefect.runtime import flow_run
 
 from curation.calibration import Calibration
 from curation.dashboards import PLOT_NAME, publish_dashboards, publish_validation, score_distribution_png
+from curation.formats.chat import as_given
 from curation.method_choice import NO_SEPARATION, MethodChoice
 from curation.outputs import StagedOutputs
 from curation.pool import PoolCheck, PoolRejected
@@ -151,7 +152,8 @@ def write_outputs(outputs: StagedOutputs, report: Report, pool: PoolCheck, curat
     if export in ("parquet", "both"):
         outputs.parquet("selection.parquet", chosen.frame)
     if export in ("jsonl", "both"):  # `datasets.load_dataset("json", ...)` and TRL's SFTTrainer read it as it is
-        outputs.bytes("selection.jsonl", chosen.frame.to_json(orient="records", lines=True, force_ascii=False).encode())
+        lines = as_given(chosen.frame).to_json(orient="records", lines=True, force_ascii=False)
+        outputs.bytes("selection.jsonl", lines.encode())
     outputs.bytes(PLOT_NAME, score_distribution_png(scored.scores, chosen.positions, report.effective.method))
     outputs.publish(report.as_json())
 

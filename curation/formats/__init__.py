@@ -49,7 +49,7 @@ def reader_of(config) -> Family | Reading:
     family = family_of(config.model)
     if family == "features":
         return family
-    return Reading(config.model, config.max_length, config.loss_on, config.score_on)
+    return Reading(config.model, config.max_length, config.loss_on, config.score_on, config.truncation)
 
 
 def interchangeable(row_format: RowFormat, names) -> RowFormat:

@@ -10,6 +10,7 @@ and detects a file's format from its columns, once, at ingest. A new row form is
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -88,9 +89,10 @@ class Tokens:
     max_length: int
     start_id: int
     span: str = "all-assistant"
+    truncation: str = "keep-answer"  # chat rows longer than max_length: curation.formats.chat_spans
 
     def spanning(self, span: str) -> Tokens:
-        return self if span == self.span else Tokens(self.tokenizer, self.max_length, self.start_id, span)
+        return self if span == self.span else dataclasses.replace(self, span=span)
 
     def ids(self, texts) -> list[list[int]]:
         return self.tokenizer(list(texts), add_special_tokens=False)["input_ids"]
@@ -100,12 +102,13 @@ class Tokens:
 class Reading:
     """How a causal LM reads the target's rows: its directory, the token limit, the spans of chat rows
     the loss (`loss_on`) and the score (`score_on`) cover. The target checks use it to find chat rows
-    whose every labelled token would be cut off."""
+    whose every labelled token would be cut off (with `truncation`, how a long chat row is cut)."""
 
     model: str
     max_length: int
     loss_on: str = "all-assistant"
     score_on: str = "all-assistant"
+    truncation: str = "keep-answer"
 
 
 Encoded = tuple[list[int], list[int]]  # (input ids, labels: IGNORE where no loss is taken)

@@ -9,9 +9,10 @@ row for the duplicate and leakage checks.
 A causal LM reads a conversation through the model's own chat template (`apply_chat_template`),
 or `PLAIN_TEMPLATE` when the tokenizer has none. The loss covers the assistant turns' tokens (their
 content and the template's end-of-turn tokens), never the role headers or a system prompt the
-template adds by default: each assistant turn's span is found by rendering the conversation up to
-it (with the generation prompt: the assistant header) and up to its end, and the rendered prefixes
-must be prefixes of the whole conversation's tokens; a template for which they are not is refused.
+template adds by default. A conversation may open with an assistant turn (36% of ShareGPT V3 does:
+the greeting of a continued chat); it is trained and scored like any other. The spans come from one
+render and one tokenization per conversation (`curation.formats.chat_spans`); a row whose turns the
+template does not write as given is quarantined as `template_mismatch`, and the run goes on.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import pyarrow as pa
 
 from curation.errors import InputError
 from curation.formats.base import IGNORE, Check, Column, Encoded, Limits, Reading, RowFormat, Tokens, is_null
+from curation.formats.chat_spans import TemplateMismatch, labelled_many
 from curation.hashing import row_hashes
 from curation.rows import HASH_COLUMN
 
@@ -39,11 +41,6 @@ SHAREGPT_ROLES = {
     "bard": "assistant",
     "assistant": "assistant",
 }
-# The fallback when a tokenizer has no chat template: a role line, the content, a blank line.
-PLAIN_TEMPLATE = (
-    "{% for message in messages %}<|{{ message['role'] }}|>\n{{ message['content'] }}\n\n{% endfor %}"
-    "{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
-)
 # The first problem found in a conversation, as a fact the checks read ("" when none).
 PROBLEMS = (
     "not_a_conversation",
@@ -53,6 +50,7 @@ PROBLEMS = (
     "content_not_text",
     "no_assistant_turn",
 )
+TEMPLATE_MISMATCH = -2  # `_trained_tokens` of a row whose turns its chat template does not write as given
 
 
 def _is_list(t: pa.DataType) -> bool:
@@ -75,8 +73,10 @@ class ChatFormat(RowFormat):
     content_key: str
     roles: dict[str, str]  # the form's role names → system/user/assistant
 
-    def normalized(self, value: Any) -> list[dict[str, str]] | str:
-        """The conversation as messages, or the first problem's reason."""
+    def normalized(self, value: Any) -> list[dict[str, Any]] | str:
+        """The conversation as messages, or the first problem's reason. Speakers match whatever their
+        case (`Human`, `GPT`); a turn's other keys (`name`, `weight`, `train`: what Axolotl and
+        LLaMA-Factory read) stay with it, except null ones (Parquet writes absent keys as nulls)."""
         turns = _turns(value)
         if turns is None:
             return "empty_conversation" if is_null(value) else "not_a_conversation"
@@ -86,12 +86,14 @@ class ChatFormat(RowFormat):
         for turn in turns:
             if not isinstance(turn, dict) or self.role_key not in turn or self.content_key not in turn:
                 return "bad_turn"
-            role = self.roles.get(turn[self.role_key]) if isinstance(turn[self.role_key], str) else None
+            speaker = turn[self.role_key]
+            role = self.roles.get(speaker.strip().lower()) if isinstance(speaker, str) else None
             if role is None:
                 return "unknown_role"
             if not isinstance(turn[self.content_key], str):
                 return "content_not_text"
-            messages.append({"role": role, "content": turn[self.content_key]})
+            extra = {k: v for k, v in turn.items() if k not in (self.role_key, self.content_key) and not is_null(v)}
+            messages.append({"role": role, "content": turn[self.content_key], **extra})
         if not any(m["role"] == "assistant" for m in messages):
             return "no_assistant_turn"
         return messages
@@ -104,62 +106,91 @@ class ChatFormat(RowFormat):
             "content_not_text": f"each turn's '{self.content_key}' is a string",
             "no_assistant_turn": "a conversation needs an assistant turn to learn from",
         }
-        return [
+        problems = [
             Check(p, self.column, "ExpectColumnValuesToNotBeInSet", "_conversation", {"value_set": [p]}, hints.get(p))
             for p in PROBLEMS
         ]
+        # --min-chars/--max-chars: a conversation's text is its turns' contents together (checked after
+        # the problems above, so a row that is no conversation has its own reason)
+        length = Check(
+            "conversation_length", self.column, "ExpectColumnValuesToBeBetween", "_conversation_chars",
+            {"min_value": limits.min_chars, "max_value": limits.max_chars},
+            f"a conversation's turns must hold {limits.min_chars}-{limits.max_chars} characters together",
+        )  # fmt: skip
+        return [*problems, length]
 
-    def _as_found(self, frame: pd.DataFrame) -> tuple[ChatFormat, pd.Series]:
-        """The form and column rows are in: this form's own (raw rows), or `messages` (normalized ones)."""
-        return (self, frame[self.column]) if self.column in frame.columns else (Messages(), frame["messages"])
+    def _each(self, frame: pd.DataFrame) -> list[list[dict[str, Any]] | str]:
+        """Each row's conversation as messages (or its first problem), read in whichever chat form the
+        row holds: a file may mix `messages` and `conversations` rows (a row's column is null in the
+        other form's rows), and cached valid rows hold `messages`."""
+        forms = [form() for form in (Messages, ShareGPT) if form.column in frame.columns]
+        if not forms:
+            return ["not_a_conversation"] * len(frame)
+        own = next((f for f in forms if f.column == self.column), forms[0])
+        others = [f for f in forms if f is not own]
+        found = []
+        for i, value in enumerate(frame[own.column]):
+            form = own
+            if is_null(value):
+                form = next((f for f in others if not is_null(frame[f.column].iat[i])), own)
+                value = frame[form.column].iat[i]
+            found.append(form.normalized(value))
+        return found
 
     def facts(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
-        form, values = self._as_found(frame)
-        found = [form.normalized(v) for v in values]
-        return {"_conversation": np.array([f if isinstance(f, str) else "" for f in found], dtype=object)}
+        found = self._each(frame)
+        chars = [sum(len(m["content"]) for m in f) if isinstance(f, list) else -1 for f in found]
+        return {
+            "_conversation": np.array([f if isinstance(f, str) else "" for f in found], dtype=object),
+            "_conversation_chars": np.array(chars, dtype=np.int64),
+        }
 
     def target_checks(self, fixed: dict[str, Any]) -> list[Check]:
         reading: Reading | None = fixed.get("reading")
         if reading is None:
             return []
+        mismatch = "the model's chat template does not write this conversation's turns as given"
         hint = f"every token the loss or the score would read lies past --max-length {reading.max_length}"
         return [
+            Check("template_mismatch", self.column, "ExpectColumnValuesToNotBeInSet", "_trained_tokens",
+                  {"value_set": [TEMPLATE_MISMATCH]}, mismatch),
             Check("no_trained_tokens", self.column, "ExpectColumnValuesToNotBeInSet", "_trained_tokens",
-                  {"value_set": [0]}, hint)
+                  {"value_set": [0]}, hint),
         ]  # fmt: skip
 
     def target_facts(self, frame: pd.DataFrame, fixed: dict[str, Any]) -> dict[str, np.ndarray]:
         """`_trained_tokens`: the fewest labelled tokens a row keeps under the loss's and the score's
-        spans within the token limit (-1 for a row that is not a valid conversation)."""
+        spans within the token limit (-1 for a row that is not a valid conversation, TEMPLATE_MISMATCH
+        for one whose turns its chat template does not write as given)."""
         reading: Reading | None = fixed.get("reading")
         if reading is None:
             return {}
         from curation.formats.tokens import tokens_for
 
-        tokens = tokens_for(reading.model, reading.max_length)
-        form, values = self._as_found(frame)
-        spans, counts = {reading.loss_on, reading.score_on}, []
-        for value in values:
-            messages = form.normalized(value)
-            if isinstance(messages, str):
-                counts.append(-1)
-                continue
-            counts.append(min(trained_tokens(labelled(messages, tokens.spanning(span))) for span in spans))
-        return {"_trained_tokens": np.array(counts, dtype=np.int64)}
+        tokens = tokens_for(reading.model, reading.max_length, reading.truncation)
+        found = self._each(frame)
+        counts = np.full(len(found), -1, dtype=np.int64)
+        valid = [i for i, messages in enumerate(found) if not isinstance(messages, str)]
+        conversations = [found[i] for i in valid]
+        for span in {reading.loss_on, reading.score_on}:
+            for i, encoded in zip(valid, labelled_many(conversations, tokens.spanning(span))):
+                n = TEMPLATE_MISMATCH if isinstance(encoded, str) else trained_tokens(encoded)
+                counts[i] = n if counts[i] == -1 else min(counts[i], n)
+        return {"_trained_tokens": counts}
 
     def normalize(self, frame: pd.DataFrame) -> pd.DataFrame:
         frame = frame.copy()
-        frame["messages"] = [self.normalized(v) for v in frame[self.column]]
-        return frame.drop(columns=[self.column]) if self.column != "messages" else frame
+        frame["messages"] = self._each(frame)
+        return frame.drop(columns=[c for c in ("conversations",) if c in frame.columns])
 
     @classmethod
     def row_hashes(cls, frame: pd.DataFrame) -> pd.Series:
         """Over the normalized conversation (role, content pairs), whichever form holds it."""
-        form, payloads = cls(), []
-        for value in frame[cls.column] if len(frame) else []:
-            found = form.normalized(value)
-            if isinstance(found, str):  # not a valid conversation: its raw value, as text
-                payloads.append(repr(_turns(value) or value))
+        columns = [c for c in ("messages", "conversations") if c in frame.columns]
+        payloads = []
+        for i, found in enumerate(cls()._each(frame) if len(frame) else []):
+            if isinstance(found, str):  # not a valid conversation: its raw values, as text
+                payloads.append(repr([_turns(v) or v for v in (frame[c].iat[i] for c in columns)]))
             else:
                 payloads.append([[m["role"], m["content"]] for m in found])
         return row_hashes(pd.DataFrame({"messages": payloads}, index=frame.index), ("messages",))
@@ -169,93 +200,36 @@ class ChatFormat(RowFormat):
         return (HASH_COLUMN, "id", "messages")
 
     def encode(self, rows: pd.DataFrame, tokens: Tokens) -> list[Encoded]:
-        form, values = self._as_found(rows)
-        encoded = []
-        for value in values:
-            messages = form.normalized(value)
-            if isinstance(messages, str):
-                raise InputError(f"a conversation to encode is not valid ({messages})", field=form.column)
-            encoded.append(labelled(messages, tokens))
+        conversations = self._each(rows)
+        problem = next((c for c in conversations if isinstance(c, str)), None)
+        if problem is not None:  # quarantined at validation: never reached from a run
+            raise InputError(f"a conversation to encode is not valid ({problem})", field=self.column)
+        encoded = labelled_many(conversations, tokens)
+        problem = next((e for e in encoded if isinstance(e, str)), None)
+        if problem is not None:
+            raise InputError(f"a conversation to encode does not fit the chat template ({problem})", field=self.column)
         return encoded
-
-
-def _render(tokens: Tokens, messages: list[dict[str, str]], generation: bool = False) -> list[int]:
-    if not messages and not generation:
-        return []
-    template = None if getattr(tokens.tokenizer, "chat_template", None) else PLAIN_TEMPLATE
-    ids = tokens.tokenizer.apply_chat_template(
-        messages, tokenize=True, add_generation_prompt=generation, chat_template=template
-    )
-    if isinstance(ids, dict) or hasattr(ids, "keys"):  # a BatchEncoding
-        ids = ids["input_ids"]
-    return list(ids)
-
-
-def _misaligned() -> InputError:
-    return InputError(
-        "the model's chat template renders a conversation's prefix differently from the whole "
-        "conversation, so the assistant turns' tokens cannot be found",
-        field="--model",
-        hint="use a model whose chat template renders each turn after the ones before it",
-    )
-
-
-def _common_prefix(a: list[int], b: list[int]) -> int:
-    n = 0
-    while n < min(len(a), len(b)) and a[n] == b[n]:
-        n += 1
-    return n
-
-
-def _without_trailing_space(tokens: Tokens, ids: list[int], start: int, end: int) -> int:
-    """The span's end before tokens that decode to whitespace only (the newline after an end-of-turn token)."""
-    while end > start and not tokens.tokenizer.decode([ids[end - 1]]).strip():
-        end -= 1
-    return end
-
-
-def _turn_span(tokens: Tokens, messages: list[dict[str, str]], i: int, ids: list[int]) -> tuple[int, int]:
-    """Where turn i's own tokens lie in the conversation's ids: an assistant turn's content and its
-    end-of-turn token (after the header the generation prompt renders); another turn's content only
-    (its header and trailer: what the same turn with empty content renders around it)."""
-    through = _render(tokens, messages[: i + 1])
-    if ids[: len(through)] != through:
-        raise _misaligned()
-    if messages[i]["role"] == "assistant":
-        head = _render(tokens, messages[:i], generation=True)
-        if ids[: len(head)] != head:
-            raise _misaligned()
-        return len(head), _without_trailing_space(tokens, ids, len(head), len(through))
-    before = _render(tokens, messages[:i])
-    if ids[: len(before)] != before:
-        raise _misaligned()
-    own = through[len(before) :]
-    empty = _render(tokens, [*messages[:i], {"role": messages[i]["role"], "content": ""}])[len(before) :]
-    header = _common_prefix(own, empty)
-    trailer = _common_prefix(own[header:][::-1], empty[header:][::-1])
-    return len(before) + header, len(through) - trailer
 
 
 def labelled(messages: list[dict[str, str]], tokens: Tokens) -> Encoded:
     """(input ids, labels) of a conversation: labels on the tokens of `tokens.span` only.
 
-    `all-assistant`: every assistant turn; `last-turn`: the last assistant turn; `conversation`: every
-    turn's content (the template's headers and default system prompt never). Turns that start past
-    `max_length` are not rendered: they would be cut off.
-    """
-    ids = _render(tokens, messages)
-    labels = [IGNORE] * len(ids)
-    last = max(i for i, m in enumerate(messages) if m["role"] == "assistant")
-    for i, message in enumerate(messages):
-        if tokens.span == "last-turn" and i != last:
-            continue
-        if tokens.span != "conversation" and message["role"] != "assistant":
-            continue
-        start, end = _turn_span(tokens, messages, i, ids)
-        if start >= tokens.max_length:
-            break
-        labels[start:end] = ids[start:end]
-    return ids[: tokens.max_length], labels[: tokens.max_length]
+    `all-assistant`: every assistant turn (its content and end of turn); `last-turn`: the last assistant
+    turn; `conversation`: every turn's content (the template's headers and default system prompt
+    never). Cut to `max_length` by `tokens.truncation` (curation.formats.chat_spans)."""
+    found = labelled_many([messages], tokens)[0]
+    if isinstance(found, str):
+        raise TemplateMismatch(found)
+    return found
+
+
+def as_given(frame: pd.DataFrame) -> pd.DataFrame:
+    """Chat rows as a user gave them, for selection.jsonl: each turn with its own keys only (Parquet
+    gives every turn of a column every key any turn had, as nulls)."""
+    if "messages" not in frame.columns:
+        return frame
+    found = [Messages().normalized(v) for v in frame["messages"]]
+    return frame.assign(messages=[v if isinstance(f, str) else f for v, f in zip(frame["messages"], found)])
 
 
 def trained_tokens(encoded: Encoded) -> int:

@@ -32,14 +32,16 @@ def positions(model_dir: str) -> int | None:
     return int(found) if isinstance(found, int) and found > 0 else None
 
 
-def tokens_of(tokenizer, model_dir: str, max_length: int, span: str = "all-assistant") -> Tokens:
+def tokens_of(
+    tokenizer, model_dir: str, max_length: int, span: str = "all-assistant", truncation: str = "keep-answer"
+) -> Tokens:
     """Tokens with this tokenizer of the model in `model_dir`: `max_length` never above the positions
     the model has; every row starts with its BOS token (EOS when it has none)."""
     limit = positions(model_dir)
     start = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
-    return Tokens(tokenizer, min(max_length, limit) if limit else max_length, start, span)
+    return Tokens(tokenizer, min(max_length, limit) if limit else max_length, start, span, truncation)
 
 
-def tokens_for(model_dir: str, max_length: int) -> Tokens:
+def tokens_for(model_dir: str, max_length: int, truncation: str = "keep-answer") -> Tokens:
     """The model's Tokens, with the tokenizer this process loaded once for the directory."""
-    return tokens_of(_tokenizer(model_dir), model_dir, max_length)
+    return tokens_of(_tokenizer(model_dir), model_dir, max_length, truncation=truncation)

@@ -23,7 +23,11 @@ def adapter_for(spec: ModelSpec) -> ModelAdapter:
             from curation.models.causal_lm import CausalLMAdapter
 
             _LOADED[spec] = CausalLMAdapter(
-                spec.model, spec.max_length, row_format=spec.row_format, spans=(spec.loss_on, spec.score_on)
+                spec.model,
+                spec.max_length,
+                row_format=spec.row_format,
+                spans=(spec.loss_on, spec.score_on),
+                truncation=spec.truncation,
             )
     return _LOADED[spec]
 

@@ -28,6 +28,7 @@ class ModelSpec:
     row_format: str | None = None
     loss_on: str = "all-assistant"
     score_on: str = "all-assistant"
+    truncation: str = "keep-answer"
 
     @classmethod
     def of(cls, config, target) -> ModelSpec:
@@ -35,7 +36,7 @@ class ModelSpec:
         ref = target.ref
         return cls(
             config.model, ref.feature_dim, target.num_classes, config.max_length, ref.format, config.loss_on,
-            config.score_on,
+            config.score_on, config.truncation,
         )  # fmt: skip
 
 

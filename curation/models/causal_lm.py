@@ -105,6 +105,7 @@ class CausalLMAdapter(ModelAdapter, PerRowGradients):
         device: str | None = None,
         row_format: str | None = None,
         spans: tuple[str, str] = ("all-assistant", "all-assistant"),
+        truncation: str = "keep-answer",
     ):
         if not os.path.isdir(model_dir) or not os.path.exists(os.path.join(model_dir, "config.json")):
             raise InputError(
@@ -149,7 +150,7 @@ class CausalLMAdapter(ModelAdapter, PerRowGradients):
         # Never more positions than the model has; as the target checks tokenize (curation.formats.tokens).
         # Chat rows: the training span (warmup, finetunes, their evaluation) and the score's span
         # (the endpoint losses and the calibration's judge); curation.formats.base.Tokens.
-        self.tokens = tokens_of(self.tokenizer, model_dir, max_length, spans[0])
+        self.tokens = tokens_of(self.tokenizer, model_dir, max_length, spans[0], truncation)
         self.score_tokens = self.tokens.spanning(spans[1])
         self.max_length, self.start_id = self.tokens.max_length, self.tokens.start_id
         # The rows' format, detected once at ingest; None (direct use, tests): detected from each call's columns.
@@ -175,6 +176,7 @@ class CausalLMAdapter(ModelAdapter, PerRowGradients):
             "loss": "mean over labelled tokens",
             "loss_on": self.tokens.span,
             "score_on": self.score_tokens.span,
+            "truncation": self.tokens.truncation,
         }
 
     # --- tokens ---------------------------------------------------------------------------

@@ -59,8 +59,9 @@ def test_chat_rows_run_end_to_end(sharegpt, tiny_lm, prefect_api_url, tmp_path):
         finetune_epochs=1,
     )  # fmt: skip
     forget_adapters()
-    assert pd.read_parquet(out / "quarantine.parquet")["reason"].tolist() == ["unknown_role", "no_trained_tokens"]
-    assert len(pd.read_parquet(out / "scores.parquet")) == 90
+    # the row whose question is longer than --max-length is kept: cut from the left (--truncation keep-answer)
+    assert pd.read_parquet(out / "quarantine.parquet")["reason"].tolist() == ["unknown_role"]
+    assert len(pd.read_parquet(out / "scores.parquet")) == 91
     selection = [json.loads(line) for line in (out / "selection.jsonl").read_text().splitlines()]
     assert len(selection) == 30 and all(row["messages"][1]["role"] == "assistant" for row in selection)
     assert sum(row["domain"] == "web" for row in selection) / 30 > 30 / 90  # above the target's pool share

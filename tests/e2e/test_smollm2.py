@@ -64,6 +64,35 @@ def test_the_loss_mask_on_smollm2s_own_template_is_the_assistant_content_and_end
     assert labelled(chat, tokens.spanning("last-turn"))[1] == last
 
 
+def test_smollm2_labels_code_answers_blank_lines_and_assistant_first_conversations(smollm2):
+    """Findings 1 and 2 of the real-data pass, on the real template: an answer opening with indentation
+    or a blank line (BPE merges it with the header's newline) and a conversation opening with an
+    assistant turn (36% of ShareGPT V3) are labelled on exactly each answer and its end of turn."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(smollm2)
+    turns = [
+        {"role": "assistant", "content": "Hello! How can I help you today?"},
+        {"role": "user", "content": "Write f."},
+        {"role": "assistant", "content": "    def f(x):\n        return x"},
+        {"role": "user", "content": "And HTTP?"},
+        {"role": "assistant", "content": "\n\nThe HTTP status line comes first."},
+    ]
+    ids, labels = labelled(turns, Tokens(tokenizer, max_length=512, start_id=tokenizer.bos_token_id))
+    assert tokenizer.decode(ids).startswith(SYSTEM)
+    runs, current = [], []
+    for label in [*labels, IGNORE]:
+        if label == IGNORE and current:
+            runs.append(tokenizer.decode(current))
+            current = []
+        elif label != IGNORE:
+            current.append(label)
+    assert [run.replace("<|im_end|>", "").strip("\n") for run in runs] == [
+        t["content"].strip("\n") for t in turns if t["role"] == "assistant"
+    ]  # fmt: skip
+    assert all(run.endswith("<|im_end|>") for run in runs)
+
+
 def test_the_chat_demo_runs_and_its_selection_trains_with_datasets_and_trl(smollm2, curate_cli, tmp_path):
     """The README's chat example, as written: `curate demo --chat --out demo-chat`."""
     out = tmp_path / "demo-chat"

@@ -65,3 +65,47 @@ def test_arrow_shards_are_read_as_streams_and_as_files(tmp_path):
     with pytest.raises(InputError, match="Arrow"):
         read_rows(str(tmp_path / "bad.arrow"))
     assert len(open_source(str(tmp_path)).files) == 3
+
+
+def test_a_json_array_after_a_byte_order_mark_is_read(tmp_path):
+    """Finding 12: Windows tools write a UTF-8 BOM before the array."""
+    path = tmp_path / "bom.json"
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps([{"id": "a", "conversations": TURNS}]).encode())
+    assert read_rows(str(path))["conversations"].iloc[0] == TURNS
+
+
+def test_a_lone_surrogate_in_a_json_array_is_marked_as_in_json_lines(tmp_path):
+    """Finding 6: the array reader keeps a lone surrogate (to be quarantined as invalid_unicode), never `?`."""
+    from curation.rows import UNICODE_COLUMN
+
+    row = (
+        '{"id": "a", "conversations": [{"from": "human", "value": "bad \\ud800 here"}, {"from": "gpt", "value": "x"}]}'
+    )
+    good = (
+        '{"id": "b", "conversations": [{"from": "human", "value": "ok \\ud83d\\ude00"}, {"from": "gpt", "value": "y"}]}'
+    )
+    (tmp_path / "rows.json").write_text(f"[{row}, {good}]")
+    (tmp_path / "rows.jsonl").write_text(f"{row}\n{good}\n")
+    array, lines = read_rows(str(tmp_path / "rows.json")), read_rows(str(tmp_path / "rows.jsonl"))
+    for frame in (array, lines):
+        assert frame[UNICODE_COLUMN].iloc[0] == "conversations" and frame[UNICODE_COLUMN].isna().iloc[1]
+        assert "?" not in frame["conversations"].iloc[0][0]["value"]
+        assert frame["conversations"].iloc[1][0]["value"] == "ok \U0001f600"
+    assert array["conversations"].iloc[0] == lines["conversations"].iloc[0]
+
+
+def test_a_glob_matching_directories_reads_them_as_directory_pools(tmp_path):
+    """Finding 11: `--pool 'd/d?'` of save_to_disk directories, or `hub/*` beside a hidden `.cache/`."""
+    table = pa.table({"id": ["a", "b"], "text": ["one", "two"]})
+    for name in ("d1", "d2"):
+        (tmp_path / "d" / name).mkdir(parents=True)
+        with pa.ipc.new_stream(tmp_path / "d" / name / "data-00000-of-00001.arrow", table.schema) as writer:
+            writer.write_table(table)
+        (tmp_path / "d" / name / "state.json").write_text("{}")
+    (tmp_path / "hub" / "data").mkdir(parents=True)
+    (tmp_path / "hub" / ".cache").mkdir()
+    (tmp_path / "hub" / ".cache" / "x.jsonl").write_text('{"text": "hidden"}\n')
+    (tmp_path / "hub" / "data" / "train.jsonl").write_text('{"text": "one"}\n')
+    (tmp_path / "hub" / "README.md").write_text("# a dataset card")
+    assert len(read_rows(str(tmp_path / "d" / "d?"))) == 4
+    assert read_rows(str(tmp_path / "hub" / "*"))["text"].tolist() == ["one"]
