@@ -11,7 +11,8 @@
   the losses but not θT cannot share a row cache.
 
 - The calibration (curation.calibration_cache) depends on the validation rows, θ0, its grid and
-  settings, and the reference sample, which is pinned per target by `reference_key`.
+  settings, and the reference sample, which is pinned per target and per reading settings by
+  `reference_key`.
 
 Options that only act after scoring (budget, selection, output folder, the seed of the selection
 and the finetunes, shard size, engine) are in no key: runs that differ only in them share entries.
@@ -60,9 +61,13 @@ def cache_keys(adapter, warm_rows, config, start: str = "theta0") -> CacheKeys:
     return CacheKeys(key, row_score_key(key, identity, start))
 
 
-def reference_key(validation_hash: str, rows: int) -> str:
-    """The key of the reference sample pinned for a target: the validation rows' hash and its size."""
-    return json_hash({"kind": "reference", "validation": validation_hash, "rows": rows, "code": CODE_VERSION})
+def reference_key(validation_hash: str, rows: int, model: Any) -> str:
+    """The key of the reference sample pinned for a target: the validation rows' hash, its size and
+    `model_identity` (θ0's files and how it reads rows: max length, spans, truncation), under which
+    its rows were admitted (a row admitted at one token limit may have no trained token at another)."""
+    return json_hash(
+        {"kind": "reference", "validation": validation_hash, "rows": rows, "model": model, "code": CODE_VERSION}
+    )
 
 
 def calibration_key(validation_hash: str, model: Any, settings: dict[str, Any], reference_hash: str) -> str:

@@ -2,9 +2,9 @@
 
 - The reference sample is the pool rows of smallest content hash (deterministic, whatever their
   order). The first pool curated for a target gives it; it is pinned at
-  `<cache>/calibration/reference-<key>.parquet` (key: the validation rows' hash and the sample
-  size), so every later pool is judged against the same rows and finds the calibration again:
-  the calibration is a property of the target, like θT.
+  `<cache>/calibration/reference-<key>.parquet` (key: the validation rows' hash, the sample
+  size and the model with its reading settings), so every later pool is judged against the same
+  rows and finds the calibration again: the calibration is a property of the target, like θT.
 - A calibration's result (the chosen config and the grid's table) is
   `<cache>/calibration/<key>.json`, written atomically under a lock, so two runs compute it once;
   `--method auto`'s choice read from it is `<cache>/calibration/choice-<key>.json`, the same way.
@@ -14,7 +14,7 @@ A damaged entry (unreadable Parquet or JSON, fields missing) is set aside and re
 
 from __future__ import annotations
 
-from typing import Callable, TypeVar
+from typing import Any, Callable, TypeVar
 
 import pandas as pd
 import pyarrow as pa
@@ -51,10 +51,11 @@ def reference_sample(parts: list[str], rows: int, columns: tuple[str, ...]) -> p
 
 
 def pinned_reference(
-    cache: str, validation_hash: str, parts: list[str], rows: int, columns: tuple[str, ...]
+    cache: str, validation_hash: str, parts: list[str], rows: int, columns: tuple[str, ...], model: Any
 ) -> tuple[pd.DataFrame, str]:
-    """The target's reference sample (of `columns`) and its hash: the pinned one, or this pool's, pinned now."""
-    url = join(cache, "calibration", f"reference-{reference_key(validation_hash, rows)}.parquet")
+    """The target's reference sample (of `columns`) and its hash: the pinned one, or this pool's, pinned
+    now. `model`: `model_identity`, so a sample admitted under other reading settings is never reused."""
+    url = join(cache, "calibration", f"reference-{reference_key(validation_hash, rows, model)}.parquet")
     if exists(url):
         try:
             frame = read_parquet(url)

@@ -82,7 +82,20 @@ class MethodChoice:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], status: str) -> MethodChoice:
-        return cls(**{k: v for k, v in data.items() if k not in ("status", "key")}, status=status)
+        """A stored choice, verified: one of its candidates, and the one its own table chooses (an
+        edited or damaged entry raises, and is set aside and rebuilt)."""
+        found = cls(**{k: v for k, v in data.items() if k not in ("status", "key")}, status=status)
+        found.verify()
+        return found
+
+    def verify(self) -> None:
+        if not self.candidates:
+            raise ValueError("the stored choice has no candidates")
+        winner = _winner(self.candidates)
+        similarity = self.similarity if winner["method"] == "lossdrop" else winner["similarity"]
+        marked = [row for row in self.candidates if row["chosen"]]
+        if (winner["method"], similarity) != (self.method, self.similarity) or marked != [winner]:
+            raise ValueError(f"the stored choice ({self.method}, {self.similarity}) is not what its table chooses")
 
 
 NO_SEPARATION = (
@@ -124,6 +137,13 @@ def fold_figures(
     return figures
 
 
+def _winner(table: list[dict[str, Any]]) -> dict[str, Any]:
+    """The highest mean wins; candidates within TIE of it are tied, and the cheapest of those wins."""
+    best = max(row["specificity"] for row in table)
+    tied = [row for row in table if row["specificity"] >= best - TIE]
+    return min(tied, key=lambda row: (COST[row["method"]], -row["specificity"]))
+
+
 def choose(figures: dict[tuple[str, str], list[float]], similarity: str) -> tuple[list[dict[str, Any]], str, str]:
     """The candidates' table (mean and spread over folds), the chosen method and its similarity.
 
@@ -139,8 +159,6 @@ def choose(figures: dict[tuple[str, str], list[float]], similarity: str) -> tupl
         }
         for (method, reduce), values in figures.items()
     ]
-    best = max(row["specificity"] for row in table)
-    tied = [row for row in table if row["specificity"] >= best - TIE]
-    winner = min(tied, key=lambda row: (COST[row["method"]], -row["specificity"]))
+    winner = _winner(table)
     winner["chosen"] = True
     return table, winner["method"], similarity if winner["method"] == "lossdrop" else winner["similarity"]

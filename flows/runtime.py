@@ -227,7 +227,9 @@ def _exit_code_for(err: BaseException) -> tuple[int, str]:
     if fault is not None:
         return fault.exit_code, f"curate: error: {fault}"
     # A bug: the traceback goes to a file that outlives this process, the terminal gets one line.
-    log = os.path.join(os.path.expanduser(os.environ.get("CURATE_ERROR_LOG_DIR", "~/.cache/curate")), "errors")
+    from curation.config import default_cache_dir
+
+    log = os.path.expanduser(os.environ.get("CURATE_ERROR_LOG_DIR") or os.path.join(default_cache_dir(), "errors"))
     try:
         os.makedirs(log, exist_ok=True)
         path = os.path.join(log, f"{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.log")

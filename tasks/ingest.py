@@ -1,7 +1,7 @@
 """Ingest: find a pool's files (Parquet or JSONL, local or s3://) and stream them in batches.
 
-`open_source` lists the files and what identifies their content (size and ETag or mtime) without
-reading them, so a pool validated before is found in the cache (`curation.pool_cache`) without a
+`open_source` lists the files and what identifies their content (size and the ETag on S3, a fast
+digest of the bytes locally), so a pool validated before is found in the cache (`curation.pool_cache`) without a
 read. `check_files` reads every Parquet footer up front (column types), so that a truncated part
 among good parts, or a column of the wrong type, stops the run before anything is scored.
 `iter_batches` then streams record batches with provenance (file, row), so memory does not grow
@@ -18,6 +18,7 @@ from typing import Iterator
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+import xxhash
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
@@ -37,8 +38,8 @@ BATCH_ROWS = 65_536
 
 @dataclass(frozen=True)
 class Source:
-    """The files behind a path, and what identifies each one's content without reading it:
-    (file, size, ETag on S3 or modification time locally)."""
+    """The files behind a path, and what identifies each one's content: (file, size, the ETag on S3
+    or a digest of the bytes locally)."""
 
     url: str
     files: tuple[str, ...]
@@ -156,15 +157,25 @@ def _check_footer(url: str) -> None:
 
 
 def _identity(file: str) -> tuple[str, int, str]:
+    """(file, size, version): the store's ETag (S3: a digest of the content), else an xxh3-128 digest
+    of the bytes. Never a modification time: `cp -p`, `rsync -t` and restored backups keep it across
+    an edit of the same size, and the validated-pool cache would serve the old rows."""
     fs, path = filesystem(file)
     with storage_errors(file):
         info = fs.info(path)
-    version = info.get("ETag") or info.get("mtime") or info.get("LastModified") or ""
+        version = info.get("ETag")
+        if not version:
+            digest = xxhash.xxh3_128()
+            with fs.open(path, "rb") as handle:
+                for block in iter(lambda: handle.read(8 << 20), b""):
+                    digest.update(block)
+            version = "xxh3:" + digest.hexdigest()
     return file, int(info.get("size") or 0), str(version)
 
 
 def open_source(url: str) -> Source:
-    """The files behind a path and their identities (a listing and a stat each: no file is read)."""
+    """The files behind a path and their identities (a listing and a stat each; a local file's bytes
+    are hashed, at GB/s)."""
     files = resolve_files(url)
     return Source(url=url, files=tuple(files), identity=tuple(_identity(f) for f in files))
 

@@ -71,7 +71,7 @@ def reference_for(adapter: ModelAdapter, target: Target, pool: PoolCheck, config
     rows = min(config.calibration_reference, grid_for(adapter).max_reference or config.calibration_reference)
     validation_hash = dataset_hash(target.warm_rows[HASH_COLUMN])
     columns = target.ref.row_format.model_columns()
-    return pinned_reference(config.cache, validation_hash, pool.valid_parts, rows, columns)
+    return pinned_reference(config.cache, validation_hash, pool.valid_parts, rows, columns, model_identity(adapter))
 
 
 def find_warmup(adapter: ModelAdapter, target: Target, pool: PoolCheck, base: WarmupConfig, config) -> Calibration:

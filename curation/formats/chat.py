@@ -150,7 +150,16 @@ class ChatFormat(RowFormat):
         if reading is None:
             return []
         mismatch = "the model's chat template does not write this conversation's turns as given"
-        hint = f"every token the loss or the score would read lies past --max-length {reading.max_length}"
+        from curation.formats.tokens import positions
+
+        limit, cap = reading.max_length, positions(reading.model)
+        if cap is not None and cap < limit:  # the model allows fewer positions than asked: name its limit
+            words = f"the token limit {cap} (the model's positions; --max-length {limit} asks for more)"
+        else:
+            words = f"--max-length {limit}"
+        hint = f"every token the loss or the score would read lies past {words}"
+        if reading.truncation == "keep-start":
+            hint += "; --truncation keep-answer keeps such rows by cutting them from the left"
         return [
             Check("template_mismatch", self.column, "ExpectColumnValuesToNotBeInSet", "_trained_tokens",
                   {"value_set": [TEMPLATE_MISMATCH]}, mismatch),

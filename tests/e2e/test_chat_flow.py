@@ -116,3 +116,53 @@ def test_a_validation_set_without_a_valid_conversation_exits_2_naming_file_row_a
     line = done.stderr.strip().splitlines()[-1]
     assert str(validation) in line and "row 0" in line and "field 'conversations'" in line and "unknown_role" in line
     assert not (tmp_path / "out").exists()
+
+
+def test_rejected_and_selected_conversations_keep_their_structure(tiny_lm, prefect_api_url, tmp_path):
+    """Findings 7, 8, 10: one JSON lines file mixing both chat forms (capitalized speakers, extra turn
+    keys, an assistant-first row, a code answer); every selected row comes back as given (speakers
+    mapped), and quarantine.parquet holds rejected conversations as lists of turns, nulls as nulls."""
+    forget_adapters()
+    given = []
+    for i, row in enumerate(_conversations(WEB, 12, 200, False) + _conversations(MATH, 12, 300, False)):
+        turns = row["messages"]
+        if i % 3 == 0:
+            given.append({"conversations": [{"from": "Human", "value": turns[0]["content"], "name": "ann"},
+                                            {"from": "GPT", "value": turns[1]["content"], "weight": 1}]})  # fmt: skip
+        else:
+            given.append({"messages": [dict(turns[0], name="bob") if i % 3 == 1 else turns[0], turns[1]]})
+    given.append({"messages": [{"role": "assistant", "content": "Hello! How can I help?"}, *given[1]["messages"]]})
+    given.append({"messages": [{"role": "user", "content": "Code?"}, {"role": "assistant", "content": "    x = 1"}]})
+    bad = [
+        {"messages": [{"role": "tool", "content": "x"}, {"role": "assistant", "content": "y"}]},
+        {"messages": None},
+        {"messages": "just text"},
+        {"messages": [{"role": "user", "content": " ".join(WEB)}, {"role": "assistant", "content": "Cut."}]},
+    ]
+    paths = {"validation": _conversations(WEB, 16, 0, False), "pool": given + bad}
+    for name, rows in paths.items():
+        paths[name] = tmp_path / f"{name}.jsonl"
+        paths[name].write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "out"
+    curate_run(
+        pool=str(paths["pool"]), validation=str(paths["validation"]), model=tiny_lm, budget=len(given),
+        out=str(out), cache=str(tmp_path / "cache"), warmup="fixed", warmup_steps=2, skip_finetune=True,
+        method="lossdrop", truncation="keep-start", export_format="both",
+    )  # fmt: skip
+    forget_adapters()
+    roles = {"Human": "user", "GPT": "assistant"}
+    expected = [
+        [{"role": roles[t["from"]], "content": t["value"], **{k: v for k, v in t.items() if k not in ("from", "value")}}
+         for t in row["conversations"]] if "conversations" in row else row["messages"]
+        for row in given
+    ]  # fmt: skip
+    selection = [json.loads(line) for line in (out / "selection.jsonl").read_text().splitlines()]
+    assert len(selection) == len(given)
+    assert all(row["messages"] == expected[row["source_row"]] for row in selection)
+    quarantine = pd.read_parquet(out / "quarantine.parquet").sort_values("_source_row")
+    assert quarantine["reason"].tolist() == ["unknown_role", "empty_conversation", "not_a_conversation",
+                                             "no_trained_tokens"]  # fmt: skip
+    tool, null, text, cut = quarantine.to_dict("records")
+    assert [dict(t) for t in tool["messages"]][0]["role"] == "tool" and null["messages"] is None
+    assert text["messages"] is None and json.loads(text["messages_json"]) == "just text"
+    assert [t["content"] for t in cut["messages"]] == [" ".join(WEB), "Cut."]

@@ -374,3 +374,56 @@ def test_the_error_line_starts_a_line_of_its_own_after_a_bar_cut_short(capsys):
     bar.close()
     lines = capsys.readouterr().err.splitlines()
     assert any(line == "curate: terminated (SIGTERM); temporary files removed, no outputs published" for line in lines)
+
+
+# --- `curate model fetch` (finding 13 of issue 32): one line, exit 2 or 3, no partial directory ----
+def _fetch_args(to: Path) -> list[str]:
+    from curation.config import default_cache_dir
+
+    return ["model", "fetch", "smollm2", "--to", str(to), "--cache", default_cache_dir()]
+
+
+@pytest.mark.real_model
+def test_model_fetch_on_a_full_disk_exits_3_and_leaves_no_partial_directory(tmp_path):
+    small = tmp_path / "small"
+    result, left = _in_a_small_filesystem(
+        small, 20_000, [sys.executable, "-m", "flows.cli", *_fetch_args(small / "smol")], _env(tmp_path, None)
+    )
+    _assert_one_error_line(result, 3, ["no space left", "small/smol", "--to"])
+    assert left == [], left  # neither smol/ nor smol.partial/
+
+
+def test_model_fetch_onto_a_read_only_mount_or_a_file_exits_2_naming_to(tmp_path):
+    readonly = tmp_path / "ro"
+    readonly.mkdir()
+    as_root = [] if os.geteuid() == 0 else ["--map-root-user"]
+    script = 'mount -t tmpfs -o ro tmpfs "$1" || exit 99; shift; "$@"'
+    command = [sys.executable, "-m", "flows.cli", *_fetch_args(readonly / "smol")]
+    result = subprocess.run(
+        ["unshare", "--mount", *as_root, "sh", "-c", script, "sh", str(readonly), *command],
+        cwd=REPO, env=_env(tmp_path, None), capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode != 99, result.stderr
+    _assert_one_error_line(result, 2, ["field '--to'", "cannot write the model here", "ro/smol"])
+    in_the_way = tmp_path / "smol"
+    in_the_way.write_text("a file")
+    _assert_one_error_line(_cli(_fetch_args(in_the_way), _env(tmp_path, None)), 2, ["field '--to'", "not a fetched"])
+    assert in_the_way.read_text() == "a file"
+
+
+@pytest.mark.real_model
+def test_model_fetch_stopped_midway_leaves_no_partial_directory(tmp_path):
+    """SIGTERM while converting: exit 143, and nothing a later fetch or run could take for a model."""
+    env = _env(tmp_path, None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "flows.cli", *_fetch_args(tmp_path / "smol")], cwd=REPO, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 300
+    while not (tmp_path / "smol.partial").exists() and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.2)
+    assert (tmp_path / "smol.partial").exists(), "the conversion never started"
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 143 and "Traceback" not in stderr, stderr
+    assert not (tmp_path / "smol.partial").exists() and not (tmp_path / "smol").exists()

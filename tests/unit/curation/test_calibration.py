@@ -131,13 +131,19 @@ def test_the_reference_is_the_pool_rows_of_smallest_hash_and_is_pinned_per_targe
     sample = reference_sample(parts, 10, COLUMNS)
     assert sorted(sample[HASH_COLUMN]) == sorted(reference[HASH_COLUMN])[:10]
     cache = str(tmp_path / "cache")
-    first, first_hash = pinned_reference(cache, "v1", parts, 10, COLUMNS)
+    model = {"files": "f", "max_length": 64, "truncation": "keep-start"}
+    first, first_hash = pinned_reference(cache, "v1", parts, 10, COLUMNS, model)
     other_pool = str(tmp_path / "other.parquet")
     validation.to_parquet(other_pool)
-    again, again_hash = pinned_reference(cache, "v1", [other_pool], 10, COLUMNS)  # a later pool: the same reference
+    again, again_hash = pinned_reference(cache, "v1", [other_pool], 10, COLUMNS, model)  # a later pool: the same
     assert again_hash == first_hash and list(again[HASH_COLUMN]) == list(first[HASH_COLUMN])
-    _, another_target = pinned_reference(cache, "v2", [other_pool], 10, COLUMNS)
+    _, another_target = pinned_reference(cache, "v2", [other_pool], 10, COLUMNS, model)
     assert another_target != first_hash
+    # finding 4: other reading settings (a token limit at which other rows are admitted) pin their own sample
+    shorter = dict(model, max_length=32)
+    _, reread = pinned_reference(cache, "v1", [other_pool], 10, COLUMNS, shorter)
+    assert reread != first_hash
+    assert pinned_reference(cache, "v1", parts, 10, COLUMNS, shorter)[1] == reread
 
 
 def test_a_damaged_calibration_entry_is_set_aside_and_computed_again(domains, tmp_path):

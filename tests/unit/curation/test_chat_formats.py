@@ -315,3 +315,12 @@ def test_min_and_max_chars_apply_to_a_conversations_turns_together():
     assert facts["_conversation_chars"].tolist() == [len("What is a URL?A resource address."), 2, -1]
     check = Messages().checks(Limits(min_chars=5, max_chars=10))[-1]
     assert check.reason == "conversation_length" and check.options == {"min_value": 5, "max_value": 10}
+
+
+def test_the_no_trained_tokens_hint_names_the_limit_the_model_allows(chat_lm):
+    """Finding 15: the model has 128 positions; --max-length 256 is capped, and the hint says so."""
+    from curation.formats import Reading
+
+    checks = Messages().target_checks({"reading": Reading(chat_lm, max_length=256, truncation="keep-start")})
+    hint = next(c.hint for c in checks if c.reason == "no_trained_tokens")
+    assert "token limit 128" in hint and "--max-length 256" in hint and "keep-answer" in hint

@@ -91,3 +91,33 @@ def test_a_skipped_choice_is_the_loss_drop_and_says_why():
     choice = MethodChoice("lossdrop", "max", status="skipped")
     assert choice.words() == "method: lossdrop (auto: too few validation rows to judge on folds)"
     assert choice.outranks is None and not choice.separates
+
+
+def test_an_edited_choice_entry_is_verified_set_aside_and_rebuilt(tmp_path):
+    """Finding 14: a stored choice is one of its candidates and the one its own table chooses."""
+    table, method, similarity = choose({("lossdrop", "-"): [0.3, 0.3], ("embedding", "max"): [0.1, 0.1]}, "max")
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return MethodChoice(method, similarity, table, folds=2, forward_passes=90)
+
+    obtain_method_choice(compute, str(tmp_path), "k1")
+    entry = tmp_path / "calibration" / "choice-k1.json"
+    stored = json.loads(entry.read_text())
+    for edit in (
+        {"method": "gradcos"},  # a method auto never picks
+        {"method": "blend"},  # the top level disagrees with the table
+        {"candidates": [dict(row, chosen=not row["chosen"]) for row in stored["candidates"]]},
+        {
+            "candidates": [
+                dict(row, specificity=0.9 if row["method"] == "embedding" else row["specificity"])
+                for row in stored["candidates"]
+            ]
+        },  # fmt: skip
+    ):
+        entry.write_text(json.dumps({**stored, **edit}))
+        rebuilt = obtain_method_choice(compute, str(tmp_path), "k1")
+        assert rebuilt.status == "miss" and rebuilt.method == "lossdrop"
+    assert len(calls) == 5 and list((tmp_path / "damaged").rglob("choice-k1.json"))
+    assert obtain_method_choice(compute, str(tmp_path), "k1").status == "hit"

@@ -3,6 +3,7 @@ whatever their target, admit its cached rows without reading a pool file; a dama
 
 from __future__ import annotations
 
+import json
 import os
 
 import pandas as pd
@@ -12,7 +13,7 @@ from runs import curate_run
 from curation.models import forget_adapters
 from curation.pool_cache import QUARANTINE, entry_url, pool_key
 from tasks.ingest import open_source, read_rows
-from tasks.validate import Limits, check_pool_for, reference_from
+from tasks.validate import Limits, check_pool_for, check_target, reference_from
 
 
 @pytest.fixture
@@ -31,27 +32,44 @@ def two_targets(labelled_task, tmp_path):
 
 
 def _target(path: str):
-    from tasks.validate import check_target
-
     return check_target(read_rows(path), None, "features", Limits())
 
 
-def test_a_second_target_admits_the_cached_rows_without_reading_the_pool(two_targets, tmp_path):
+def test_a_second_target_admits_the_cached_rows_without_reading_the_pool(two_targets, tmp_path, monkeypatch):
+    import tasks.validate
+
     cache = str(tmp_path / "cache")
     first = check_pool_for(
         open_source(two_targets["pool"]), _target(two_targets["first"]), str(tmp_path / "a"), cache, Limits()
     )
     assert first.cache == "miss" and first.valid_rows == first.rows_read == 2400
-    # The same bytes' identity (size, mtime), but content no reader could parse: a run that read the
-    # pool would fail; one that trusts the cache entry for this version does not.
+    # A run that read the pool's rows (or footers) again would fail here; the cache entry of this version serves it.
+    for reader in ("iter_batches", "check_files"):
+        monkeypatch.setattr(tasks.validate, reader, lambda *a, **k: pytest.fail("the pool was read again"))
     pool = two_targets["pool"]
-    stat = os.stat(pool)
-    with open(pool, "r+b") as handle:
-        handle.write(b"\0" * stat.st_size)
-    os.utime(pool, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     second = check_pool_for(open_source(pool), _target(two_targets["second"]), str(tmp_path / "b"), cache, Limits())
     assert second.cache == "hit" and second.valid_rows == 2400 and second.pool_hash == first.pool_hash
     pd.testing.assert_frame_equal(first.load_valid(), second.load_valid())
+
+
+def test_an_edit_of_the_same_size_with_the_old_mtime_is_a_new_version(tmp_path):
+    """Finding 5: `cp -p`, `rsync -t` and restored backups keep the mtime across an edit; the cache
+    must not serve the old rows (a local file's identity is a digest of its bytes)."""
+    pool = tmp_path / "pool.jsonl"
+    rows = [{"prompt": f"q{i}", "response": f"an answer number {i}"} for i in range(20)]
+    pool.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    validation = tmp_path / "v.jsonl"
+    validation.write_text("".join(json.dumps({"prompt": "v", "response": f"val {i}"}) + "\n" for i in range(8)))
+    target = check_target(read_rows(str(validation)), None, "text", Limits())
+    cache = str(tmp_path / "cache")
+    first = check_pool_for(open_source(str(pool)), target, str(tmp_path / "a"), cache, Limits())
+    stat = os.stat(pool)
+    pool.write_text(pool.read_text().replace("answer number 3", "ANSWER number 3"))
+    os.utime(pool, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert os.stat(pool).st_size == stat.st_size and os.stat(pool).st_mtime_ns == stat.st_mtime_ns
+    second = check_pool_for(open_source(str(pool)), target, str(tmp_path / "b"), cache, Limits())
+    assert (first.cache, second.cache) == ("miss", "miss")
+    assert "an ANSWER number 3" in set(second.load_valid()["response"])
 
 
 def test_a_new_version_of_the_pool_is_checked_again(labelled_task, tmp_path):
