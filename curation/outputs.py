@@ -83,11 +83,11 @@ class StagedOutputs:
         write_json_atomic(join(self.staging, name), obj)
         self.names.append(name)
 
-    def publish(self, report: dict[str, Any]) -> None:
-        """Move the staged files into place, then write report.json, the completion marker."""
+    def publish(self, report: dict[str, Any], name: str = REPORT) -> None:
+        """Move the staged files into place, then write `name` (report.json), the completion marker."""
         self._move_staged()
         self.abandon()
-        write_json_atomic(join(self.out, REPORT), report)
+        write_json_atomic(join(self.out, name), report)
 
     def _move_staged(self) -> None:
         """The staged files into place, after removing an older report (it must not vouch for a mix of files)."""

@@ -83,6 +83,7 @@ class PoolCheck:
     pool_hash: str
     files: list[str] = field(default_factory=list)
     cache: str = "miss"  # the validated-pool cache: "hit" (checked by an earlier run) or "miss"
+    truncated: int = 0  # admitted chat rows longer than the token limit, cut by --truncation
 
     def load_valid(self) -> pd.DataFrame:
         """All valid rows in memory, in pool order (small pools and tests; the flow uses `take`)."""

@@ -46,6 +46,7 @@ class Counts(Section):
     validation_rows: int
     warmup_rows: int
     eval_rows: int
+    truncated: int = 0  # valid chat rows longer than --max-length, cut by --truncation
 
 
 class Evaluation(Section):

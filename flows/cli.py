@@ -25,6 +25,13 @@ def parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="curate one pool against a validation set")
     add_options(run, CurateConfig)
 
+    validate = commands.add_parser(
+        "validate",
+        help="ingest and validate a pool for a target, nothing scored: quarantine.parquet, validation.json and "
+        "validation-summary.json under --out, the quarantine reasons printed",
+    )
+    add_options(validate, CurateConfig, exclude=frozenset({"budget"}))
+
     compare = commands.add_parser(
         "compare", help="run several methods on one pool and write a side-by-side table (comparison.md, comparison.csv)"
     )
@@ -81,6 +88,8 @@ def checked_options(args: argparse.Namespace):
 
     if args.command == "run":
         return options_from(CurateConfig, args)
+    if args.command == "validate":  # the budget acts after scoring: any value will do
+        return options_from(CurateConfig, args, budget=1)
     if args.command == "compare":
         from flows.compare import method_list
 
@@ -161,7 +170,8 @@ def _summary(report) -> str:
     lines = [
         f"outputs in {report.config.out}: scores.parquet, {', '.join(report.config.selection_files)}, "
         "quarantine.parquet, score-distribution.png, report.json",
-        f"rows: {counts.valid} valid, {counts.quarantined} quarantined, {counts.selected} selected "
+        f"rows: {counts.valid} valid ({counts.truncated} cut to --max-length), {counts.quarantined} quarantined, "
+        f"{counts.selected} selected "
         f"(validated pool cache {report.cache.pool}); "
         f"warmup cache {report.cache.warmup} ({timings.get('warmup', 0.0):.2f} s), "
         f"scoring {timings.get('score', 0.0):.2f} s",
@@ -177,6 +187,18 @@ def _summary(report) -> str:
             f"random {evaluation.random[metric]:.4f}, lift over random {evaluation.lift:+.4f}"
             f" ({'higher' if evaluation.higher_is_better else 'lower'} {metric} is better)"
         )
+    return "\n".join(lines)
+
+
+def _validation_summary(found: dict) -> str:
+    counts = f"{found['rows_read']} rows read, {found['valid']} valid, {found['quarantined']} quarantined"
+    counts += f", {found['truncated']} valid rows cut to --max-length ({found['truncation']})"
+    cache = found["validated_pool_cache"]
+    lines = [f"validated {found['pool']} in {found['seconds']:.1f} s (validated pool cache {cache}): {counts}"]
+    reasons = sorted(found["quarantine_reasons"].items(), key=lambda item: -item[1])
+    lines += [f"  {reason}: {count}" for reason, count in reasons]
+    if found["refused"]:
+        lines.append(f"a run would refuse this pool: {found['refused']}")
     return "\n".join(lines)
 
 
@@ -207,6 +229,11 @@ def main(argv: list[str] | None = None) -> int:
             serve(options) if args.command == "serve" else _watch(args)
             return 0
         with runtime.prefect_api():
+            if args.command == "validate":
+                from flows.validate import validate_only
+
+                print(_validation_summary(validate_only(options)))
+                return 0
             if args.command == "compare":
                 from flows.compare import compare
 

@@ -24,7 +24,7 @@ from prefect.cache_policies import NO_CACHE
 
 from curation.errors import EnvironmentFault, InputError, environment_fault
 from curation.formats import FORMATS, Column
-from curation.rows import FILE_COLUMN, ROW_COLUMN, UNICODE_COLUMN
+from curation.rows import CUT_COLUMN, FILE_COLUMN, ROW_COLUMN, UNICODE_COLUMN
 from curation.storage import filesystem
 
 JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")  # a .json file may also hold one JSON array of rows
@@ -223,13 +223,18 @@ def _json_array_batches(url: str, batch_rows: int) -> Iterator[pd.DataFrame]:
     """A .json file holding one array of row objects, streamed element by element (ijson), after a
     UTF-8 byte order mark if there is one. ijson's pure-Python backend: its C backend writes a lone
     surrogate (`"\\ud800"`) as `?` in silence, where this one keeps it, to be quarantined as
-    `invalid_unicode` exactly as in JSON lines (about 20 MB/s here: 6 s for ShareGPT V3's 125 MB)."""
+    `invalid_unicode` exactly as in JSON lines (about 20 MB/s here: 6 s for ShareGPT V3's 125 MB).
+
+    An array cut off inside an element (ShareGPT V3 ships so: 125.5 MB, cut mid-string) gives its
+    whole elements as rows and the element it ends inside as a row marked in CUT_COLUMN, which
+    validation quarantines as `cut_off` (in a validation set: an error naming it). JSON that is
+    invalid before the end is an error, as in JSON lines."""
     import ijson
 
     parse = ijson.get_backend("python")
     fs, path = filesystem(url)
     records: list[dict] = []
-    read = 0
+    read, last = 0, None
     with storage_errors(url), fs.open(path, "rb") as handle:
         if handle.read(3) != b"\xef\xbb\xbf":
             handle.seek(0)
@@ -238,13 +243,21 @@ def _json_array_batches(url: str, batch_rows: int) -> Iterator[pd.DataFrame]:
                 if not isinstance(record, dict):
                     raise InputError(f"element {read} of the JSON array is not an object", file=url, row=read)
                 records.append(_mark_lone_surrogates(record))
-                read += 1
+                read, last = read + 1, record
                 if len(records) == batch_rows:
                     yield pd.DataFrame.from_records(records)
                     records = []
+        except ijson.IncompleteJSONError as err:
+            if last is None:  # nothing whole before the end
+                raise InputError(
+                    f"the JSON array is cut off or not valid JSON after {read} elements: {str(err).splitlines()[0]}",
+                    file=url,
+                    row=read,
+                ) from None
+            records.append({**dict.fromkeys(last), CUT_COLUMN: f"the file ends inside element {read}"})
         except ijson.JSONError as err:
             raise InputError(
-                f"the JSON array is cut off or not valid JSON after {read} elements: {str(err).splitlines()[0]}",
+                f"the JSON array is not valid JSON after {read} elements: {str(err).splitlines()[0]}",
                 file=url,
                 row=read,
             ) from None

@@ -80,6 +80,7 @@ def build_report(config, run: TargetRun, pool: PoolCheck, curated: Curated, timi
             validation_rows=len(target.validation),
             warmup_rows=len(target.warm_rows),
             eval_rows=len(target.eval_rows),
+            truncated=pool.truncated,
         ),
         calibration=calibration_use(calibration),
         method_choice=method_choice_use(run.choice),

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
@@ -33,7 +34,7 @@ from curation.hashing import DatasetHasher
 from curation.integrity import Damaged
 from curation.pool import PoolCheck, PoolRejected, Reference, Target
 from curation.pool_cache import QUARANTINE, ValidPool, forget, obtain_valid_pool, pool_key, read_part
-from curation.rows import FILE_COLUMN, HASH_COLUMN, ROW_COLUMN, UNICODE_COLUMN
+from curation.rows import CARRIED_COLUMNS, FILE_COLUMN, HASH_COLUMN, ROW_COLUMN, TRUNCATED_COLUMN, UNICODE_COLUMN
 from curation.storage import arrow_table
 from tasks.ingest import Source, check_files, iter_batches
 
@@ -258,23 +259,33 @@ def admit(valid: ValidPool, target: Target, spill_dir: str, limits: Limits) -> P
     os.makedirs(spill_dir, exist_ok=True)
     checks = _target_checks(target.ref, target.forbidden)
     suite = _suite("pool-target-rows", checks, _all_facts(target.ref)) if checks else None
-    parts, quarantined = [], [read_part(valid, QUARANTINE)]
+    parts, quarantined, truncated = [], [read_part(valid, QUARANTINE)], []
 
     def judge(group: list[tuple[str, pa.Table]]) -> None:
         """One GX run over a group of parts (each run costs ~0.15 s whatever its size), then each part's
         admitted rows to a shard and its rejected ones to the quarantine."""
         frames = [_what_checks_read(t, suite.reads, target.ref.row_format) for _, t in group] if suite else []
-        reasons = suite.reasons(pd.concat(frames, ignore_index=True)) if suite else None
+        frame = pd.concat(frames, ignore_index=True) if suite else None
+        derive = suite is not None and not suite.reads <= set(frame.columns)
+        facts = _all_facts(target.ref)(frame) if derive else {}  # once: the suite reads them, shards carry some
+        reasons = suite.reasons(frame.assign(**facts)) if suite else None
+        carried = {name: facts[name] for name in CARRIED_COLUMNS if name in facts}
         offset = 0
         for name, table in group:
             whole = table
+            for column, values in carried.items():  # the tokens validation made, for scoring
+                part = values[offset : offset + table.num_rows]
+                kind = pa.bool_() if values.dtype == bool else pa.list_(pa.int32())
+                table = table.append_column(column, pa.array(list(part), type=kind))
             if reasons is not None:
                 bad = reasons.iloc[offset : offset + table.num_rows].notna().to_numpy()
                 if bad.any():
                     why = reasons.iloc[offset : offset + table.num_rows][bad].astype(str)
-                    quarantined.append(table.filter(pa.array(bad)).append_column("reason", pa.array(why)))
+                    quarantined.append(whole.filter(pa.array(bad)).append_column("reason", pa.array(why)))
                     table = table.filter(pa.array(~bad))
                 offset += len(bad)
+            if TRUNCATED_COLUMN in table.column_names:
+                truncated.append(int(pc.sum(table.column(TRUNCATED_COLUMN)).as_py() or 0))
             if table is whole and "://" not in valid.url:  # all admitted: the verified cached part is the shard
                 parts.append(os.path.join(valid.url, name))
             elif table.num_rows:
@@ -301,6 +312,7 @@ def admit(valid: ValidPool, target: Target, spill_dir: str, limits: Limits) -> P
         pool_hash=found["pool_hash"],
         files=found["files"],
         cache=valid.status,
+        truncated=sum(truncated),
     )
     _refuse_if_mostly_bad(check, limits, [*_pool_checks(target.ref.row_format, ["id"], limits), *checks])
     return check

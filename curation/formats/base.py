@@ -21,7 +21,7 @@ import pandas as pd
 import pyarrow as pa
 
 from curation.hashing import row_hashes
-from curation.rows import HASH_COLUMN, UNICODE_COLUMN
+from curation.rows import CUT_COLUMN, HASH_COLUMN, UNICODE_COLUMN
 
 Family = Literal["text", "features"]  # what reads the rows: a causal LM, or a classifier
 IGNORE = -100  # the label of a token no loss is taken on
@@ -224,15 +224,23 @@ class RowFormat(ABC):
 
 
 def common_checks(has_id: bool) -> list[Check]:
-    """What every row of every format must satisfy: valid Unicode, and a non-null id where ids are given."""
+    """What every row of every format must satisfy: whole (not the element a cut-off JSON array ends
+    inside), valid Unicode, and a non-null id where ids are given."""
     found = [
+        Check(
+            "cut_off",
+            CUT_COLUMN,
+            "ExpectColumnValuesToBeNull",
+            CUT_COLUMN,
+            hint="the file ends inside this element: it was cut off (the elements before it are read)",
+        ),
         Check(
             "invalid_unicode",
             UNICODE_COLUMN,
             "ExpectColumnValuesToBeNull",
             UNICODE_COLUMN,
             hint="the text holds a lone UTF-16 surrogate (e.g. \\ud800), which is not valid Unicode",
-        )
+        ),
     ]
     if has_id:
         found.append(Check("null_id", "id", "ExpectColumnValuesToNotBeNull", "id"))

@@ -27,7 +27,7 @@ from curation.errors import InputError
 from curation.formats.base import IGNORE, Check, Column, Encoded, Limits, Reading, RowFormat, Tokens, is_null
 from curation.formats.chat_spans import TemplateMismatch, labelled_many
 from curation.hashing import row_hashes
-from curation.rows import HASH_COLUMN
+from curation.rows import HASH_COLUMN, SCORE_IDS_COLUMN, SCORE_LABELS_COLUMN, TRUNCATED_COLUMN
 
 ROLES = ("system", "user", "assistant")
 # ShareGPT's speakers: the documented table; others (e.g. "tool", "function") are quarantined.
@@ -170,7 +170,9 @@ class ChatFormat(RowFormat):
     def target_facts(self, frame: pd.DataFrame, fixed: dict[str, Any]) -> dict[str, np.ndarray]:
         """`_trained_tokens`: the fewest labelled tokens a row keeps under the loss's and the score's
         spans within the token limit (-1 for a row that is not a valid conversation, TEMPLATE_MISMATCH
-        for one whose turns its chat template does not write as given)."""
+        for one whose turns its chat template does not write as given); and the row's tokens under
+        the score's span with whether it was cut to fit (`rows.CARRIED_COLUMNS`: the run's shards
+        carry them to scoring, which then tokenizes no row again)."""
         reading: Reading | None = fixed.get("reading")
         if reading is None:
             return {}
@@ -181,11 +183,22 @@ class ChatFormat(RowFormat):
         counts = np.full(len(found), -1, dtype=np.int64)
         valid = [i for i, messages in enumerate(found) if not isinstance(messages, str)]
         conversations = [found[i] for i in valid]
-        for span in {reading.loss_on, reading.score_on}:
-            for i, encoded in zip(valid, labelled_many(conversations, tokens.spanning(span))):
-                n = TEMPLATE_MISMATCH if isinstance(encoded, str) else trained_tokens(encoded)
+        carried: dict[str, np.ndarray] = {}
+        for span in dict.fromkeys([reading.score_on, reading.loss_on]):
+            cut: list[bool] = []
+            encoded = labelled_many(conversations, tokens.spanning(span), cut)
+            for i, one in zip(valid, encoded):
+                n = TEMPLATE_MISMATCH if isinstance(one, str) else trained_tokens(one)
                 counts[i] = n if counts[i] == -1 else min(counts[i], n)
-        return {"_trained_tokens": counts}
+            if span == reading.score_on:  # the score's tokens, carried to scoring (rows.CARRIED_COLUMNS)
+                ids, labels = np.full(len(found), None, dtype=object), np.full(len(found), None, dtype=object)
+                for i, one in zip(valid, encoded):
+                    if not isinstance(one, str):
+                        ids[i], labels[i] = one
+                truncated = np.zeros(len(found), dtype=bool)
+                truncated[valid] = cut
+                carried = {SCORE_IDS_COLUMN: ids, SCORE_LABELS_COLUMN: labels, TRUNCATED_COLUMN: truncated}
+        return {"_trained_tokens": counts, **carried}
 
     def normalize(self, frame: pd.DataFrame) -> pd.DataFrame:
         frame = frame.copy()

@@ -182,9 +182,12 @@ def window(encoded: Encoded, max_length: int, truncation: str) -> tuple[Encoded,
     return (ids[start : start + max_length], labels[start : start + max_length]), start > 0
 
 
-def labelled_many(conversations: list[list[dict[str, str]]], tokens: Tokens) -> list[Encoded | str]:
+def labelled_many(
+    conversations: list[list[dict[str, str]]], tokens: Tokens, cut: list[bool] | None = None
+) -> list[Encoded | str]:
     """(input ids, labels) per conversation, tokenized in one call; a row whose turns cannot be found
-    in its rendering is the reason why, as a string."""
+    in its rendering is the reason why, as a string. `cut`, if given, gets each row's truncation:
+    whether it was longer than `max_length`."""
     tokenizer, texts, shapes, found = tokens.tokenizer, [], [], []
     for messages in conversations:
         try:
@@ -205,10 +208,14 @@ def labelled_many(conversations: list[list[dict[str, str]]], tokens: Tokens) -> 
     for item in found:
         if item is not None:
             out.append(item)
+            if cut is not None:
+                cut.append(False)
             continue
         messages, places, shape = shapes[k]
         ids = list(batch["input_ids"][k])
         labels = token_labels(ids, batch["offset_mapping"][k], char_spans(messages, tokens.span, places, shape))
         out.append(window((ids, labels), tokens.max_length, tokens.truncation)[0])
+        if cut is not None:
+            cut.append(len(ids) > tokens.max_length)
         k += 1
     return out

@@ -29,6 +29,7 @@ from curation.formats.tokens import tokens_of
 from curation.hashing import file_digest
 from curation.models.base import FinetuneConfig, ModelAdapter, OnStep, PerRowGradients, Progress, Start, WarmupConfig
 from curation.models.warm_states import WarmStates
+from curation.rows import SCORE_IDS_COLUMN, SCORE_LABELS_COLUMN
 
 WARMUP_ADAPTER = "warmup"
 FULL_PARAMETER_LIMIT = 200_000_000  # a full-scope warmup of a larger model trains its top quarter of blocks only
@@ -183,6 +184,9 @@ class CausalLMAdapter(ModelAdapter, PerRowGradients):
     def encode(self, rows: pd.DataFrame, scoring: bool = False) -> list[Encoded]:
         """(input ids, labels) per row, as the rows' format tokenizes them (labels IGNORE where no loss is
         taken), over the score's span when `scoring`, else the training span."""
+        if scoring and SCORE_IDS_COLUMN in rows.columns and rows[SCORE_IDS_COLUMN].notna().all():
+            # made by validation under the same reading settings (curation.rows.CARRIED_COLUMNS)
+            return list(zip(rows[SCORE_IDS_COLUMN], rows[SCORE_LABELS_COLUMN]))
         row_format = self.row_format or detect(rows.columns, "text", "rows", "rows")
         return row_format.encode(rows, self.score_tokens if scoring else self.tokens)
 

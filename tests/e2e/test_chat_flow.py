@@ -166,3 +166,34 @@ def test_rejected_and_selected_conversations_keep_their_structure(tiny_lm, prefe
     assert [dict(t) for t in tool["messages"]][0]["role"] == "tool" and null["messages"] is None
     assert text["messages"] is None and json.loads(text["messages_json"]) == "just text"
     assert [t["content"] for t in cut["messages"]] == [" ".join(WEB), "Cut."]
+
+
+def test_a_scoring_run_tokenizes_each_conversation_once(tiny_lm, prefect_api_url, tmp_path, monkeypatch):
+    """Item 6 of issue 32: the tokens validation makes (to find rows with no trained token) are the
+    ones scoring reads: over a 500-conversation pool each conversation is rendered and tokenized once.
+    A spy on the real tokenizing function (it still runs) counts each conversation's encodings."""
+    import curation.formats.chat as chat
+
+    counted: dict[str, int] = {}
+    real = chat.labelled_many
+
+    def counting(conversations, tokens, cut=None):
+        for messages in conversations:
+            counted[messages[0]["content"]] = counted.get(messages[0]["content"], 0) + 1
+        return real(conversations, tokens, cut)
+
+    monkeypatch.setattr(chat, "labelled_many", counting)
+    forget_adapters()
+    pool = [{"messages": [{"role": "user", "content": f"Pool question {i}?"},
+                          {"role": "assistant", "content": (WEB + MATH)[i % len(WEB + MATH)]}]} for i in range(500)]  # fmt: skip
+    paths = {"validation": _conversations(WEB, 16, 0, False), "pool": pool}
+    for name, rows in paths.items():
+        paths[name] = tmp_path / f"{name}.jsonl"
+        paths[name].write_text("".join(json.dumps(r) + "\n" for r in rows))
+    report = curate_run(
+        pool=str(paths["pool"]), validation=str(paths["validation"]), model=tiny_lm, budget=50, out=str(tmp_path / "out"),
+        cache=str(tmp_path / "cache"), warmup="fixed", warmup_steps=2, skip_finetune=True, method="lossdrop",
+    )  # fmt: skip
+    forget_adapters()
+    assert report["cache"]["rows_scored"] == 500
+    assert sorted(counted[f"Pool question {i}?"] for i in range(500)) == [1] * 500

@@ -39,18 +39,31 @@ def test_a_json_array_is_read_element_by_element_with_provenance(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "text,expected",
+    "text,expected,row",
     [
-        ('[{"id": "a"}, {"id": "b", "conversations": [{"from": "human", "val', "cut off or not valid JSON after 1"),
-        ('[{"id": "a"}, 3]', "element 1 of the JSON array is not an object"),
+        ('[{"id": "a", "conversations": [{"from": "human", "val', "cut off or not valid JSON after 0", 0),
+        ('[{"id": "a"}, {"id" "b"}]', "not valid JSON after 1", 1),
+        ('[{"id": "a"}, 3]', "element 1 of the JSON array is not an object", 1),
     ],
 )
-def test_a_cut_off_or_odd_json_array_is_one_clear_error(tmp_path, text, expected):
+def test_an_odd_json_array_is_one_clear_error(tmp_path, text, expected, row):
     path = tmp_path / "pool.json"
     path.write_text(text)
     with pytest.raises(InputError) as err:
         read_rows(str(path))
-    assert expected in str(err.value) and err.value.file == str(path) and err.value.row == 1
+    assert expected in str(err.value) and err.value.file == str(path) and err.value.row == row
+
+
+def test_an_array_cut_off_inside_an_element_gives_its_whole_elements_and_marks_the_cut_one(tmp_path):
+    """As ShareGPT V3 ships (cut mid-string): the whole elements are rows, the cut one is marked for
+    validation to quarantine as `cut_off`."""
+    from curation.rows import CUT_COLUMN
+
+    path = tmp_path / "pool.json"
+    path.write_text('[{"id": "a", "conversations": []}, {"id": "b", "conversations": [{"from": "human", "val')
+    frame = read_rows(str(path))
+    assert frame["id"].iloc[0] == "a" and frame["id"].isna().iloc[1] and frame[ROW_COLUMN].tolist() == [0, 1]
+    assert frame[CUT_COLUMN].isna().tolist() == [True, False] and "element 1" in frame[CUT_COLUMN].iloc[1]
 
 
 def test_arrow_shards_are_read_as_streams_and_as_files(tmp_path):
