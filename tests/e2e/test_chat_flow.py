@@ -184,15 +184,20 @@ def test_a_scoring_run_tokenizes_each_conversation_once(tiny_lm, prefect_api_url
 
     monkeypatch.setattr(chat, "labelled_many", counting)
     forget_adapters()
-    pool = [{"messages": [{"role": "user", "content": f"Pool question {i}?"},
-                          {"role": "assistant", "content": (WEB + MATH)[i % len(WEB + MATH)]}]} for i in range(500)]  # fmt: skip
+    answers = WEB + MATH
+    pool = [
+        {"messages": [{"role": "user", "content": f"Pool question {i}?"},
+                      {"role": "assistant", "content": answers[i % len(answers)]}]}
+        for i in range(500)
+    ]  # fmt: skip
     paths = {"validation": _conversations(WEB, 16, 0, False), "pool": pool}
     for name, rows in paths.items():
         paths[name] = tmp_path / f"{name}.jsonl"
         paths[name].write_text("".join(json.dumps(r) + "\n" for r in rows))
     report = curate_run(
-        pool=str(paths["pool"]), validation=str(paths["validation"]), model=tiny_lm, budget=50, out=str(tmp_path / "out"),
-        cache=str(tmp_path / "cache"), warmup="fixed", warmup_steps=2, skip_finetune=True, method="lossdrop",
+        pool=str(paths["pool"]), validation=str(paths["validation"]), model=tiny_lm, budget=50,
+        out=str(tmp_path / "out"), cache=str(tmp_path / "cache"), warmup="fixed", warmup_steps=2,
+        skip_finetune=True, method="lossdrop",
     )  # fmt: skip
     forget_adapters()
     assert report["cache"]["rows_scored"] == 500

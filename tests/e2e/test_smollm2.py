@@ -6,6 +6,7 @@ JSON-array pool. Small on purpose: a dozen conversations, 64-96 tokens, a few wa
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -137,3 +138,45 @@ def test_a_sharegpt_json_array_pool_on_smollm2_selects_its_conversations_as_mess
     assert all(row["messages"] == pool_chats[row["source_row"]] for row in selection)  # normalized to messages
     assert all(row["source_file"] == str(pool) for row in selection) and [r["rank"] for r in selection] == [1, 2, 3, 4]
     assert pd.read_parquet(out / "selection.parquet")["id"].tolist() == [row["id"] for row in selection]
+
+
+SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sharegpt-sample"
+
+
+def _as_given(path: Path) -> list[list[dict]]:
+    """Each row's turns as the file gives them, with speakers mapped as the README says."""
+    if path.suffix == ".json":
+        rows = json.loads(path.read_text(encoding="utf-8-sig"))
+    else:
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    roles = {"human": "user", "gpt": "assistant", "system": "system"}
+    found = []
+    for row in rows:
+        if "messages" in row:
+            found.append(row["messages"])
+        else:
+            found.append([{"role": roles[t["from"].lower()], "content": t["value"],
+                           **{k: v for k, v in t.items() if k not in ("from", "value")}}
+                          for t in row["conversations"]])  # fmt: skip
+    return found
+
+
+def test_real_sharegpt_as_shipped_comes_back_as_given(smollm2, tmp_path):
+    """Acceptance 2 of issue 32, on a committed sample of 40 whole ShareGPT V3 conversations
+    (tests/data/sharegpt-sample/make.py): 16 assistant-first, 6 code answers opening with indentation
+    or a blank line, a BOM-prefixed JSON array with capitalized speakers and extra turn keys, a JSON
+    lines file mixing both forms. Every row is valid, and each selected row is returned exactly as given."""
+    out = tmp_path / "out"
+    report = curate_run(
+        pool=str(SAMPLE / "part-*"), validation=str(SAMPLE / "validation.jsonl"), model=smollm2, budget=40,
+        out=str(out), cache=str(tmp_path / "cache"), method="embedding", max_length=128, skip_finetune=True,
+    )  # fmt: skip
+    forget_adapters()
+    assert report["counts"]["valid"] == 40 and report["counts"]["quarantined"] == 0
+    assert report["counts"]["truncated"] > 0  # long ones are cut (keep-answer), not quarantined
+    given = {name: _as_given(SAMPLE / name) for name in ("part-1.json", "part-2.jsonl")}
+    assert sum(turns[0]["role"] == "assistant" for rows in given.values() for turns in rows) == 16
+    selection = [json.loads(line) for line in (out / "selection.jsonl").read_text().splitlines()]
+    assert len(selection) == 40
+    for row in selection:
+        assert row["messages"] == given[Path(row["source_file"]).name][row["source_row"]]
