@@ -167,11 +167,11 @@ def token_labels(ids: list[int], offsets, spans: list[tuple[int, int]]) -> list[
     return labels.tolist()
 
 
-def window(encoded: Encoded, max_length: int, truncation: str) -> tuple[Encoded, bool]:
-    """The row cut to `max_length` tokens by `truncation`, and whether it was cut from the left."""
+def window(encoded: Encoded, max_length: int, truncation: str) -> tuple[Encoded, int]:
+    """The row cut to `max_length` tokens by `truncation`, and the token it now starts at."""
     ids, labels = encoded
     if len(ids) <= max_length:
-        return encoded, False
+        return encoded, 0
     start = 0
     if truncation == "keep-end":
         start = len(ids) - max_length
@@ -179,7 +179,43 @@ def window(encoded: Encoded, max_length: int, truncation: str) -> tuple[Encoded,
         first = next((i for i, label in enumerate(labels) if label != IGNORE), 0)
         if first >= max_length - 1:  # nothing labelled (the first token is never predicted) in the start
             start = min(first - max_length // 2, len(ids) - max_length)
-    return (ids[start : start + max_length], labels[start : start + max_length]), start > 0
+    return (ids[start : start + max_length], labels[start : start + max_length]), start
+
+
+# A conversation is tokenized only this many characters per window token past where its window
+# starts (ShareGPT's median conversation is 7,000 characters, a 256-token window about 1,000), and in
+# full where that prefix cannot be trusted (too few tokens, or the window reaching its last word).
+# Measured on 2,982 ShareGPT V3 conversations with SmolLM2's tokenizer, every truncation and span at
+# 64 and 256 tokens: the same ids and labels as whole-text tokenization; at 256 tokens 6.1 s against
+# 10.6 s at 16 and 15.5 s in full (a smaller margin means more rows retokenized in full, still faster).
+CHARS_PER_TOKEN = 6
+
+
+def _prefix_end(text: str, spans: list[tuple[int, int]], tokens: Tokens) -> int:
+    """How much of the text to tokenize: all of it for keep-end; else enough past the window's start."""
+    if tokens.truncation == "keep-end":
+        return len(text)
+    first = min((a for a, b in spans if b > a), default=0) if tokens.truncation == "keep-answer" else 0
+    return min(len(text), first + CHARS_PER_TOKEN * tokens.max_length)
+
+
+def _windowed(ids, offsets, spans, tokens: Tokens, text: str, end: int) -> tuple[Encoded, bool] | None:
+    """(the row's window, whether it was cut) from the tokens of `text[:end]`; None when a prefix is not
+    enough to be sure (the window reaches the prefix's last word, whose tokens the cut may change)."""
+    length = tokens.max_length
+    labels = token_labels(ids, offsets, spans)
+    encoded, start = window((list(ids), labels), length, tokens.truncation)
+    if end >= len(text):
+        return encoded, len(ids) > length
+    stop = start + length
+    safe = max(text.rfind(" ", 0, end), text.rfind("\n", 0, end))  # words before it tokenize as in the whole
+    if stop >= len(ids) - 1 or offsets[stop - 1][1] > safe:
+        return None
+    if tokens.truncation == "keep-answer" and start > 0:
+        first = next(i for i, label in enumerate(labels) if label != IGNORE)
+        if start != first - length // 2:  # clipped by the prefix's own end: the whole text decides
+            return None
+    return encoded, True
 
 
 def labelled_many(
@@ -203,7 +239,16 @@ def labelled_many(
         texts.append(text)
         shapes.append((messages, places, shape))
         found.append(None)
-    batch: Any = tokenizer(texts, add_special_tokens=False, return_offsets_mapping=True) if texts else None
+    spans = [char_spans(messages, tokens.span, places, shape) for messages, places, shape in shapes]
+    ends = [_prefix_end(text, row_spans, tokens) for text, row_spans in zip(texts, spans)]
+    windows = _tokenized(tokenizer, [text[:end] for text, end in zip(texts, ends)], spans, tokens, texts, ends)
+    again = [k for k, found_window in enumerate(windows) if found_window is None]
+    if again:  # a prefix was not enough: these rows in full
+        whole = [len(texts[k]) for k in again]
+        redone = _tokenized(tokenizer, [texts[k] for k in again], [spans[k] for k in again], tokens,
+                            [texts[k] for k in again], whole)  # fmt: skip
+        for k, found_window in zip(again, redone):
+            windows[k] = found_window
     out, k = [], 0
     for item in found:
         if item is not None:
@@ -211,11 +256,19 @@ def labelled_many(
             if cut is not None:
                 cut.append(False)
             continue
-        messages, places, shape = shapes[k]
-        ids = list(batch["input_ids"][k])
-        labels = token_labels(ids, batch["offset_mapping"][k], char_spans(messages, tokens.span, places, shape))
-        out.append(window((ids, labels), tokens.max_length, tokens.truncation)[0])
+        encoded, was_cut = windows[k]
+        out.append(encoded)
         if cut is not None:
-            cut.append(len(ids) > tokens.max_length)
+            cut.append(was_cut)
         k += 1
     return out
+
+
+def _tokenized(tokenizer, pieces: list[str], spans, tokens: Tokens, texts: list[str], ends: list[int]) -> list:
+    if not pieces:
+        return []
+    batch: Any = tokenizer(pieces, add_special_tokens=False, return_offsets_mapping=True)
+    return [
+        _windowed(ids, offsets, row_spans, tokens, text, end)
+        for ids, offsets, row_spans, text, end in zip(batch["input_ids"], batch["offset_mapping"], spans, texts, ends)
+    ]

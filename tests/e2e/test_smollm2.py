@@ -180,3 +180,27 @@ def test_real_sharegpt_as_shipped_comes_back_as_given(smollm2, tmp_path):
     assert len(selection) == 40
     for row in selection:
         assert row["messages"] == given[Path(row["source_file"]).name][row["source_row"]]
+
+
+@pytest.mark.parametrize("truncation", ["keep-answer", "keep-start", "keep-end"])
+def test_tokenizing_a_window_prefix_gives_the_whole_texts_tokens(smollm2, truncation, monkeypatch):
+    """A long conversation is tokenized only as far past its window's start as the window can reach
+    (curation.formats.chat_spans.CHARS_PER_TOKEN), else in full: the ids, labels and cut flags are the
+    ones tokenizing every whole text gives, on the committed ShareGPT sample, at 32 and 128 tokens."""
+    from transformers import AutoTokenizer
+
+    import curation.formats.chat_spans as spans
+
+    tokenizer = AutoTokenizer.from_pretrained(smollm2)
+    conversations = [turns for name in ("part-1.json", "part-2.jsonl") for turns in _as_given(SAMPLE / name)]
+    for length in (32, 128):
+        for span in ("all-assistant", "conversation"):
+            tokens = Tokens(tokenizer, length, tokenizer.bos_token_id, span, truncation)
+            prefix_cut, whole_cut = [], []
+            prefix = spans.labelled_many(conversations, tokens, prefix_cut)
+            monkeypatch.setattr(spans, "CHARS_PER_TOKEN", 10**9)
+            whole = spans.labelled_many(conversations, tokens, whole_cut)
+            monkeypatch.undo()
+            plain = lambda found: [(list(ids), list(labels)) for ids, labels in found]  # noqa: E731
+            assert plain(prefix) == plain(whole)
+            assert prefix_cut == whole_cut and sum(whole_cut) > 10

