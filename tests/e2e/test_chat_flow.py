@@ -202,3 +202,39 @@ def test_a_scoring_run_tokenizes_each_conversation_once(tiny_lm, prefect_api_url
     forget_adapters()
     assert report["cache"]["rows_scored"] == 500
     assert sorted(counted[f"Pool question {i}?"] for i in range(500)) == [1] * 500
+
+
+def test_curate_validate_reports_what_a_run_would_read_and_set_aside(tiny_lm, curate_cli, tmp_path):
+    """`curate validate`: ingest and validate alone, through the command line: the reasons printed,
+    quarantine.parquet, validation.json and validation-summary.json (last) under --out, rows cut to
+    --max-length counted; a pool a run would refuse is still reported; nothing is scored."""
+    long_question = " ".join(WEB)
+    pool = tmp_path / "pool.json"  # a ShareGPT array cut off inside its last element, as ShareGPT V3 ships
+    rows = [r["conversations"] for r in _conversations(MATH, 20, 300, True)]
+    rows[0] = [{"from": "human", "value": long_question}, {"from": "gpt", "value": "An answer."}]
+    rows[1] = [{"from": "tool", "value": "x"}, {"from": "gpt", "value": "y"}]
+    text = json.dumps([{"conversations": turns} for turns in rows])
+    pool.write_text(text[:-30])
+    validation = tmp_path / "validation.jsonl"
+    validation.write_text("".join(json.dumps(r) + "\n" for r in _conversations(WEB, 8, 0, False)))
+    out = tmp_path / "out"
+    args = ["validate", "--pool", str(pool), "--validation", str(validation), "--model", tiny_lm, "--out", str(out),
+            "--cache", str(tmp_path / "cache"), "--max-length", "64"]  # fmt: skip
+    done = curate_cli(*args, check=True)
+    summary = json.loads((out / "validation-summary.json").read_text())
+    assert summary["rows_read"] == 20 and summary["quarantine_reasons"] == {"cut_off": 1, "unknown_role": 1}
+    assert summary["valid"] == 18 and summary["truncated"] >= 1 and summary["refused"] is None
+    counts = (
+        f"20 rows read, 18 valid, 2 quarantined, {summary['truncated']} valid rows cut to --max-length (keep-answer)"
+    )
+    assert counts in done.stdout
+    assert "  cut_off: 1" in done.stdout and (out / "validation.json").exists()
+    assert sorted(pd.read_parquet(out / "quarantine.parquet")["reason"]) == ["cut_off", "unknown_role"]
+    assert not (out / "scores.parquet").exists() and not (out / "report.json").exists()
+    refused = curate_cli(
+        *args, "--truncation", "keep-start", "--max-reject-share", "0.05", "--out", str(tmp_path / "r")
+    )
+    assert refused.returncode == 0 and "a run would refuse this pool" in refused.stdout
+    assert json.loads((tmp_path / "r" / "validation-summary.json").read_text())["quarantine_reasons"] == {
+        "cut_off": 1, "no_trained_tokens": 1, "unknown_role": 1
+    }  # fmt: skip
