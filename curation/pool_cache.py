@@ -27,7 +27,8 @@ from curation.locks import exclusive
 from curation.storage import exists, filesystem, join, naming_a_full_disk, read_bytes, remove, write_json_atomic
 from curation.tempfiles import temporary_dir
 
-CHECKS_VERSION = "1"  # bump when a row format's checks or normalization change what a pool's check finds
+# Bump when a row format's checks or normalization change what a pool's check finds (2: issue 32, chat).
+CHECKS_VERSION = "2"
 QUARANTINE = "quarantine.parquet"
 
 

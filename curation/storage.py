@@ -183,6 +183,8 @@ def plain(value: Any) -> Any:
         return {k: plain(v) for k, v in value.items()}
     if isinstance(value, np.generic):
         value = value.item()
+    if isinstance(value, (bytes, bytearray)):  # binary text from Parquet: as text, undecodable bytes escaped
+        return bytes(value).decode("utf-8", "backslashreplace")
     if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
         return None
     return value
@@ -193,12 +195,7 @@ def _as_json_text(frame: pd.DataFrame, column: str) -> None:
     conversation's turns) stay nested, nulls stay null, and the rest go to `<column>_json` as JSON
     text, so every row can still be loaded, mended and resubmitted."""
     values = [plain(v) for v in frame[column]]
-    nested = [v if isinstance(v, list) else None for v in values]
-    try:
-        if not _parquet_can_hold(pa.array(nested).type):
-            raise TypeError("Parquet cannot hold this type")
-    except (pa.ArrowException, TypeError, ValueError, OverflowError):
-        nested = [None] * len(values)
+    nested = _typed_together([v if isinstance(v, list) else None for v in values])
     rest = [None if v is None or n is not None else json.dumps(v, ensure_ascii=False) for v, n in zip(values, nested)]
     if any(n is not None for n in nested):
         frame[column] = pd.Series(nested, index=frame.index, dtype=object)
@@ -206,6 +203,26 @@ def _as_json_text(frame: pd.DataFrame, column: str) -> None:
             frame[f"{column}_json"] = rest
     else:
         frame[column] = rest
+
+
+def _typed_together(values: list) -> list:
+    """The values Arrow (and Parquet) can hold in one column: all of them, or those of the type most
+    of them have alone (a turn whose content is a number does not unnest every other row); None for
+    the others."""
+
+    def fits(found) -> bool:
+        try:
+            return _parquet_can_hold(pa.array(found).type)
+        except (pa.ArrowException, TypeError, ValueError, OverflowError):
+            return False
+
+    if fits(values):
+        return values
+    kinds = [str(pa.array([v]).type) if v is not None and fits([v]) else None for v in values]
+    typed = [k for k in kinds if k and "null" not in k]  # an empty list tells no type
+    common = max(typed, key=kinds.count, default=None)
+    kept = [v if k == common else None for v, k in zip(values, kinds)]
+    return kept if common is not None and fits(kept) else [None] * len(values)
 
 
 def arrow_table(frame: pd.DataFrame) -> pa.Table:

@@ -84,7 +84,11 @@ def resolve_files(url: str) -> list[str]:
     with storage_errors(url):
         if any(ch in path for ch in "*?["):
             found = []  # a directory matched is a directory pool; hidden matches and other files are skipped
-            for match in sorted(fs.glob(path)):
+            try:
+                matches = sorted(fs.glob(path))
+            except ValueError as err:  # a pattern the glob refuses (e.g. `**.jsonl`)
+                raise InputError(f"not a valid glob pattern: {err}", file=url) from None
+            for match in matches:
                 name = match.rstrip("/").rsplit("/", 1)[-1]
                 if fs.isdir(match):
                     found += [] if name.startswith((".", "_")) else _data_files(fs, match)
@@ -96,6 +100,7 @@ def resolve_files(url: str) -> list[str]:
             found = [path]
         else:
             found = []
+    found = sorted(set(found))  # a file matched directly and inside a matched directory: once
     if not found:
         raise InputError(
             "no such file, or no .parquet/.jsonl files under it",
@@ -230,31 +235,39 @@ def _json_array_batches(url: str, batch_rows: int) -> Iterator[pd.DataFrame]:
     validation quarantines as `cut_off` (in a validation set: an error naming it). JSON that is
     invalid before the end is an error, as in JSON lines."""
     import ijson
+    from ijson.common import ObjectBuilder
 
     parse = ijson.get_backend("python")
     fs, path = filesystem(url)
     records: list[dict] = []
-    read, last = 0, None
+    read, last, element = 0, None, None  # element: the object being built (None between elements)
     with storage_errors(url), fs.open(path, "rb") as handle:
         if handle.read(3) != b"\xef\xbb\xbf":
             handle.seek(0)
         try:
-            for record in parse.items(handle, "item", use_float=True):
-                if not isinstance(record, dict):
-                    raise InputError(f"element {read} of the JSON array is not an object", file=url, row=read)
-                records.append(_mark_lone_surrogates(record))
-                read, last = read + 1, record
-                if len(records) == batch_rows:
-                    yield pd.DataFrame.from_records(records)
-                    records = []
+            for prefix, event, value in parse.parse(handle, use_float=True):
+                if not prefix:  # the array itself
+                    continue
+                if element is None:
+                    if prefix != "item" or event != "start_map":
+                        raise InputError(f"element {read} of the JSON array is not an object", file=url, row=read)
+                    element = ObjectBuilder()
+                element.event(event, value)
+                if prefix == "item" and event == "end_map":
+                    records.append(_mark_lone_surrogates(element.value))
+                    read, last, element = read + 1, element.value, None
+                    if len(records) == batch_rows:
+                        yield pd.DataFrame.from_records(records)
+                        records = []
         except ijson.IncompleteJSONError as err:
-            if last is None:  # nothing whole before the end
+            if last is None and element is not None:  # cut inside the first element: nothing whole to read
                 raise InputError(
                     f"the JSON array is cut off or not valid JSON after {read} elements: {str(err).splitlines()[0]}",
                     file=url,
                     row=read,
                 ) from None
-            records.append({**dict.fromkeys(last), CUT_COLUMN: f"the file ends inside element {read}"})
+            if element is not None:  # cut inside an element; cut between two: the whole ones are all there is
+                records.append({**dict.fromkeys(last), CUT_COLUMN: f"the file ends inside element {read}"})
         except ijson.JSONError as err:
             raise InputError(
                 f"the JSON array is not valid JSON after {read} elements: {str(err).splitlines()[0]}",
@@ -288,7 +301,7 @@ def _jsonl_batches(url: str, batch_rows: int) -> Iterator[pd.DataFrame]:
     with storage_errors(url), fs.open(path, "rb") as handle:
         for line_no, raw in enumerate(handle, start=1):
             try:
-                line = raw.decode("utf-8").strip()
+                line = raw.decode("utf-8-sig" if line_no == 1 else "utf-8").strip()  # a BOM before line 1
             except UnicodeDecodeError:
                 raise InputError(f"line {line_no} is not valid UTF-8 text", file=url, row=line_no - 1) from None
             if not line:

@@ -93,6 +93,8 @@ class ChatFormat(RowFormat):
             if not isinstance(turn[self.content_key], str):
                 return "content_not_text"
             extra = {k: v for k, v in turn.items() if k not in (self.role_key, self.content_key) and not is_null(v)}
+            if "role" in extra or "content" in extra:  # a ShareGPT turn that also says role/content: which one?
+                return "bad_turn"
             messages.append({"role": role, "content": turn[self.content_key], **extra})
         if not any(m["role"] == "assistant" for m in messages):
             return "no_assistant_turn"
@@ -101,7 +103,8 @@ class ChatFormat(RowFormat):
     def checks(self, limits: Limits) -> list[Check]:
         hints = {
             "not_a_conversation": f"'{self.column}' must be a list of turns",
-            "bad_turn": f"each turn is an object with '{self.role_key}' and '{self.content_key}'",
+            "bad_turn": f"each turn is an object with '{self.role_key}' and '{self.content_key}'"
+            + ("" if self.role_key == "role" else ", not also 'role' or 'content'"),
             "unknown_role": f"roles are {', '.join(sorted(self.roles))}",
             "content_not_text": f"each turn's '{self.content_key}' is a string",
             "no_assistant_turn": "a conversation needs an assistant turn to learn from",

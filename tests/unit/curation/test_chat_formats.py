@@ -324,3 +324,21 @@ def test_the_no_trained_tokens_hint_names_the_limit_the_model_allows(chat_lm):
     checks = Messages().target_checks({"reading": Reading(chat_lm, max_length=256, truncation="keep-start")})
     hint = next(c.hint for c in checks if c.reason == "no_trained_tokens")
     assert "token limit 128" in hint and "--max-length 256" in hint and "keep-answer" in hint
+
+
+def test_a_sharegpt_turn_that_also_says_role_or_content_is_a_bad_turn():
+    """The helper's attack: extra keys never override the turn's own speaker and text."""
+    assert ShareGPT().normalized([{"from": "human", "value": "Hi", "content": 5}, SHARE[1]]) == "bad_turn"
+    assert ShareGPT().normalized([{"from": "human", "value": "Hi", "role": "assistant"}, SHARE[1]]) == "bad_turn"
+
+
+def test_a_long_conversation_costs_two_layout_renders_and_one_of_its_own(tokenizer, monkeypatch):
+    """The helper's attack: 1,000 turns took 4.3 s when each answer's end was rendered on its own."""
+    import curation.formats.chat_spans as spans
+
+    calls = []
+    real = spans.render
+    monkeypatch.setattr(spans, "render", lambda *args: calls.append(1) or real(*args))
+    turns = [{"role": ("user", "assistant")[i % 2], "content": f"t{i}"} for i in range(400)]
+    ids, labels = labelled(turns, Tokens(tokenizer, max_length=100_000, start_id=0))
+    assert len(calls) == 3 and len(_label_runs(tokenizer, labels)) == 200

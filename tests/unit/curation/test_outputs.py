@@ -49,3 +49,19 @@ def test_staging_folders_of_dead_processes_on_this_host_are_swept(tmp_path):
         folder.mkdir()
     StagedOutputs(str(out))
     assert not dead.exists() and other_host.exists() and alive.exists()
+
+
+def test_rejected_conversations_stay_nested_beside_one_arrow_cannot_type_with_them():
+    """The helper's attack: one turn with a number for content (or bytes from Parquet) made every
+    rejected conversation a JSON string; now only that row goes to `<column>_json`."""
+    import pandas as pd
+
+    from curation.storage import arrow_table
+
+    good = [{"role": "user", "content": "a"}, {"role": "tool", "content": "b"}]
+    frame = pd.DataFrame({"messages": [good, [{"role": "user", "content": 5}], None, "text", [{"role": b"u\xff"}]]})
+    table = arrow_table(frame)
+    assert table.column("messages").to_pylist() == [good, None, None, None, None]
+    assert table.column("messages_json").to_pylist() == [
+        None, '[{"role": "user", "content": 5}]', None, '"text"', '[{"role": "u\\\\xff"}]'
+    ]  # fmt: skip

@@ -122,3 +122,26 @@ def test_a_glob_matching_directories_reads_them_as_directory_pools(tmp_path):
     (tmp_path / "hub" / "README.md").write_text("# a dataset card")
     assert len(read_rows(str(tmp_path / "d" / "d?"))) == 4
     assert read_rows(str(tmp_path / "hub" / "*"))["text"].tolist() == ["one"]
+
+
+def test_an_array_cut_between_elements_is_its_whole_elements_only(tmp_path):
+    """The helper's attack: `[{..}, {..}` (no closing bracket) or a trailing comma is not a cut element."""
+    from curation.rows import CUT_COLUMN
+
+    for text in ('[{"id": "a"}, {"id": "b"}', '[{"id": "a"}, {"id": "b"},', '[{"id": "a"}, {"id": "b"}, '):
+        (tmp_path / "pool.json").write_text(text)
+        frame = read_rows(str(tmp_path / "pool.json"))
+        assert frame["id"].tolist() == ["a", "b"] and CUT_COLUMN not in frame.columns
+
+
+def test_json_lines_after_a_byte_order_mark_are_read(tmp_path):
+    (tmp_path / "bom.jsonl").write_bytes(b"\xef\xbb\xbf" + b'{"id": "a"}\n{"id": "b"}\n')
+    assert read_rows(str(tmp_path / "bom.jsonl"))["id"].tolist() == ["a", "b"]
+
+
+def test_a_glob_reads_each_file_once_and_a_bad_pattern_is_one_clear_error(tmp_path):
+    (tmp_path / "g" / "sub").mkdir(parents=True)
+    (tmp_path / "g" / "sub" / "one.jsonl").write_text('{"text": "a"}\n{"text": "b"}\n')
+    assert read_rows(str(tmp_path / "g" / "**"))["text"].tolist() == ["a", "b"]
+    with pytest.raises(InputError, match="not a valid glob pattern"):
+        resolve_files(str(tmp_path / "g" / "**.jsonl"))
