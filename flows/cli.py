@@ -167,11 +167,11 @@ def _watch(args: argparse.Namespace) -> None:
 
 def _summary(report) -> str:
     timings, counts = report.timings, report.counts
+    cut = f" ({counts.truncated} chat rows cut to --max-length)" if counts.truncated else ""
     lines = [
         f"outputs in {report.config.out}: scores.parquet, {', '.join(report.config.selection_files)}, "
         "quarantine.parquet, score-distribution.png, report.json",
-        f"rows: {counts.valid} valid ({counts.truncated} cut to --max-length), {counts.quarantined} quarantined, "
-        f"{counts.selected} selected "
+        f"rows: {counts.valid} valid{cut}, {counts.quarantined} quarantined, {counts.selected} selected "
         f"(validated pool cache {report.cache.pool}); "
         f"warmup cache {report.cache.warmup} ({timings.get('warmup', 0.0):.2f} s), "
         f"scoring {timings.get('score', 0.0):.2f} s",
