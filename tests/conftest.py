@@ -98,6 +98,20 @@ def labelled_task(tmp_path_factory) -> dict[str, Path]:
 
 
 # --- text rows and a tiny causal LM -------------------------------------------------------------
+def label_runs(tokenizer, labels) -> list[str]:
+    """The labelled stretches of a row's labels, each decoded: what a chat row's loss covers."""
+    from curation.formats.base import IGNORE
+
+    runs, current = [], []
+    for label in [*labels, IGNORE]:
+        if label == IGNORE and current:
+            runs.append(tokenizer.decode(current))
+            current = []
+        elif label != IGNORE:
+            current.append(label)
+    return runs
+
+
 WEB = [
     "The HTTP client sends a request line, headers and an optional body to the server.",
     "A URL is split into scheme, network location, path, query and fragment.",

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import label_runs
 from runs import curate_run
 
 from curation.chat_demo import COOKING, PYTHON, as_sharegpt, conversations
@@ -81,13 +82,7 @@ def test_smollm2_labels_code_answers_blank_lines_and_assistant_first_conversatio
     ]
     ids, labels = labelled(turns, Tokens(tokenizer, max_length=512, start_id=tokenizer.bos_token_id))
     assert tokenizer.decode(ids).startswith(SYSTEM)
-    runs, current = [], []
-    for label in [*labels, IGNORE]:
-        if label == IGNORE and current:
-            runs.append(tokenizer.decode(current))
-            current = []
-        elif label != IGNORE:
-            current.append(label)
+    runs = label_runs(tokenizer, labels)
     assert [run.replace("<|im_end|>", "").strip("\n") for run in runs] == [
         t["content"].strip("\n") for t in turns if t["role"] == "assistant"
     ]  # fmt: skip

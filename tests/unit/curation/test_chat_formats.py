@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import MATH, WEB
+from conftest import MATH, WEB, label_runs
 
 from curation.formats import detect
 from curation.formats.base import IGNORE, Tokens
@@ -161,14 +161,7 @@ def test_each_template_style_labels_the_assistant_content_and_its_end_of_turn_to
     tokens = Tokens(tokenizer, max_length=512, start_id=tokenizer.bos_token_id)
 
     def spans(labels):
-        runs, current = [], []
-        for label in labels:
-            if label == IGNORE and current:
-                runs.append(tokenizer.decode(current))
-                current = []
-            elif label != IGNORE:
-                current.append(label)
-        return runs + ([tokenizer.decode(current)] if current else [])
+        return label_runs(tokenizer, labels)
 
     assert spans(labelled(turns, tokens)[1]) == answers
     assert spans(labelled(turns, tokens.spanning("last-turn"))[1]) == answers[1:]
@@ -177,17 +170,6 @@ def test_each_template_style_labels_the_assistant_content_and_its_end_of_turn_to
     assert [c.strip() for c in contents] == [
         "What is a URL?", answers[0].strip(), "And a query?", answers[1].strip()
     ]  # fmt: skip
-
-
-def _label_runs(tokenizer, labels) -> list[str]:
-    runs, current = [], []
-    for label in [*labels, IGNORE]:
-        if label == IGNORE and current:
-            runs.append(tokenizer.decode(current))
-            current = []
-        elif label != IGNORE:
-            current.append(label)
-    return runs
 
 
 CODE = {"role": "assistant", "content": "    def f(x):\n        return x"}
@@ -212,13 +194,13 @@ def test_code_answers_blank_lines_and_assistant_first_conversations_are_labelled
         [GREETING, {"role": "user", "content": "    indented question"}, CODE],
     ):
         ids, labels = labelled(turns, tokens)
-        runs = _label_runs(tokenizer, labels)
+        runs = label_runs(tokenizer, labels)
         answers = [t["content"] for t in turns if t["role"] == "assistant"]
         assert len(runs) == len(answers)
         for run, answer in zip(runs, answers):
             assert answer.strip() in run and "user" not in run and "question" not in run
         _, everything = labelled(turns, tokens.spanning("conversation"))
-        assert "".join(_label_runs(tokenizer, everything)).count("indented question") == (
+        assert "".join(label_runs(tokenizer, everything)).count("indented question") == (
             "indented question" in str(turns)
         )
 
@@ -233,7 +215,7 @@ def test_the_plain_template_never_misaligns_on_a_tokenizer_that_merges_blank_lin
     turns = [*CHAT, {"role": "user", "content": "And\n\na query?\n\n"}, {"role": "assistant", "content": "\n\nKey."}]
     tokens = Tokens(tokenizer, max_length=512, start_id=0)
     for span, expected in (("all-assistant", 2), ("last-turn", 1), ("conversation", 4)):
-        runs = _label_runs(tokenizer, labelled(turns, tokens.spanning(span))[1])
+        runs = label_runs(tokenizer, labelled(turns, tokens.spanning(span))[1])
         assert len(runs) == expected and all("<|" not in run for run in runs)
 
 
@@ -249,7 +231,7 @@ def test_a_template_that_does_not_write_a_turn_as_given_quarantines_that_row_onl
     tokens = Tokens(tokenizer, max_length=512, start_id=0)
     tokenizer.chat_template = "{% for m in messages %}<{{ m['role'] }}>{{ m['content'] | trim }}</s>{% endfor %}"
     padded = [{"role": "user", "content": "  What?  "}, {"role": "assistant", "content": "\n An address. \n"}]
-    assert _label_runs(tokenizer, labelled(padded, tokens)[1]) == ["An address.</s>"]
+    assert label_runs(tokenizer, labelled(padded, tokens)[1]) == ["An address.</s>"]
     tokenizer.chat_template = (
         "{% for m in messages %}{% if m['role'] == 'assistant' and loop.first %}"
         "{{ raise_exception('Conversation roles must alternate user/assistant') }}{% endif %}"
@@ -341,4 +323,4 @@ def test_a_long_conversation_costs_two_layout_renders_and_one_of_its_own(tokeniz
     monkeypatch.setattr(spans, "render", lambda *args: calls.append(1) or real(*args))
     turns = [{"role": ("user", "assistant")[i % 2], "content": f"t{i}"} for i in range(400)]
     ids, labels = labelled(turns, Tokens(tokenizer, max_length=100_000, start_id=0))
-    assert len(calls) == 3 and len(_label_runs(tokenizer, labels)) == 200
+    assert len(calls) == 3 and len(label_runs(tokenizer, labels)) == 200
