@@ -145,7 +145,8 @@ def _demo(args: argparse.Namespace) -> list[dict]:
 
 def _watch(args: argparse.Namespace) -> None:
     from curation.config import absolute
-    from flows.deployments import require_server, watch_state_for
+    from flows.service.serve import require_server
+    from flows.service.watch_state import watch_state_for
     from flows.watch import WatchHooks, watch
 
     require_server("watch")
@@ -223,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
 
         runtime.quiet_console()
         if args.command in ("serve", "watch"):  # events and schedules need a server that outlives us
-            from flows.deployments import require_server, serve
+            from flows.service.serve import require_server, serve
 
             runtime.check_api(require_server(args.command))
             serve(options) if args.command == "serve" else _watch(args)

@@ -17,5 +17,5 @@ prefect concurrency-limit create gpu "${CURATE_GPU_SLOTS:-1}"
 prefect --no-prompt deploy --all --prefect-file infra/prefect.yaml
 
 # A crashed curate-pools run (a worker or its machine died) is scheduled again, and resumes from
-# the caches (flows/deployments.py: resume_crashed_automation).
-python -m flows.deployments
+# the caches (flows/service/automations.py: resume_crashed_automation).
+python -m flows.service.automations

@@ -103,7 +103,7 @@ def test_prefect_yaml_entrypoints_are_flows_taking_the_parameters_given():
 
 def test_prefect_yaml_and_the_code_deploy_the_same_schedule_and_trigger():
     from curation.config import NIGHTLY_CRON
-    from flows.deployments import POOL_TEMPLATE, VERSION_TEMPLATE
+    from flows.service.deployments import POOL_TEMPLATE, VERSION_TEMPLATE
     from flows.watch import EVENT
 
     by_name = {d["name"]: d for d in prefect_yaml()["deployments"]}
@@ -144,7 +144,11 @@ def test_setup_script_creates_pools_limit_and_deployments_on_a_real_server(tmp_p
         )
         assert done.returncode == 0, done.stdout + done.stderr
         again = subprocess.run(  # its last step again: the automation is replaced, not doubled
-            [sys.executable, "-m", "flows.deployments"], cwd=INFRA.parent, env=env, capture_output=True, text=True
+            [sys.executable, "-m", "flows.service.automations"],
+            cwd=INFRA.parent,
+            env=env,
+            capture_output=True,
+            text=True,
         )
         assert again.returncode == 0, again.stderr
         with httpx.Client(base_url=f"{url}/api", timeout=30) as api:

@@ -18,7 +18,7 @@ def test_lost_watcher_state_after_a_server_restart_starts_no_second_run(tmp_path
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     from curation.config import ServiceConfig
-    from flows.deployments import pool_landed
+    from flows.service.deployments import pool_landed
     from flows.watch import pool_objects, run_key, watch_once
 
     landing = tmp_path / "landing"

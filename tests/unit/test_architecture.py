@@ -79,7 +79,7 @@ def test_engines_know_no_scorer_and_the_graph_sees_deferred_imports():
 def test_no_function_in_flows_or_tasks_takes_more_than_five_parameters():
     """Stages pass frozen dataclasses whole (TargetRun, Curated, Pick, Limits...), not long argument lists."""
     found = {}
-    for path in [*(REPO / "flows").glob("*.py"), *(REPO / "tasks").glob("*.py")]:
+    for path in [*(REPO / "flows").rglob("*.py"), *(REPO / "tasks").glob("*.py")]:
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 args = node.args
@@ -130,7 +130,7 @@ def test_no_method_or_engine_branches_in_the_flows():
 
     found = [
         f"{path.name}:{node.lineno}"
-        for path in (REPO / "flows").glob("*.py")
+        for path in (REPO / "flows").rglob("*.py")
         for node in ast.walk(ast.parse(path.read_text()))
         if compares_an_option(node)
     ]

@@ -234,22 +234,6 @@ def test_a_watcher_that_keeps_going_survives_a_failed_send(tmp_path):
     assert len(calls) == 2 and [type(e) for e in errors] == [ConnectionError]
 
 
-def test_the_default_state_lives_beside_the_outputs_one_per_prefix_whatever_its_slash(tmp_path):
-    from flows.deployments import default_watch_state
-
-    with_slash, without = (
-        default_watch_state("s3://b/landing/", "s3://b/runs"),
-        default_watch_state("s3://b/landing", "s3://b/runs/"),
-    )
-    assert with_slash == without and with_slash.startswith("s3://b/runs/watch-state/")
-    assert default_watch_state("s3://b/other", "s3://b/runs") != with_slash
-    assert default_watch_state("s3://b/landing", None, str(tmp_path)).startswith(f"{tmp_path}/watch/")
-    state = str(tmp_path / "w.json")
-    land(tmp_path / "landing" / "a.parquet")
-    watch_once(str(tmp_path / "landing"), state, lambda url, pool, prefix: url)
-    watch_once(str(tmp_path / "landing") + "/", state, lambda url, pool, prefix: url)  # the same prefix: accepted
-
-
 def test_a_run_interrupted_too_often_is_refused_not_run_again(prefect_api_url, monkeypatch, tmp_path):
     """A run resumed after each crash (curate serve at its start, the infra automation) that crashes
     every time stops at its fourth attempt with a clear message, before it reads any pool."""
@@ -264,21 +248,3 @@ def test_a_run_interrupted_too_often_is_refused_not_run_again(prefect_api_url, m
     state = curate_pools([str(tmp_path / "never-read.parquet")], str(tmp_path / "runs"), settings, return_state=True)
     assert state.is_failed() and "interrupted 3 times; not run again" in state.message
     assert not (tmp_path / "runs").exists()
-
-
-def test_an_upgraded_watcher_starts_from_its_old_state_under_the_cache(tmp_path):
-    import hashlib
-
-    from flows.deployments import watch_state_for
-
-    prefix, cache, out_root = str(tmp_path / "landing"), str(tmp_path / "cache"), str(tmp_path / "runs")
-    land(tmp_path / "landing" / "a.parquet")
-    legacy = tmp_path / "cache" / "watch" / f"{hashlib.sha256(prefix.encode()).hexdigest()[:16]}.json"
-    legacy.parent.mkdir(parents=True)
-    url = next(iter(pool_objects(prefix)))
-    legacy.write_text(json.dumps({"prefix": prefix, "emitted": {url: {"event_id": "x", "size": 1}}}))
-    state = watch_state_for(prefix, out_root, cache)
-    assert state.startswith(f"{out_root}/watch-state/") and json.loads(open(state).read())["emitted"]
-    sent = []
-    record = lambda *a: sent.append(a)  # noqa: E731
-    assert watch_once(prefix, state, record) == [] == watch_once(prefix, state, record) == sent
