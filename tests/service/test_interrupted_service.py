@@ -1,6 +1,6 @@
-"""An interrupted service resumes its runs (issue 15, acceptance 3): `curate serve` killed (-9) or
-stopped (SIGTERM) mid-scoring, then started again, completes the pool's run once, as the same run,
-reusing the row scores the first attempt stored. A real server, `curate serve` and a tiny causal LM."""
+"""An interrupted service resumes its runs: `curate serve` killed (-9) or stopped (SIGTERM)
+mid-scoring, then started again, completes the pool's run once, as the same run, reusing the row
+scores the first attempt stored. A real server, `curate serve` and a tiny causal LM."""
 
 from __future__ import annotations
 
@@ -10,26 +10,17 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 
 import pandas as pd
 import pytest
 from conftest import MATH, REPO, WEB
+from polling import wait_for
 from prefectserver import prefect_server, server_env, stop
 
 from curation.tempfiles import process_alive
 
 pytestmark = pytest.mark.service
 TERMINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
-
-
-def wait_for(condition, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while not (found := condition()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.5)
-    return found
 
 
 def test_an_interrupted_service_completes_each_pool_run_once_resuming(tiny_lm, text_task, tmp_path):

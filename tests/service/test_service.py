@@ -9,13 +9,12 @@ import os
 import shutil
 import subprocess
 import sys
-import time
-from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
 from conftest import REPO, make_feature_rows
+from polling import stays, wait_for
 from prefectserver import prefect_server, server_env, stop
 
 pytestmark = pytest.mark.service
@@ -119,21 +118,6 @@ def service(server, api, s3, tmp_path_factory):
         log.close()
 
 
-def wait_for(condition, timeout: float, what: str, process=None, log: Path | None = None):
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if process is not None and process.poll() is not None:
-            raise AssertionError(f"process exited while waiting for {what}:\n{log.read_text() if log else ''}")
-        if time.monotonic() > deadline:
-            raise AssertionError(
-                f"timed out after {timeout} s waiting for {what}\n{log.read_text()[-4000:] if log else ''}"
-            )
-        time.sleep(0.5)
-
-
 def automations(api: httpx.Client) -> list[dict]:
     return api.post("/automations/filter", json={}).json()
 
@@ -198,9 +182,13 @@ def test_a_landed_pool_triggers_exactly_one_run_with_its_dashboards(api, service
         service["process"],
         service["home"] / "serve.log",
     )[0]
-    time.sleep(5)  # ...so there is still one run
-    runs = flow_runs(api, **by_landed)
-    assert len(runs) == 1, [r["name"] for r in runs]
+    stays(  # ...so there is still one run
+        lambda: len(flow_runs(api, **by_landed)) == 1,
+        5,
+        f"one pool-landed run for {pool_url}",
+        service["process"],
+        service["home"] / "serve.log",
+    )
     assert run["state_type"] == "COMPLETED", (run["state"], (service["home"] / "serve.log").read_text()[-4000:])
     assert run["parameters"]["pools"] == [pool_url] and run["idempotency_key"].endswith(
         f"{pool_url}@{run['parameters']['version']}"
@@ -269,13 +257,19 @@ def test_an_s3_notification_triggers_a_run_and_the_watcher_does_not_repeat_it(ap
     assert run["state_type"] == "COMPLETED"
     caught_up = watch(service, f"s3://{base}/landing/", f"s3://{base}/watch-state.json")
     assert f"already started: run {run['name']} for s3://{bucket}/{key}" in caught_up.stdout  # it did not know...
-    time.sleep(5)
-    assert len(runs_of()) == 1  # ...but the server had the run's key: no second run
+    # ...but the server had the run's key: no second run
+    stays(
+        lambda: len(runs_of()) == 1,
+        5,
+        f"one run for s3://{bucket}/{key}",
+        service["process"],
+        service["home"] / "serve.log",
+    )
 
 
 def test_new_bytes_at_a_landed_key_run_once_more_and_the_same_bytes_never(api, service):
-    """Issue 15, acceptance 1: a pool is its content version. Overwriting a landed key with other
-    rows is a new pool (one new run, named by its version); uploading those bytes again is not."""
+    """A pool is its content version: overwriting a landed key with other rows is a new pool (one
+    new run, named by its version); uploading those bytes again is not."""
     fs, base = service["fs"], service["base"]
     key, local = f"{base}/landing/2026-11-27/same.parquet", service["home"] / "same.parquet"
     prefix, state, pool_url = f"s3://{base}/landing/", f"s3://{base}/watch-state.json", f"s3://{key}"
@@ -304,7 +298,7 @@ def test_new_bytes_at_a_landed_key_run_once_more_and_the_same_bytes_never(api, s
     fs.put_file(str(local), key)  # the same bytes again
     again = watch(service, prefix, state)
     assert "0 new pool versions" in again.stdout, again.stdout + again.stderr
-    time.sleep(5)
+    stays(lambda: len(runs_of()) == 2, 5, f"two runs of {pool_url}", service["process"], service["home"] / "serve.log")
     runs = runs_of()
     assert len(runs) == 2 and all(r["state_type"] == "COMPLETED" for r in runs), [r["state"] for r in runs]
     assert sorted(r["parameters"]["version"] for r in runs) == sorted(versions) and versions[0] != versions[1]
@@ -333,13 +327,20 @@ def test_serve_watches_in_a_thread_of_its_own_and_lists_no_watcher_runs(api, ser
     )[0]
     assert run["idempotency_key"].startswith(f"curation.pool.landed:{url}@")
     assert api.get("/deployments/name/watch-pools/watch-pools").status_code == 404
-    assert f"started run {run['name']} for {url}" in (service["home"] / "serve.log").read_text()
+    log = service["home"] / "serve.log"  # the run exists before the watcher prints that it started it
+    wait_for(
+        lambda: f"started run {run['name']} for {url}" in log.read_text(),
+        60,
+        "serve.log to report the started run",
+        service["process"],
+        log,
+    )
 
 
 def test_a_failed_pool_says_why_and_its_complete_version_then_runs(api, service):
-    """Issue 15, acceptance 4 and 6: a pool caught half uploaded fails, its parent run's message
-    says why, and the complete file at the same key runs once more and completes; a pool refused
-    for its rows publishes its quarantine, expectations and `pool-validation` table."""
+    """A pool caught half uploaded fails, its parent run's message says why, and the complete file
+    at the same key runs once more and completes; a pool refused for its rows publishes its
+    quarantine, expectations and `pool-validation` table."""
     fs, base = service["fs"], service["base"]
     prefix, state = f"s3://{base}/landing/", f"s3://{base}/watch-state.json"
     landed = api.get("/deployments/name/curate-pools/pool-landed").json()

@@ -1,6 +1,6 @@
 """A pool version runs once, kept by the server: a watcher that lost its state after a Prefect
-server restart asks again, and the restarted server (its database) answers with the run it has
-(issue 15, acceptance 2). A real `prefect server start`, stopped and started on the same database."""
+server restart asks again, and the restarted server (its database) answers with the run it has.
+A real `prefect server start`, stopped and started on the same database."""
 
 from __future__ import annotations
 
