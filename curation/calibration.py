@@ -18,7 +18,7 @@ Steps
 are checkpoints along one training run per (scope, lr) and fold, so a grid of 5 arms × 4 step
 counts costs 5 × k trainings. The candidate with the highest mean specificity wins; ties go to
 the cheaper one (fewer steps, then the smaller scope, then the smaller lr). The winner is then
-trained on the whole validation set as θT (curation.warmup_cache).
+trained on the whole validation set as θT (curation.cache.warmups).
 """
 
 from __future__ import annotations

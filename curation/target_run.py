@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from curation.cache_keys import CacheKeys
+from curation.cache.keys import CacheKeys
+from curation.cache.warmups import Warmup
 from curation.calibration import Calibration
 from curation.method_choice import MethodChoice
 from curation.models import WarmupConfig
 from curation.pool import Target
-from curation.warmup_cache import Warmup
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
-from curation.cache_keys import cache_keys
+from curation.cache.keys import cache_keys
 from curation.config import CurateConfig
 from curation.engines import engine_for
 from curation.formats import Limits, family_of, reader_of

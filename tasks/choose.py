@@ -8,9 +8,9 @@ import time
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from curation.cache_keys import method_choice_key
+from curation.cache.calibrations import obtain_method_choice
+from curation.cache.keys import method_choice_key
 from curation.calibration import Calibration, fold_positions
-from curation.calibration_cache import obtain_method_choice
 from curation.method_choice import MethodChoice, choose, fold_figures
 from curation.models import ModelAdapter
 from curation.pool import PoolCheck, Target
@@ -46,9 +46,7 @@ def find_method(
         )
 
     key = method_choice_key(calibration.key)
-    found = obtain_method_choice(compute, config.cache, key)
-    found.key = key
-    return found
+    return obtain_method_choice(compute, config.cache, key)
 
 
 @task(name="choose method", tags=["warmup"], persist_result=False, cache_policy=NO_CACHE)

@@ -1,7 +1,7 @@
 """Ingest: find a pool's files (Parquet or JSONL, local or s3://) and stream them in batches.
 
 `open_source` lists the files and what identifies their content (size and the ETag on S3, a fast
-digest of the bytes locally), so a pool validated before is found in the cache (`curation.pool_cache`) without a
+digest of the bytes locally), so a pool validated before is found in the cache (`curation.cache.pools`) without a
 read. `check_files` reads every Parquet footer up front (column types), so that a truncated part
 among good parts, or a column of the wrong type, stops the run before anything is scored.
 `iter_batches` then streams record batches with provenance (file, row), so memory does not grow

@@ -3,7 +3,7 @@
 The validation and test sets define the target, so any bad row there is a hard error. A pool is
 large and messy, and checked in two parts:
 - `scan_pool` involves no target: streamed batch by batch through the row format's checks and the
-  duplicate checks, its valid rows kept in the validated-pool cache (`curation.pool_cache`), so a
+  duplicate checks, its valid rows kept in the validated-pool cache (`curation.cache.pools`), so a
   rerun, a resumed run or another target on the same pool reads no pool file;
 - `admit` applies what depends on the target (feature length, labels, leakage against the
   validation and test rows) to the cached valid rows, and spills the admitted ones to local
@@ -27,13 +27,15 @@ import pyarrow.parquet as pq
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from curation.cache.entry import forget
+from curation.cache.integrity import Damaged
+from curation.cache.keys import pool_key
+from curation.cache.pools import QUARANTINE, ValidPool, obtain_valid_pool, read_part
 from curation.errors import InputError
 from curation.formats import Check, Family, Limits, RowFormat, detect, interchangeable, missing_columns
 from curation.formats.base import Reading, common_checks
 from curation.hashing import DatasetHasher
-from curation.integrity import Damaged
 from curation.pool import PoolCheck, PoolRejected, Reference, Target
-from curation.pool_cache import QUARANTINE, ValidPool, forget, obtain_valid_pool, pool_key, read_part
 from curation.rows import CARRIED_COLUMNS, FILE_COLUMN, HASH_COLUMN, ROW_COLUMN, TRUNCATED_COLUMN, UNICODE_COLUMN
 from curation.storage import arrow_table
 from tasks.ingest import Source, check_files, iter_batches
@@ -376,7 +378,7 @@ def check_pool_for(source: Source, target: Target, spill_dir: str, cache: str, l
         except Damaged as err:
             if attempt == 2:
                 raise
-            forget(valid, cache, str(err))  # checked again on the second attempt
+            forget(cache, valid.url, str(err))  # checked again on the second attempt
 
 
 def holdout_split(validation: pd.DataFrame, share: float = 0.25) -> tuple[pd.DataFrame, pd.DataFrame]:

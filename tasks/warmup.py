@@ -4,7 +4,7 @@ By default (`--warmup auto`) the capacity is first calibrated to the target (`cu
 a small grid of scope × lr × steps judged on held-out folds of the validation set against a
 reference sample of the pool. θT and the calibration never depend on the pool beyond that pinned
 sample, so both are computed once and reused for every later pool: the verified cache entries,
-their locks and layouts are `curation.warmup_cache` and `curation.calibration_cache`.
+their layouts are `curation.cache.warmups` and `curation.cache.calibrations`.
 """
 
 from __future__ import annotations
@@ -15,9 +15,10 @@ import pandas as pd
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from curation.cache_keys import calibration_key, model_identity
+from curation.cache.calibrations import ReferenceEntry, obtain_calibration, pinned_reference
+from curation.cache.keys import calibration_key, model_identity
+from curation.cache.warmups import Warmup, obtain_warmup
 from curation.calibration import Calibration, Grid, calibrate, describe, fold_count, grid_for
-from curation.calibration_cache import obtain_calibration, pinned_reference
 from curation.hashing import dataset_hash
 from curation.models import ModelAdapter, WarmupConfig
 from curation.models.base import WARMUP_DEFAULTS
@@ -25,7 +26,6 @@ from curation.pool import PoolCheck, Target
 from curation.progress import progress_bar
 from curation.rows import HASH_COLUMN
 from curation.scorers import scorer_for
-from curation.warmup_cache import Warmup, obtain_warmup
 
 CALIBRATION_KEY = "warmup-calibration"  # the Prefect table artifact of the grid
 
@@ -71,7 +71,9 @@ def reference_for(adapter: ModelAdapter, target: Target, pool: PoolCheck, config
     rows = min(config.calibration_reference, grid_for(adapter).max_reference or config.calibration_reference)
     validation_hash = dataset_hash(target.warm_rows[HASH_COLUMN])
     columns = target.ref.row_format.model_columns()
-    return pinned_reference(config.cache, validation_hash, pool.valid_parts, rows, columns, model_identity(adapter))
+    entry = ReferenceEntry(validation_hash, rows, model_identity(adapter), tuple(pool.valid_parts), columns)
+    found = pinned_reference(entry, config.cache)
+    return found.rows, found.hash
 
 
 def find_warmup(adapter: ModelAdapter, target: Target, pool: PoolCheck, base: WarmupConfig, config) -> Calibration:
@@ -101,9 +103,7 @@ def find_warmup(adapter: ModelAdapter, target: Target, pool: PoolCheck, base: Wa
         found.reference_hash = reference_hash
         return found
 
-    found = obtain_calibration(compute, config.cache, key)
-    found.key = key
-    return found
+    return obtain_calibration(compute, config.cache, key)
 
 
 @task(name="calibrate", tags=["warmup"], persist_result=False, cache_policy=NO_CACHE)

@@ -86,7 +86,7 @@ class ClassifierAdapter(ModelAdapter, PerRowGradients):
         return model.eval()
 
     def warmup(self, rows, config: WarmupConfig, progress=None, on_step=None) -> None:
-        self.warm_key = None  # the θT this process held (curation.warmup_cache) is replaced
+        self.warm_key = None  # the θT this process held (curation.cache.warmups) is replaced
         x, y = _tensors(rows)
         self.warm = build(self.arch, self.feature_dim, self.num_classes)
 

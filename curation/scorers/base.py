@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pyarrow as pa
 
-from curation.cache_keys import CacheKeys
+from curation.cache.keys import CacheKeys
 from curation.config import CurateConfig
 from curation.engines import Engine
 from curation.models import ModelAdapter, ModelSpec, WarmupConfig

@@ -9,36 +9,36 @@ validation set avoids; it is kept faithful here so the comparison is fair. Like 
 the projected gradients of every pool row (one file per shard, which is also the shard's resume
 marker), so what it costs is measured, not guessed.
 
-Cache layout, under `<cache>/gradcos/<trajectory key>/`: `trajectory.safetensors` (each
-checkpoint's parameters and Adam moments) with `manifest.json` written last, then
-`validation-<hash>.safetensors` and `grads/shard-<shard key>.safetensors` ([rows, checkpoints, dim]).
+Cache entries (curation.cache), under `<cache>/gradcos/<trajectory key>/`: the trajectory
+(`trajectory.safetensors`, each checkpoint's parameters and Adam moments, with the manifest), then
+sealed files along it: `validation-<hash>.safetensors` and `grads/shard-<shard key>.safetensors`
+([rows, checkpoints, dim]). Setting a damaged trajectory aside takes the gradients along it too.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import torch
 
-from curation import CODE_VERSION
-from curation.cache_keys import model_identity
+from curation.cache.entry import DirectoryEntry, SealedFile, Stored, obtain
+from curation.cache.integrity import open_safetensors, seal_safetensors
+from curation.cache.keys import model_identity, shard_key, trajectory_key
 from curation.errors import InputError
-from curation.hashing import dataset_hash, json_hash
-from curation.integrity import Damaged, open_safetensors, parse_manifest, seal_safetensors, set_aside
+from curation.hashing import dataset_hash
 from curation.models import ModelAdapter, WarmupConfig
 from curation.models.base import PerRowGradients
 from curation.progress import progress_bar
 from curation.rows import HASH_COLUMN
 from curation.sampling import random_positions
-from curation.score_cache import shard_key
 from curation.scorers.base import SCORES_SCHEMA, OwnWarmup, Scored, Scorer, ScoreRequest, lossless_scores, unit_rows
-from curation.storage import exists, join, read_bytes, size, write_bytes_atomic, write_json_atomic
+from curation.storage import join, size
 
 BETA1, BETA2, ADAM_EPS = 0.9, 0.999, 1e-8  # Adam's, used both to train and to precondition (as LESS)
 ROWS_PER_CHUNK = 256  # per-row gradients are projected this many rows at a time: memory stays bounded
@@ -172,50 +172,63 @@ def gradcos_scores(features: torch.Tensor, reference: torch.Tensor, lrs: list[fl
     return cosines.astype(np.float64) @ np.asarray(lrs, dtype=np.float64)
 
 
+# --- the cache entries -----------------------------------------------------------------------
+TRAJECTORY = "trajectory.safetensors"
+
+
+@dataclass(frozen=True)
+class TrajectoryEntry(DirectoryEntry[list[Checkpoint]]):
+    """The warmup trajectory on the pool sample; `train` trains it when the cache has none."""
+
+    trajectory: str  # curation.cache.keys.trajectory_key
+    train: Callable[[], list[Checkpoint]]
+    about: dict[str, Any] = field(default_factory=dict)  # steps, sample rows, settings: kept in the manifest
+    folder = "gradcos"
+    what = "gradcos trajectory"
+
+    @property
+    def key(self) -> str:
+        return self.trajectory
+
+    def build(self, local: str) -> dict[str, Any]:
+        checkpoints = self.train()
+        with open(f"{local}/{TRAJECTORY}", "wb") as handle:
+            handle.write(save_trajectory(checkpoints))
+        return {"lrs": [c.lr for c in checkpoints], **self.about}
+
+    def open(self, stored: Stored, built: bool) -> list[Checkpoint]:
+        return load_trajectory(stored.read(TRAJECTORY), stored.facts["lrs"], join(stored.url, TRAJECTORY))
+
+
+@dataclass(frozen=True)
+class TensorsAlong(SealedFile[dict]):
+    """A sealed safetensors file computed along a trajectory (the validation's mean gradient, a shard's gradients)."""
+
+    trajectory: str
+    name: str  # under the trajectory's folder
+    make: Callable[[], dict[str, torch.Tensor]]
+    folder = "gradcos"
+    what = "gradcos gradients"
+
+    @property
+    def key(self) -> str:
+        return f"{self.trajectory}/{self.name}"
+
+    def build(self) -> bytes:
+        return seal_safetensors(self.make())
+
+    def open(self, data: bytes, url: str) -> dict:
+        return open_safetensors(data, url)
+
+
+def _tensors(entry: TensorsAlong, cache: str, cost: dict) -> tuple[dict[str, torch.Tensor], bool]:
+    """The entry's tensors, and whether they were made here."""
+    found = obtain(entry, cache)
+    cost["damaged"] += found.damaged
+    return found.value, found.status == "miss"
+
+
 # --- the stage --------------------------------------------------------------------------------
-def trajectory_key(sample_hash: str, model, warm: WarmupConfig, config: GradcosConfig) -> str:
-    return json_hash(
-        {
-            "method": "gradcos",
-            "sample": sample_hash,
-            "model": model,
-            "warmup": warm.as_dict(),
-            "gradcos": config.as_dict(),
-            "code": CODE_VERSION,
-        }
-    )
-
-
-def _stored(url: str, make, cache: str, cost: dict) -> tuple[dict[str, torch.Tensor], bool]:
-    """The tensors of a sealed cache file, made and written atomically first if it is missing or damaged."""
-    if exists(url):
-        try:
-            return open_safetensors(read_bytes(url), url), False
-        except Damaged as err:
-            set_aside(cache, url, str(err))
-            cost["damaged"] += 1
-    tensors = make()
-    write_bytes_atomic(url, seal_safetensors(tensors))
-    return tensors, True
-
-
-def _stored_trajectory(root: str, cache: str, cost: dict) -> list[Checkpoint] | None:
-    """The checkpoints of a complete trajectory entry; a damaged one is set aside (with the
-    gradients computed along it) and None returned, so that it is trained again."""
-    manifest_url = join(root, "manifest.json")
-    if not exists(manifest_url):
-        return None
-    try:
-        lrs = parse_manifest(read_bytes(manifest_url), manifest_url)["lrs"]
-        return load_trajectory(
-            read_bytes(join(root, "trajectory.safetensors")), lrs, join(root, "trajectory.safetensors")
-        )
-    except (Damaged, FileNotFoundError, KeyError) as err:
-        set_aside(cache, root, str(err))
-        cost["damaged"] += 1
-        return None
-
-
 def write_gradcos_scores(
     adapter: ModelAdapter,
     checked,
@@ -229,7 +242,7 @@ def write_gradcos_scores(
     """Score the pool LESS-style into scores.parquet; return the scores and what it cost."""
     n_sample = min(checked.valid_rows, max(config.min_rows, math.ceil(config.fraction * checked.valid_rows)))
     sample = checked.take(random_positions(checked.valid_rows, n_sample, seed))
-    key = trajectory_key(dataset_hash(sample[HASH_COLUMN]), model_identity(adapter), warm, config)
+    key = trajectory_key(dataset_hash(sample[HASH_COLUMN]), model_identity(adapter), warm.as_dict(), config.as_dict())
     root = join(cache, "gradcos", key)
     cost = {
         "trajectory": "hit",
@@ -242,32 +255,28 @@ def write_gradcos_scores(
         "damaged": 0,
     }
     params = adapter.gradient_model(warm)
+    steps = config.epochs * math.ceil(n_sample / warm.batch_size)
+
+    def train() -> list[Checkpoint]:
+        started = time.perf_counter()
+        with progress_bar(steps, "gradcos warmup on the pool sample", unit="step") as progress:
+            trained = train_trajectory(adapter, params, sample, warm, config.epochs, progress)
+        cost.update(trajectory="miss", warmup_steps=steps, warmup_seconds=time.perf_counter() - started)
+        return trained
+
     try:
-        checkpoints = _stored_trajectory(root, cache, cost)
-        if checkpoints is None:
-            steps, started = config.epochs * math.ceil(n_sample / warm.batch_size), time.perf_counter()
-            with progress_bar(steps, "gradcos warmup on the pool sample", unit="step") as progress:
-                checkpoints = train_trajectory(adapter, params, sample, warm, config.epochs, progress)
-            write_bytes_atomic(join(root, "trajectory.safetensors"), save_trajectory(checkpoints))
-            write_json_atomic(
-                join(root, "manifest.json"),
-                {
-                    "lrs": [c.lr for c in checkpoints],
-                    "steps": steps,
-                    "sample_rows": n_sample,
-                    "config": config.as_dict(),
-                    "files": {"trajectory.safetensors": "sealed"},
-                },
-            )
-            cost.update(trajectory="miss", warmup_steps=steps, warmup_seconds=time.perf_counter() - started)
+        about = {"steps": steps, "sample_rows": n_sample, "config": config.as_dict()}
+        found = obtain(TrajectoryEntry(key, train, about), cache)
+        checkpoints, cost["damaged"] = found.value, found.damaged
         lrs, n_ckpt = [c.lr for c in checkpoints], len(checkpoints)
 
         def reference_of():
             grads = projected_gradients(adapter, params, validation, checkpoints, config.dim, adam=False)
             return {"mean_unit_gradient": torch.from_numpy(unit_rows(grads.numpy()).mean(0))}  # [checkpoints, dim]
 
-        reference_url = join(root, f"validation-{dataset_hash(validation[HASH_COLUMN])[:32]}.safetensors")
-        reference, made = _stored(reference_url, reference_of, cache, cost)
+        reference_name = f"validation-{dataset_hash(validation[HASH_COLUMN])[:32]}.safetensors"
+        reference_url = join(root, reference_name)
+        reference, made = _tensors(TensorsAlong(key, reference_name, reference_of), cache, cost)
         cost["forward_passes"] += len(validation) * n_ckpt if made else 0
         urls, scores = [reference_url], []
         with (
@@ -276,18 +285,16 @@ def write_gradcos_scores(
         ):
             for part in checked.valid_parts:
                 rows = pq.read_table(part).to_pandas()
-                url = join(root, "grads", f"shard-{shard_key(rows[HASH_COLUMN])}.safetensors")
-                urls.append(url)
-                shard, made = _stored(
-                    url,
-                    lambda: {
-                        "gradients": projected_gradients(
-                            adapter, params, rows, checkpoints, config.dim, adam=True, progress=progress
-                        )
-                    },
-                    cache,
-                    cost,
-                )
+                name = f"grads/shard-{shard_key(rows[HASH_COLUMN])}.safetensors"
+                urls.append(join(root, name))
+
+                def gradients(rows=rows) -> dict[str, torch.Tensor]:
+                    grads = projected_gradients(
+                        adapter, params, rows, checkpoints, config.dim, adam=True, progress=progress
+                    )
+                    return {"gradients": grads}
+
+                shard, made = _tensors(TensorsAlong(key, name, gradients), cache, cost)
                 cost["rows_scored" if made else "rows_reused"] += len(rows)
                 cost["forward_passes"] += len(rows) * n_ckpt if made else 0
                 if not made:

@@ -20,11 +20,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from curation.cache.keys import shard_key
+from curation.cache.row_scores import RowScoreCache
 from curation.engines import Resources
 from curation.models import ModelAdapter, ModelSpec
 from curation.progress import progress_artifact, progress_bar
 from curation.rows import HASH_COLUMN
-from curation.score_cache import RowScoreCache, shard_key
 from curation.scorers.base import SCORES_SCHEMA, Scored, Scorer, ScoreRequest
 
 LOSS_EPS = 1e-6  # rows θ0 already predicts perfectly have no room to improve: no division by ~0
@@ -53,8 +54,8 @@ class ShardDone:
 
 def load_scorer(job: ShardJob) -> ModelAdapter:
     """The adapter with θT loaded: the setup hook, once per process (adapter_for and load_into keep them)."""
+    from curation.cache.warmups import load_into
     from curation.models import adapter_for
-    from curation.warmup_cache import load_into
 
     adapter = adapter_for(job.spec)
     if getattr(adapter, "warm_key", None) != job.warm_key:  # this process holds θT already: no manifest read per shard
@@ -91,22 +92,22 @@ def score_part(
     (this pool's earlier run or an identical shard of another pool) costs one verified read.
     """
     hashes = pq.read_table(part, columns=[HASH_COLUMN]).column(HASH_COLUMN).to_pandas()
-    key = shard_key(hashes)
-    finished, damaged = cache.read_shard(key)
-    if finished is not None:
-        return 0, len(hashes), damaged
-    rows = pq.read_table(part).to_pandas()
-    known, bad = cache.known_rows(rows[HASH_COLUMN])
-    damaged += bad
-    todo = rows[~rows[HASH_COLUMN].isin(known[HASH_COLUMN])]
-    if len(todo):
-        with progress_bar(len(todo), name) as progress:
-            base, warm = adapter.endpoint_losses(todo, batch_size, progress, start)
-        fresh = pd.DataFrame({HASH_COLUMN: todo[HASH_COLUMN].to_numpy(), "loss_base": base, "loss_warm": warm})
-        known = pd.concat([known, fresh], ignore_index=True) if len(known) else fresh
-    in_order = known.set_index(HASH_COLUMN).reindex(rows[HASH_COLUMN].to_numpy()).reset_index()
-    cache.store_shard(key, in_order)  # the shard's completion marker
-    return len(todo), len(rows) - len(todo), damaged
+    counts = {"scored": 0, "damaged": 0}
+
+    def compute() -> pd.DataFrame:
+        rows = pq.read_table(part).to_pandas()
+        known, counts["damaged"] = cache.known_rows(rows[HASH_COLUMN])
+        todo = rows[~rows[HASH_COLUMN].isin(known[HASH_COLUMN])]
+        counts["scored"] = len(todo)
+        if len(todo):
+            with progress_bar(len(todo), name) as progress:
+                base, warm = adapter.endpoint_losses(todo, batch_size, progress, start)
+            fresh = pd.DataFrame({HASH_COLUMN: todo[HASH_COLUMN].to_numpy(), "loss_base": base, "loss_warm": warm})
+            known = pd.concat([known, fresh], ignore_index=True) if len(known) else fresh
+        return known.set_index(HASH_COLUMN).reindex(rows[HASH_COLUMN].to_numpy()).reset_index()
+
+    _, _, damaged = cache.obtain_shard(shard_key(hashes), compute)  # the file is the shard's completion marker
+    return counts["scored"], len(hashes) - counts["scored"], damaged + counts["damaged"]
 
 
 def write_scores(parts: list[str], cache: RowScoreCache, normalize: bool, path: str) -> tuple[np.ndarray, int]:

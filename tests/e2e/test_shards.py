@@ -123,8 +123,9 @@ def test_a_run_killed_mid_scoring_resumes_to_identical_outputs(
 
 
 def test_the_row_cache_ignores_what_a_crash_left_half_written(tmp_path):
+    from curation.cache.keys import shard_key
+    from curation.cache.row_scores import RowScoreCache
     from curation.rows import HASH_COLUMN
-    from curation.score_cache import RowScoreCache, shard_key
 
     cache = RowScoreCache(str(tmp_path), "warm-key")
     losses = pd.DataFrame({HASH_COLUMN: ["a", "b"], "loss_base": [1.0, 2.0], "loss_warm": [0.5, 2.5]})
@@ -140,8 +141,8 @@ def test_the_row_cache_ignores_what_a_crash_left_half_written(tmp_path):
 
 def test_a_lookup_while_another_shard_is_being_written_sees_no_half_files(tmp_path):
     """Shards run concurrently: a lookup may list the cache while only a hidden temporary file exists."""
+    from curation.cache.row_scores import RowScoreCache
     from curation.rows import HASH_COLUMN
-    from curation.score_cache import RowScoreCache
 
     cache = RowScoreCache(str(tmp_path), "warm-key")
     root = tmp_path / "row-scores" / "warm-key"

@@ -15,12 +15,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from runs import on_task
 
+from curation.cache.integrity import MANIFEST, Damaged, open_safetensors, seal_safetensors
+from curation.cache.keys import shard_key
+from curation.cache.row_scores import RowScoreCache
 from curation.config import CurateConfig, flag_of
 from curation.errors import InputError
-from curation.integrity import MANIFEST, Damaged, open_safetensors, seal_safetensors
 from curation.models.classifier import ClassifierAdapter
 from curation.rows import HASH_COLUMN
-from curation.score_cache import RowScoreCache, shard_key
 
 DAMAGE = st.tuples(
     st.sampled_from(["truncate", "flip", "overwrite"]),
@@ -87,8 +88,9 @@ def test_a_damaged_sealed_safetensors_file_opens_as_itself_or_raises_damaged(dam
 @pytest.fixture(scope="module")
 def warm_entry(tmp_path_factory):
     """A classifier's warmup entry, stored as the warmup stage stores it."""
+    from curation.cache.entry import obtain
+    from curation.cache.warmups import WarmupEntry
     from curation.models.base import WarmupConfig
-    from curation.warmup_cache import train_and_store
 
     rng = np.random.default_rng(0)
     rows = pd.DataFrame(
@@ -96,17 +98,18 @@ def warm_entry(tmp_path_factory):
     )
     adapter = ClassifierAdapter("linear", 3, 2)
     cache = str(tmp_path_factory.mktemp("warm-cache"))
-    train_and_store(adapter, rows, WarmupConfig(steps=5, lr=0.1), cache, "k")
+    obtain(WarmupEntry(adapter, "k", rows, WarmupConfig(steps=5, lr=0.1)), cache)
     return cache, {k: v.clone() for k, v in adapter.warm.state_dict().items()}
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(damage=DAMAGE, target=st.sampled_from(["warm.safetensors", MANIFEST]))
 def test_a_damaged_warmup_entry_loads_as_itself_or_raises_damaged(damage, target, warm_entry):
-    from curation.warmup_cache import entry_url, load_into
+    from curation.cache.entry import read_entry
+    from curation.cache.warmups import WarmupEntry
 
     cache, weights = warm_entry
-    path = os.path.join(entry_url(cache, "k"), target)
+    path = os.path.join(WarmupEntry(None, "k").url(cache), target)
     with open(path, "rb") as handle:
         original = handle.read()
     try:
@@ -114,7 +117,7 @@ def test_a_damaged_warmup_entry_loads_as_itself_or_raises_damaged(damage, target
             handle.write(_damaged(original, damage))
         adapter = ClassifierAdapter("linear", 3, 2)
         try:
-            load_into(adapter, cache, "k")
+            read_entry(WarmupEntry(adapter, "k"), cache)
         except Damaged:
             return
         loaded = adapter.warm.state_dict()
@@ -239,8 +242,8 @@ def test_a_shard_whose_damage_nulls_a_content_hash_reads_as_damaged():
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from curation.integrity import DIGEST_KEY
-    from curation.score_cache import ROWS_KEY, SCHEMA, unseal
+    from curation.cache.integrity import DIGEST_KEY
+    from curation.cache.row_scores import ROWS_KEY, SCHEMA, unseal
 
     table = pa.table({HASH_COLUMN: ["a", None], "loss_base": [1.0, 2.0], "loss_warm": [0.5, 1.5]}, schema=SCHEMA)
     table = table.replace_schema_metadata({ROWS_KEY: "2", DIGEST_KEY: "0" * 64})

@@ -9,8 +9,8 @@ import torch
 from safetensors.torch import load_file
 from torch.nn import functional as F
 
+from curation.cache.calibrations import ReferenceEntry, obtain_calibration, pinned_reference, reference_sample
 from curation.calibration import Grid, calibrate, cheapest_best, fold_count, fold_positions
-from curation.calibration_cache import obtain_calibration, pinned_reference, reference_sample
 from curation.formats.features import Features
 from curation.models.base import WarmupConfig
 from curation.models.classifier import ClassifierAdapter, build
@@ -132,18 +132,23 @@ def test_the_reference_is_the_pool_rows_of_smallest_hash_and_is_pinned_per_targe
     assert sorted(sample[HASH_COLUMN]) == sorted(reference[HASH_COLUMN])[:10]
     cache = str(tmp_path / "cache")
     model = {"files": "f", "max_length": 64, "truncation": "keep-start"}
-    first, first_hash = pinned_reference(cache, "v1", parts, 10, COLUMNS, model)
+
+    def pinned(validation_hash, pool_parts, reading):
+        found = pinned_reference(ReferenceEntry(validation_hash, 10, reading, tuple(pool_parts), COLUMNS), cache)
+        return found.rows, found.hash
+
+    first, first_hash = pinned("v1", parts, model)
     other_pool = str(tmp_path / "other.parquet")
     validation.to_parquet(other_pool)
-    again, again_hash = pinned_reference(cache, "v1", [other_pool], 10, COLUMNS, model)  # a later pool: the same
+    again, again_hash = pinned("v1", [other_pool], model)  # a later pool: the same
     assert again_hash == first_hash and list(again[HASH_COLUMN]) == list(first[HASH_COLUMN])
-    _, another_target = pinned_reference(cache, "v2", [other_pool], 10, COLUMNS, model)
+    _, another_target = pinned("v2", [other_pool], model)
     assert another_target != first_hash
     # finding 4: other reading settings (a token limit at which other rows are admitted) pin their own sample
     shorter = dict(model, max_length=32)
-    _, reread = pinned_reference(cache, "v1", [other_pool], 10, COLUMNS, shorter)
+    _, reread = pinned("v1", [other_pool], shorter)
     assert reread != first_hash
-    assert pinned_reference(cache, "v1", parts, 10, COLUMNS, shorter)[1] == reread
+    assert pinned("v1", parts, shorter)[1] == reread
 
 
 def test_a_damaged_calibration_entry_is_set_aside_and_computed_again(domains, tmp_path):
@@ -156,9 +161,9 @@ def test_a_damaged_calibration_entry_is_set_aside_and_computed_again(domains, tm
 
     assert obtain_calibration(compute, cache, "k").status == "miss"
     assert obtain_calibration(compute, cache, "k").status == "hit"
-    (tmp_path / "cache" / "calibration" / "k.json").write_text('{"config": {"steps"')
+    (tmp_path / "cache" / "calibration" / "k" / "manifest.json").write_text('{"config": {"steps"')
     assert obtain_calibration(compute, cache, "k").status == "miss"
-    assert list((tmp_path / "cache" / "damaged").rglob("k.json"))
+    assert list((tmp_path / "cache" / "damaged").rglob("manifest.json"))
 
 
 def test_a_large_causal_lm_on_a_cpu_gets_the_cheaper_grid_and_a_gpu_the_full_one():

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import numpy as np
 
+from curation.cache.calibrations import obtain_method_choice
 from curation.calibration import fold_positions
-from curation.calibration_cache import obtain_method_choice
 from curation.method_choice import NO_SEPARATION, TIE, MethodChoice, choose, fold_figures
 from curation.scorers.base import unit_rows
 
@@ -80,9 +81,9 @@ def test_a_choice_is_computed_once_and_a_damaged_entry_rebuilt(tmp_path):
     again = obtain_method_choice(compute, str(tmp_path), "k1")
     assert (first.status, again.status, len(calls)) == ("miss", "hit", 1)
     assert again.as_dict() == first.as_dict() and again.method == "lossdrop"
-    entry = tmp_path / "calibration" / "choice-k1.json"
-    assert json.loads(entry.read_text())["candidates"] == table
-    entry.write_text('{"method": "lossdrop", "candidat')  # cut short
+    entry = tmp_path / "method-choice" / "k1" / "manifest.json"
+    assert json.loads(entry.read_text())["facts"]["candidates"] == table
+    entry.write_text('{"key": "k1", "facts": {"method": "lossdrop", "candidat')  # cut short
     rebuilt = obtain_method_choice(compute, str(tmp_path), "k1")
     assert rebuilt.status == "miss" and len(calls) == 2 and list((tmp_path / "damaged").iterdir())
 
@@ -103,8 +104,9 @@ def test_an_edited_choice_entry_is_verified_set_aside_and_rebuilt(tmp_path):
         return MethodChoice(method, similarity, table, folds=2, forward_passes=90)
 
     obtain_method_choice(compute, str(tmp_path), "k1")
-    entry = tmp_path / "calibration" / "choice-k1.json"
-    stored = json.loads(entry.read_text())
+    entry = tmp_path / "method-choice" / "k1" / "manifest.json"
+    manifest = json.loads(entry.read_text())
+    stored = manifest["facts"]
     for edit in (
         {"method": "gradcos"},  # a method auto never picks
         {"method": "blend"},  # the top level disagrees with the table
@@ -116,8 +118,10 @@ def test_an_edited_choice_entry_is_verified_set_aside_and_rebuilt(tmp_path):
             ]
         },  # fmt: skip
     ):
-        entry.write_text(json.dumps({**stored, **edit}))
+        facts = {**stored, **edit}  # an edit that keeps the manifest's own digest right: the value itself is checked
+        digest = hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()
+        entry.write_text(json.dumps({**manifest, "facts": facts, "facts_sha256": digest}))
         rebuilt = obtain_method_choice(compute, str(tmp_path), "k1")
         assert rebuilt.status == "miss" and rebuilt.method == "lossdrop"
-    assert len(calls) == 5 and list((tmp_path / "damaged").rglob("choice-k1.json"))
+    assert len(calls) == 5 and list((tmp_path / "damaged").rglob("manifest.json"))
     assert obtain_method_choice(compute, str(tmp_path), "k1").status == "hit"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from curation.locks import exclusive
+from curation.cache.locks import exclusive
 
 
 def test_a_second_holder_waits_and_is_told_once(tmp_path):

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import pandas as pd
 
-from curation.cache_keys import cache_keys
+from curation.cache.keys import cache_keys
 from curation.models.base import WarmupConfig
 from curation.rows import HASH_COLUMN
 

@@ -1,11 +1,11 @@
 """The per-row score cache: endpoint losses keyed by (row-score key, row content hash).
 
-Scores depend only on θT and how losses are computed (`curation.cache_keys.row_score_key`) and on
+Scores depend only on θT and how losses are computed (`curation.cache.keys.row_score_key`) and on
 a row's content, so they are kept per row and reused by every later pool that repeats the row.
-Entries are written one Parquet file per scored shard (`row-scores/<key>/shard-<shard key>.parquet`,
-columns `_content_hash`, `loss_base`, `loss_warm`, in the shard's row order), atomically: a file's
-presence is the shard's completion marker, so a crashed run resumes by rescoring only the shards
-that have no file yet.
+Entries are sealed files, one Parquet file per scored shard (`row-scores/<key>/shard-<shard key>.parquet`,
+columns `_content_hash`, `loss_base`, `loss_warm`, in the shard's row order), written atomically: a
+file's presence is the shard's completion marker, so a crashed run resumes by rescoring only the
+shards that have no file yet.
 
 Each file is sealed: its Parquet metadata holds its row count and the SHA-256 of its hashes and
 losses, and the shard key is the hash of its rows' content hashes in order. A read checks all
@@ -16,27 +16,24 @@ and its rows are scored again.
 from __future__ import annotations
 
 import hashlib
+import io
+from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from curation.integrity import DIGEST_KEY, Damaged, set_aside
+from curation.cache.entry import SealedFile, look_up, obtain
+from curation.cache.integrity import DIGEST_KEY, Damaged
+from curation.cache.keys import shard_key
 from curation.rows import HASH_COLUMN
-from curation.storage import filesystem, join, read_bytes, size, write_parquet_atomic
+from curation.storage import filesystem, join, size, write_bytes_atomic
 
 COLUMNS = [HASH_COLUMN, "loss_base", "loss_warm"]
 SCHEMA = pa.schema([(HASH_COLUMN, pa.string()), ("loss_base", pa.float64()), ("loss_warm", pa.float64())])
 ROWS_KEY = "curate.rows"
-
-
-def shard_key(hashes) -> str:
-    """A shard's identity: the hash of its rows' content hashes, in order."""
-    digest = hashlib.sha256()
-    for h in hashes:
-        digest.update(h.encode())
-    return digest.hexdigest()[:32]
 
 
 def _content_digest(table: pa.Table) -> str:
@@ -76,13 +73,56 @@ def unseal(data: bytes, key: str, url: str) -> pa.Table:
     return table
 
 
+def _frame_bytes(key: str, losses: pd.DataFrame) -> bytes:
+    """A shard's losses (rows in the shard's order) as sealed Parquet bytes."""
+    import pyarrow.parquet as pq
+
+    frame = losses[COLUMNS].reset_index(drop=True).astype({HASH_COLUMN: str, "loss_base": float, "loss_warm": float})
+    table = pa.Table.from_pandas(frame, schema=SCHEMA, preserve_index=False)
+    if shard_key(table.column(HASH_COLUMN).to_pylist()) != key:
+        raise ValueError(f"losses of other rows than shard {key}")  # a bug, never user input
+    sink = io.BytesIO()
+    pq.write_table(seal(table), sink)
+    return sink.getvalue()
+
+
+@dataclass(frozen=True)
+class ShardLosses(SealedFile[pd.DataFrame]):
+    """The losses of one shard under a row-score key; `compute` scores them when the cache has none."""
+
+    row_key: str
+    shard: str
+    compute: Callable[[], pd.DataFrame] | None = None
+    what = "row-score shard"
+
+    @property
+    def key(self) -> str:
+        return self.shard
+
+    def url(self, cache: str) -> str:
+        return join(cache, "row-scores", self.row_key, f"shard-{self.shard}.parquet")
+
+    def lock_name(self) -> str:
+        return f"row-scores-{self.row_key}-{self.shard}"
+
+    def build(self) -> bytes:
+        if self.compute is None:
+            raise RuntimeError(f"shard {self.shard} is not in the row-score cache")
+        return _frame_bytes(self.shard, self.compute())
+
+    def open(self, data: bytes, url: str) -> pd.DataFrame:
+        return unseal(data, self.shard, url).to_pandas()
+
+
 class RowScoreCache:
+    """The row-score shards of one row-score key."""
+
     def __init__(self, cache: str, key: str):
-        self.cache = cache
+        self.cache, self.key = cache, key
         self.root = join(cache, "row-scores", key)
 
     def shard_url(self, key: str) -> str:
-        return join(self.root, f"shard-{key}.parquet")
+        return ShardLosses(self.key, key).url(self.cache)
 
     def shard_bytes(self, key: str) -> int:
         """Bytes a finished shard's file takes in the cache."""
@@ -90,16 +130,12 @@ class RowScoreCache:
 
     def read_shard(self, key: str) -> tuple[pd.DataFrame | None, int]:
         """(the verified losses of shard `key` or None if absent, 1 if a damaged file was set aside else 0)."""
-        url = self.shard_url(key)
-        try:
-            data = read_bytes(url)
-        except FileNotFoundError:
-            return None, 0
-        try:
-            return unseal(data, key, url).to_pandas(), 0
-        except Damaged as err:
-            set_aside(self.cache, url, str(err))
-            return None, 1
+        return look_up(ShardLosses(self.key, key), self.cache)
+
+    def obtain_shard(self, key: str, compute: Callable[[], pd.DataFrame]) -> tuple[pd.DataFrame, str, int]:
+        """(shard `key`'s losses, "hit" or "miss", damaged files set aside): read, or `compute()`d and stored."""
+        found = obtain(ShardLosses(self.key, key, compute), self.cache)
+        return found.value, found.status, found.damaged
 
     def known_rows(self, hashes: pd.Series) -> tuple[pd.DataFrame, int]:
         """(cached losses of whichever of these rows any earlier shard scored, damaged files set aside)."""
@@ -120,11 +156,5 @@ class RowScoreCache:
         return pa.concat_tables(found).to_pandas().drop_duplicates(HASH_COLUMN), damaged
 
     def store_shard(self, key: str, losses: pd.DataFrame) -> None:
-        """Write a shard's losses (rows in the shard's order), sealed."""
-        frame = (
-            losses[COLUMNS].reset_index(drop=True).astype({HASH_COLUMN: str, "loss_base": float, "loss_warm": float})
-        )
-        table = pa.Table.from_pandas(frame, schema=SCHEMA, preserve_index=False)
-        if shard_key(table.column(HASH_COLUMN).to_pylist()) != key:
-            raise ValueError(f"losses of other rows than shard {key}")  # a bug, never user input
-        write_parquet_atomic(self.shard_url(key), seal(table))
+        """Write a shard's losses (rows in the shard's order), sealed, over any file there."""
+        write_bytes_atomic(self.shard_url(key), _frame_bytes(key, losses))

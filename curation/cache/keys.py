@@ -1,4 +1,7 @@
-"""Cache keys, defined once: each hashes everything that determines the cached value, and nothing else.
+"""Cache keys, every one defined here: each hashes everything that determines the cached value, and nothing else.
+
+- A pool's check (`pool_key`) depends on its files' identities, the row format, the limits and
+  the checks' code (`CHECKS_VERSION`).
 
 - θT (the warmup entry) depends on the validation rows, θ0 (its files: weights *and* tokenizer),
   how rows become losses (max length, dtype, loss span: `ModelAdapter.loss_settings`), the
@@ -10,9 +13,12 @@
   both live in θT's entry, and `loss_base` is the start's loss), so that a setting which changes
   the losses but not θT cannot share a row cache.
 
-- The calibration (curation.calibration_cache) depends on the validation rows, θ0, its grid and
+- The calibration (curation.cache.calibrations) depends on the validation rows, θ0, its grid and
   settings, and the reference sample, which is pinned per target and per reading settings by
   `reference_key`.
+
+- A row-score shard (`shard_key`) is named by its rows' content hashes in order; gradcos's trajectory
+  (`trajectory_key`) by its pool sample, θ0, the warmup and gradcos settings.
 
 Options that only act after scoring (budget, selection, output folder, the seed of the selection
 and the finetunes, shard size, engine) are in no key: runs that differ only in them share entries.
@@ -21,6 +27,7 @@ tests/faults/test_faults_cache.py checks both halves against the real flow.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +35,8 @@ from curation import CODE_VERSION
 from curation.hashing import dataset_hash, json_hash
 from curation.rows import HASH_COLUMN
 
+# Bump when a row format's checks or normalization change what a pool's check finds (2: chat rows as they ship).
+CHECKS_VERSION = "2"
 SCORE_ONLY = ("score_on",)  # loss settings that change the scores and the calibration's judge, never θT
 
 
@@ -90,3 +99,32 @@ def method_choice_key(calibration: str) -> str:
     """The key of `--method auto`'s choice: the calibration it read (which names the validation rows,
     θ0, the folds and the reference sample: all the embedding side depends on)."""
     return json_hash({"kind": "method-choice", "calibration": calibration, "code": CODE_VERSION})
+
+
+def pool_key(identity, row_format: str, limits: dict[str, Any]) -> str:
+    """The key of a pool's check: its files' identities, the row format, the limits and the checks' version."""
+    return json_hash(
+        {"files": [list(f) for f in identity], "format": row_format, "limits": limits, "checks": CHECKS_VERSION}
+    )
+
+
+def shard_key(hashes) -> str:
+    """A shard's identity: the hash of its rows' content hashes, in order."""
+    digest = hashlib.sha256()
+    for h in hashes:
+        digest.update(h.encode())
+    return digest.hexdigest()[:32]
+
+
+def trajectory_key(sample_hash: str, model: Any, warm: dict[str, Any], gradcos: dict[str, Any]) -> str:
+    """The key of gradcos's warmup trajectory: its pool sample, θ0, the warmup and the gradcos settings."""
+    return json_hash(
+        {
+            "method": "gradcos",
+            "sample": sample_hash,
+            "model": model,
+            "warmup": warm,
+            "gradcos": gradcos,
+            "code": CODE_VERSION,
+        }
+    )

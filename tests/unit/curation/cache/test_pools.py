@@ -10,8 +10,9 @@ import pandas as pd
 import pytest
 from runs import curate_run
 
+from curation.cache.keys import pool_key
+from curation.cache.pools import QUARANTINE, PoolEntry
 from curation.models import forget_adapters
-from curation.pool_cache import QUARANTINE, entry_url, pool_key
 from tasks.ingest import open_source, read_rows
 from tasks.validate import Limits, check_pool_for, check_target, reference_from
 
@@ -99,7 +100,7 @@ def test_a_damaged_part_is_set_aside_and_the_pool_checked_again(two_targets, tmp
     assert again.cache == "miss" and again.valid_rows == first.valid_rows  # rebuilt from the pool
     assert list((tmp_path / "cache" / "damaged").rglob("part-00001.parquet"))
     assert (entry / QUARANTINE).exists() and (entry / "manifest.json").exists()
-    assert entry_url(cache, entry.name).endswith(entry.name)
+    assert PoolEntry(entry.name, None).url(cache).endswith(entry.name)
 
 
 def test_the_report_says_the_second_run_reused_the_validated_pool(two_targets, tmp_path, prefect_api_url):

@@ -8,7 +8,7 @@ import shutil
 import pandas as pd
 from runs import on_task
 
-from curation.cache_keys import warmup_key
+from curation.cache.keys import warmup_key
 from curation.formats.features import Features
 from curation.hashing import dataset_hash
 from curation.models.base import WarmupConfig
@@ -57,7 +57,7 @@ def test_second_process_with_another_pool_hits_the_warmup_and_calibration_caches
     assert first["effective"]["warmup"] == first["calibration"]["chosen"]
     assert first["hashes"]["pool"] != second["hashes"]["pool"]
     assert len(list((cache / "warmup").iterdir())) == 1  # one θT, trained once
-    calibrations = [p for p in (cache / "calibration").glob("*.json") if not p.name.startswith("choice-")]
+    calibrations = list((cache / "calibration").glob("*/manifest.json"))
     assert len(calibrations) == 1  # one calibration, computed once
 
 
