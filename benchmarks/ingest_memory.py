@@ -46,7 +46,8 @@ def write_pool(path: str, rows: int, chunk: int = 100_000) -> None:
 
 def measure(pool: str, validation: str) -> dict:
     """Ingest + validate one pool in this process; peak RSS and time."""
-    from tasks.ingest import open_source, read_rows
+    from curation.io.batches import read_rows
+    from curation.io.sources import open_source
     from tasks.validate import check_pool, reference_from
 
     started = time.perf_counter()

@@ -33,7 +33,8 @@ def measure(pool: str, validation: str, cache: str) -> dict:
 
     imported = time.perf_counter() - started
     from curation.formats import Limits
-    from tasks.ingest import open_source, read_rows
+    from curation.io.batches import read_rows
+    from curation.io.sources import open_source
     from tasks.validate import check_pool_for, check_target
 
     with tempfile.TemporaryDirectory() as spill:

@@ -35,10 +35,11 @@ from curation.errors import InputError
 from curation.formats import Check, Family, Limits, RowFormat, detect, interchangeable, missing_columns
 from curation.formats.base import Reading, common_checks
 from curation.hashing import DatasetHasher
+from curation.io.batches import check_files, iter_batches
+from curation.io.sources import Source
 from curation.pool import PoolCheck, PoolRejected, Reference, Target
 from curation.rows import CARRIED_COLUMNS, FILE_COLUMN, HASH_COLUMN, ROW_COLUMN, TRUNCATED_COLUMN, UNICODE_COLUMN
 from curation.storage import arrow_table
-from tasks.ingest import Source, check_files, iter_batches
 
 
 def _first_file(frame: pd.DataFrame) -> str:

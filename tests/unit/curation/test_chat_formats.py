@@ -119,7 +119,7 @@ def test_a_conversation_whose_labelled_tokens_are_all_cut_off_has_no_trained_tok
     """Never scored 0 in silence: a pool row is quarantined, a validation row is an error (exit 2) naming it."""
     from curation.errors import InputError
     from curation.formats import Reading
-    from tasks.ingest import read_rows
+    from curation.io.batches import read_rows
     from tasks.validate import reference_from
 
     long_question = " ".join(["What is a URL and why"] * 40)

@@ -8,12 +8,11 @@ import sys
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 from curation.errors import InputError
-from tasks.ingest import check_files, open_source, read_rows
+from curation.io.batches import read_rows
+from curation.io.sources import open_source
 from tasks.validate import Limits, check_pool, reference_from
 
 
@@ -118,24 +117,6 @@ def test_too_many_bad_rows_stop_the_run_naming_the_expectation(tmp_path):
     message = str(caught.value)
     assert "pool.parquet" in message and "row 0" in message and "field 'features'" in message
     assert "expect_column_values_to_be_between" in message and "6 of 10" in message
-
-
-def test_wrong_column_type_is_a_pool_level_error(tmp_path):
-    pd.DataFrame({"features": [[1.0, 2.0, 3.0]], "label": ["cat"]}).to_parquet(tmp_path / "pool.parquet")
-    with pytest.raises(
-        InputError, match=r"pool.parquet, field 'label': column has type (large_)?string, expected integer"
-    ):
-        check_files(open_source(str(tmp_path / "pool.parquet")))  # the footer's types, before any row is read
-
-
-def test_non_utf8_text_is_refused(tmp_path):
-    table = pa.table({"prompt": pa.array([b"q"], pa.binary()), "response": pa.array([b"\xff\xfe bad"], pa.binary())})
-    pq.write_table(table, tmp_path / "binary.parquet")
-    with pytest.raises(InputError, match="field 'prompt'.*binary.*UTF-8"):
-        check_files(open_source(str(tmp_path / "binary.parquet")))
-    (tmp_path / "bad.jsonl").write_bytes(b'{"response": "ok"}\n{"response": "\xff\xfe"}\n')
-    with pytest.raises(InputError, match="bad.jsonl, row 1: line 2 is not valid UTF-8"):
-        read_rows(str(tmp_path / "bad.jsonl"))
 
 
 def test_great_expectations_is_imported_only_by_the_validate_step():

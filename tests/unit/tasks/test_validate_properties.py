@@ -12,7 +12,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from curation.errors import InputError
-from tasks.ingest import open_source, read_rows
+from curation.io.batches import read_rows
+from curation.io.sources import open_source
 from tasks.validate import check_pool, reference_from
 
 SCALARS = st.one_of(

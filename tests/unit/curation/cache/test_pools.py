@@ -12,8 +12,9 @@ from runs import curate_run
 
 from curation.cache.keys import pool_key
 from curation.cache.pools import QUARANTINE, PoolEntry
+from curation.io.batches import read_rows
+from curation.io.sources import open_source
 from curation.models import forget_adapters
-from tasks.ingest import open_source, read_rows
 from tasks.validate import Limits, check_pool_for, check_target, reference_from
 
 
