@@ -33,7 +33,7 @@ import pandas as pd
 
 from curation.models import ModelAdapter, WarmupConfig
 from curation.rows import HASH_COLUMN
-from curation.scorers.lossdrop import score_formula
+from curation.signals import score_formula
 
 MIN_FOLD_ROWS = 4  # a held-out fold smaller than this says nothing: fewer rows, fewer folds
 SCOPE_COST = {"attention": 0, "wide": 1, "full": 2}

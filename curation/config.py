@@ -259,18 +259,6 @@ class CurationSettings(Options):
         """The Ray cluster's address of `--engine ray://ADDRESS`, else None."""
         return self.engine if self.engine.startswith("ray://") else None
 
-    @property
-    def chooses_method(self) -> bool:
-        """`--method auto`: the method is chosen per target on the calibration's folds."""
-        return self.method == "auto"
-
-    def scoring_with(self, choice):
-        """The settings the scorer runs with: `--method auto` resolved to the `MethodChoice`'s method
-        and similarity (None: the method was forced)."""
-        if choice is None:
-            return self
-        return self.model_copy(update={"method": choice.method, "similarity": choice.similarity})
-
     def with_cache_dir(self):
         """The settings with `cache` filled in: $CURATE_CACHE, else the user cache directory."""
         return self if self.cache else self.model_copy(update={"cache": default_cache_dir()})

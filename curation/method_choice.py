@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from curation.calibration import rank_specificity
-from curation.scorers.blend import blend_scores
+from curation.signals import blend_scores
 
 COST = {"embedding": 1, "lossdrop": 2, "blend": 3}  # passes per pool row: ties go to the cheapest
 TIE = 0.01  # auc units: closer than this is not a difference the folds can tell

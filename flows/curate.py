@@ -17,17 +17,16 @@ from datetime import datetime, timezone
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
-from curation.cache.keys import cache_keys
 from curation.config import CurateConfig
 from curation.engines import engine_for
-from curation.formats import Limits, family_of, reader_of
-from curation.models import ModelSpec, adapter_for
+from curation.formats import Limits, reader_of
 from curation.outputs import StagedOutputs
 from curation.pool import PoolRejected
 from curation.report import Report
+from curation.run.context import begin
+from curation.run.settings import FinetuneSettings, ScoringSettings, SelectionSettings, WarmupSettings
 from curation.scorers import scorer_for
 from curation.scorers.base import ScoreRequest
-from curation.target_run import TargetRun
 from curation.tempfiles import make_temp_dir
 from tasks.choose import choose_method
 from tasks.evaluate import evaluate
@@ -37,7 +36,7 @@ from tasks.publish import Curated, build_report, publish, publish_rejection
 from tasks.score import score
 from tasks.select import select
 from tasks.validate import validate_pool, validate_target
-from tasks.warmup import calibrate_warmup, needs_calibration, sized_for, warmup, warmup_config
+from tasks.warmup import calibrate_warmup, needs_calibration, warmup
 
 
 def run_name() -> str:
@@ -69,7 +68,8 @@ def curate(config: CurateConfig) -> Report:
         config: Every option of the run, as `curate run` takes them: the pool, the target, the model,
             the budget and the method.
     """
-    config, kind, stage = config.with_cache_dir(), family_of(config.model), Stages()
+    config, stage = config.with_cache_dir(), Stages()
+    warming, finetuning = WarmupSettings.of(config), FinetuneSettings.of(config)
     limits, outputs = Limits.of(config), StagedOutputs(config.out)
     spill_dir = make_temp_dir("valid-rows")
     scores_path = os.path.join(spill_dir, "scores.parquet")
@@ -80,37 +80,29 @@ def curate(config: CurateConfig) -> Report:
         with stage("validate"):
             target = validate_target(validation_rows, test_rows, reader_of(config), limits)
             pool = validate_pool(source, target, spill_dir, limits, config.cache)
-        adapter = adapter_for(ModelSpec.of(config, target))
-        warm_config, calibration, choice = sized_for(adapter, warmup_config(kind, config)), None, None
-        if needs_calibration(config):
+        run = begin(target, pool, config)  # the run context every later stage takes
+        if needs_calibration(run, warming):
             with stage("calibrate"):
-                calibration = calibrate_warmup(adapter, target, pool, warm_config, config)
-            warm_config = calibration.config
-        if config.chooses_method:
+                run = calibrate_warmup(run, warming)
+        if run.chooses_method:
             with stage("choose"):
-                choice = choose_method(adapter, target, pool, calibration, config)
-        scoring = config.scoring_with(choice)  # `auto` resolved to the chosen method
-        scorer = scorer_for(scoring.method)
-        keys, warm = cache_keys(adapter, target.warm_rows, warm_config, config.start), None
-        if scorer.needs_warmup:
+                run = choose_method(run, warming)  # `auto` resolved to the chosen method, once
+        if scorer_for(run.method).needs_warmup:
             with stage("warmup"):
-                warm = warmup(adapter, target.warm_rows, warm_config, config.cache, keys.warmup)
-        run = TargetRun(target, keys, warm_config, calibration, warm, choice)
+                run = warmup(run, warming)
         with stage("score"):
-            request = ScoreRequest(adapter, pool, target, scoring, warm_config, keys, scores_path, engine_for(config))
-            scored = score(scorer, request)
+            scored = score(ScoreRequest(run, ScoringSettings.of(config), scores_path, engine_for(config)))
         with stage("select"):
-            chosen = select(scored, pool, target, scoring, scorer.random_ranking)
+            chosen = select(run, scored, SelectionSettings.of(config))
         evaluation = None
         if not config.skip_finetune:
-            ft_config = finetune_config(kind, config.finetune_epochs)
             with stage("finetune"):
-                selected_model = finetune(adapter, chosen.rows, ft_config, config.seed, "selection")
-                control_model = finetune(adapter, chosen.control, ft_config, config.seed, "random")
+                selected_model = finetune(run, chosen.rows, finetuning, "selection")
+                control_model = finetune(run, chosen.control, finetuning, "random")
             with stage("evaluate"):
-                evaluation = evaluate(adapter, selected_model, control_model, target, ft_config)
+                evaluation = evaluate(run, selected_model, control_model, finetune_config(run.kind, finetuning))
         curated = Curated(scored, chosen, evaluation)
-        report = build_report(config, run, pool, curated, stage.timings)
+        report = build_report(config, run, curated, stage.timings)
         with stage("publish"):
             publish(outputs, report, pool, curated)
     except PoolRejected as rejected:  # refused as a whole: its quarantine still shows what to mend

@@ -9,8 +9,8 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from curation.models import FinetuneConfig, ModelAdapter
-from curation.pool import Target
 from curation.report import Evaluation
+from curation.run.context import TargetRun
 
 
 def lift(adapter: ModelAdapter, selection: dict[str, float], control: dict[str, float]) -> float:
@@ -34,10 +34,9 @@ def compare(adapter: ModelAdapter, selected: Any, control: Any, rows: pd.DataFra
 
 
 @task(name="evaluate", tags=["evaluate"], persist_result=False, cache_policy=NO_CACHE)
-def evaluate(
-    adapter: ModelAdapter, selected: Any, control: Any, target: Target, finetune: FinetuneConfig
-) -> Evaluation:
+def evaluate(run: TargetRun, selected: Any, control: Any, finetune: FinetuneConfig) -> Evaluation:
     """Evaluate the selection's and the random control's finetunes on the target's evaluation rows."""
+    adapter, target = run.adapter, run.target
     result = compare(adapter, selected, control, target.eval_rows)
     adapter.release(selected)
     adapter.release(control)

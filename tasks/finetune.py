@@ -12,12 +12,14 @@ from prefect.cache_policies import NO_CACHE
 from curation.models import FinetuneConfig, ModelAdapter
 from curation.models.base import FINETUNE_DEFAULTS
 from curation.progress import progress_bar
+from curation.run.context import TargetRun
+from curation.run.settings import FinetuneSettings
 
 
-def finetune_config(kind: str, epochs: int | None) -> FinetuneConfig:
+def finetune_config(kind: str, settings: FinetuneSettings) -> FinetuneConfig:
     """The model kind's default finetune, with `--finetune-epochs` if given."""
     config = FINETUNE_DEFAULTS[kind]
-    return dataclasses.replace(config, epochs=epochs) if epochs is not None else config
+    return dataclasses.replace(config, epochs=settings.epochs) if settings.epochs is not None else config
 
 
 def train_on(adapter: ModelAdapter, rows: pd.DataFrame, config: FinetuneConfig, seed: int, name: str) -> Any:
@@ -27,6 +29,6 @@ def train_on(adapter: ModelAdapter, rows: pd.DataFrame, config: FinetuneConfig, 
 
 
 @task(name="finetune", tags=["finetune"], persist_result=False, cache_policy=NO_CACHE, task_run_name="finetune-{name}")
-def finetune(adapter: ModelAdapter, rows: pd.DataFrame, config: FinetuneConfig, seed: int, name: str) -> Any:
+def finetune(run: TargetRun, rows: pd.DataFrame, settings: FinetuneSettings, name: str) -> Any:
     """Finetune θ0 on the given rows."""
-    return train_on(adapter, rows, config, seed, name)
+    return train_on(run.adapter, rows, finetune_config(run.kind, settings), settings.seed, name)

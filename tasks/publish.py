@@ -11,6 +11,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
 from curation.calibration import Calibration
+from curation.config import CurateConfig
 from curation.dashboards import PLOT_NAME, publish_dashboards, publish_validation, score_distribution_png
 from curation.formats.chat import as_given
 from curation.method_choice import NO_SEPARATION, MethodChoice
@@ -29,8 +30,8 @@ from curation.report import (
     Report,
     Scoring,
 )
+from curation.run.context import TargetRun
 from curation.scorers.base import Scored
-from curation.target_run import TargetRun
 from tasks.select import Chosen
 
 
@@ -43,9 +44,10 @@ class Curated:
     evaluation: Evaluation | None
 
 
-def build_report(config, run: TargetRun, pool: PoolCheck, curated: Curated, timings: dict[str, float]) -> Report:
-    """report.json from what the stages returned."""
-    target, keys, warmup_config, calibration, warm = run.target, run.keys, run.warmup, run.calibration, run.warm
+def build_report(config: CurateConfig, run: TargetRun, curated: Curated, timings: dict[str, float]) -> Report:
+    """report.json from the run's options, its context and what the stages returned."""
+    target, pool, keys, warmup_config = run.target, run.pool, run.keys, run.warmup
+    calibration, warm = run.calibration, run.warm
     scored, chosen, evaluation = curated.scored, curated.chosen, curated.evaluation
     own = scored.own_warmup  # a scorer's own warmup (gradcos's, on the pool) ran inside the score stage
     timings = dict(timings)
@@ -57,10 +59,10 @@ def build_report(config, run: TargetRun, pool: PoolCheck, curated: Curated, timi
     return Report(
         config=config,
         effective=Effective(
-            method=run.method(config.method),
-            similarity=run.choice.similarity if run.choice else config.similarity,
+            method=run.method,
+            similarity=run.similarity,
             selection=chosen.strategy,
-            start=config.start,
+            start=run.start,
             warmup=warmup_config.as_dict(),
             finetune=evaluation.finetune if evaluation else None,
             gradcos=own.config if own else None,
@@ -98,7 +100,7 @@ def build_report(config, run: TargetRun, pool: PoolCheck, curated: Curated, timi
         ),
         scoring=Scoring(engine=config.engine, shards=len(pool.valid_parts), workers_used=scored.workers_used),
         cost=Cost(
-            method=run.method(config.method),
+            method=run.method,
             scoring_forward_passes=scored.forward_passes,
             scoring_backward_passes=scored.backward_passes,
             warmup_steps=warm_steps,

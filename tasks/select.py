@@ -18,9 +18,11 @@ from prefect.cache_policies import NO_CACHE
 
 from curation.config import Selection
 from curation.errors import InputError
-from curation.pool import PoolCheck, Target
 from curation.rows import FILE_COLUMN, INTERNAL_COLUMNS, ROW_COLUMN
+from curation.run.context import TargetRun
+from curation.run.settings import SelectionSettings
 from curation.sampling import random_positions
+from curation.scorers import scorer_for
 from curation.scorers.base import Scored
 
 STRATEGIES = get_args(Selection)  # the config's --selection choices
@@ -147,17 +149,17 @@ class Chosen:
     labels: dict[str, int] | None = None  # selected rows per label (feature rows)
 
 
-def choose(scored: Scored, pool: PoolCheck, target: Target, config, random_ranking: bool) -> Chosen:
+def pick_rows(run: TargetRun, scored: Scored, settings: SelectionSettings) -> Chosen:
     """Rank, pick the budget's rows, and fetch them and (unless --skip-finetune) the random control
     of the same size in one pass over the shards."""
-    kind, scores = target.ref.kind, scored.scores
-    strategy = strategy_for(config.selection, kind, random_ranking)
-    k = budget_rows(config.budget, pool.valid_rows)
+    target, pool, kind, scores = run.target, run.pool, run.kind, scored.scores
+    strategy = strategy_for(settings.strategy, kind, scorer_for(run.method).random_ranking)
+    k = budget_rows(settings.budget, pool.valid_rows)
     labels = pool.column("label") if kind == "features" else None
     ids = pq.read_table(scored.path, columns=["id"]).column("id")  # Arrow strings: compact
     strata = Strata(labels, target.label_shares) if labels is not None else None
-    positions = select_positions(scores, ids, Pick(k, strategy, config.seed), strata)
-    control = random_positions(pool.valid_rows, k, config.seed) if not config.skip_finetune else positions[:0]
+    positions = select_positions(scores, ids, Pick(k, strategy, settings.seed), strata)
+    control = random_positions(pool.valid_rows, k, settings.seed) if settings.control else positions[:0]
     fetched = pool.take(np.concatenate([positions, control]))
     rows, control_rows = fetched.iloc[:k], fetched.iloc[k:].reset_index(drop=True)
     frame = selection_frame(rows, scores, positions)
@@ -169,6 +171,6 @@ def choose(scored: Scored, pool: PoolCheck, target: Target, config, random_ranki
 
 
 @task(name="select", tags=["select"], persist_result=False, cache_policy=NO_CACHE)
-def select(scored: Scored, pool: PoolCheck, target: Target, config, random_ranking: bool) -> Chosen:
+def select(run: TargetRun, scored: Scored, settings: SelectionSettings) -> Chosen:
     """Pick the rows to train on, and the random control of the same size."""
-    return choose(scored, pool, target, config, random_ranking)
+    return pick_rows(run, scored, settings)

@@ -16,10 +16,11 @@ import numpy as np
 import pyarrow as pa
 
 from curation.cache.keys import CacheKeys
-from curation.config import CurateConfig
 from curation.engines import Engine
 from curation.models import ModelAdapter, ModelSpec, WarmupConfig
 from curation.pool import PoolCheck, Target
+from curation.run.context import TargetRun
+from curation.run.settings import ScoringSettings
 
 SCORES_SCHEMA = pa.schema(
     [("id", pa.string()), ("score", pa.float64()), ("loss_base", pa.float64()), ("loss_warm", pa.float64())]
@@ -28,23 +29,40 @@ SCORES_SCHEMA = pa.schema(
 
 @dataclass(frozen=True)
 class ScoreRequest:
-    """Everything a scorer may use: the model (θT loaded when the scorer needs it), the valid pool,
-    the checked target (θT was warmed up on `target.warm_rows`), the run's settings, the effective
-    warmup config, the cache keys, where scores.parquet goes and the engine that runs shards."""
+    """Everything a scorer may use: the run context (θ0, θT loaded when the scorer needs it, the valid
+    pool, the checked target, the method resolved, the cache keys), the scoring settings, where
+    scores.parquet goes and the engine that runs shards."""
 
-    adapter: ModelAdapter
-    pool: PoolCheck
-    target: Target
-    config: CurateConfig
-    warmup: WarmupConfig  # the model kind's defaults with the user's overrides
-    keys: CacheKeys
+    run: TargetRun
+    settings: ScoringSettings
     path: str  # a local file: scores.parquet
     engine: Engine | None = None  # where shards are scored (the scorers that run shards need one)
 
     @property
+    def adapter(self) -> ModelAdapter:
+        return self.run.adapter
+
+    @property
+    def pool(self) -> PoolCheck:
+        return self.run.pool
+
+    @property
+    def target(self) -> Target:
+        """The checked target: θT was warmed up on `target.warm_rows`."""
+        return self.run.target
+
+    @property
+    def warmup(self) -> WarmupConfig:
+        return self.run.warmup
+
+    @property
+    def keys(self) -> CacheKeys:
+        return self.run.keys
+
+    @property
     def spec(self) -> ModelSpec:
         """The model as plain data, for workers that load it themselves."""
-        return ModelSpec.of(self.config, self.target)
+        return self.run.spec
 
 
 @dataclass(frozen=True)

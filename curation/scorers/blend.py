@@ -12,27 +12,13 @@ from __future__ import annotations
 import dataclasses
 import os
 
-import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curation.scorers.base import SCORES_SCHEMA, Scored, Scorer, ScoreRequest
 from curation.scorers.embedding import Embedding
 from curation.scorers.lossdrop import LossDrop
-
-WEIGHT = 0.5  # the loss drop's share of the blend
-
-
-def rank_percentiles(scores: np.ndarray) -> np.ndarray:
-    """Each score's rank as a share of the rows (ties share their mean rank); NaN ranks lowest."""
-    ranks = pd.Series(np.asarray(scores, dtype=np.float64)).rank(method="average", pct=True)
-    return ranks.fillna(0.0).to_numpy()
-
-
-def blend_scores(drop: np.ndarray, similarity: np.ndarray, weight: float = WEIGHT) -> np.ndarray:
-    """The weighted mean of the two methods' rank percentiles."""
-    return weight * rank_percentiles(drop) + (1 - weight) * rank_percentiles(similarity)
+from curation.signals import blend_scores
 
 
 class Blend(Scorer):

@@ -43,6 +43,6 @@ def write_embedding_scores(
 class Embedding(Scorer):
     def score(self, request: ScoreRequest) -> Scored:
         scores = write_embedding_scores(
-            request.pool.valid_parts, request.adapter, request.target.warm_rows, request.config.similarity, request.path
+            request.pool.valid_parts, request.adapter, request.target.warm_rows, request.run.similarity, request.path
         )
         return Scored(scores, forward_passes=request.pool.valid_rows + len(request.target.warm_rows))

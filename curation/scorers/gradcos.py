@@ -318,16 +318,17 @@ class GradCos(Scorer):
                 field="--method",
                 hint="choose another method for this model",
             )
-        config = GradcosConfig(fraction=request.config.gradcos_fraction, dim=request.config.projection_dim)
+        settings = request.settings
+        config = GradcosConfig(fraction=settings.gradcos_fraction, dim=settings.projection_dim)
         scores, cost = write_gradcos_scores(
             request.adapter,
             request.pool,
             request.target.warm_rows,
             request.warmup,
             config,
-            request.config.cache,
+            settings.cache,
             request.path,
-            request.config.seed,
+            settings.seed,
         )
         return Scored(
             scores,

@@ -27,8 +27,7 @@ from curation.models import ModelAdapter, ModelSpec
 from curation.progress import progress_artifact, progress_bar
 from curation.rows import HASH_COLUMN
 from curation.scorers.base import SCORES_SCHEMA, Scored, Scorer, ScoreRequest
-
-LOSS_EPS = 1e-6  # rows θ0 already predicts perfectly have no room to improve: no division by ~0
+from curation.signals import score_formula
 
 
 @dataclass(frozen=True)
@@ -68,14 +67,6 @@ def score_shard(job: ShardJob) -> ShardDone:
     cache = RowScoreCache(job.cache, job.row_key)
     counts = score_part(load_scorer(job), job.part, cache, name=f"score shard {job.index}", start=job.start)
     return ShardDone(*counts, worker=os.getpid())
-
-
-def score_formula(
-    loss_base: np.ndarray, loss_warm: np.ndarray, normalize: bool = True, eps: float = LOSS_EPS
-) -> np.ndarray:
-    """Loss drop from the start point to θT; relative to the start's loss unless `normalize` is False."""
-    drop = np.asarray(loss_base, dtype=np.float64) - np.asarray(loss_warm, dtype=np.float64)
-    return drop / np.maximum(loss_base, eps) if normalize else drop
 
 
 def score_part(
@@ -161,11 +152,9 @@ class LossDrop(Scorer):
     normalize = True
 
     def score(self, request: ScoreRequest) -> Scored:
-        config, pool = request.config, request.pool
+        cache, pool, keys = request.settings.cache, request.pool, request.keys
         jobs = [
-            ShardJob(
-                request.spec, config.cache, request.keys.warmup, request.keys.row_scores, part, index, config.start
-            )
+            ShardJob(request.spec, cache, keys.warmup, keys.row_scores, part, index, request.run.start)
             for index, part in enumerate(pool.valid_parts)
         ]
         progress = progress_artifact("scoring-progress", "shards of the pool scored")
@@ -173,7 +162,7 @@ class LossDrop(Scorer):
         resources = Resources(cpus=1, gpus=request.adapter.gpus)
         on_done = (lambda finished: progress(100.0 * finished / len(jobs))) if progress else None
         done = request.engine.map(score_shard, jobs, resources, on_done)
-        row_cache = RowScoreCache(config.cache, request.keys.row_scores)
+        row_cache = RowScoreCache(cache, keys.row_scores)
         scores, stored = write_scores(pool.valid_parts, row_cache, self.normalize, request.path)
         rows_scored = sum(d.rows_scored for d in done)
         return Scored(

@@ -20,4 +20,4 @@ class RandomScores(Scorer):
     random_ranking = True
 
     def score(self, request: ScoreRequest) -> Scored:
-        return Scored(write_random_scores(request.pool.column("id"), request.config.seed, request.path))
+        return Scored(write_random_scores(request.pool.column("id"), request.settings.seed, request.path))

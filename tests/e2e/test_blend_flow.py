@@ -8,7 +8,7 @@ import pandas as pd
 from runs import curate_run
 
 from curation.models import forget_adapters
-from curation.scorers.blend import blend_scores
+from curation.signals import blend_scores
 
 
 def test_blend_scores_are_the_rank_blend_of_lossdrop_and_embedding(text_task, tiny_lm, prefect_api_url, tmp_path):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from curation.scorers.blend import blend_scores, rank_percentiles
+from curation.signals import blend_scores, rank_percentiles
 
 
 def test_rank_percentiles_share_ties_and_put_nan_last():

@@ -170,7 +170,9 @@ def test_gradcos_refuses_a_model_without_per_row_gradients():
     class NoGradients:  # what a model without the hooks offers gradcos: nothing
         pass
 
-    request = ScoreRequest(NoGradients(), None, None, None, None, None, "scores.parquet")
+    from types import SimpleNamespace
+
+    request = ScoreRequest(SimpleNamespace(adapter=NoGradients()), None, "scores.parquet")
     with pytest.raises(InputError, match="--method gradcos needs per-row gradients") as err:
         GradCos().score(request)
     assert err.value.field == "--method"

@@ -10,7 +10,8 @@ import torch
 from curation.models.base import WarmupConfig
 from curation.models.causal_lm import CausalLMAdapter
 from curation.models.classifier import ClassifierAdapter
-from curation.scorers.lossdrop import LOSS_EPS, score_formula, score_rows
+from curation.scorers.lossdrop import score_rows
+from curation.signals import LOSS_EPS, score_formula
 
 
 def test_normalized_drop_matches_hand_computation():
