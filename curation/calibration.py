@@ -133,6 +133,13 @@ class Calibration:
         }
 
     @classmethod
+    def skipped(cls, config: WarmupConfig, folds: int, criterion: str) -> Calibration:
+        """No calibration: too few validation rows to fold; `config` is used as it is."""
+        return cls(
+            config, [], folds, steps_trained=0, seconds=0.0, criterion=criterion, reference_rows=0, status="skipped"
+        )
+
+    @classmethod
     def from_dict(cls, data: dict[str, Any], status: str) -> Calibration:
         fields = {k: v for k, v in data.items() if k not in ("config", "key")}
         return cls(config=WarmupConfig(**data["config"]), status=status, **fields)
@@ -169,6 +176,20 @@ def cosine(a: np.ndarray, b: np.ndarray) -> float:
     return float(a @ b) / norm if norm > 0 else 0.0
 
 
+@dataclass(frozen=True)
+class Trial:
+    """What a calibration judges on: the validation rows, the reference sample, the warmup the grid
+    varies, the grid, the number of folds and the criterion."""
+
+    validation: pd.DataFrame
+    reference: pd.DataFrame
+    base: WarmupConfig
+    grid: Grid
+    folds: int
+    criterion: str = "auc"
+
+
+@dataclass(frozen=True)
 class Judge:
     """The specificity of the model as trained so far on one fold.
 
@@ -178,9 +199,20 @@ class Judge:
     calibration, like θT, then serves both start points.
     """
 
-    def __init__(self, adapter: ModelAdapter, held, train, reference, criterion: str, base: dict, fold: int):
-        self.adapter, self.held, self.train, self.reference = adapter, held, train, reference
-        self.criterion, self.base, self.fold = criterion, base, fold
+    adapter: ModelAdapter
+    trial: Trial
+    held: pd.DataFrame
+    train: pd.DataFrame
+    fold: int
+    base: dict  # θ0's losses per fold and of the reference, shared by every candidate
+
+    @property
+    def criterion(self) -> str:
+        return self.trial.criterion
+
+    @property
+    def reference(self) -> pd.DataFrame:
+        return self.trial.reference
 
     def _base(self, name: str, rows: pd.DataFrame) -> np.ndarray:
         if name not in self.base:
@@ -209,17 +241,10 @@ def cheapest_best(table: list[dict[str, Any]]) -> dict[str, Any]:
     return min(tied, key=lambda row: (row["steps"], SCOPE_COST.get(row["scope"], 0), row["lr"]))
 
 
-def calibrate(
-    adapter: ModelAdapter,
-    validation: pd.DataFrame,
-    reference: pd.DataFrame,
-    base: WarmupConfig,
-    grid: Grid,
-    folds: int,
-    criterion: str = "auc",
-    progress: Callable[[int], None] | None = None,
-) -> Calibration:
-    """Judge every candidate of `grid` on `folds` held-out folds of `validation`; the winner's config."""
+def calibrate(adapter: ModelAdapter, trial: Trial, progress: Callable[[int], None] | None = None) -> Calibration:
+    """Judge every candidate of the trial's grid on its held-out folds of the validation rows; the winner's config."""
+    validation, reference, base, grid = trial.validation, trial.reference, trial.base, trial.grid
+    folds, criterion = trial.folds, trial.criterion
     started = time.perf_counter()
     parts = fold_positions(validation[HASH_COLUMN], folds)
     last = max(grid.steps)
@@ -231,7 +256,7 @@ def calibrate(
         for fold, held_at in enumerate(parts):
             held = validation.iloc[held_at]
             train = validation.drop(index=validation.index[held_at])
-            judge = Judge(adapter, held, train, reference, criterion, base_losses, fold)
+            judge = Judge(adapter=adapter, trial=trial, held=held, train=train, fold=fold, base=base_losses)
 
             def at_step(step: int, scope=scope, lr=lr, fold=fold, judge=judge) -> None:
                 if step in grid.steps:

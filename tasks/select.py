@@ -167,7 +167,7 @@ def pick_rows(run: TargetRun, scored: Scored, settings: SelectionSettings) -> Ch
     if labels is not None:
         values, n = np.unique(labels[positions], return_counts=True)
         counts = {str(label): int(c) for label, c in zip(values, n)}
-    return Chosen(strategy, positions, frame, rows, control_rows, counts)
+    return Chosen(strategy, positions, frame, rows, control_rows, labels=counts)
 
 
 @task(name="select", tags=["select"], persist_result=False, cache_policy=NO_CACHE)

@@ -145,7 +145,7 @@ def text_checks(column: str, limits: Limits) -> list[Check]:
             "ExpectColumnValuesToBeBetween",
             chars,
             {"min_value": limits.min_chars, "max_value": limits.max_chars},
-            f"text must be {limits.min_chars}-{limits.max_chars} characters",
+            hint=f"text must be {limits.min_chars}-{limits.max_chars} characters",
         ),
     ]
 

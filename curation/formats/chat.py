@@ -110,7 +110,9 @@ class ChatFormat(RowFormat):
             "no_assistant_turn": "a conversation needs an assistant turn to learn from",
         }
         problems = [
-            Check(p, self.column, "ExpectColumnValuesToNotBeInSet", "_conversation", {"value_set": [p]}, hints.get(p))
+            Check(
+                p, self.column, "ExpectColumnValuesToNotBeInSet", "_conversation", {"value_set": [p]}, hint=hints.get(p)
+            )
             for p in PROBLEMS
         ]
         # --min-chars/--max-chars: a conversation's text is its turns' contents together (checked after
@@ -118,7 +120,7 @@ class ChatFormat(RowFormat):
         length = Check(
             "conversation_length", self.column, "ExpectColumnValuesToBeBetween", "_conversation_chars",
             {"min_value": limits.min_chars, "max_value": limits.max_chars},
-            f"a conversation's turns must hold {limits.min_chars}-{limits.max_chars} characters together",
+            hint=f"a conversation's turns must hold {limits.min_chars}-{limits.max_chars} characters together",
         )  # fmt: skip
         return [*problems, length]
 
@@ -165,9 +167,9 @@ class ChatFormat(RowFormat):
             hint += "; --truncation keep-answer keeps such rows by cutting them from the left"
         return [
             Check("template_mismatch", self.column, "ExpectColumnValuesToNotBeInSet", "_trained_tokens",
-                  {"value_set": [TEMPLATE_MISMATCH]}, mismatch),
+                  {"value_set": [TEMPLATE_MISMATCH]}, hint=mismatch),
             Check("no_trained_tokens", self.column, "ExpectColumnValuesToNotBeInSet", "_trained_tokens",
-                  {"value_set": [0]}, hint),
+                  {"value_set": [0]}, hint=hint),
         ]  # fmt: skip
 
     def target_facts(self, frame: pd.DataFrame, fixed: dict[str, Any]) -> dict[str, np.ndarray]:

@@ -23,6 +23,7 @@ a long pasted question is kept as context, the answer is trained and scored).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -201,11 +202,21 @@ def _prefix_end(text: str, spans: list[tuple[int, int]], tokens: Tokens) -> int:
     return min(len(text), first + CHARS_PER_TOKEN * tokens.max_length)
 
 
-def _windowed(ids, offsets, spans, tokens: Tokens, text: str, end: int) -> tuple[Encoded, bool] | None:
+@dataclass(frozen=True)
+class Rendered:
+    """A conversation rendered by the template: its text, the labelled character spans, and how much
+    of the text is tokenized (`end`: a prefix, or all of it)."""
+
+    text: str
+    spans: list[tuple[int, int]]
+    end: int
+
+
+def _windowed(ids, offsets, row: Rendered, tokens: Tokens) -> tuple[Encoded, bool] | None:
     """(the row's window, whether it was cut) from the tokens of `text[:end]`; None when a prefix is not
     enough to be sure (the window reaches the prefix's last word, whose tokens the cut may change)."""
-    length = tokens.max_length
-    labels = token_labels(ids, offsets, spans)
+    length, text, end = tokens.max_length, row.text, row.end
+    labels = token_labels(ids, offsets, row.spans)
     encoded, start = window((list(ids), labels), length, tokens.truncation)
     if end >= len(text):
         return encoded, len(ids) > length
@@ -242,13 +253,11 @@ def labelled_many(
         shapes.append((messages, places, shape))
         found.append(None)
     spans = [char_spans(messages, tokens.span, places, shape) for messages, places, shape in shapes]
-    ends = [_prefix_end(text, row_spans, tokens) for text, row_spans in zip(texts, spans)]
-    windows = _tokenized(tokenizer, [text[:end] for text, end in zip(texts, ends)], spans, tokens, texts, ends)
+    rows = [Rendered(text, row_spans, _prefix_end(text, row_spans, tokens)) for text, row_spans in zip(texts, spans)]
+    windows = _tokenized(tokens, rows)
     again = [k for k, found_window in enumerate(windows) if found_window is None]
     if again:  # a prefix was not enough: these rows in full
-        whole = [len(texts[k]) for k in again]
-        redone = _tokenized(tokenizer, [texts[k] for k in again], [spans[k] for k in again], tokens,
-                            [texts[k] for k in again], whole)  # fmt: skip
+        redone = _tokenized(tokens, [dataclasses.replace(rows[k], end=len(rows[k].text)) for k in again])
         for k, found_window in zip(again, redone):
             windows[k] = found_window
     out, k = [], 0
@@ -266,11 +275,13 @@ def labelled_many(
     return out
 
 
-def _tokenized(tokenizer, pieces: list[str], spans, tokens: Tokens, texts: list[str], ends: list[int]) -> list:
-    if not pieces:
+def _tokenized(tokens: Tokens, rows: list[Rendered]) -> list:
+    """Each row's window (or None) from one tokenizer call over the rows' tokenized stretches."""
+    if not rows:
         return []
-    batch: Any = tokenizer(pieces, add_special_tokens=False, return_offsets_mapping=True)
+    pieces = [row.text[: row.end] for row in rows]
+    batch: Any = tokens.tokenizer(pieces, add_special_tokens=False, return_offsets_mapping=True)
     return [
-        _windowed(ids, offsets, row_spans, tokens, text, end)
-        for ids, offsets, row_spans, text, end in zip(batch["input_ids"], batch["offset_mapping"], spans, texts, ends)
+        _windowed(ids, offsets, row, tokens)
+        for ids, offsets, row in zip(batch["input_ids"], batch["offset_mapping"], rows)
     ]

@@ -78,7 +78,7 @@ class Features(RowFormat):
                 "ExpectColumnValuesToNotBeInSet",
                 "_features_length",
                 {"value_set": [-2]},
-                "features must be a list of numbers (not strings that look like numbers)",
+                hint="features must be a list of numbers (not strings that look like numbers)",
             ),
             Check(
                 "non_finite_features",
@@ -86,7 +86,7 @@ class Features(RowFormat):
                 "ExpectColumnValuesToBeInSet",
                 "_features_finite",
                 {"value_set": [True]},
-                "features must be finite numbers within float32's range (|x| ≤ 3.4e38)",
+                hint="features must be finite numbers within float32's range (|x| ≤ 3.4e38)",
             ),
             Check("null_label", "label", "ExpectColumnValuesToNotBeNull", "_label"),
             Check(
@@ -95,7 +95,7 @@ class Features(RowFormat):
                 "ExpectColumnValuesToBeBetween",
                 "_label",
                 {"min_value": 0, "max_value": MAX_LABEL},
-                f"labels are class indices: whole numbers from 0 to {MAX_LABEL}",
+                hint=f"labels are class indices: whole numbers from 0 to {MAX_LABEL}",
             ),
         ]
 
@@ -123,7 +123,7 @@ class Features(RowFormat):
                 "ExpectColumnValuesToBeBetween",
                 "_features_length",
                 {"min_value": dim, "max_value": dim},
-                f"the validation set's feature vectors have length {dim}",
+                hint=f"the validation set's feature vectors have length {dim}",
             ),
             Check(
                 "unknown_label",
@@ -131,7 +131,7 @@ class Features(RowFormat):
                 "ExpectColumnValuesToBeInSet",
                 "_label",
                 {"value_set": [float(v) for v in labels]},
-                f"labels must be among the validation set's: {list(labels)}",
+                hint=f"labels must be among the validation set's: {list(labels)}",
             ),
         ]
 

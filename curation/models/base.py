@@ -35,9 +35,15 @@ class ModelSpec:
         """The spec of a run: its settings (`CurationSettings`) and its checked target (`Target`)."""
         ref = target.ref
         return cls(
-            config.model, ref.feature_dim, target.num_classes, config.max_length, ref.format, config.loss_on,
-            config.score_on, config.truncation,
-        )  # fmt: skip
+            config.model,
+            feature_dim=ref.feature_dim,
+            num_classes=target.num_classes,
+            max_length=config.max_length,
+            row_format=ref.format,
+            loss_on=config.loss_on,
+            score_on=config.score_on,
+            truncation=config.truncation,
+        )
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ import pandas as pd
 
 from curation.cache.calibrations import ReferenceEntry, obtain_calibration, obtain_method_choice, pinned_reference
 from curation.cache.keys import calibration_key, method_choice_key, model_identity
-from curation.calibration import Calibration, Grid, calibrate, fold_count, fold_positions, grid_for
+from curation.calibration import Calibration, Grid, Trial, calibrate, fold_count, fold_positions, grid_for
 from curation.hashing import dataset_hash
 from curation.method_choice import MethodChoice, choose, fold_figures
 from curation.progress import progress_bar
@@ -39,7 +39,7 @@ def find_warmup(run: TargetRun, settings: WarmupSettings) -> Calibration:
     grid = grid_for(adapter) if settings.calibrates else Grid.fixed(base)
     folds = fold_count(len(rows), min(settings.folds, grid_for(adapter).max_folds or settings.folds))
     if folds < 2:
-        return Calibration(base, [], folds, 0, 0.0, settings.criterion, 0, status="skipped")
+        return Calibration.skipped(base, folds, settings.criterion)
     reference, reference_hash = reference_for(run, settings)
     judged = {
         "grid": grid.as_dict(),
@@ -53,7 +53,8 @@ def find_warmup(run: TargetRun, settings: WarmupSettings) -> Calibration:
     def compute() -> Calibration:
         total = max(grid.steps) * len(grid.arms) * folds
         with progress_bar(total, "calibrate", unit="step", artifact_key="calibration-progress") as progress:
-            found = calibrate(adapter, rows, reference, base, grid, folds, settings.criterion, progress)
+            trial = Trial(rows, reference, base, grid, folds=folds, criterion=settings.criterion)
+            found = calibrate(adapter, trial, progress)
         found.reference_hash = reference_hash
         return found
 

@@ -62,16 +62,28 @@ class Checkpoint:
     tensors: dict[str, torch.Tensor]  # "param/<name>", "exp_avg/<name>", "exp_avg_sq/<name>"
 
 
+@dataclass(frozen=True)
+class Trainable:
+    """The model gradcos trains and differentiates: the adapter and the parameters it exposes for that."""
+
+    adapter: ModelAdapter
+    params: list[tuple[str, torch.Tensor]]
+
+
+@dataclass(frozen=True)
+class Along:
+    """Where per-row gradients are taken: the trajectory's checkpoints, and the projection's dimension."""
+
+    checkpoints: list[Checkpoint]
+    dim: int
+
+
 # --- the trajectory ---------------------------------------------------------------------------
 def train_trajectory(
-    adapter: ModelAdapter,
-    params: list[tuple[str, torch.Tensor]],
-    rows: pd.DataFrame,
-    warm: WarmupConfig,
-    epochs: int,
-    progress=None,
+    model: Trainable, rows: pd.DataFrame, warm: WarmupConfig, epochs: int, progress=None
 ) -> list[Checkpoint]:
     """Adam with a linear decay to zero (LESS's schedule), a checkpoint at each epoch's end."""
+    adapter, params = model.adapter, model.params
     data = adapter.prepare(rows)
     per_epoch = math.ceil(len(rows) / warm.batch_size)
     optimizer = torch.optim.Adam([p for _, p in params], lr=warm.lr, betas=(BETA1, BETA2), eps=ADAM_EPS)
@@ -129,17 +141,10 @@ def project(vectors: torch.Tensor, dim: int, seed: int) -> torch.Tensor:
     return out / math.sqrt(dim)
 
 
-def projected_gradients(
-    adapter: ModelAdapter,
-    params: list[tuple[str, torch.Tensor]],
-    rows: pd.DataFrame,
-    checkpoints: list[Checkpoint],
-    dim: int,
-    adam: bool,
-    progress=None,
-) -> torch.Tensor:
+def projected_gradients(model: Trainable, rows: pd.DataFrame, along: Along, adam: bool, progress=None) -> torch.Tensor:
     """[rows, checkpoints, dim]: each row's gradient at each checkpoint, Adam-preconditioned with
     that checkpoint's moments when `adam` (LESS does so for pool rows, not for validation rows)."""
+    adapter, params, checkpoints, dim = model.adapter, model.params, along.checkpoints, along.dim
     data = adapter.prepare(rows)
     out = torch.zeros(len(rows), len(checkpoints), dim)
     for c, checkpoint in enumerate(checkpoints):
@@ -229,17 +234,10 @@ def _tensors(entry: TensorsAlong, cache: str, cost: dict) -> tuple[dict[str, tor
 
 
 # --- the stage --------------------------------------------------------------------------------
-def write_gradcos_scores(
-    adapter: ModelAdapter,
-    checked,
-    validation: pd.DataFrame,
-    warm: WarmupConfig,
-    config: GradcosConfig,
-    cache: str,
-    path: str,
-    seed: int,
-) -> tuple[np.ndarray, dict]:
+def write_gradcos_scores(request: ScoreRequest, config: GradcosConfig) -> tuple[np.ndarray, dict]:
     """Score the pool LESS-style into scores.parquet; return the scores and what it cost."""
+    adapter, checked, validation, warm = request.adapter, request.pool, request.target.warm_rows, request.warmup
+    cache, path, seed = request.settings.cache, request.path, request.settings.seed
     n_sample = min(checked.valid_rows, max(config.min_rows, math.ceil(config.fraction * checked.valid_rows)))
     sample = checked.take(random_positions(checked.valid_rows, n_sample, seed))
     key = trajectory_key(dataset_hash(sample[HASH_COLUMN]), model_identity(adapter), warm.as_dict(), config.as_dict())
@@ -254,13 +252,13 @@ def write_gradcos_scores(
         "sample_rows": n_sample,
         "damaged": 0,
     }
-    params = adapter.gradient_model(warm)
+    model = Trainable(adapter, adapter.gradient_model(warm))
     steps = config.epochs * math.ceil(n_sample / warm.batch_size)
 
     def train() -> list[Checkpoint]:
         started = time.perf_counter()
         with progress_bar(steps, "gradcos warmup on the pool sample", unit="step") as progress:
-            trained = train_trajectory(adapter, params, sample, warm, config.epochs, progress)
+            trained = train_trajectory(model, sample, warm, config.epochs, progress)
         cost.update(trajectory="miss", warmup_steps=steps, warmup_seconds=time.perf_counter() - started)
         return trained
 
@@ -268,10 +266,10 @@ def write_gradcos_scores(
         about = {"steps": steps, "sample_rows": n_sample, "config": config.as_dict()}
         found = obtain(TrajectoryEntry(key, train, about), cache)
         checkpoints, cost["damaged"] = found.value, found.damaged
-        lrs, n_ckpt = [c.lr for c in checkpoints], len(checkpoints)
+        lrs, n_ckpt, along = [c.lr for c in checkpoints], len(checkpoints), Along(checkpoints, config.dim)
 
         def reference_of():
-            grads = projected_gradients(adapter, params, validation, checkpoints, config.dim, adam=False)
+            grads = projected_gradients(model, validation, along, adam=False)
             return {"mean_unit_gradient": torch.from_numpy(unit_rows(grads.numpy()).mean(0))}  # [checkpoints, dim]
 
         reference_name = f"validation-{dataset_hash(validation[HASH_COLUMN])[:32]}.safetensors"
@@ -289,9 +287,7 @@ def write_gradcos_scores(
                 urls.append(join(root, name))
 
                 def gradients(rows=rows) -> dict[str, torch.Tensor]:
-                    grads = projected_gradients(
-                        adapter, params, rows, checkpoints, config.dim, adam=True, progress=progress
-                    )
+                    grads = projected_gradients(model, rows, along, adam=True, progress=progress)
                     return {"gradients": grads}
 
                 shard, made = _tensors(TensorsAlong(key, name, gradients), cache, cost)
@@ -320,16 +316,7 @@ class GradCos(Scorer):
             )
         settings = request.settings
         config = GradcosConfig(fraction=settings.gradcos_fraction, dim=settings.projection_dim)
-        scores, cost = write_gradcos_scores(
-            request.adapter,
-            request.pool,
-            request.target.warm_rows,
-            request.warmup,
-            config,
-            settings.cache,
-            request.path,
-            settings.seed,
-        )
+        scores, cost = write_gradcos_scores(request, config)
         return Scored(
             scores,
             cost["rows_scored"],

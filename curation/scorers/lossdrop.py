@@ -64,24 +64,17 @@ def load_scorer(job: ShardJob) -> ModelAdapter:
 
 def score_shard(job: ShardJob) -> ShardDone:
     """Score one shard into the row-score cache (what an engine runs)."""
-    cache = RowScoreCache(job.cache, job.row_key)
-    counts = score_part(load_scorer(job), job.part, cache, name=f"score shard {job.index}", start=job.start)
-    return ShardDone(*counts, worker=os.getpid())
+    return ShardDone(*score_part(load_scorer(job), job), worker=os.getpid())
 
 
-def score_part(
-    adapter: ModelAdapter,
-    part: str,
-    cache: RowScoreCache,
-    batch_size: int | None = None,
-    name: str = "score",
-    start: str = "theta0",
-) -> tuple[int, int, int]:
+def score_part(adapter: ModelAdapter, job: ShardJob, batch_size: int | None = None) -> tuple[int, int, int]:
     """Put one shard's endpoint losses in the row-score cache, scoring only rows it lacks.
 
     Returns (rows scored, rows reused, damaged cache files set aside). A shard finished before
     (this pool's earlier run or an identical shard of another pool) costs one verified read.
     """
+    part, start, name = job.part, job.start, f"score shard {job.index}"
+    cache = RowScoreCache(job.cache, job.row_key)
     hashes = pq.read_table(part, columns=[HASH_COLUMN]).column(HASH_COLUMN).to_pandas()
     counts = {"scored": 0, "damaged": 0}
 
@@ -154,7 +147,7 @@ class LossDrop(Scorer):
     def score(self, request: ScoreRequest) -> Scored:
         cache, pool, keys = request.settings.cache, request.pool, request.keys
         jobs = [
-            ShardJob(request.spec, cache, keys.warmup, keys.row_scores, part, index, request.run.start)
+            ShardJob(request.spec, cache, keys.warmup, keys.row_scores, part=part, index=index, start=request.run.start)
             for index, part in enumerate(pool.valid_parts)
         ]
         progress = progress_artifact("scoring-progress", "shards of the pool scored")

@@ -10,7 +10,7 @@ from safetensors.torch import load_file
 from torch.nn import functional as F
 
 from curation.cache.calibrations import ReferenceEntry, obtain_calibration, pinned_reference, reference_sample
-from curation.calibration import Grid, calibrate, cheapest_best, fold_count, fold_positions
+from curation.calibration import Grid, Trial, calibrate, cheapest_best, fold_count, fold_positions
 from curation.formats.features import Features
 from curation.models.base import WarmupConfig
 from curation.models.classifier import ClassifierAdapter, build
@@ -90,7 +90,7 @@ def test_a_zero_lr_candidate_has_zero_specificity_and_is_never_chosen(domains):
     validation, reference = domains
     adapter = ClassifierAdapter("linear", 6, 3)
     grid = Grid(arms=(("full", 0.0), ("full", 0.1)), steps=(2, 6))
-    found = calibrate(adapter, validation, reference, WarmupConfig(batch_size=16), grid, folds=3)
+    found = calibrate(adapter, Trial(validation, reference, WarmupConfig(batch_size=16), grid, folds=3))
     frozen = [row for row in found.table if row["lr"] == 0.0]
     assert len(frozen) == 2 and all(row["specificity"] == 0.0 for row in frozen)
     assert found.config.lr == 0.1
@@ -102,7 +102,7 @@ def test_the_gradient_criterion_also_never_picks_the_frozen_candidate(domains):
     validation, reference = domains
     adapter = ClassifierAdapter("linear", 6, 3)
     grid = Grid(arms=(("full", 0.0), ("full", 0.1)), steps=(3,))
-    found = calibrate(adapter, validation, reference, WarmupConfig(batch_size=16), grid, 3, criterion="gradient")
+    found = calibrate(adapter, Trial(validation, reference, WarmupConfig(batch_size=16), grid, 3, criterion="gradient"))
     assert found.config.lr == 0.1 and found.criterion == "gradient"
     chosen = next(row for row in found.table if row["chosen"])
     assert chosen["specificity"] == max(row["specificity"] for row in found.table) > 0.0
@@ -157,7 +157,7 @@ def test_a_damaged_calibration_entry_is_set_aside_and_computed_again(domains, tm
     grid = Grid(arms=(("full", 0.1),), steps=(2,))
 
     def compute():
-        return calibrate(ClassifierAdapter("linear", 6, 3), validation, reference, WarmupConfig(), grid, 3)
+        return calibrate(ClassifierAdapter("linear", 6, 3), Trial(validation, reference, WarmupConfig(), grid, 3))
 
     assert obtain_calibration(compute, cache, "k").status == "miss"
     assert obtain_calibration(compute, cache, "k").status == "hit"

@@ -12,7 +12,15 @@ from torch.nn import functional as F
 from curation.errors import InputError
 from curation.models.base import WarmupConfig
 from curation.models.classifier import ClassifierAdapter
-from curation.scorers.gradcos import Checkpoint, gradcos_scores, project, projected_gradients, train_trajectory
+from curation.scorers.gradcos import (
+    Along,
+    Checkpoint,
+    Trainable,
+    gradcos_scores,
+    project,
+    projected_gradients,
+    train_trajectory,
+)
 
 
 def test_projection_is_a_fixed_linear_map_that_keeps_angles_roughly():
@@ -57,20 +65,22 @@ def test_per_row_gradients_are_the_true_gradients_projected_and_adam_preconditio
     x = torch.from_numpy(np.stack(rows["features"]))
     residual = torch.softmax(x @ weight.T + bias, 1) - F.one_hot(torch.tensor(rows["label"].to_numpy()), 3)
     by_hand = torch.cat([torch.einsum("rc,rd->rcd", residual, x).reshape(7, -1), residual], 1)  # weight, bias
-    plain = projected_gradients(adapter, params, rows, [checkpoint], dim=64, adam=False)
+    plain = projected_gradients(Trainable(adapter, params), rows, Along([checkpoint], dim=64), adam=False)
     torch.testing.assert_close(plain[:, 0], project(by_hand, 64, seed=0), rtol=1e-4, atol=1e-5)
 
     m = torch.cat([moments["exp_avg/weight"].reshape(-1), moments["exp_avg/bias"]])
     v = torch.cat([moments["exp_avg_sq/weight"].reshape(-1), moments["exp_avg_sq/bias"]])
     direction = (0.9 * m + 0.1 * by_hand) / torch.sqrt(0.999 * v + 0.001 * by_hand**2 + 1e-8)
-    adam = projected_gradients(adapter, params, rows, [checkpoint], dim=64, adam=True)
+    adam = projected_gradients(Trainable(adapter, params), rows, Along([checkpoint], dim=64), adam=True)
     torch.testing.assert_close(adam[:, 0], project(direction, 64, seed=0), rtol=1e-4, atol=1e-4)
 
 
 def test_the_trajectory_keeps_a_checkpoint_per_epoch_with_a_decaying_learning_rate():
     adapter = ClassifierAdapter("linear", 5, 3)
     params = adapter.gradient_model(WarmupConfig(seed=0))
-    checkpoints = train_trajectory(adapter, params, _rows(64), WarmupConfig(lr=0.1, batch_size=16, seed=0), 4)
+    checkpoints = train_trajectory(
+        Trainable(adapter, params), _rows(64), WarmupConfig(lr=0.1, batch_size=16, seed=0), 4
+    )
     assert len(checkpoints) == 4
     # 16 steps at lr 0.1 · (1 − step/16); a checkpoint's weight is its epoch's mean: 0.1 · (1 − (4e + 1.5)/16).
     np.testing.assert_allclose([c.lr for c in checkpoints], [0.090625, 0.065625, 0.040625, 0.015625])
