@@ -11,7 +11,8 @@ value and in order; report.json's `evaluation` and `counts` must be equal.
 The inputs (data and the demo's base model) are built once, by this checkout's code, and shared
 by both commits. The cases: the demo's two pools (prompt/response rows, the demo model, one cache
 as `curate demo` has), the wrong-label pool (feature rows, `linear`), the same pool with `mlp`,
-and a `text` pool (the demo's rows as plain text). About 12 minutes per commit on 2 cores.
+a `text` pool (the demo's rows as plain text) and the chat demo's conversations (a ShareGPT array
+and `messages` lines) on the demo model. About 12 minutes per commit on 2 cores.
 Exit code: 0 when every case matches, 1 otherwise (the differences are printed).
 """
 
@@ -31,13 +32,14 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks" / "quality"))
 
-CASES = ("demo-a", "demo-b", "wronglabel", "features-mlp", "text-rows")
+CASES = ("demo-a", "demo-b", "wronglabel", "features-mlp", "text-rows", "chat")
 
 
 def build_inputs(work: Path) -> dict[str, dict[str, str]]:
     """Each case's `curate run` options (paths under `work/inputs`), built once."""
     from wronglabel import task
 
+    from curation.chat_demo import write_chat_demo
     from curation.demo import build_demo_model, write_demo_data
 
     inputs = work / "inputs"
@@ -57,6 +59,7 @@ def build_inputs(work: Path) -> dict[str, dict[str, str]]:
             frame = pd.read_parquet(demo[name])
             frame = frame.assign(text=frame["prompt"] + frame["response"]).drop(columns=["prompt", "response"])
             (frame.iloc[:600] if name == "pool_a" else frame).to_parquet(text[name])
+    chat = write_chat_demo(str(inputs / "chat"))
     on_demo = {"validation": demo["validation"], "test": demo["test"], "model": model, "budget": "100"}
     on_labelled = {"pool": labelled["pool"], "validation": labelled["validation"], "test": labelled["test"]}
     return {
@@ -71,6 +74,7 @@ def build_inputs(work: Path) -> dict[str, dict[str, str]]:
             "model": model,
             "budget": "60",
         },
+        "chat": {**chat, "model": model, "budget": "20"},  # both chat forms, the tiny model's plain template
     }
 
 
