@@ -48,7 +48,8 @@ def measure(pool: str, validation: str) -> dict:
     """Ingest + validate one pool in this process; peak RSS and time."""
     from curation.io.batches import read_rows
     from curation.io.sources import open_source
-    from tasks.validate import check_pool, reference_from
+    from curation.validation.pool import check_pool
+    from curation.validation.target import reference_from
 
     started = time.perf_counter()
     ref, _ = reference_from(read_rows(validation), "text")

@@ -35,7 +35,8 @@ def measure(pool: str, validation: str, cache: str) -> dict:
     from curation.formats import Limits
     from curation.io.batches import read_rows
     from curation.io.sources import open_source
-    from tasks.validate import check_pool_for, check_target
+    from curation.validation.pool import check_pool_for
+    from curation.validation.target import check_target
 
     with tempfile.TemporaryDirectory() as spill:
         started = time.perf_counter()

@@ -120,7 +120,7 @@ def test_a_conversation_whose_labelled_tokens_are_all_cut_off_has_no_trained_tok
     from curation.errors import InputError
     from curation.formats import Reading
     from curation.io.batches import read_rows
-    from tasks.validate import reference_from
+    from curation.validation.target import reference_from
 
     long_question = " ".join(["What is a URL and why"] * 40)
     cut = [{"role": "user", "content": long_question}, {"role": "assistant", "content": "An address."}]

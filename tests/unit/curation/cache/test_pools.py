@@ -12,10 +12,12 @@ from runs import curate_run
 
 from curation.cache.keys import pool_key
 from curation.cache.pools import QUARANTINE, PoolEntry
+from curation.formats import Limits
 from curation.io.batches import read_rows
 from curation.io.sources import open_source
 from curation.models import forget_adapters
-from tasks.validate import Limits, check_pool_for, check_target, reference_from
+from curation.validation.pool import check_pool_for
+from curation.validation.target import check_target, reference_from
 
 
 @pytest.fixture
@@ -38,7 +40,7 @@ def _target(path: str):
 
 
 def test_a_second_target_admits_the_cached_rows_without_reading_the_pool(two_targets, tmp_path, monkeypatch):
-    import tasks.validate
+    import curation.validation.scan
 
     cache = str(tmp_path / "cache")
     first = check_pool_for(
@@ -47,7 +49,7 @@ def test_a_second_target_admits_the_cached_rows_without_reading_the_pool(two_tar
     assert first.cache == "miss" and first.valid_rows == first.rows_read == 2400
     # A run that read the pool's rows (or footers) again would fail here; the cache entry of this version serves it.
     for reader in ("iter_batches", "check_files"):
-        monkeypatch.setattr(tasks.validate, reader, lambda *a, **k: pytest.fail("the pool was read again"))
+        monkeypatch.setattr(curation.validation.scan, reader, lambda *a, **k: pytest.fail("the pool was read again"))
     pool = two_targets["pool"]
     second = check_pool_for(open_source(pool), _target(two_targets["second"]), str(tmp_path / "b"), cache, Limits())
     assert second.cache == "hit" and second.valid_rows == 2400 and second.pool_hash == first.pool_hash

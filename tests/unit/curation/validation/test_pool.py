@@ -1,19 +1,20 @@
-"""Validation with Great Expectations: row reasons, pool-level failures, streaming across batches."""
+"""A pool checked for one target (scan, cache, admission): each bad row's reason, pool-level failures,
+duplicates and leakage across batches, files and chat forms."""
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from curation.errors import InputError
+from curation.formats import Limits
 from curation.io.batches import read_rows
 from curation.io.sources import open_source
-from tasks.validate import Limits, check_pool, reference_from
+from curation.validation.pool import check_pool
+from curation.validation.target import reference_from
 
 
 def _feature_reference(tmp_path):
@@ -119,15 +120,6 @@ def test_too_many_bad_rows_stop_the_run_naming_the_expectation(tmp_path):
     assert "expect_column_values_to_be_between" in message and "6 of 10" in message
 
 
-def test_great_expectations_is_imported_only_by_the_validate_step():
-    code = (
-        "import sys, flows.cli, flows.curate; flows.cli.parser().format_help(); "
-        "print('great_expectations' in sys.modules)"
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert result.stdout.strip() == "False"
-
-
 def test_pass_through_columns_parquet_cannot_store_are_kept_as_json_text(tmp_path):
     """A JSONL `{}` becomes an Arrow struct with no fields, which Parquet refuses: such a column
     (found by the hypothesis property test) passes through as JSON text instead of crashing the run."""
@@ -164,3 +156,21 @@ def test_the_two_chat_forms_are_interchangeable_between_validation_set_and_pool(
     )
     assert checked.quarantine["reason"].tolist() == ["leakage", "duplicate"]
     assert [m[0]["content"] for m in checked.load_valid()["messages"]] == ["Bye?", "Why?"]
+
+
+def test_a_pool_is_scanned_once_per_content_version_and_admitted_for_each_check(tmp_path):
+    ref, validation = reference_from(
+        read_rows(str(_lines(tmp_path / "v.jsonl", [{"prompt": "v", "response": f"val {i}"} for i in range(4)]))),
+        "text",
+    )
+    pool = _lines(tmp_path / "pool.jsonl", [{"prompt": "q", "response": f"answer {i}"} for i in range(6)])
+    first = check_pool(open_source(str(pool)), ref, str(tmp_path / "spill"))
+    again = check_pool(open_source(str(pool)), ref, str(tmp_path / "spill"))
+    assert (first.cache, again.cache) == ("miss", "hit") and again.valid_rows == first.valid_rows == 6
+    _lines(pool, [{"prompt": "q", "response": f"answer {i}"} for i in range(5)])
+    assert check_pool(open_source(str(pool)), ref, str(tmp_path / "spill")).cache == "miss"
+
+
+def _lines(path, rows):
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path

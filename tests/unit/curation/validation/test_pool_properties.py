@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from curation.errors import InputError
 from curation.io.batches import read_rows
 from curation.io.sources import open_source
-from tasks.validate import check_pool, reference_from
+from curation.validation.pool import check_pool
+from curation.validation.target import reference_from
 
 SCALARS = st.one_of(
     st.none(), st.booleans(), st.integers(-5, 5), st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=12)
@@ -99,7 +100,7 @@ def every_row_is_valid_or_quarantined(records, kind, as_parquet, good_at):
 
 
 def max_share():
-    from tasks.validate import Limits
+    from curation.formats import Limits
 
     return Limits(max_reject_share=1.0)  # let every table through to row level, to check the accounting
 
