@@ -7,7 +7,8 @@ untrained or barely trained model of a few thousand parameters).
 from __future__ import annotations
 
 import os
-from typing import Sequence
+from dataclasses import dataclass
+from typing import Any, Sequence
 
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
@@ -56,26 +57,32 @@ def train_tokenizer(texts: Sequence[str], vocab_size: int = 2048, chat: bool = F
     return PreTrainedTokenizerFast(tokenizer_object=tokenizer, **SPECIAL, **extra)
 
 
-def build_model(
-    directory: str,
-    texts: Sequence[str],
-    *,
-    vocab_size: int = 2048,
-    layers: int = 2,
-    width: int = 64,
-    heads: int = 4,
-    context: int = 256,
-    pretrain_steps: int = 0,
-    batch_size: int = 16,
-    lr: float = 3e-3,
-    seed: int = 0,
-    arch: str = "gpt2",
-    chat_template: str | None = None,
-) -> str:
+@dataclass(frozen=True)
+class TinyLM:
+    """The shape of a tiny model and how long it is pretrained."""
+
+    vocab_size: int = 2048
+    layers: int = 2
+    width: int = 64
+    heads: int = 4
+    context: int = 256
+    pretrain_steps: int = 0
+    batch_size: int = 16
+    lr: float = 3e-3
+    seed: int = 0
+    arch: str = "gpt2"
+    chat_template: str | None = None
+
+
+def build_model(directory: str, texts: Sequence[str], **shape: Any) -> str:
     """Train a tokenizer, build a GPT-2 (`arch="llama"`: a Llama-style model: RMSNorm, rotary positions,
     gated MLP, q/k/v/o projections; `arch="qwen2"`: Qwen2's, the same with biased q/k/v), optionally
-    pretrain it on the texts; save to directory, with one of CHAT_TEMPLATES if `chat_template` names one."""
-    torch.manual_seed(seed)
+    pretrain it on the texts; save to directory, with one of CHAT_TEMPLATES if `chat_template` names one.
+    `shape`: the fields of `TinyLM`."""
+    spec = TinyLM(**shape)
+    vocab_size, layers, width, heads, context = spec.vocab_size, spec.layers, spec.width, spec.heads, spec.context
+    arch, chat_template = spec.arch, spec.chat_template
+    torch.manual_seed(spec.seed)
     tokenizer = train_tokenizer(texts, vocab_size, chat=chat_template is not None)
     if chat_template is not None:
         tokenizer.chat_template = CHAT_TEMPLATES[chat_template]
@@ -105,15 +112,16 @@ def build_model(
             vocab_size=len(tokenizer), n_positions=context, n_embd=width, n_layer=layers, n_head=heads, **special
         )
         model = GPT2LMHeadModel(config)
-    if pretrain_steps:
-        _pretrain(model, tokenizer, texts, pretrain_steps, batch_size, lr, context, seed)
+    if spec.pretrain_steps:
+        _pretrain(model, tokenizer, texts, spec)
     os.makedirs(directory, exist_ok=True)
     model.save_pretrained(directory)
     tokenizer.save_pretrained(directory)
     return directory
 
 
-def _pretrain(model, tokenizer, texts, steps, batch_size, lr, context, seed) -> None:
+def _pretrain(model, tokenizer, texts, spec: TinyLM) -> None:
+    steps, batch_size, lr, context, seed = spec.pretrain_steps, spec.batch_size, spec.lr, spec.context, spec.seed
     ids = [
         [tokenizer.bos_token_id, *row[: context - 2], tokenizer.eos_token_id]
         for row in tokenizer(list(texts), add_special_tokens=False)["input_ids"]

@@ -27,12 +27,7 @@ def validate_target(
 def validate_pool(source: Source, target: Target, spill_dir: str, limits: Limits, cache: str) -> PoolCheck:
     """Check the pool (once per content version: cached), admit its rows for the target; quarantine bad rows."""
     checked = check_pool_for(source, target, spill_dir, cache, limits)
-    get_run_logger().info(
-        "pool %s: %d rows read, %d valid, %d quarantined %s",
-        source.url,
-        checked.rows_read,
-        checked.valid_rows,
-        checked.rows_read - checked.valid_rows,
-        checked.reasons,
-    )
+    read, valid = checked.rows_read, checked.valid_rows
+    counts = f"{read} rows read, {valid} valid, {read - valid} quarantined"
+    get_run_logger().info("pool %s: %s %s", source.url, counts, checked.reasons)
     return checked

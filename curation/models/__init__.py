@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from curation.formats.base import Reading
 from curation.models.base import FinetuneConfig, ModelAdapter, ModelSpec, WarmupConfig
 from curation.rows import CLASSIFIER_MODELS
 
@@ -22,13 +23,8 @@ def adapter_for(spec: ModelSpec) -> ModelAdapter:
         else:
             from curation.models.causal_lm import CausalLMAdapter
 
-            _LOADED[spec] = CausalLMAdapter(
-                spec.model,
-                spec.max_length,
-                row_format=spec.row_format,
-                spans=(spec.loss_on, spec.score_on),
-                truncation=spec.truncation,
-            )
+            reading = Reading(spec.model, spec.max_length, spec.loss_on, spec.score_on, spec.truncation)
+            _LOADED[spec] = CausalLMAdapter(reading, row_format=spec.row_format)
     return _LOADED[spec]
 
 

@@ -24,10 +24,11 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from curation.errors import InputError
 from curation.formats import detect, format_named
-from curation.formats.base import IGNORE, Encoded
+from curation.formats.base import IGNORE, Encoded, Reading
 from curation.formats.tokens import tokens_of
 from curation.hashing import file_digest
-from curation.models.base import FinetuneConfig, ModelAdapter, OnStep, PerRowGradients, Progress, Start, WarmupConfig
+from curation.models.base import FinetuneConfig, ModelAdapter, PerRowGradients, Start, WarmupConfig
+from curation.models.training import Steps, train
 from curation.models.warm_states import WarmStates
 from curation.rows import SCORE_IDS_COLUMN, SCORE_LABELS_COLUMN
 
@@ -99,15 +100,11 @@ class CausalLMAdapter(ModelAdapter, PerRowGradients):
     metric = "loss"
     higher_is_better = False
 
-    def __init__(
-        self,
-        model_dir: str,
-        max_length: int = 256,
-        device: str | None = None,
-        row_format: str | None = None,
-        spans: tuple[str, str] = ("all-assistant", "all-assistant"),
-        truncation: str = "keep-answer",
-    ):
+    def __init__(self, reading: Reading | str, row_format: str | None = None, device: str | None = None):
+        """θ0 from a local model directory (`reading`: the directory alone, or with the token limit, the
+        spans and the truncation), reading rows of `row_format` (None: detected from each call's columns)."""
+        reading = reading if isinstance(reading, Reading) else Reading(reading, 256)
+        model_dir, max_length, spans = reading.model, reading.max_length, (reading.loss_on, reading.score_on)
         if not os.path.isdir(model_dir) or not os.path.exists(os.path.join(model_dir, "config.json")):
             raise InputError(
                 "not a local Hugging Face model directory (needs config.json and weights); "
@@ -151,7 +148,7 @@ class CausalLMAdapter(ModelAdapter, PerRowGradients):
         # Never more positions than the model has; as the target checks tokenize (curation.formats.tokens).
         # Chat rows: the training span (warmup, finetunes, their evaluation) and the score's span
         # (the endpoint losses and the calibration's judge); curation.formats.base.Tokens.
-        self.tokens = tokens_of(self.tokenizer, model_dir, max_length, spans[0], truncation)
+        self.tokens = tokens_of(self.tokenizer, model_dir, max_length, spans[0], reading.truncation)
         self.score_tokens = self.tokens.spanning(spans[1])
         self.max_length, self.start_id = self.tokens.max_length, self.tokens.start_id
         # The rows' format, detected once at ingest; None (direct use, tests): detected from each call's columns.
@@ -249,41 +246,20 @@ class CausalLMAdapter(ModelAdapter, PerRowGradients):
         return self.model.disable_adapter() if self.model is not None else contextlib.nullcontext()
 
     def _train(
-        self,
-        params: list[torch.nn.Parameter],
-        rows: pd.DataFrame,
-        steps: int,
-        lr: float,
-        batch_size: int,
-        seed: int,
-        progress: Progress | None,
-        on_step: OnStep | None = None,
-        adapters_off: bool = False,
+        self, params: list[torch.nn.Parameter], rows: pd.DataFrame, lr: float, steps: Steps, adapters_off: bool = False
     ) -> None:
+        """Train `params` on the rows' trained tokens (AdamW, no weight decay), LoRA off when `adapters_off`."""
         encoded = self.encode(rows)
-        generator = torch.Generator().manual_seed(seed)
-        optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
-        module = self.model if self.model is not None else self.base
-        module.train()
-        order, cursor = torch.randperm(len(encoded), generator=generator).tolist(), 0
-        for step in range(1, steps + 1):
-            if cursor >= len(order):
-                order, cursor = torch.randperm(len(encoded), generator=generator).tolist(), 0
-            chunk = [encoded[i] for i in order[cursor : cursor + batch_size]]
-            cursor += batch_size
+
+        def batch_loss(positions: list[int]) -> torch.Tensor:
+            chunk = [encoded[i] for i in positions]
             _, ids, labels, mask = next(self._batches(chunk, len(chunk)))
             with self._adapters_off() if adapters_off else contextlib.nullcontext():
-                loss = self._row_losses(ids, mask, labels).mean()
-                optimizer.zero_grad()
-                loss.backward()
-            optimizer.step()
-            if progress:
-                progress(1)
-            if on_step:
-                module.eval()
-                on_step(step)
-                module.train()
-        module.eval()
+                return self._row_losses(ids, mask, labels).mean()
+
+        module = self.model if self.model is not None else self.base
+        optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
+        train(module, optimizer, len(encoded), steps, batch_loss)
 
     def _full_parameters(self) -> dict[str, torch.nn.Parameter]:
         """The base model's own parameters (no LoRA's), under names that do not depend on adapters;
@@ -332,10 +308,8 @@ class CausalLMAdapter(ModelAdapter, PerRowGradients):
                 on_step(step)
 
         try:
-            self._train(
-                list(params.values()), rows, config.steps, config.lr, config.batch_size, config.seed, progress,
-                step_done, adapters_off=full,
-            )  # fmt: skip
+            steps = Steps(config.steps, config.batch_size, config.seed, progress, step_done)
+            self._train(list(params.values()), rows, config.lr, steps, adapters_off=full)
         except BaseException:  # interrupted: θ0's weights go back in place, nothing half-trained stays
             self._drop_warm()
             raise
@@ -463,7 +437,7 @@ class CausalLMAdapter(ModelAdapter, PerRowGradients):
         adapter = f"finetune-{name}"
         self._wrap(adapter, config.lora_rank, 2 * config.lora_rank, "wide")
         params = [p for n, p in self.model.named_parameters() if f".{adapter}." in n]
-        self._train(params, rows, config.steps_for(len(rows)), config.lr, config.batch_size, seed, progress)
+        self._train(params, rows, config.lr, Steps(config.steps_for(len(rows)), config.batch_size, seed, progress))
         return adapter
 
     @torch.inference_mode()

@@ -14,7 +14,8 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from torch.nn import functional as F
 
-from curation.models.base import FinetuneConfig, ModelAdapter, OnStep, PerRowGradients, Progress, Start, WarmupConfig
+from curation.models.base import FinetuneConfig, ModelAdapter, PerRowGradients, Start, WarmupConfig
+from curation.models.training import Steps, train
 
 HIDDEN = 64
 INIT_SEED = 0  # θ0 of a classifier is its seeded initialization
@@ -52,42 +53,20 @@ class ClassifierAdapter(ModelAdapter, PerRowGradients):
             digest.update(tensor.numpy().tobytes())
         return digest.hexdigest()
 
-    def _train(
-        self,
-        model: nn.Module,
-        x: torch.Tensor,
-        y: torch.Tensor,
-        steps: int,
-        lr: float,
-        batch_size: int,
-        seed: int,
-        progress: Progress | None,
-        on_step: OnStep | None = None,
-    ) -> nn.Module:
-        generator = torch.Generator().manual_seed(seed)
-        optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-        model.train()
-        order = torch.randperm(len(x), generator=generator)
-        cursor = 0
-        for step in range(1, steps + 1):
-            if cursor >= len(order):
-                order, cursor = torch.randperm(len(x), generator=generator), 0
-            batch = order[cursor : cursor + batch_size]
-            cursor += batch_size
-            optimizer.zero_grad()
-            F.cross_entropy(model(x[batch]), y[batch]).backward()
-            optimizer.step()
-            if progress:
-                progress(1)
-            if on_step:
-                model.eval()
-                on_step(step)
-                model.train()
-        return model.eval()
+    @staticmethod
+    def _train(model: nn.Module, rows: pd.DataFrame, lr: float, steps: Steps) -> nn.Module:
+        """Train the model on the rows' cross-entropy (Adam)."""
+        x, y = _tensors(rows)
+
+        def batch_loss(positions: list[int]) -> torch.Tensor:
+            batch = torch.tensor(positions, dtype=torch.long)
+            return F.cross_entropy(model(x[batch]), y[batch])
+
+        train(model, torch.optim.Adam(model.parameters(), lr=lr), len(x), steps, batch_loss)
+        return model
 
     def warmup(self, rows, config: WarmupConfig, progress=None, on_step=None) -> None:
         self.warm_key = None  # the θT this process held (curation.cache.warmups) is replaced
-        x, y = _tensors(rows)
         self.warm = build(self.arch, self.feature_dim, self.num_classes)
 
         def keep_first(step: int) -> None:
@@ -96,7 +75,8 @@ class ClassifierAdapter(ModelAdapter, PerRowGradients):
             if on_step:
                 on_step(step)
 
-        self._train(self.warm, x, y, config.steps, config.lr, config.batch_size, config.seed, progress, keep_first)
+        steps = Steps(config.steps, config.batch_size, config.seed, progress, keep_first)
+        self._train(self.warm, rows, config.lr, steps)
 
     @torch.inference_mode()
     def losses(self, rows, state: str, batch_size=None) -> np.ndarray:
@@ -143,18 +123,10 @@ class ClassifierAdapter(ModelAdapter, PerRowGradients):
         return np.stack(rows["features"].to_numpy()).astype(np.float32)
 
     def finetune(self, rows, config: FinetuneConfig, seed: int, name: str, progress=None):
-        x, y = _tensors(rows)
-        steps = config.steps_for(len(x))
         torch.manual_seed(seed)
+        model = build(self.arch, self.feature_dim, self.num_classes)
         return self._train(
-            build(self.arch, self.feature_dim, self.num_classes),
-            x,
-            y,
-            steps,
-            config.lr,
-            config.batch_size,
-            seed,
-            progress,
+            model, rows, config.lr, Steps(config.steps_for(len(rows)), config.batch_size, seed, progress)
         )
 
     def gradient_model(self, config: WarmupConfig):

@@ -31,7 +31,7 @@ def _target_checks(ref: Reference, forbidden: frozenset[str]) -> list[Check]:
             "ExpectColumnValuesToNotBeInSet",
             HASH_COLUMN,
             {"value_set": sorted(forbidden)},
-            "the row is identical to a validation or test row",
+            hint="the row is identical to a validation or test row",
         )
         checks.append(leak)
     return checks

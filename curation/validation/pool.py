@@ -24,7 +24,7 @@ def check_pool(
 ) -> PoolCheck:
     """A one-off check of a pool against the reference a validation set fixed, `forbidden` content hashes
     leaking (tests and benchmarks): its cache lives under `spill_dir`, with the admitted parts."""
-    target = Target(ref, pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), "none", forbidden)
+    target = Target(ref, pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), "none", forbidden=forbidden)
     return check_pool_for(source, target, spill_dir, os.path.join(spill_dir, "pool-cache"), limits)
 
 

@@ -98,5 +98,5 @@ def check_target(
         warm_rows,
         eval_rows,
         "test" if test is not None else "validation-holdout",
-        frozenset(forbidden),
+        forbidden=frozenset(forbidden),
     )

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 from runs import curate_run, on_task, run_args, task_flags
 
+from curation.formats.base import Reading
 from curation.scorers.base import unit_rows
 from curation.scorers.embedding import similarity_scores
 
@@ -24,7 +25,7 @@ def test_lm_embeddings_are_mean_pooled_over_real_tokens_only(tiny_lm):
     """Padding must not move a row's embedding: alone or batched with a longer row, it is the same."""
     from curation.models.causal_lm import CausalLMAdapter
 
-    adapter = CausalLMAdapter(tiny_lm, max_length=64)
+    adapter = CausalLMAdapter(Reading(tiny_lm, 64))
     short = pd.DataFrame({"prompt": ["Q: "], "response": ["A cookie."]})
     both = pd.DataFrame(
         {"prompt": ["Q: ", "Q: "], "response": ["A cookie.", "The server answers with a status code and headers."]}

@@ -1,13 +1,11 @@
 """The shape the code keeps: layers that import downwards only, a flow body that reads as the DAG,
-methods and engines as objects rather than branches, and a local engine that rolls."""
+methods and engines as objects rather than branches."""
 
 from __future__ import annotations
 
 import ast
-import threading
 from pathlib import Path
 
-import pytest
 from conftest import REPO
 
 
@@ -76,17 +74,21 @@ def test_engines_know_no_scorer_and_the_graph_sees_deferred_imports():
     assert "curation.models.causal_lm" in graph["curation.models"]  # imported inside adapter_for
 
 
-def test_no_function_in_flows_or_tasks_takes_more_than_five_parameters():
-    """Stages pass frozen dataclasses whole (TargetRun, Curated, Pick, Limits...), not long argument lists."""
+def test_no_function_takes_more_than_five_parameters_and_no_call_passes_more_than_five_positionally():
+    """Stages pass frozen dataclasses whole (TargetRun, ScoreRequest, Trial, Steps...), not long argument
+    lists; a constructor or function called with more than five values names them."""
     found = {}
-    for path in [*(REPO / "flows").rglob("*.py"), *(REPO / "tasks").glob("*.py")]:
+    for path in [*(REPO / "flows").rglob("*.py"), *(REPO / "tasks").rglob("*.py"), *(REPO / "curation").rglob("*.py")]:
+        where = str(path.relative_to(REPO))
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 args = node.args
                 names = [a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg) if a]
                 names = [n for n in names if n not in ("self", "cls")]
                 if len(names) > 5:
-                    found[f"{path.name}:{node.name}"] = len(names)
+                    found[f"{where}:{node.lineno} def {node.name}"] = len(names)
+            elif isinstance(node, ast.Call) and len(node.args) > 5:
+                found[f"{where}:{node.lineno} call {ast.unparse(node.func)}"] = len(node.args)
     assert found == {}
 
 
@@ -135,49 +137,3 @@ def test_no_method_or_engine_branches_in_the_flows():
         if compares_an_option(node)
     ]
     assert found == []
-
-
-def test_the_local_engine_hands_a_finished_shards_slot_to_the_next_at_once(prefect_api_url):
-    """Two slots, three shards: shard 0 only finishes once shard 2 has started, which a window that
-    waits for its slowest shard (0) before starting the next would never allow."""
-    from prefect import flow
-
-    from curation.engines import LocalEngine, Resources
-
-    started = {i: threading.Event() for i in range(3)}
-    running, most = [0], [0]
-    lock = threading.Lock()
-
-    def work(job: int) -> int:
-        with lock:
-            running[0] += 1
-            most[0] = max(most[0], running[0])
-        started[job].set()
-        if job == 0:
-            assert started[2].wait(timeout=60), "shard 2 did not start while shard 0 was in flight"
-        with lock:
-            running[0] -= 1
-        return 10 * job
-
-    finished = []
-
-    @flow
-    def engine_flow() -> list[int]:
-        return LocalEngine(workers=2).map(work, [0, 1, 2], Resources(), on_done=finished.append)
-
-    done = engine_flow()
-    assert done == [0, 10, 20]  # results in job order
-    assert most[0] == 2 and finished == [1, 2, 3]
-
-
-@pytest.mark.parametrize("engine", ["local", "ray", "ray://10.0.0.1:10001"])
-def test_engines_are_built_once_from_the_config(engine):
-    from curation.config import CurateConfig
-    from curation.engines import LocalEngine, RayEngine, engine_for
-
-    built = engine_for(
-        CurateConfig(pool="p", out="o", validation="v", model="linear", budget=5, engine=engine, workers=3)
-    )
-    assert isinstance(built, LocalEngine if engine == "local" else RayEngine) and built.workers == 3
-    if engine.startswith("ray://"):
-        assert built.address == engine
