@@ -1,6 +1,6 @@
 """report.json, typed: what a run was asked (`config`), what it used (`effective`), what it found and cost.
 
-The flow builds one `Report` (tasks/publish.py), writes it as report.json, and hands the same
+The flow builds one `Report` (curation/run/report.py), writes it as report.json, and hands the same
 object to the command line's summary, `curate compare` and the dashboards: no reader goes
 through string keys.
 """

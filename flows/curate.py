@@ -3,7 +3,7 @@ evaluate → publish.
 
 Each stage is a task in `tasks/` (plain functions underneath, testable without Prefect), so each
 shows in the run graph; the body below only passes one stage's result to the next. Options come
-as one `CurateConfig` (curation/config.py), which is also the Prefect UI's run form.
+as one `CurateConfig` (curation/config/settings.py), which is also the Prefect UI's run form.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from curation.outputs import StagedOutputs
 from curation.pool import PoolRejected
 from curation.report import Report
 from curation.run.context import begin
+from curation.run.report import Curated, build_report
 from curation.run.settings import FinetuneSettings, ScoringSettings, SelectionSettings, WarmupSettings
 from curation.scorers import scorer_for
 from curation.scorers.base import ScoreRequest
@@ -32,7 +33,7 @@ from tasks.choose import choose_method
 from tasks.evaluate import evaluate
 from tasks.finetune import finetune, finetune_config
 from tasks.ingest import ingest, read_target
-from tasks.publish import Curated, build_report, publish, publish_rejection
+from tasks.publish import publish, publish_rejection
 from tasks.score import score
 from tasks.select import select
 from tasks.validate import validate_pool, validate_target

@@ -19,9 +19,9 @@ from curation.config import CurateConfig
 from curation.formats import Limits, reader_of
 from curation.outputs import StagedOutputs
 from curation.pool import PoolCheck, PoolRejected
+from curation.run.outputs import stage_validation
 from curation.tempfiles import make_temp_dir
 from tasks.ingest import ingest, read_target
-from tasks.publish import stage_validation
 from tasks.validate import validate_pool, validate_target
 
 SUMMARY = "validation-summary.json"

@@ -2,6 +2,9 @@
 
 - `context.py`: `TargetRun`, the run context: built right after validation, extended stage by stage
   (calibration, method choice, θT), passed whole to every later stage.
+- `judge.py`: the warmup's calibration and `--method auto`'s choice, found on held-out folds.
+- `report.py`: report.json from the options, the context and what the stages returned;
+  `outputs.py`: the outputs staged and moved into place, report.json last.
 - `settings.py`: the typed slices of the run's options each stage reads (warmup, scoring, selection,
   finetune), made from the one config (`curation.config`).
 """

@@ -7,7 +7,7 @@ import pytest
 
 from curation.config import CurateConfig
 from curation.errors import InputError
-from tasks.select import Pick, Strata, budget_rows, label_quotas, ranking, select_positions
+from curation.selection import Pick, Strata, budget_rows, label_quotas, ranking, select_positions
 
 
 def test_budget_counts_and_fractions():
