@@ -12,7 +12,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from curation.errors import InputError
-from curation.formats import Family, RowFormat, format_named
+from curation.formats import ModelKind, RowFormat, format_named
 from curation.formats.base import Reading
 from curation.hashing import dataset_hash
 from curation.rows import HASH_COLUMN
@@ -37,9 +37,9 @@ class Reference:
         return {"feature_dim": self.feature_dim, "labels": self.labels, "reading": self.reading}
 
     @property
-    def kind(self) -> Family:
-        """The family of models that read the rows: `text` (a causal LM) or `features` (a classifier)."""
-        return self.row_format.family
+    def kind(self) -> ModelKind:
+        """The kind of models that read the rows: `text` (a causal LM) or `features` (a classifier)."""
+        return self.row_format.kind
 
 
 @dataclass(frozen=True)

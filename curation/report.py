@@ -149,9 +149,9 @@ class Report(Section):
     def warmup_words(self) -> str:
         """How θT was trained, in a few words: 'full, lr 0.001, 40 steps (calibrated: cache hit)'."""
         from curation.calibration import describe
-        from curation.formats import family_of
+        from curation.formats import kind_of
 
-        words = describe(self.effective.warmup, family_of(self.config.model))
+        words = describe(self.effective.warmup, kind_of(self.config.model))
         calibration = self.calibration
         if calibration is None:
             return f"{words} (fixed)"

@@ -7,7 +7,7 @@ import pandas as pd
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from curation.formats import Family, Limits
+from curation.formats import Limits, ModelKind
 from curation.formats.base import Reading
 from curation.io.sources import Source
 from curation.pool import PoolCheck, Target
@@ -17,7 +17,7 @@ from curation.validation.target import check_target
 
 @task(name="validate-target", tags=["validate"], persist_result=False, cache_policy=NO_CACHE)
 def validate_target(
-    validation: pd.DataFrame, test: pd.DataFrame | None, reader: Family | Reading, limits: Limits
+    validation: pd.DataFrame, test: pd.DataFrame | None, reader: ModelKind | Reading, limits: Limits
 ) -> Target:
     """Check the validation and test sets strictly; derive the reference for the pool."""
     return check_target(validation, test, reader, limits)

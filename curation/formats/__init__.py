@@ -4,19 +4,19 @@ The built-in formats register here in the order detection tries them: prompt/res
 plain text (a file with both `response` and `text` holds prompt/response rows), then the chat
 forms (`messages`, ShareGPT `conversations`). `register` adds
 a format (a plugin's, or a test's) after them; detection looks only among the formats of the
-model's family (`text`: a causal LM; `features`: a classifier).
+model's kind (`text`: a causal LM; `features`: a classifier).
 """
 
 from __future__ import annotations
 
 from curation.errors import InputError
-from curation.formats.base import Check, Column, Family, Limits, Reading, RowFormat, Tokens
+from curation.formats.base import Check, Column, Limits, ModelKind, Reading, RowFormat, Tokens
 from curation.formats.chat import Messages, ShareGPT
 from curation.formats.features import Features
 from curation.formats.text import PromptResponse, Text
 
 __all__ = [
-    "Check", "Column", "Family", "Limits", "Reading", "RowFormat", "Tokens", "detect", "format_named",
+    "Check", "Column", "ModelKind", "Limits", "Reading", "RowFormat", "Tokens", "detect", "format_named",
     "interchangeable", "reader_of", "register",
 ]  # fmt: skip
 
@@ -37,18 +37,18 @@ def format_named(name: str) -> RowFormat:
     return FORMATS[name]
 
 
-def family_of(model: str) -> Family:
+def kind_of(model: str) -> ModelKind:
     """`linear`/`mlp` read feature rows; anything else is a local Hugging Face directory of a causal LM."""
     from curation.rows import CLASSIFIER_MODELS
 
     return "features" if model in CLASSIFIER_MODELS else "text"
 
 
-def reader_of(config) -> Family | Reading:
-    """What reads a run's rows (`CurationSettings`): a classifier's family, or how its causal LM reads them."""
-    family = family_of(config.model)
-    if family == "features":
-        return family
+def reader_of(config) -> ModelKind | Reading:
+    """What reads a run's rows (`CurationSettings`): a classifier's kind, or how its causal LM reads them."""
+    kind = kind_of(config.model)
+    if kind == "features":
+        return kind
     return Reading(config.model, config.max_length, config.loss_on, config.score_on, config.truncation)
 
 
@@ -62,10 +62,10 @@ def interchangeable(row_format: RowFormat, names) -> RowFormat:
     return same[0] if same else row_format
 
 
-def detect(names, family: Family, file: str, name: str) -> RowFormat:
-    """The format of a file with columns `names` (the first of the family's formats they fit);
+def detect(names, kind: ModelKind, file: str, name: str) -> RowFormat:
+    """The format of a file with columns `names` (the first of the kind's formats they fit);
     an InputError naming the file and the missing column if none fits."""
-    candidates = [f for f in FORMATS.values() if f.family == family]
+    candidates = [f for f in FORMATS.values() if f.kind == kind]
     for found in candidates:
         if found.matches(names):
             return found
@@ -75,7 +75,7 @@ def detect(names, family: Family, file: str, name: str) -> RowFormat:
 def missing_columns(candidates: list[RowFormat], names, file: str, name: str, why: str = "") -> InputError:
     """The error for a file none of `candidates` fits: it names the first one's first missing column."""
     needs = ", or ".join(f.needs for f in candidates)
-    rows = {"features": "feature rows"}.get(candidates[0].family, f"{candidates[0].family} rows")
+    rows = {"features": "feature rows"}.get(candidates[0].kind, f"{candidates[0].kind} rows")
     return InputError(
         f"required column missing from the {name} (expectation expect_column_to_exist failed; "
         f"{rows} need {needs}{why})",

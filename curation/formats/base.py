@@ -23,7 +23,7 @@ import pyarrow as pa
 from curation.hashing import row_hashes
 from curation.rows import CUT_COLUMN, HASH_COLUMN, UNICODE_COLUMN
 
-Family = Literal["text", "features"]  # what reads the rows: a causal LM, or a classifier
+ModelKind = Literal["text", "features"]  # what reads the rows: a causal LM, or a classifier
 IGNORE = -100  # the label of a token no loss is taken on
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 MAX_LABEL = 65_535  # labels are class indices: 0..MAX_LABEL (a classifier has one output per class)
@@ -154,7 +154,7 @@ class RowFormat(ABC):
     """One form of row. Subclasses set the class attributes and implement the checks and facts."""
 
     name: ClassVar[str]
-    family: ClassVar[Family]
+    kind: ClassVar[ModelKind]
     columns: ClassVar[tuple[Column, ...]]
     needs: ClassVar[str]  # the columns in words, for the error when a file lacks them
     # The form valid rows are normalized to: formats that share it are interchangeable (a ShareGPT
@@ -219,7 +219,7 @@ class RowFormat(ABC):
         return frame
 
     def encode(self, rows: pd.DataFrame, tokens: Tokens) -> list[Encoded]:
-        """(input ids, labels) per row for a causal LM: formats of the `text` family implement it."""
+        """(input ids, labels) per row for a causal LM: formats of the `text` kind implement it."""
         raise NotImplementedError(f"{self.name} rows are not read by a causal LM")
 
 

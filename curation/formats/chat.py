@@ -66,7 +66,7 @@ def _turns(value: Any) -> list | None:
 class ChatFormat(RowFormat):
     """What `messages` and `conversations` share: the checks, the hash, the tokenization."""
 
-    family = "text"
+    kind = "text"
     normal_form = "messages"  # either form of chat row is the other's equal
     column: str  # the column holding the turns
     role_key: str

@@ -63,7 +63,7 @@ class Features(RowFormat):
     """`features` (a list of numbers, one length per file) and `label` (a class index)."""
 
     name = "features"
-    family = "features"
+    kind = "features"
     columns = (Column("features", "list of numbers", _is_vector), Column("label", "integer", _is_number))
     needs = "'features' and 'label'"
 

@@ -26,7 +26,7 @@ class PromptResponse(RowFormat):
     """
 
     name = "prompt-response"
-    family = "text"
+    kind = "text"
     columns = (Column("prompt", "string", is_text, required=False), Column("response", "string", is_text))
     needs = "'response', with optional 'prompt'"
 
@@ -60,7 +60,7 @@ class Text(RowFormat):
     """`text`: the loss covers every token."""
 
     name = "text"
-    family = "text"
+    kind = "text"
     columns = (Column("text", "string", is_text),)
     needs = "'text'"
 

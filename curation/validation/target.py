@@ -9,7 +9,7 @@ import dataclasses
 import pandas as pd
 
 from curation.errors import InputError
-from curation.formats import Check, Family, Limits, detect, interchangeable
+from curation.formats import Check, Limits, ModelKind, detect, interchangeable
 from curation.formats.base import Reading
 from curation.pool import Reference, Target
 from curation.rows import FILE_COLUMN, HASH_COLUMN, ROW_COLUMN, UNICODE_COLUMN
@@ -22,16 +22,16 @@ def _checks(ref: Reference, frame_columns, limits: Limits) -> list[Check]:
 
 
 def reference_from(
-    validation: pd.DataFrame, reader: Family | Reading, limits: Limits = Limits()
+    validation: pd.DataFrame, reader: ModelKind | Reading, limits: Limits = Limits()
 ) -> tuple[Reference, pd.DataFrame]:
     """Detect the validation set's row format, check it strictly and derive the reference every other
-    file must match. `reader`: the family of models that read the rows, or how a causal LM reads them."""
-    family, reading = (reader, None) if isinstance(reader, str) else ("text", reader)
-    row_format = detect(validation.columns, family, first_file(validation), "validation set")
+    file must match. `reader`: the kind of models that read the rows, or how a causal LM reads them."""
+    kind, reading = (reader, None) if isinstance(reader, str) else ("text", reader)
+    row_format = detect(validation.columns, kind, first_file(validation), "validation set")
     fixed = row_format.fixed_by(validation)
     ref = Reference(row_format.name, fixed.get("feature_dim"), fixed.get("labels", ()), reading)
     checked = check_strict(hashed(validation, row_format), ref, "validation set", limits)
-    if family == "features" and checked["label"].nunique() < 2:
+    if kind == "features" and checked["label"].nunique() < 2:
         raise InputError(
             "the validation set needs at least two distinct labels", file=first_file(validation), field="label"
         )
@@ -84,7 +84,7 @@ def holdout_split(validation: pd.DataFrame, share: float = 0.25) -> tuple[pd.Dat
 
 
 def check_target(
-    validation: pd.DataFrame, test: pd.DataFrame | None, reader: Family | Reading, limits: Limits
+    validation: pd.DataFrame, test: pd.DataFrame | None, reader: ModelKind | Reading, limits: Limits
 ) -> Target:
     """Check the validation and test sets strictly; split off the evaluation rows when there is no test set."""
     ref, validation = reference_from(validation, reader, limits)

@@ -21,7 +21,7 @@ class QuestionAnswer(RowFormat):
     is quarantined as `answer_repeats_question`."""
 
     name = "question-answer"
-    family = "text"
+    kind = "text"
     columns = (Column("question", "string", is_text), Column("answer", "string", is_text))
     needs = "'question' and 'answer'"
 

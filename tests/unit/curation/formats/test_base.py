@@ -1,4 +1,4 @@
-"""The row-format contract and the registry: detection by columns within the model's family, the
+"""The row-format contract and the registry: detection by columns within the model's kind, the
 columns a format requires, hashes and reads, the checks every row of every format gets, and the
 limits a user sets (a format defined outside the package runs end to end in
 tests/e2e/test_row_format_plugin.py)."""
@@ -10,7 +10,7 @@ import pytest
 
 from curation.config import CurateConfig
 from curation.errors import InputError
-from curation.formats import FORMATS, Limits, Reading, detect, family_of, format_named, interchangeable, reader_of
+from curation.formats import FORMATS, Limits, Reading, detect, format_named, interchangeable, kind_of, reader_of
 from curation.formats.base import Tokens, common_checks, text_chars, text_checks
 from curation.formats.text import PromptResponse
 from curation.rows import CUT_COLUMN, HASH_COLUMN, UNICODE_COLUMN
@@ -65,7 +65,7 @@ def test_a_file_in_another_form_of_the_expected_rows_is_read_in_its_own_form():
 
 
 def test_the_model_names_the_family_and_how_its_rows_are_read():
-    assert family_of("linear") == family_of("mlp") == "features" and family_of("/models/smol") == "text"
+    assert kind_of("linear") == kind_of("mlp") == "features" and kind_of("/models/smol") == "text"
     common = dict(pool="p", out="o", validation="v", budget=1)
     assert reader_of(CurateConfig(**common, model="mlp")) == "features"
     reading = reader_of(CurateConfig(**common, model=".", max_length=96, score_on="last-turn", truncation="keep-end"))
