@@ -14,7 +14,8 @@ import warnings
 
 
 def parser() -> argparse.ArgumentParser:
-    from curation.config import CurateConfig, ServiceConfig, add_options
+    from curation.config import CurateConfig, ServiceConfig
+    from curation.config.options import add_options
 
     top = argparse.ArgumentParser(
         prog="curate",
@@ -84,7 +85,8 @@ def parser() -> argparse.ArgumentParser:
 
 def checked_options(args: argparse.Namespace):
     """The command's options, validated before anything starts (bad values: exit 2 naming the flag)."""
-    from curation.config import CurateConfig, ServiceConfig, options_from
+    from curation.config import CurateConfig, ServiceConfig
+    from curation.config.options import options_from
 
     if args.command == "run":
         return options_from(CurateConfig, args)

@@ -78,7 +78,7 @@ def test_skip_finetune_stops_after_selection(labelled_task, tmp_path):
         skip_finetune=True,
     )
     assert report["evaluation"] is None and "finetune" not in report["timings"]
-    # report.json's config is the run's whole config, every option (one definition: curation/config.py)...
+    # report.json's config is the run's whole config, every option (one definition: curation/config/settings.py)...
     written = json.loads((tmp_path / "out" / "report.json").read_text())
     assert set(written["config"]) == set(CurateConfig.model_fields) and written["config"]["skip_finetune"] is True
     assert written["config"]["selection"] == "auto" and written["config"]["cache"] == str(tmp_path / "cache")

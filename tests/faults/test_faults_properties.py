@@ -18,7 +18,8 @@ from runs import on_task
 from curation.cache.integrity import MANIFEST, Damaged, open_safetensors, seal_safetensors
 from curation.cache.keys import shard_key
 from curation.cache.row_scores import RowScoreCache
-from curation.config import CurateConfig, flag_of
+from curation.config import CurateConfig
+from curation.config.options import flag_of
 from curation.errors import InputError
 from curation.models.classifier import ClassifierAdapter
 from curation.rows import HASH_COLUMN

@@ -1,5 +1,5 @@
 """One definition of every option: the command line, the flow's parameters and report.json's config
-all come from curation/config.py, and bad values are refused there, naming the flag."""
+all come from curation/config/, and bad values are refused there, naming the flag."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ import sys
 import pytest
 from pydantic import Field
 
-from curation.config import CurateConfig, CurationSettings, ServiceConfig, add_options, flag_of
+from curation.config import CurateConfig, CurationSettings, ServiceConfig
+from curation.config.options import add_options, flag_of
 from curation.errors import InputError
 from curation.scorers import METHODS, SCORERS, scorer_for
 from curation.scorers.base import Scorer

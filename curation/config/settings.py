@@ -1,29 +1,18 @@
-"""Every option of a curation run, defined once.
-
-`CurationSettings` holds what a run needs besides the pool and where it writes; `CurateConfig`
-adds those two and is the one parameter of the `curate` flow; `ServiceConfig` adds what
-`curate serve` needs. From these models come, with nothing copied by hand:
-
-- the command line: `add_options` (below) builds each flag from a field (name,
-  type, default, description), and `parse` turns the flags' strings into a validated model;
-- the flow's parameters: Prefect turns the model into the UI's run form, a description per field;
-- report.json's `config`: a dump of the run's `CurateConfig`.
-
-A bad value is an `InputError` naming the flag (exit 2), raised before any data is read.
-Only pydantic is imported here, so `curate --help` stays fast.
+"""A curation run's options: `CurationSettings` (what a run needs besides the pool and where it
+writes), `PoolAndOutput` (those two) and `CurateConfig` (both: the `curate` flow's one parameter),
+with the types and checks of their values. Each option is one field here (type, default, bounds,
+description); the flags, the Prefect UI's run form and report.json's `config` come from it.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
-import re
-from typing import Annotated, Any, Literal, get_args, get_origin
+from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
-from curation.errors import InputError
+from curation.config.options import Options
 from curation.rows import CLASSIFIER_MODELS
 from curation.scorers import METHODS
 
@@ -39,14 +28,6 @@ ScoreSpan = Literal["all-assistant", "last-turn", "conversation"]
 Truncation = Literal["keep-answer", "keep-start", "keep-end"]  # curation.formats.chat_spans
 ExportFormat = Literal["jsonl", "parquet", "both"]
 SEED_MAX = 2**32 - 1
-NIGHTLY_CRON = "0 2 * * *"
-
-
-class Flag:
-    """A field's command-line flag where it is not `--<name-with-dashes>` (pydantic keeps this marker)."""
-
-    def __init__(self, name: str):
-        self.name = name
 
 
 def _budget(value: float) -> float:
@@ -77,51 +58,6 @@ Budget = Annotated[float, AfterValidator(_budget)]
 Engine = Annotated[str, AfterValidator(_engine)]
 Model = Annotated[str, AfterValidator(_model)]
 Fraction = Annotated[float, AfterValidator(_finite)]
-
-
-class Options(BaseModel):
-    """Options are frozen, refuse unknown names and take no bools for numbers."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", protected_namespaces=())
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _no_bool_for_a_number(cls, value: Any, info) -> Any:
-        annotation = cls.model_fields[info.field_name].annotation
-        if isinstance(value, bool) and annotation in (int, float, int | None, float | None):
-            raise ValueError(f"{value!r} is not a number")
-        return value
-
-    @classmethod
-    def parse(cls, **values: Any):
-        """The validated options, or an InputError naming the flag of the first bad value."""
-        try:
-            return cls(**values)
-        except ValidationError as err:
-            raise input_error(cls, err) from None
-
-
-def flag_of(model: type[BaseModel], name: str) -> str:
-    """The command-line flag of a field."""
-    field = model.model_fields.get(name)
-    marker = next((m for m in field.metadata if isinstance(m, Flag)), None) if field else None
-    return marker.name if marker else "--" + name.replace("_", "-")
-
-
-def input_error(model: type[BaseModel], err: ValidationError) -> InputError:
-    first = err.errors()[0]
-    name = str(first["loc"][0]) if first["loc"] else ""
-    message = first["msg"].removeprefix("Value error, ")
-    if first["type"] == "extra_forbidden":
-        return InputError(f"unknown option {name!r}", field=flag_of(model, name))
-    if first["type"] == "missing":
-        return InputError("a value is required", field=flag_of(model, name))
-    if not name:  # a check across fields, which names the flag it is about first ("--min-chars is above ...")
-        flag = re.match(r"--[a-z][a-z-]*", message)
-        return InputError(message, field=flag.group(0) if flag else None)
-    shown = first.get("input")
-    got = "" if isinstance(shown, (dict, BaseModel)) or str(shown) in message else f" (got {shown!r})"
-    return InputError(f"{message}{got}", field=flag_of(model, name))
 
 
 class CurationSettings(Options):
@@ -203,8 +139,9 @@ class CurationSettings(Options):
     )
     cache: str | None = Field(
         None,
-        description="Cache directory of warmups and row scores, local or s3:// "
-        "(default: $CURATE_CACHE or the user cache dir)",
+        description="Cache directory of what later runs reuse (validated pools, calibrations and their reference "
+        "samples, method choices, warmups' θT, row scores, gradcos's trajectories and gradients), local or "
+        "s3:// (default: $CURATE_CACHE or the user cache dir)",
     )
     max_reject_share: Fraction = Field(
         0.5, ge=0.0, le=1.0, description="Stop if more than this share of pool rows is invalid"
@@ -282,101 +219,3 @@ def default_cache_dir() -> str:
     from platformdirs import user_cache_dir
 
     return os.environ.get("CURATE_CACHE") or user_cache_dir("curate")
-
-
-def absolute(path: str | None) -> str | None:
-    """A local path made absolute; URLs (s3://...) and None as they are."""
-    return path if path is None or "://" in path else os.path.abspath(path)
-
-
-class ServiceConfig(CurationSettings):
-    """`curate serve`: the nightly and pool-landed deployments, with the settings every run shares."""
-
-    out_root: str = Field(description="Each run writes to <out-root>/<pool name>-<hash>/<UTC time>/, local or s3://")
-    pools: Annotated[list[str], Flag("--pool")] = Field(
-        default_factory=list, description="A pool to curate every night (repeat the flag for several)"
-    )
-    cron: str = Field(NIGHTLY_CRON, description="Nightly schedule (cron syntax)")
-    timezone: str = Field("UTC", description="Time zone of --cron")
-    watch_prefix: Annotated[str | None, Flag("--watch")] = Field(
-        None, description="Also run the watcher on this prefix (and trigger only for pools under it)"
-    )
-    watch_state: str | None = Field(
-        None, description="The watcher's state file (default: <out-root>/watch-state/<hash of the prefix>.json)"
-    )
-    watch_every_s: Annotated[int, Flag("--watch-every")] = Field(300, ge=1, description="Seconds between listings")
-    runs_at_once: int = Field(1, ge=1, le=1024, description="Flow runs this process runs at once; later ones wait")
-    options: dict[str, Any] = Field(
-        default_factory=dict,
-        exclude=True,
-        description="Further `curate run` settings as JSON, e.g. '{\"seed\": 1}'; flags given as well win",
-    )
-
-    @model_validator(mode="before")
-    @classmethod
-    def _merge_options(cls, data: Any) -> Any:
-        """`options` (JSON text or an object) are settings like any other flag: checked the same way."""
-        if not isinstance(data, dict) or not data.get("options"):
-            return data
-        options = data["options"]
-        if isinstance(options, str):
-            try:
-                options = json.loads(options)
-            except json.JSONDecodeError as err:
-                raise ValueError(f"--options is not JSON: {err}") from None
-        if not isinstance(options, dict):
-            raise ValueError("--options: give a JSON object of curate settings")
-        unknown = sorted(set(options) - set(CurationSettings.model_fields))
-        if unknown:
-            raise ValueError(f"--options names no curate setting: {', '.join(unknown)}")
-        return {**options, **data, "options": {}}
-
-    @model_validator(mode="after")
-    def _absolute_paths(self):
-        """Runs start in other processes and folders: local paths are fixed to absolute ones now."""
-        updates = {
-            name: absolute(getattr(self, name))
-            for name in ("validation", "test", "cache", "out_root", "watch_prefix", "watch_state")
-        }
-        updates["pools"] = [absolute(pool) for pool in self.pools]
-        if self.model not in CLASSIFIER_MODELS:
-            updates["model"] = absolute(self.model)
-        for name, value in updates.items():
-            object.__setattr__(self, name, value)  # frozen model: set once, while it is built
-        return self
-
-    def settings(self) -> CurationSettings:
-        """The settings every served run shares."""
-        return CurationSettings(**self.model_dump(include=set(CurationSettings.model_fields)))
-
-
-# --- the command line, generated from the fields ---------------------------------------------------
-def add_options(parser, model: type[BaseModel], exclude: frozenset[str] = frozenset()) -> None:
-    """One flag per field of `model`: its name (or `Flag`), description and default. Values stay
-    strings here: the model converts and checks them (`options_from`), so a bad value is an
-    InputError naming the flag, like every other bad input."""
-    import argparse
-
-    for name, field in model.model_fields.items():
-        if name in exclude:
-            continue
-        kwargs: dict[str, Any] = {"dest": name, "default": argparse.SUPPRESS}
-        if field.annotation is bool:
-            kwargs["action"] = "store_true"
-        elif getattr(field.annotation, "__origin__", None) is list:
-            kwargs.update(action="append", metavar=name.upper().removesuffix("S"))
-        else:
-            choices = get_args(field.annotation) if get_origin(field.annotation) is Literal else ()
-            kwargs["metavar"] = "{" + ",".join(choices) + "}" if choices else name.upper()
-        default = field.get_default(call_default_factory=True)
-        unset = field.is_required() or default is None or default is False or default in ([], {})
-        shown = "" if unset else f" (default {default})"
-        parser.add_argument(
-            flag_of(model, name), required=field.is_required(), help=(field.description or "") + shown, **kwargs
-        )
-
-
-def options_from(model: type[Options], namespace, **fixed: Any):
-    """The validated `model` from parsed flags (only those given: the model's defaults fill the rest)."""
-    given = {name: value for name, value in vars(namespace).items() if name in model.model_fields}
-    return model.parse(**{**given, **fixed})
