@@ -4,6 +4,9 @@ prints (the commands end to end: tests/e2e/, tests/faults/test_faults_cli.py).""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 from reports import a_report
 
@@ -89,3 +92,16 @@ def test_a_validations_summary_lists_the_reasons_most_frequent_first_and_a_refus
     assert lines[1:3] == ["  duplicate: 5", "  null_text: 1"]
     assert lines[3] == "a run would refuse this pool: 6 of 10 rows rejected, more than --max-reject-share 0.5"
     assert len(_validation_summary({**found, "refused": None}).splitlines()) == 3
+
+
+def test_help_starts_without_torch_prefect_or_great_expectations():
+    code = (
+        "import sys\nfrom flows.cli import main\n"
+        "for command in ('run', 'compare', 'serve'):\n"
+        "    try:\n        main([command, '--help'])\n    except SystemExit:\n        pass\n"
+        "print(sorted(m for m in ('torch', 'prefect', 'great_expectations', 'transformers') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "--warmup-steps" in done.stdout and "--runs-at-once" in done.stdout
+    assert done.stdout.strip().splitlines()[-1] == "[]"

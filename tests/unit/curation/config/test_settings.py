@@ -1,19 +1,15 @@
-"""One definition of every option: the command line, the flow's parameters and report.json's config
-all come from curation/config/, and bad values are refused there, naming the flag."""
+"""A run's settings, defined once: the command line, the flow's parameters and report.json's config are
+one set of options, a bad value is refused before anything starts (exit 2, naming its flag), and the
+settings say what a run writes and where its cache is."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
-import sys
 
 import pytest
-from pydantic import Field
 
-from curation.config import CurateConfig, CurationSettings, ServiceConfig
-from curation.config.options import add_options, flag_of
+from curation.config import CurateConfig, default_cache_dir
 from curation.errors import InputError
 from curation.scorers import METHODS, SCORERS, scorer_for
 from curation.scorers.base import Scorer
@@ -60,35 +56,6 @@ def test_the_cli_flags_the_flow_parameters_and_the_report_config_are_one_set():
     } <= flags
 
 
-def test_an_option_added_to_the_definition_appears_in_the_cli_the_flow_form_and_the_report():
-    """What a new option costs: one field. (A test-only subclass; the real config is left alone.)"""
-    from prefect.utilities.callables import parameter_schema
-
-    class WithTemperature(CurateConfig):
-        temperature: float = Field(1.0, gt=0, description="A harmless new option")
-
-    parser = argparse.ArgumentParser()
-    add_options(parser, WithTemperature)
-    assert "--temperature" in flags_of(parser)
-    args = parser.parse_args(
-        ["--pool", "p", "--out", "o", "--validation", "v", "--model", "linear", "--budget", "5", "--temperature", "0.5"]
-    )
-    assert WithTemperature.parse(**vars(args)).temperature == 0.5
-
-    def flow_function(config):
-        """Args:
-        config: the run's options."""
-
-    flow_function.__annotations__ = {"config": WithTemperature}  # a local class: no string annotation
-
-    schema = parameter_schema(flow_function).model_dump_for_openapi()
-    assert schema_properties(schema, "WithTemperature")["temperature"]["description"] == "A harmless new option"
-    assert "temperature" in WithTemperature(**BASE).model_dump(mode="json")
-    with pytest.raises(InputError) as error:
-        WithTemperature.parse(**BASE, temperature=0)
-    assert error.value.field == "--temperature"
-
-
 @pytest.mark.parametrize("flow_path", ["flows.curate:curate", "flows.compare:compare", "flows.pools:curate_pools"])
 def test_every_flow_parameter_has_a_description(flow_path):
     import importlib
@@ -99,44 +66,6 @@ def test_every_flow_parameter_has_a_description(flow_path):
     for properties in described:
         for key, prop in properties.items():
             assert prop.get("description", "").strip(), f"{flow_path}: {key} has no description"
-
-
-def test_serve_takes_every_curation_setting_as_a_flag_and_keeps_its_own_flags():
-    flags = flags_of(subcommand("serve"))
-    assert {flag_of(CurationSettings, name) for name in CurationSettings.model_fields} <= flags
-    assert {
-        "--out-root",
-        "--pool",
-        "--cron",
-        "--timezone",
-        "--watch",
-        "--watch-state",
-        "--watch-every",
-        "--runs-at-once",
-        "--options",
-    } <= flags
-
-
-def test_serve_options_json_is_checked_like_flags_and_flags_win(tmp_path):
-    config = ServiceConfig.parse(
-        validation="v.parquet",
-        model="linear",
-        budget=5,
-        out_root=str(tmp_path),
-        options='{"seed": 3, "method": "random"}',
-        seed=4,
-    )
-    assert (config.settings().seed, config.settings().method) == (4, "random")
-    assert config.settings().validation == os.path.abspath("v.parquet")  # runs start in other folders
-    for options, field in [
-        ('{"sed": 3}', "--options"),
-        ('{"method": "best"}', "--method"),
-        ("[1]", "--options"),
-        ("{nope", "--options"),
-    ]:
-        with pytest.raises(InputError) as error:
-            ServiceConfig.parse(validation="v", model="linear", budget=5, out_root="r", options=options)
-        assert error.value.field == field, (options, str(error.value))
 
 
 def cli_options(tmp_path) -> list[str]:
@@ -192,26 +121,6 @@ def test_a_bad_option_value_exits_2_naming_its_flag_before_anything_starts(flag,
     assert not (tmp_path / "out").exists()
 
 
-def test_compare_methods_are_checked_before_anything_starts(capsys, tmp_path):
-    from flows.cli import main
-
-    assert main(["compare", *cli_options(tmp_path), "--methods", "lossdrop,lossdrop"]) == 2
-    assert "'--methods'" in capsys.readouterr().err.strip().splitlines()[-1]
-
-
-def test_help_starts_without_torch_prefect_or_great_expectations():
-    code = (
-        "import sys\nfrom flows.cli import main\n"
-        "for command in ('run', 'compare', 'serve'):\n"
-        "    try:\n        main([command, '--help'])\n    except SystemExit:\n        pass\n"
-        "print(sorted(m for m in ('torch', 'prefect', 'great_expectations', 'transformers') if m in sys.modules))"
-    )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    assert "--warmup-steps" in done.stdout and "--runs-at-once" in done.stdout
-    assert done.stdout.strip().splitlines()[-1] == "[]"
-
-
 def test_the_method_choices_are_auto_and_the_scorer_registry():
     from typing import get_args
 
@@ -226,3 +135,26 @@ def test_the_method_choices_are_auto_and_the_scorer_registry():
 def test_the_report_config_is_plain_json_with_every_option():
     dumped = json.loads(json.dumps(CurateConfig(**BASE, warmup_steps=5).model_dump(mode="json")))
     assert dumped["warmup_steps"] == 5 and dumped["skip_finetune"] is False and dumped["finetune_epochs"] is None
+
+
+def test_the_min_chars_may_not_exceed_the_max_chars():
+    with pytest.raises(InputError) as error:
+        CurateConfig.parse(**BASE, min_chars=20, max_chars=10)
+    assert error.value.field == "--min-chars" and "above --max-chars" in str(error.value)
+    assert CurateConfig.parse(**BASE, min_chars=10, max_chars=10).min_chars == 10
+
+
+def test_the_settings_name_the_selection_files_the_ray_address_and_the_cache():
+    config = CurateConfig(**BASE)
+    assert config.selection_files == ("selection.parquet", "selection.jsonl")
+    assert config.model_copy(update={"export_format": "jsonl"}).selection_files == ("selection.jsonl",)
+    assert config.engine_address is None and CurateConfig(**BASE, engine="ray").engine_address is None
+    assert CurateConfig(**BASE, engine="ray://10.0.0.1:10001").engine_address == "ray://10.0.0.1:10001"
+    assert CurateConfig(**BASE, cache="mine").with_cache_dir().cache == "mine"
+
+
+def test_the_cache_defaults_to_curate_cache_else_the_user_cache_dir(monkeypatch, tmp_path):
+    monkeypatch.setenv("CURATE_CACHE", str(tmp_path / "c"))
+    assert default_cache_dir() == str(tmp_path / "c") == CurateConfig(**BASE).with_cache_dir().cache
+    monkeypatch.delenv("CURATE_CACHE")
+    assert default_cache_dir().rstrip("/").endswith("curate")
