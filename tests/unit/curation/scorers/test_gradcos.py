@@ -12,7 +12,7 @@ from torch.nn import functional as F
 from curation.errors import InputError
 from curation.models.base import WarmupConfig
 from curation.models.classifier import ClassifierAdapter
-from curation.scorers.gradcos import (
+from curation.scorers.gradcos_gradients import (
     Along,
     Checkpoint,
     Trainable,
