@@ -1,5 +1,5 @@
 """The shape the code keeps: layers that import downwards only, a flow body that reads as the DAG,
-methods and engines as objects rather than branches."""
+methods and engines as objects rather than branches, and a unit test file beside every module."""
 
 from __future__ import annotations
 
@@ -137,3 +137,16 @@ def test_no_method_or_engine_branches_in_the_flows():
         if compares_an_option(node)
     ]
     assert found == []
+
+
+def test_every_module_has_a_unit_test_file_at_its_mirrored_path():
+    """`X/Y/Z.py` (X: curation, flows, tasks) has `tests/unit/X/Y/test_Z.py`; tests import in
+    importlib mode, so two such files may share a basename."""
+    modules = sorted(path for pkg in PACKAGES for path in (REPO / pkg).rglob("*.py") if path.name != "__init__.py")
+    missing = [
+        str(path.relative_to(REPO))
+        for path in modules
+        if not (REPO / "tests" / "unit" / path.parent.relative_to(REPO) / f"test_{path.name}").is_file()
+    ]
+    assert len(modules) > 80  # the walk found the code
+    assert missing == [], f"modules without tests/unit/<their path>/test_<name>.py: {missing}"
