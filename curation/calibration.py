@@ -8,15 +8,14 @@ held-out fold against a reference sample of the pool, by a specificity:
 - `auc` (the default; zero-order, forward passes only): the chance that a held-out row's
   normalized drop beats a reference row's, minus ½. It asks what a top-k selection needs, that
   held-out target rows rank above generic ones, and does not reward a warmup merely for moving
-  every loss more (benchmarks/RESULTS.md, issue 13: on man-page text the plain difference and a
-  standardized one picked warmups that select worse).
+  every loss more (benchmarks/RESULTS.md, "The score's start point and the calibrated warmup": on
+  man-page text the plain difference and a standardized one picked warmups that select worse).
 - `drop`: the held-out fold's mean normalized drop minus the reference's.
 - `gradient` (the seed paper's): the cosine of the held-out fold's gradient with the training
   folds' minus the reference's, at the checkpoint.
 
-Steps
-are checkpoints along one training run per (scope, lr) and fold, so a grid of 5 arms × 4 step
-counts costs 5 × k trainings. The candidate with the highest mean specificity wins; ties go to
+Steps are checkpoints along one training run per (scope, lr) and fold, so a grid of 5 arms × 4
+step counts costs 5 × k trainings. The candidate with the highest mean specificity wins; ties go to
 the cheaper one (fewer steps, then the smaller scope, then the smaller lr). The winner is then
 trained on the whole validation set as θT (curation.cache.warmups).
 """
@@ -67,12 +66,12 @@ class Grid:
         return cls(arms=((config.scope, config.lr),), steps=(config.steps,), name="fixed")
 
 
-# Per row kind. Text: LoRA learning rates an order above full-parameter ones (a LoRA update is
-# scaled by alpha/rank and starts from B = 0). Classifiers always train all their weights.
-# A causal LM above LARGE_ON_CPU parameters on a CPU gets `text-large-cpu`: two LoRA arms (no
-# full-parameter arm: AdamW over every weight costs the most per step), a third of the steps,
-# two folds, 64 reference rows and batches of 8. Measured on SmolLM2-135M-Instruct on 2 cores
-# (benchmarks/RESULTS.md, issue 26): minutes, where the text grid would take hours.
+# Per row kind. Text: LoRA learning rates an order above full-parameter ones (a LoRA update is scaled by alpha/rank
+# and starts from B = 0). Classifiers always train all their weights. A causal LM above LARGE_ON_CPU parameters on a
+# CPU gets `text-large-cpu`: two LoRA arms (no full-parameter arm: AdamW over every weight costs the most per step), a
+# third of the steps, two folds, 64 reference rows and batches of 8. Measured on SmolLM2-135M-Instruct on 2 cores
+# (benchmarks/RESULTS.md, "Chat conversations on a real instruction model"): minutes, where the text grid would take
+# hours.
 GRIDS = {
     "text": Grid(
         arms=(("attention", 1e-2), ("wide", 1e-2), ("full", 3e-4), ("full", 1e-3), ("full", 3e-3)),

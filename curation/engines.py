@@ -12,8 +12,8 @@ long-lived workers load it once.
 - `RayEngine`: one actor per worker runs the jobs it is handed. Why actors rather than
   prefect-ray's RayTaskRunner: each Prefect task run on a Ray worker needs its own API connection
   and would load the model per task. What the jobs read must be reachable from every worker: true
-  on one machine; on a multi-machine cluster put `--cache` on s3:// (the validated parts are still
-  spilled locally: see issue 4's note).
+  on one machine. Several machines are not supported yet: the cache can be on s3://, but a pool's
+  admitted rows are spilled to a local temporary folder that only the flow's machine reads.
 """
 
 from __future__ import annotations
