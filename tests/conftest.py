@@ -23,10 +23,18 @@ os.environ.setdefault("PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_ENABLED", "fals
 
 REPO = Path(__file__).resolve().parents[1]
 
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # One torch thread per xdist worker: two workers on two cores with torch's default two threads
+    # each oversubscribe the cores, and on a loaded machine the tiny model's pretraining fixture took
+    # 189 s instead of 2.5 s. The command-line runs the tests start are processes of their own.
+    import torch
+
+    torch.set_num_threads(1)
+
 
 def pytest_collection_modifyitems(items):
     """Tiers by what a test needs: a Prefect API (the flow or the CLI end to end) is `e2e`, the S3
-    server `s3`; tests/test_service.py marks itself `service` (a real server) and `browser`. The fast
+    server `s3`; tests/service/ marks itself `service` (a real server) and `browser`. The fast
     tier is `pytest -m "not e2e and not service"`."""
     for item in items:
         needs = set(getattr(item, "fixturenames", ()))
