@@ -247,11 +247,16 @@ def arrow_table(frame: pd.DataFrame) -> pa.Table:
     return pa.Table.from_pandas(frame, preserve_index=False)
 
 
-def write_parquet_atomic(url: str, frame: pd.DataFrame | pa.Table) -> None:
-    table = frame if isinstance(frame, pa.Table) else arrow_table(frame)
+def parquet_bytes(table: pa.Table) -> bytes:
+    """A table as the bytes of one Parquet file."""
     buffer = io.BytesIO()
     pq.write_table(table, buffer)
-    write_bytes_atomic(url, buffer.getvalue())
+    return buffer.getvalue()
+
+
+def write_parquet_atomic(url: str, frame: pd.DataFrame | pa.Table) -> None:
+    table = frame if isinstance(frame, pa.Table) else arrow_table(frame)
+    write_bytes_atomic(url, parquet_bytes(table))
 
 
 def read_parquet(url: str) -> pd.DataFrame:

@@ -12,6 +12,7 @@ per-expectation figures, the pool's content hash). Each part is verified as it i
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -64,13 +65,13 @@ class PoolEntry(DirectoryEntry[ValidPool]):
     def open(self, stored: Stored, built: bool) -> ValidPool:
         if not isinstance(stored.facts.get("parts"), list):
             raise Damaged(f"{stored.url}: no summary of the check")
-        return ValidPool(stored)
+        return ValidPool(stored, "miss" if built else "hit")
 
 
 def obtain_valid_pool(check: Callable[[str], dict[str, Any]], cache: str, key: str) -> ValidPool:
     """The checked pool under `key` (a hit), or `check(local_dir)`'s, stored (once, under a lock)."""
     found: Obtained[ValidPool] = obtain(PoolEntry(key, check), cache)
-    return ValidPool(found.value.stored, found.status, found.damaged)
+    return dataclasses.replace(found.value, damaged=found.damaged)
 
 
 def read_part(pool: ValidPool, name: str) -> pa.Table:

@@ -16,7 +16,6 @@ and its rows are scored again.
 from __future__ import annotations
 
 import hashlib
-import io
 from dataclasses import dataclass
 from typing import Callable
 
@@ -29,7 +28,7 @@ from curation.cache.entry import SealedFile, look_up, obtain
 from curation.cache.integrity import DIGEST_KEY, Damaged
 from curation.cache.keys import shard_key
 from curation.rows import HASH_COLUMN
-from curation.storage import filesystem, join, size, write_bytes_atomic
+from curation.storage import filesystem, join, parquet_bytes, size, write_bytes_atomic
 
 COLUMNS = [HASH_COLUMN, "loss_base", "loss_warm"]
 SCHEMA = pa.schema([(HASH_COLUMN, pa.string()), ("loss_base", pa.float64()), ("loss_warm", pa.float64())])
@@ -75,15 +74,12 @@ def unseal(data: bytes, key: str, url: str) -> pa.Table:
 
 def _frame_bytes(key: str, losses: pd.DataFrame) -> bytes:
     """A shard's losses (rows in the shard's order) as sealed Parquet bytes."""
-    import pyarrow.parquet as pq
 
     frame = losses[COLUMNS].reset_index(drop=True).astype({HASH_COLUMN: str, "loss_base": float, "loss_warm": float})
     table = pa.Table.from_pandas(frame, schema=SCHEMA, preserve_index=False)
     if shard_key(table.column(HASH_COLUMN).to_pylist()) != key:
         raise ValueError(f"losses of other rows than shard {key}")  # a bug, never user input
-    sink = io.BytesIO()
-    pq.write_table(seal(table), sink)
-    return sink.getvalue()
+    return parquet_bytes(seal(table))
 
 
 @dataclass(frozen=True)
