@@ -41,8 +41,20 @@ def _on_sigterm(signum, frame):
     raise Terminated()
 
 
+def _on_unraisable(unraisable) -> None:
+    """A Terminated raised inside a callback Python cannot raise from (the import lock's weakref
+    callback, a `__del__`) is only printed, and the command would go on to finish: deliver it again
+    50 ms later, where the main thread is running ordinary code."""
+    if isinstance(unraisable.exc_value, Terminated):
+        signal.signal(signal.SIGALRM, _on_sigterm)
+        signal.setitimer(signal.ITIMER_REAL, 0.05)
+        return
+    sys.__unraisablehook__(unraisable)
+
+
 def install_signal_handlers() -> None:
     signal.signal(signal.SIGTERM, _on_sigterm)
+    sys.unraisablehook = _on_unraisable
 
 
 # --- the Prefect API ----------------------------------------------------------------------------

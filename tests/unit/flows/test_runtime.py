@@ -27,3 +27,35 @@ def test_an_unreachable_api_is_an_environment_fault(monkeypatch):
     monkeypatch.setattr(runtime, "API_CHECKS", (0.0,))
     with pytest.raises(EnvironmentFault, match="cannot reach the Prefect API"):
         runtime.check_api(f"http://127.0.0.1:{runtime._free_port()}/api")
+
+
+SIGTERM_INSIDE_A_CALLBACK = """
+import os, signal, sys, time
+from flows.runtime import Terminated, install_signal_handlers
+install_signal_handlers()
+class Callback:
+    def __del__(self):  # Python only prints an exception raised here, as in the import lock's callback
+        os.kill(os.getpid(), signal.SIGTERM)
+        for _ in range(10000):
+            pass
+Callback()
+try:
+    time.sleep(10)
+except Terminated:
+    sys.exit(143)
+print("went on after SIGTERM")
+"""
+
+
+def test_sigterm_that_lands_inside_a_callback_still_stops_the_command():
+    """A SIGTERM handled inside a `__del__` or weakref callback is not swallowed: it stops the command."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(runtime.__file__).resolve().parents[1]
+    done = subprocess.run(
+        [sys.executable, "-c", SIGTERM_INSIDE_A_CALLBACK], cwd=repo, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 143 and "went on" not in done.stdout, (done.stdout, done.stderr)
+    assert "Traceback" not in done.stderr, done.stderr
