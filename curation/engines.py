@@ -3,8 +3,8 @@
 An engine knows nothing of scoring: `Engine.map(fn, jobs, resources)` runs a module-level function
 on each job (plain data: strings and numbers) and returns the results in job order. The scorer that
 owns the jobs declares what each needs (`Resources`: CPUs, GPUs) as data; a job loads its model
-once per process (the setup hook is the scorer's: `adapter_for` keeps what it loaded), so Ray's
-long-lived workers load it once.
+once per process (the setup hook is the scorer's; `adapter_for` finds the run's `LoadedModels`,
+or on Ray the worker's own), so Ray's long-lived workers load it once.
 
 - `LocalEngine`: each job is a Prefect task run (`score-shard-N`) on the flow's task runner, at
   most `workers` in flight as a rolling pool: a finished job's slot goes to the next at once.
@@ -71,10 +71,17 @@ class LocalEngine(Engine):
 
 
 class _Worker:
-    """A Ray actor: runs job after job in one long-lived process (what a job loads stays loaded)."""
+    """A Ray actor: runs job after job in one long-lived process; the models its jobs load stay loaded
+    in the worker's own `LoadedModels`."""
+
+    def __init__(self):
+        from curation.models.loaded import LoadedModels
+
+        self.models = LoadedModels()
 
     def run(self, fn, job):
-        return fn(job)
+        with self.models.active():
+            return fn(job)
 
 
 class RayEngine(Engine):

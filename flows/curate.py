@@ -20,6 +20,7 @@ from prefect.runtime import flow_run
 from curation.config import CurateConfig
 from curation.engines import engine_for
 from curation.formats import Limits, reader_of
+from curation.models import LoadedModels
 from curation.outputs import StagedOutputs
 from curation.pool import PoolRejected
 from curation.report import Report
@@ -74,44 +75,45 @@ def curate(config: CurateConfig) -> Report:
     limits, outputs = Limits.of(config), StagedOutputs(config.out)
     spill_dir = make_temp_dir("valid-rows")
     scores_path = os.path.join(spill_dir, "scores.parquet")
-    try:
-        with stage("ingest"):
-            source = ingest(config.pool)
-            validation_rows, test_rows = read_target(config.validation), read_target(config.test)
-        with stage("validate"):
-            target = validate_target(validation_rows, test_rows, reader_of(config), limits)
-            pool = validate_pool(source, target, spill_dir, limits, config.cache)
-        run = begin(target, pool, config)  # the run context every later stage takes
-        if needs_calibration(run, warming):
-            with stage("calibrate"):
-                run = calibrate_warmup(run, warming)
-        if run.chooses_method:
-            with stage("choose"):
-                run = choose_method(run, warming)  # `auto` resolved to the chosen method, once
-        if scorer_for(run.method).needs_warmup:
-            with stage("warmup"):
-                run = warmup(run, warming)
-        with stage("score"):
-            scored = score(ScoreRequest(run, ScoringSettings.of(config), scores_path, engine_for(config)))
-        with stage("select"):
-            chosen = select(run, scored, SelectionSettings.of(config))
-        evaluation = None
-        if not config.skip_finetune:
-            with stage("finetune"):
-                selected_model = finetune(run, chosen.rows, finetuning, "selection")
-                control_model = finetune(run, chosen.control, finetuning, "random")
-            with stage("evaluate"):
-                evaluation = evaluate(run, selected_model, control_model, finetune_config(run.kind, finetuning))
-        curated = Curated(scored, chosen, evaluation)
-        report = build_report(config, run, curated, stage.timings)
-        with stage("publish"):
-            publish(outputs, report, pool, curated)
-    except PoolRejected as rejected:  # refused as a whole: its quarantine still shows what to mend
-        publish_rejection(outputs, config, rejected)
-        raise
-    except BaseException:
-        outputs.abandon()
-        raise
-    finally:
-        shutil.rmtree(spill_dir, ignore_errors=True)
+    with LoadedModels().active():  # the models this run loads: its stages share them, nothing outlives it
+        try:
+            with stage("ingest"):
+                source = ingest(config.pool)
+                validation_rows, test_rows = read_target(config.validation), read_target(config.test)
+            with stage("validate"):
+                target = validate_target(validation_rows, test_rows, reader_of(config), limits)
+                pool = validate_pool(source, target, spill_dir, limits, config.cache)
+            run = begin(target, pool, config)  # the run context every later stage takes
+            if needs_calibration(run, warming):
+                with stage("calibrate"):
+                    run = calibrate_warmup(run, warming)
+            if run.chooses_method:
+                with stage("choose"):
+                    run = choose_method(run, warming)  # `auto` resolved to the chosen method, once
+            if scorer_for(run.method).needs_warmup:
+                with stage("warmup"):
+                    run = warmup(run, warming)
+            with stage("score"):
+                scored = score(ScoreRequest(run, ScoringSettings.of(config), scores_path, engine_for(config)))
+            with stage("select"):
+                chosen = select(run, scored, SelectionSettings.of(config))
+            evaluation = None
+            if not config.skip_finetune:
+                with stage("finetune"):
+                    selected_model = finetune(run, chosen.rows, finetuning, "selection")
+                    control_model = finetune(run, chosen.control, finetuning, "random")
+                with stage("evaluate"):
+                    evaluation = evaluate(run, selected_model, control_model, finetune_config(run.kind, finetuning))
+            curated = Curated(scored, chosen, evaluation)
+            report = build_report(config, run, curated, stage.timings)
+            with stage("publish"):
+                publish(outputs, report, pool, curated)
+        except PoolRejected as rejected:  # refused as a whole: its quarantine still shows what to mend
+            publish_rejection(outputs, config, rejected)
+            raise
+        except BaseException:
+            outputs.abandon()
+            raise
+        finally:
+            shutil.rmtree(spill_dir, ignore_errors=True)
     return report

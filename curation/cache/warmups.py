@@ -56,7 +56,7 @@ class WarmupEntry(DirectoryEntry[dict]):
         with progress_bar(self.config.steps, "warmup", unit="step", artifact_key="warmup-progress") as progress:
             self.adapter.warmup(self.validation, self.config, progress)
         seconds = time.perf_counter() - started
-        self.adapter.save_warm(local)
+        self.adapter.save_warm(local, self.warm_key)
         return {
             "config": self.config.as_dict(),
             "validation_rows": len(self.validation),
@@ -65,13 +65,12 @@ class WarmupEntry(DirectoryEntry[dict]):
         }
 
     def open(self, stored: Stored, built: bool) -> dict:
-        if not built and getattr(self.adapter, "warm_key", None) != self.warm_key:
+        if not built and self.adapter.warm_key != self.warm_key:
             with stored.local_copy() as local:
                 try:
-                    self.adapter.load_warm(local)
+                    self.adapter.load_warm(local, self.warm_key)
                 except Exception as err:  # verified bytes that still do not load: written by other code
                     raise Damaged(f"{stored.url}: θT does not load ({type(err).__name__}: {err})") from None
-        self.adapter.warm_key = self.warm_key
         return stored.manifest
 
 

@@ -95,6 +95,10 @@ class ModelAdapter(ABC):
     higher_is_better: bool
     gpus: int = 0  # GPUs a process scoring with this model uses (a shard job's resources)
     parameters: int = 0  # θ0's parameter count (the calibration's grid depends on it on a CPU)
+    # The cache key of the θT this adapter holds, set by the adapter itself when it saves or loads
+    # one under its key (`save_warm`, `load_warm`); None: no θT, or one not in the cache (a
+    # calibration fold's). A scoring worker compares it with its job's key before loading.
+    warm_key: str | None = None
 
     @abstractmethod
     def fingerprint(self) -> str:
@@ -114,12 +118,12 @@ class ModelAdapter(ABC):
         """
 
     @abstractmethod
-    def save_warm(self, directory: str) -> None:
-        """Write θT under a local directory as safetensors (+ JSON config)."""
+    def save_warm(self, directory: str, key: str | None = None) -> None:
+        """Write θT under a local directory as safetensors (+ JSON config); it is then the cache's θT `key`."""
 
     @abstractmethod
-    def load_warm(self, directory: str) -> None:
-        """Load θT written by save_warm."""
+    def load_warm(self, directory: str, key: str | None = None) -> None:
+        """Load θT written by save_warm (the cache's θT `key`)."""
 
     @abstractmethod
     def endpoint_losses(

@@ -66,7 +66,7 @@ class ClassifierAdapter(ModelAdapter, PerRowGradients):
         return model
 
     def warmup(self, rows, config: WarmupConfig, progress=None, on_step=None) -> None:
-        self.warm_key = None  # the θT this process held (curation.cache.warmups) is replaced
+        self.warm_key = None  # the θT this adapter held is replaced by one not in the cache (yet)
         self.warm = build(self.arch, self.feature_dim, self.num_classes)
 
         def keep_first(step: int) -> None:
@@ -91,17 +91,18 @@ class ClassifierAdapter(ModelAdapter, PerRowGradients):
             grads = torch.autograd.grad(F.cross_entropy(self.warm(x), y), params)
         return torch.cat([g.flatten() for g in grads]).numpy()
 
-    def save_warm(self, directory: str) -> None:
+    def save_warm(self, directory: str, key: str | None = None) -> None:
         save_file(self.warm.state_dict(), os.path.join(directory, "warm.safetensors"))
         save_file(self.start.state_dict(), os.path.join(directory, "start.safetensors"))
+        self.warm_key = key
 
-    def load_warm(self, directory: str) -> None:
+    def load_warm(self, directory: str, key: str | None = None) -> None:
         loaded = []
         for name in ("warm", "start"):
             model = build(self.arch, self.feature_dim, self.num_classes)
             model.load_state_dict(load_file(os.path.join(directory, f"{name}.safetensors")))
             loaded.append(model.eval())
-        self.warm, self.start = loaded
+        self.warm, self.start, self.warm_key = *loaded, key
 
     @torch.inference_mode()
     def endpoint_losses(self, rows, batch_size=None, progress=None, start: Start = "theta0"):

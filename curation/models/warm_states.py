@@ -10,11 +10,13 @@ pass and back afterwards. Swapping is a pointer assignment per parameter, no cop
 from __future__ import annotations
 
 import os
+import re
 from contextlib import contextmanager
 
 import torch
 from safetensors.torch import load_file, save_file
 
+FULL_PARAMETER_LIMIT = 200_000_000  # a full-scope warmup of a larger model trains its top quarter of blocks only
 FILES = {"warm": "warm.safetensors", "theta1": "start.safetensors"}  # what a cache entry holds
 
 
@@ -69,3 +71,15 @@ class WarmStates:
             self.states[state] = tensors
         if self.live != "theta0":  # a LoRA warmup: θT in place; a full one keeps θ0's weights in place
             self._put(self.states[self.live])
+
+
+def full_parameters(base) -> dict[str, torch.nn.Parameter]:
+    """The base model's own parameters (no LoRA's), under names that do not depend on adapters;
+    a model above FULL_PARAMETER_LIMIT gives its top quarter of blocks only."""
+    named = [(n.replace(".base_layer", ""), p) for n, p in base.named_parameters() if "lora_" not in n]
+    if sum(p.numel() for _, p in named) <= FULL_PARAMETER_LIMIT:
+        return dict(named)
+    blocks = {n: int(m.group(1)) for n, _ in named if (m := re.search(r"\.(?:h|layers)\.(\d+)\.", n))}
+    count = max(blocks.values()) + 1
+    first = count - max(1, count // 4)
+    return {n: p for n, p in named if blocks.get(n, -1) >= first}

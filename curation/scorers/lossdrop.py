@@ -52,12 +52,12 @@ class ShardDone:
 
 
 def load_scorer(job: ShardJob) -> ModelAdapter:
-    """The adapter with θT loaded: the setup hook, once per process (adapter_for and load_into keep them)."""
+    """The adapter with θT loaded: the setup hook, once per run or Ray worker (its `LoadedModels` keeps both)."""
     from curation.cache.warmups import load_into
     from curation.models import adapter_for
 
     adapter = adapter_for(job.spec)
-    if getattr(adapter, "warm_key", None) != job.warm_key:  # this process holds θT already: no manifest read per shard
+    if adapter.warm_key != job.warm_key:  # this process holds θT already: no manifest read per shard
         load_into(adapter, job.cache, job.warm_key)
     return adapter
 

@@ -80,12 +80,10 @@ def test_bad_input_is_refused_with_a_clear_message(case, labelled_task, tmp_path
     from runs import curate_run
 
     from curation.errors import InputError
-    from curation.models import forget_adapters
 
     cases = {name: rest for name, *rest in _pool_cases(labelled_task, tmp_path)}
     pool, model, words = cases[case]
     out = tmp_path / "out"
-    forget_adapters()
     with pytest.raises(InputError) as error:
         curate_run(
             pool=str(pool),
@@ -123,7 +121,6 @@ def test_a_failed_rerun_keeps_the_earlier_outputs(labelled_task, tmp_path, prefe
     from runs import curate_run
 
     from curation.errors import InputError
-    from curation.models import forget_adapters
 
     out = tmp_path / "out"
     common = dict(
@@ -134,7 +131,6 @@ def test_a_failed_rerun_keeps_the_earlier_outputs(labelled_task, tmp_path, prefe
         cache=str(tmp_path / "cache"),
         skip_finetune=True,
     )
-    forget_adapters()
     curate_run(pool=str(labelled_task["pool"]), **common)
     before = (out / "selection.parquet").read_bytes()
     with pytest.raises(InputError):

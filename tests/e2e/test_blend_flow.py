@@ -7,21 +7,18 @@ import numpy as np
 import pandas as pd
 from runs import curate_run
 
-from curation.models import forget_adapters
 from curation.signals import blend_scores
 
 
 def test_blend_scores_are_the_rank_blend_of_lossdrop_and_embedding(text_task, tiny_lm, prefect_api_url, tmp_path):
     scores = {}
     for method in ("lossdrop", "embedding", "blend"):
-        forget_adapters()
         report = curate_run(
             pool=str(text_task["pool"]), validation=str(text_task["validation"]), model=tiny_lm, budget=20,
             out=str(tmp_path / method), cache=str(tmp_path / "cache"), method=method, warmup="fixed",
             warmup_steps=10, skip_finetune=True,
         )  # fmt: skip
         scores[method] = pd.read_parquet(tmp_path / method / "scores.parquet")
-    forget_adapters()
     expected = blend_scores(scores["lossdrop"]["score"].to_numpy(), scores["embedding"]["score"].to_numpy())
     assert scores["blend"]["id"].tolist() == scores["lossdrop"]["id"].tolist()
     assert np.allclose(scores["blend"]["score"], expected)

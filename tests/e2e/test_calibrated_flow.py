@@ -8,14 +8,7 @@ import pandas as pd
 import pytest
 from runs import curate_run, on_task, run_args
 
-from curation.models import forget_adapters
-
-
-@pytest.fixture(autouse=True)
-def _fresh_models(prefect_api_url):
-    forget_adapters()
-    yield
-    forget_adapters()
+pytestmark = pytest.mark.usefixtures("prefect_api_url")
 
 
 def test_the_default_calibrates_reports_its_grid_and_trains_the_winner(labelled_task, tmp_path):

@@ -11,8 +11,6 @@ import pytest
 from conftest import MATH, WEB
 from runs import curate_run
 
-from curation.models import forget_adapters
-
 
 def _conversations(sentences, n, offset, sharegpt):
     rows = []
@@ -35,7 +33,6 @@ def _cut_off(sharegpt):
 
 @pytest.mark.parametrize("sharegpt", [False, True], ids=["messages", "sharegpt"])
 def test_chat_rows_run_end_to_end(sharegpt, tiny_lm, prefect_api_url, tmp_path):
-    forget_adapters()
     bad = {"from": "tool", "value": "x"} if sharegpt else {"role": "tool", "content": "x"}
     column = "conversations" if sharegpt else "messages"
     pool = [
@@ -58,7 +55,6 @@ def test_chat_rows_run_end_to_end(sharegpt, tiny_lm, prefect_api_url, tmp_path):
         budget=30, out=str(out), cache=str(tmp_path / "cache"), warmup="fixed", warmup_steps=40, warmup_lr=2e-2,
         finetune_epochs=1,
     )  # fmt: skip
-    forget_adapters()
     # the row whose question is longer than --max-length is kept: cut from the left (--truncation keep-answer)
     assert pd.read_parquet(out / "quarantine.parquet")["reason"].tolist() == ["unknown_role"]
     assert len(pd.read_parquet(out / "scores.parquet")) == 91
@@ -78,7 +74,6 @@ def test_three_architectures_with_chat_templates_warm_up_score_finetune_and_eval
     architecture has it (warmup, finetunes), and the run ends with both finetunes evaluated."""
     from curation.tinylm import build_model
 
-    forget_adapters()
     model = build_model(
         str(tmp_path / "model"), WEB + MATH, vocab_size=300, layers=1, width=32, heads=2, context=96,
         pretrain_steps=20, batch_size=8, lr=1e-2, arch=arch, chat_template=template,
@@ -96,7 +91,6 @@ def test_three_architectures_with_chat_templates_warm_up_score_finetune_and_eval
         out=str(tmp_path / "out"), cache=str(tmp_path / "cache"), warmup_steps=6, warmup_scope="attention",
         finetune_epochs=1,
     )  # fmt: skip
-    forget_adapters()
     assert report["counts"]["valid"] == 45 and report["counts"]["selected"] == 10
     evaluation = report["evaluation"]
     assert evaluation["metric"] == "loss" and 0 < evaluation["selection"]["loss"] < 50
@@ -122,7 +116,6 @@ def test_rejected_and_selected_conversations_keep_their_structure(tiny_lm, prefe
     """Findings 7, 8, 10: one JSON lines file mixing both chat forms (capitalized speakers, extra turn
     keys, an assistant-first row, a code answer); every selected row comes back as given (speakers
     mapped), and quarantine.parquet holds rejected conversations as lists of turns, nulls as nulls."""
-    forget_adapters()
     given = []
     for i, row in enumerate(_conversations(WEB, 12, 200, False) + _conversations(MATH, 12, 300, False)):
         turns = row["messages"]
@@ -149,7 +142,6 @@ def test_rejected_and_selected_conversations_keep_their_structure(tiny_lm, prefe
         out=str(out), cache=str(tmp_path / "cache"), warmup="fixed", warmup_steps=2, skip_finetune=True,
         method="lossdrop", truncation="keep-start", export_format="both",
     )  # fmt: skip
-    forget_adapters()
     roles = {"Human": "user", "GPT": "assistant"}
     expected = [
         [{"role": roles[t["from"]], "content": t["value"], **{k: v for k, v in t.items() if k not in ("from", "value")}}
@@ -183,7 +175,6 @@ def test_a_scoring_run_tokenizes_each_conversation_once(tiny_lm, prefect_api_url
         return real(conversations, tokens, cut)
 
     monkeypatch.setattr(chat, "labelled_many", counting)
-    forget_adapters()
     answers = WEB + MATH
     pool = [
         {"messages": [{"role": "user", "content": f"Pool question {i}?"},
@@ -199,7 +190,6 @@ def test_a_scoring_run_tokenizes_each_conversation_once(tiny_lm, prefect_api_url
         out=str(tmp_path / "out"), cache=str(tmp_path / "cache"), warmup="fixed", warmup_steps=2,
         skip_finetune=True, method="lossdrop",
     )  # fmt: skip
-    forget_adapters()
     assert report["cache"]["rows_scored"] == 500
     assert sorted(counted[f"Pool question {i}?"] for i in range(500)) == [1] * 500
 

@@ -11,8 +11,6 @@ import pandas as pd
 import pytest
 from runs import curate_run
 
-from curation.models import forget_adapters
-
 
 @pytest.fixture(scope="module")
 def layouts(text_task, tmp_path_factory):
@@ -35,7 +33,6 @@ def layouts(text_task, tmp_path_factory):
 
 
 def _selected(pool: str, text_task, tiny_lm, where) -> list[str]:
-    forget_adapters()
     out = where / "out"
     curate_run(
         pool=pool, validation=str(text_task["validation"]), model=tiny_lm, budget=20, out=str(out),

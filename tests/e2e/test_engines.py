@@ -5,13 +5,10 @@ from __future__ import annotations
 import pandas as pd
 from runs import curate_run, on_task
 
-from curation.models import forget_adapters
-
 
 def test_ray_and_local_engines_agree(labelled_task, tmp_path, prefect_api_url):
     reports = {}
     for engine in ("local", "ray"):
-        forget_adapters()
         reports[engine] = curate_run(
             **on_task(labelled_task, model="mlp"),
             budget=200,

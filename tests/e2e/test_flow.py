@@ -9,14 +9,8 @@ import pytest
 from runs import curate_run, on_task
 
 from curation.config import CurateConfig
-from curation.models import forget_adapters
 
-
-@pytest.fixture(autouse=True)
-def _fresh_models(prefect_api_url):
-    forget_adapters()
-    yield
-    forget_adapters()
+pytestmark = pytest.mark.usefixtures("prefect_api_url")
 
 
 def test_lossdrop_beats_random_on_a_pool_with_wrong_label_copies(labelled_task, tmp_path):
@@ -50,7 +44,6 @@ def test_lossdrop_beats_random_on_a_pool_with_wrong_label_copies(labelled_task, 
 def test_same_inputs_and_seed_give_the_same_scores_and_selection(labelled_task, tmp_path):
     runs = []
     for name in ("a", "b"):
-        forget_adapters()
         curate_run(
             **on_task(labelled_task, model="mlp"),
             budget=0.1,

@@ -12,15 +12,9 @@ import pytest
 from runs import curate_run, on_task
 
 from curation.dashboards import REPORT_KEY
-from curation.models import forget_adapters
 from tasks.choose import CHOICE_KEY
 
-
-@pytest.fixture(autouse=True)
-def _fresh_models(prefect_api_url):
-    forget_adapters()
-    yield
-    forget_adapters()
+pytestmark = pytest.mark.usefixtures("prefect_api_url")
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,6 @@ from runs import curate_run
 
 from curation.formats import FORMATS, Limits
 from curation.formats.base import IGNORE, Check, Column, RowFormat, Tokens, is_text, text_chars, text_checks
-from curation.models import forget_adapters
 
 
 class QuestionAnswer(RowFormat):
@@ -51,7 +50,6 @@ class QuestionAnswer(RowFormat):
 def question_answer(monkeypatch, tmp_path):
     """QuestionAnswer registered for this test only, and a target/pool in its form."""
     monkeypatch.setitem(FORMATS, QuestionAnswer.name, QuestionAnswer())
-    forget_adapters()
 
     def rows(sentences, n, offset):
         return [{"question": f"What is note {i + offset}?", "answer": sentences[(i + offset) % 6]} for i in range(n)]
@@ -68,7 +66,6 @@ def question_answer(monkeypatch, tmp_path):
         paths[name] = tmp_path / f"{name}.jsonl"
         paths[name].write_text("".join(json.dumps(r) + "\n" for r in data))
     yield paths
-    forget_adapters()
 
 
 def test_a_format_defined_in_one_class_runs_end_to_end(question_answer, tiny_lm, prefect_api_url, tmp_path):

@@ -172,7 +172,6 @@ def test_credentials_from_a_prefect_secret_block(s3_task, prefect_api_url, tmp_p
     from prefect.blocks.system import Secret
     from runs import curate_run
 
-    from curation.models import forget_adapters
     from curation.storage import _block_credentials
 
     env = s3_task["env"]
@@ -188,7 +187,6 @@ def test_credentials_from_a_prefect_secret_block(s3_task, prefect_api_url, tmp_p
     monkeypatch.setenv("CURATE_S3_BLOCK", "curate-s3-test")
     _block_credentials.cache_clear()
     fsspec.filesystem("s3").clear_instance_cache()
-    forget_adapters()
     url = s3_task["url"]
     report = curate_run(
         pool=f"{url}/pool_b.parquet",

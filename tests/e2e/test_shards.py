@@ -14,11 +14,8 @@ import pytest
 from conftest import MATH, REPO, WEB
 from runs import curate_run
 
-from curation.models import forget_adapters
-
 
 def test_a_pool_repeating_earlier_rows_scores_only_the_new_ones(labelled_task, tmp_path, prefect_api_url):
-    forget_adapters()
     common = dict(
         validation=str(labelled_task["validation"]),
         model="linear",

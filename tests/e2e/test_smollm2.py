@@ -16,7 +16,6 @@ from runs import curate_run
 from curation.chat_demo import COOKING, PYTHON, as_sharegpt, conversations
 from curation.formats.base import IGNORE, Tokens
 from curation.formats.chat import labelled
-from curation.models import forget_adapters
 
 pytestmark = [pytest.mark.e2e, pytest.mark.real_model]
 
@@ -116,7 +115,6 @@ def test_the_chat_demo_runs_and_its_selection_trains_with_datasets_and_trl(smoll
 def test_a_sharegpt_json_array_pool_on_smollm2_selects_its_conversations_as_messages(
     smollm2, prefect_api_url, tmp_path
 ):
-    forget_adapters()
     pool_chats = conversations(PYTHON[4:], turns=2) + conversations(COOKING, turns=2)
     pool = tmp_path / "pool.json"
     pool.write_text(json.dumps([{"conversations": as_sharegpt(c)} for c in pool_chats]), encoding="utf-8")
@@ -127,7 +125,6 @@ def test_a_sharegpt_json_array_pool_on_smollm2_selects_its_conversations_as_mess
         pool=str(pool), validation=str(validation), model=smollm2, budget=4, out=str(out),
         cache=str(tmp_path / "cache"), warmup_steps=3, warmup_scope="attention", max_length=64, skip_finetune=True,
     )  # fmt: skip
-    forget_adapters()
     assert report["counts"]["valid"] == len(pool_chats) and report["counts"]["selected"] == 4
     selection = [json.loads(line) for line in (out / "selection.jsonl").read_text().splitlines()]
     assert all(row["messages"] == pool_chats[row["source_row"]] for row in selection)  # normalized to messages
@@ -166,7 +163,6 @@ def test_real_sharegpt_as_shipped_comes_back_as_given(smollm2, tmp_path):
         pool=str(SAMPLE / "part-*"), validation=str(SAMPLE / "validation.jsonl"), model=smollm2, budget=40,
         out=str(out), cache=str(tmp_path / "cache"), method="embedding", max_length=128, skip_finetune=True,
     )  # fmt: skip
-    forget_adapters()
     assert report["counts"]["valid"] == 40 and report["counts"]["quarantined"] == 0
     assert report["counts"]["truncated"] > 0  # long ones are cut (keep-answer), not quarantined
     given = {name: _as_given(SAMPLE / name) for name in ("part-1.json", "part-2.jsonl")}

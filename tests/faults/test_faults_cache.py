@@ -13,8 +13,6 @@ import pyarrow.parquet as pq
 import pytest
 from runs import curate_run, on_task
 
-from curation.models import forget_adapters
-
 
 def _run(labelled_task, out: Path, cache: Path, **options) -> dict:
     params = dict(
@@ -101,7 +99,6 @@ CORRUPTIONS = {
 @pytest.fixture(scope="module")
 def fresh_run(labelled_task, tmp_path_factory, prefect_api_url):
     """One run on a fresh cache: the outputs every rebuilt cache must reproduce."""
-    forget_adapters()
     root = tmp_path_factory.mktemp("fresh")
     report = _run(labelled_task, root / "out", root / "cache")
     assert report["cache"]["warmup"] == "miss" and report["cache"]["damaged"] == {"warmup": 0, "row_scores": 0}
@@ -116,7 +113,6 @@ def test_a_damaged_cache_entry_is_set_aside_and_rebuilt_to_the_fresh_outputs(
     cache = tmp_path / "cache"
     shutil.copytree(fresh_run / "cache", cache)
     damage(cache)
-    forget_adapters()  # a new process: nothing of θT in memory
     report = _run(labelled_task, tmp_path / "out", cache)
     assert report["cache"]["damaged"][kind] == 1, report["cache"]
     assert report["cache"]["warmup"] == ("miss" if kind == "warmup" else "hit")
@@ -131,7 +127,6 @@ def test_a_damaged_cache_entry_is_set_aside_and_rebuilt_to_the_fresh_outputs(
 
 
 def test_a_damaged_gradcos_gradient_file_is_rebuilt(labelled_task, tmp_path, prefect_api_url):
-    forget_adapters()
     options = dict(method="gradcos", shard_rows=1200)
     first = _run(labelled_task, tmp_path / "a", tmp_path / "cache", **options)
     (grads,) = sorted((tmp_path / "cache").glob("gradcos/*/grads/shard-*.safetensors"))[:1]
@@ -156,7 +151,6 @@ UNRELATED_OPTIONS = {
 
 
 def test_each_option_that_changes_theta_t_changes_both_keys_and_no_other_does(labelled_task, tmp_path, prefect_api_url):
-    forget_adapters()
     labelled_task = {**labelled_task, "pool": labelled_task["pool_first_half"]}
     base = _run(labelled_task, tmp_path / "base", tmp_path / "cache")["hashes"]
     for name, value in KEY_OPTIONS.items():
@@ -176,7 +170,6 @@ def test_each_option_that_changes_theta_t_changes_both_keys_and_no_other_does(la
 
 def test_max_length_and_tokenizer_files_are_in_the_causal_lm_keys(tiny_lm, text_task, tmp_path, prefect_api_url):
     """The reproduced bug: a cache filled at --max-length 256 answered a run at 16 with 256-token losses."""
-    forget_adapters()
     common = dict(
         pool=str(text_task["pool"]),
         validation=str(text_task["validation"]),
@@ -202,7 +195,6 @@ def test_max_length_and_tokenizer_files_are_in_the_causal_lm_keys(tiny_lm, text_
     config = json.loads((model / "tokenizer_config.json").read_text())
     config["model_max_length"] = 63
     (model / "tokenizer_config.json").write_text(json.dumps(config))
-    forget_adapters()
     other = curate_run(**common, model=str(model), max_length=64, out=str(tmp_path / "other"))
     assert other["hashes"]["warmup_key"] != long["hashes"]["warmup_key"]
     assert other["cache"]["warmup"] == "miss"

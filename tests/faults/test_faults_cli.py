@@ -320,9 +320,6 @@ def test_two_concurrent_runs_on_one_cache_train_the_warmup_once(labelled_task, t
 
     from runs import curate_run
 
-    from curation.models import forget_adapters
-
-    forget_adapters()
     key = curate_run(
         **on_task(labelled_task),
         budget=100,

@@ -13,7 +13,6 @@ import pytest
 from runs import curate_run
 
 from curation.errors import InputError
-from curation.models import forget_adapters
 from curation.storage import write_json_atomic
 
 
@@ -33,7 +32,6 @@ def _write_jsonl(frame: pd.DataFrame, path: Path, raw_lines: dict[int, str] | No
 
 
 def _run(tmp_path: Path, validation: Path, pool: Path, **options) -> dict:
-    forget_adapters()
     params = dict(
         pool=str(pool),
         validation=str(validation),

@@ -216,9 +216,6 @@ def test_extreme_accepted_option_values_run_to_the_end(
     InputError), never a crash deep inside a stage."""
     from runs import curate_run
 
-    from curation.models import forget_adapters
-
-    forget_adapters()
     root = tmp_path_factory.mktemp("extreme")
     try:
         report = curate_run(

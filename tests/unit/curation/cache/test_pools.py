@@ -15,7 +15,6 @@ from curation.cache.pools import QUARANTINE, PoolEntry
 from curation.formats import Limits
 from curation.io.batches import read_rows
 from curation.io.sources import open_source
-from curation.models import forget_adapters
 from curation.validation.pool import check_pool_for
 from curation.validation.target import check_target, reference_from
 
@@ -107,7 +106,6 @@ def test_a_damaged_part_is_set_aside_and_the_pool_checked_again(two_targets, tmp
 
 
 def test_the_report_says_the_second_run_reused_the_validated_pool(two_targets, tmp_path, prefect_api_url):
-    forget_adapters()
     runs = {}
     for name in ("first", "second"):
         runs[name] = curate_run(
@@ -123,4 +121,3 @@ def test_the_report_says_the_second_run_reused_the_validated_pool(two_targets, t
     assert runs["first"]["cache"]["pool"] == "miss" and runs["second"]["cache"]["pool"] == "hit"
     assert runs["first"]["hashes"]["pool"] == runs["second"]["hashes"]["pool"]
     assert runs["first"]["counts"]["rows_read"] == runs["second"]["counts"]["rows_read"] == 2400
-    forget_adapters()

@@ -65,9 +65,6 @@ def _in_a_fresh_process_state(**params):
     """A run as a new process would start it: no θ0 or θT in memory, everything from the cache."""
     from runs import curate_run
 
-    from curation.models import forget_adapters
-
-    forget_adapters()
     return curate_run(**params)
 
 

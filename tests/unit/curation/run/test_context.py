@@ -11,7 +11,6 @@ from targets import feature_files, run_config, target_run
 from curation.cache.warmups import Warmup
 from curation.calibration import Calibration
 from curation.method_choice import MethodChoice
-from curation.models import adapter_for
 from curation.models.base import WARMUP_DEFAULTS
 
 
@@ -31,7 +30,7 @@ def test_the_context_begins_with_theta0_the_kinds_warmup_and_the_method_asked(ru
         run.kind == "features" and run.target.ref.format == "features" and run.target.eval_set == "validation-holdout"
     )
     assert (run.spec.model, run.spec.feature_dim, run.spec.num_classes) == ("linear", 4, 3)
-    assert run.adapter is adapter_for(run.spec)  # θ0, loaded once for the spec
+    assert run.adapter.fingerprint() and run.adapter.warm_key is None  # θ0, no θT held yet
     assert run.warmup == WARMUP_DEFAULTS["features"]
     assert (run.method, run.similarity, run.start) == ("auto", "max", "theta0") and run.chooses_method
     assert run.calibration is None and run.choice is None and run.warm is None
