@@ -40,10 +40,6 @@ def rclone_s3(root: Path):
             f"127.0.0.1:{port}",
             "--auth-key",
             f"{ACCESS_KEY},{SECRET_KEY}",
-            # Tests write files into the served folder behind the server's back; rclone's directory
-            # cache (5 minutes by default) would hide them from a listing made after an earlier one.
-            "--dir-cache-time",
-            "0s",
             str(root),
         ],
         stdout=log,
