@@ -1,5 +1,5 @@
 """What the validate stage hands on: the checked target (`Target`, with the `Reference` every pool
-must match) and the validated pool (`PoolCheck`: where its valid rows were spilled, as Parquet
+must match) and the pool admitted for it (`AdmittedPool`: where its valid rows were spilled, as Parquet
 parts that are the shards, and what was set aside)."""
 
 from __future__ import annotations
@@ -71,8 +71,9 @@ class Target:
 
 
 @dataclass
-class PoolCheck:
-    """Outcome of validating one pool: where its valid rows are, and what was set aside."""
+class AdmittedPool:
+    """The pool admitted for one target: where its rows that passed every check (the pool's own, then
+    the target's) are, and what was set aside. Its rows' pool-wide checks are cached (`CheckedPool`)."""
 
     valid_parts: list[str]
     quarantine: pd.DataFrame
@@ -116,6 +117,6 @@ class PoolRejected(InputError):
     """A pool refused as a whole (too large a share of its rows invalid), carrying its check: the run
     still publishes the quarantine and the expectations that refused it."""
 
-    def __init__(self, message: str, pool: PoolCheck, **where: Any):
+    def __init__(self, message: str, pool: AdmittedPool, **where: Any):
         super().__init__(message, **where)
         self.pool = pool

@@ -18,7 +18,7 @@ from prefect import flow
 from curation.config import CurateConfig
 from curation.formats import Limits, reader_of
 from curation.outputs import StagedOutputs
-from curation.pool import PoolCheck, PoolRejected
+from curation.pool import AdmittedPool, PoolRejected
 from curation.run.outputs import stage_validation
 from curation.tempfiles import make_temp_dir
 from tasks.ingest import ingest, read_target
@@ -27,7 +27,7 @@ from tasks.validate import validate_pool, validate_target
 SUMMARY = "validation-summary.json"
 
 
-def summary_of(config: CurateConfig, pool: PoolCheck, seconds: float, refused: str | None) -> dict[str, Any]:
+def summary_of(config: CurateConfig, pool: AdmittedPool, seconds: float, refused: str | None) -> dict[str, Any]:
     return {
         "pool": config.pool,
         "validation": config.validation,

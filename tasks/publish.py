@@ -8,7 +8,7 @@ from prefect.cache_policies import NO_CACHE
 
 from curation.dashboards import publish_dashboards, publish_validation
 from curation.outputs import StagedOutputs
-from curation.pool import PoolCheck, PoolRejected
+from curation.pool import AdmittedPool, PoolRejected
 from curation.report import Report
 from curation.run.outputs import stage_validation, write_outputs
 from curation.run.report import Curated
@@ -26,7 +26,7 @@ def publish_rejection(outputs: StagedOutputs, config, rejected: PoolRejected) ->
 
 
 @task(name="publish", tags=["publish"], persist_result=False, cache_policy=NO_CACHE)
-def publish(outputs: StagedOutputs, report: Report, pool: PoolCheck, curated: Curated) -> None:
+def publish(outputs: StagedOutputs, report: Report, pool: AdmittedPool, curated: Curated) -> None:
     """Write the outputs into place, report.json last, and the run's dashboards in the Prefect UI."""
     write_outputs(outputs, report, pool, curated)
     publish_validation(pool.expectations)

@@ -10,7 +10,7 @@ from prefect.cache_policies import NO_CACHE
 from curation.formats import Limits, ModelKind
 from curation.formats.base import Reading
 from curation.io.sources import Source
-from curation.pool import PoolCheck, Target
+from curation.pool import AdmittedPool, Target
 from curation.validation.pool import check_pool_for
 from curation.validation.target import check_target
 
@@ -24,7 +24,7 @@ def validate_target(
 
 
 @task(name="validate-pool", tags=["validate"], persist_result=False, cache_policy=NO_CACHE)
-def validate_pool(source: Source, target: Target, spill_dir: str, limits: Limits, cache: str) -> PoolCheck:
+def validate_pool(source: Source, target: Target, spill_dir: str, limits: Limits, cache: str) -> AdmittedPool:
     """Check the pool (once per content version: cached), admit its rows for the target; quarantine bad rows."""
     checked = check_pool_for(source, target, spill_dir, cache, limits)
     read, valid = checked.rows_read, checked.valid_rows

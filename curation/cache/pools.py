@@ -25,8 +25,9 @@ QUARANTINE = "quarantine.parquet"
 
 
 @dataclass(frozen=True)
-class ValidPool:
-    """A pool's checked rows in the cache: where they are, what the check found, and whether this run checked it."""
+class CheckedPool:
+    """A pool's rows that passed the checks every target shares, in the cache: where they are, what the
+    check found, and whether this run checked it. A target admits from it (`AdmittedPool`)."""
 
     stored: Stored
     status: str = "hit"  # "hit" (checked by an earlier run) or "miss" (checked by this one)
@@ -46,7 +47,7 @@ class ValidPool:
 
 
 @dataclass(frozen=True)
-class PoolEntry(DirectoryEntry[ValidPool]):
+class PoolEntry(DirectoryEntry[CheckedPool]):
     """The check of one pool version: `check(local_dir)` writes the valid parts and `quarantine.parquet`
     and returns the summary (with `parts`: the part files in pool order)."""
 
@@ -62,18 +63,18 @@ class PoolEntry(DirectoryEntry[ValidPool]):
     def build(self, local: str) -> dict[str, Any]:
         return self.check(local)
 
-    def open(self, stored: Stored, built: bool) -> ValidPool:
+    def open(self, stored: Stored, built: bool) -> CheckedPool:
         if not isinstance(stored.facts.get("parts"), list):
             raise Damaged(f"{stored.url}: no summary of the check")
-        return ValidPool(stored, "miss" if built else "hit")
+        return CheckedPool(stored, "miss" if built else "hit")
 
 
-def obtain_valid_pool(check: Callable[[str], dict[str, Any]], cache: str, key: str) -> ValidPool:
+def obtain_checked_pool(check: Callable[[str], dict[str, Any]], cache: str, key: str) -> CheckedPool:
     """The checked pool under `key` (a hit), or `check(local_dir)`'s, stored (once, under a lock)."""
-    found: Obtained[ValidPool] = obtain(PoolEntry(key, check), cache)
+    found: Obtained[CheckedPool] = obtain(PoolEntry(key, check), cache)
     return dataclasses.replace(found.value, damaged=found.damaged)
 
 
-def read_part(pool: ValidPool, name: str) -> pa.Table:
+def read_part(pool: CheckedPool, name: str) -> pa.Table:
     """One file of the entry, verified against the manifest's size and SHA-256 (Damaged if not)."""
     return pool.stored.read_parquet(name)

@@ -18,14 +18,14 @@ from curation.cache.warmups import Warmup
 from curation.calibration import Calibration, grid_for
 from curation.method_choice import MethodChoice
 from curation.models import ModelAdapter, ModelSpec, WarmupConfig, adapter_for
-from curation.pool import PoolCheck, Target
+from curation.pool import AdmittedPool, Target
 from curation.run.settings import WarmupSettings
 
 
 @dataclass(frozen=True)
 class TargetRun:
     target: Target  # the checked validation and evaluation rows
-    pool: PoolCheck  # the pool as admitted for this target
+    pool: AdmittedPool  # the pool as admitted for this target
     spec: ModelSpec  # θ0 as plain data (workers load it themselves)
     adapter: ModelAdapter  # θ0, and θT once warmed up
     warmup: WarmupConfig  # the warmup θT trains with: the model kind's default, then the calibration's choice
@@ -63,7 +63,7 @@ class TargetRun:
         return dataclasses.replace(self, warm=warm)
 
 
-def begin(target: Target, pool: PoolCheck, config) -> TargetRun:
+def begin(target: Target, pool: AdmittedPool, config) -> TargetRun:
     """The run context right after validation: θ0 loaded for the target's row form, the warmup the
     settings ask for (with the batch size the model's calibration grid trains with: the candidates
     and θT train the same way), and the method as asked (`config`: `curation.config.CurationSettings`)."""

@@ -18,7 +18,7 @@ import pyarrow as pa
 from curation.cache.keys import CacheKeys
 from curation.engines import Engine
 from curation.models import ModelAdapter, ModelSpec, WarmupConfig
-from curation.pool import PoolCheck, Target
+from curation.pool import AdmittedPool, Target
 from curation.run.context import TargetRun
 from curation.run.settings import ScoringSettings
 
@@ -43,7 +43,7 @@ class ScoreRequest:
         return self.run.adapter
 
     @property
-    def pool(self) -> PoolCheck:
+    def pool(self) -> AdmittedPool:
         return self.run.pool
 
     @property

@@ -12,9 +12,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from curation.cache.pools import QUARANTINE, ValidPool, read_part
+from curation.cache.pools import QUARANTINE, CheckedPool, read_part
 from curation.formats import Check, Limits, RowFormat
-from curation.pool import PoolCheck, PoolRejected, Reference, Target
+from curation.pool import AdmittedPool, PoolRejected, Reference, Target
 from curation.rows import CARRIED_COLUMNS, FILE_COLUMN, HASH_COLUMN, ROW_COLUMN, TRUNCATED_COLUMN
 from curation.validation.checks import all_facts, concat_rejects, pool_checks, suite
 
@@ -37,7 +37,7 @@ def _target_checks(ref: Reference, forbidden: frozenset[str]) -> list[Check]:
     return checks
 
 
-def admit(valid: ValidPool, target: Target, spill_dir: str, limits: Limits) -> PoolCheck:
+def admit(valid: CheckedPool, target: Target, spill_dir: str, limits: Limits) -> AdmittedPool:
     """The checked pool's rows this target may use: its target checks (feature length, labels,
     leakage) over the cached valid rows, the admitted ones to local Parquet parts (the shards).
     Raises Damaged if a cached file fails its verification."""
@@ -88,7 +88,7 @@ def admit(valid: ValidPool, target: Target, spill_dir: str, limits: Limits) -> P
         judge(group)
     found = valid.summary
     quarantine = _in_pool_order(concat_rejects(quarantined).to_pandas(), found["files"])
-    check = PoolCheck(
+    check = AdmittedPool(
         valid_parts=parts,
         quarantine=quarantine,
         rows_read=found["rows_read"],
@@ -122,7 +122,7 @@ def _in_pool_order(quarantine: pd.DataFrame, files: list[str]) -> pd.DataFrame:
     return quarantine.assign(_order=order).sort_values(["_order", ROW_COLUMN], kind="stable").drop(columns="_order")
 
 
-def _refuse_if_mostly_bad(pool: PoolCheck, limits: Limits, checks: list[Check]) -> None:
+def _refuse_if_mostly_bad(pool: AdmittedPool, limits: Limits, checks: list[Check]) -> None:
     """An InputError naming the first bad row if no row, or too large a share, is valid."""
     rejected = pool.rows_read - pool.valid_rows
     if pool.valid_rows > 0 and rejected / pool.rows_read <= limits.max_reject_share:

@@ -8,10 +8,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from curation.pool import PoolCheck, Reference, Target
+from curation.pool import AdmittedPool, Reference, Target
 
 
-def pool_of(tmp_path, sizes) -> PoolCheck:
+def pool_of(tmp_path, sizes) -> AdmittedPool:
     parts, start = [], 0
     for i, n in enumerate(sizes):
         parts.append(str(tmp_path / f"part-{i}.parquet"))
@@ -19,7 +19,7 @@ def pool_of(tmp_path, sizes) -> PoolCheck:
             pa.table({"id": [f"r{j}" for j in range(start, start + n)], "x": list(range(start, start + n))}), parts[-1]
         )
         start += n
-    return PoolCheck(parts, pd.DataFrame(), start, start, {}, [], "hash")
+    return AdmittedPool(parts, pd.DataFrame(), start, start, {}, [], "hash")
 
 
 def test_take_returns_rows_in_the_order_asked_across_parts(tmp_path):

@@ -9,13 +9,13 @@ import json
 import pandas as pd
 from targets import feature_files, run_config
 
-from curation.pool import PoolCheck
+from curation.pool import AdmittedPool
 from flows.validate import SUMMARY, summary_of, validate_only
 
 
 def test_the_summary_holds_the_counts_the_reasons_and_the_refusal(tmp_path):
     config = run_config(feature_files(tmp_path), tmp_path, max_length=64, budget=1)
-    pool = PoolCheck(
+    pool = AdmittedPool(
         valid_parts=[], quarantine=pd.DataFrame(), rows_read=10, valid_rows=7, reasons={"null_label": 3},
         expectations=[], pool_hash="h", cache="hit", truncated=2,
     )  # fmt: skip

@@ -9,7 +9,7 @@ import json
 import pandas as pd
 import pytest
 
-from curation.cache.pools import obtain_valid_pool
+from curation.cache.pools import obtain_checked_pool
 from curation.formats import Limits
 from curation.io.batches import read_rows
 from curation.io.sources import open_source
@@ -26,7 +26,7 @@ def write_lines(path, rows) -> None:
 
 def scanned(pool: str, target, cache: str, limits: Limits = Limits()):
     source = open_source(pool)
-    return obtain_valid_pool(lambda local: scan_pool(source, target.ref.row_format, limits, local), cache, "test-key")
+    return obtain_checked_pool(lambda local: scan_pool(source, target.ref.row_format, limits, local), cache, "test-key")
 
 
 def feature_target(tmp_path):
