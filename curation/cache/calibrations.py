@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, ClassVar, TypeVar
 
 import pandas as pd
 import pyarrow as pa
@@ -27,6 +27,8 @@ from curation.calibration import Calibration
 from curation.hashing import dataset_hash
 from curation.method_choice import MethodChoice
 from curation.rows import HASH_COLUMN
+
+T = TypeVar("T")
 
 REFERENCE_FILE = "reference.parquet"
 
@@ -89,53 +91,44 @@ class ReferenceEntry(DirectoryEntry[ReferenceSample]):
 
 
 @dataclass(frozen=True)
-class CalibrationEntry(DirectoryEntry[Calibration]):
+class FactsEntry(DirectoryEntry[T]):
+    """An entry that is its facts alone: `compute` makes the value when the cache has none, and the
+    value type (`parse`: a `from_dict(facts, status)`) reads it back, with its key."""
+
+    entry_key: str
+    compute: Callable[[], T]
+    parse: ClassVar[Callable[[dict, str], Any]]
+
+    @property
+    def key(self) -> str:
+        return self.entry_key
+
+    def build(self, local: str) -> dict[str, Any]:
+        return self.compute().as_dict()
+
+    def open(self, stored: Stored, built: bool) -> T:
+        try:
+            found = type(self).parse(stored.facts, "miss" if built else "hit")
+        except Exception as err:
+            raise Damaged(f"{stored.url}: unreadable {self.what} ({type(err).__name__}: {err})") from None
+        found.key = self.key
+        return found
+
+
+class CalibrationEntry(FactsEntry[Calibration]):
     """A calibration under `calibration_key`; `compute` runs the grid when the cache has none."""
 
-    calibration_key: str
-    compute: Callable[[], Calibration]
     folder = "calibration"
     what = "calibration"
-
-    @property
-    def key(self) -> str:
-        return self.calibration_key
-
-    def build(self, local: str) -> dict[str, Any]:
-        return self.compute().as_dict()
-
-    def open(self, stored: Stored, built: bool) -> Calibration:
-        try:
-            found = Calibration.from_dict(stored.facts, "miss" if built else "hit")
-        except Exception as err:
-            raise Damaged(f"{stored.url}: unreadable calibration ({type(err).__name__}: {err})") from None
-        found.key = self.key
-        return found
+    parse = Calibration.from_dict
 
 
-@dataclass(frozen=True)
-class MethodChoiceEntry(DirectoryEntry[MethodChoice]):
+class MethodChoiceEntry(FactsEntry[MethodChoice]):
     """`--method auto`'s choice under `method_choice_key`; `compute` judges the candidates when the cache has none."""
 
-    choice_key: str
-    compute: Callable[[], MethodChoice]
     folder = "method-choice"
     what = "method choice"
-
-    @property
-    def key(self) -> str:
-        return self.choice_key
-
-    def build(self, local: str) -> dict[str, Any]:
-        return self.compute().as_dict()
-
-    def open(self, stored: Stored, built: bool) -> MethodChoice:
-        try:
-            found = MethodChoice.from_dict(stored.facts, "miss" if built else "hit")
-        except Exception as err:
-            raise Damaged(f"{stored.url}: unreadable method choice ({type(err).__name__}: {err})") from None
-        found.key = self.key
-        return found
+    parse = MethodChoice.from_dict
 
 
 def pinned_reference(entry: ReferenceEntry, cache: str) -> ReferenceSample:

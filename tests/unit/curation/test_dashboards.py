@@ -4,41 +4,30 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from reports import a_report
 
 from curation.config import CurateConfig
 from curation.dashboards import report_markdown, score_distribution_png, top_rows_table
 from curation.method_choice import NO_SEPARATION, choose
-from curation.report import (
-    CacheUse,
-    Cost,
-    Counts,
-    Damaged,
-    Effective,
-    Evaluation,
-    Hashes,
-    MethodChoiceUse,
-    Report,
-    Scoring,
-)
+from curation.report import CacheUse, Counts, Damaged, Evaluation, MethodChoiceUse, Report
 
 
 def report(evaluation=None, choice: MethodChoiceUse | None = None) -> Report:
-    """A whole, typed report: the dashboards read nothing else."""
-    config = CurateConfig(
-        pool="s3://b/pool.parquet", validation="val.parquet", model="linear", budget=100, out="s3://b/runs/x"
+    """A whole, typed report (the dashboards read nothing else): tests/reports.py's, with the sections these
+    tests read set here."""
+    effective = a_report().effective.model_copy(
+        update={
+            "method": choice.method if choice else "lossdrop",
+            "start": "theta1",
+            "warmup": {"scope": "full", "lr": 0.05, "steps": 30, "lora_rank": 4},
+            "finetune": None,
+        }
     )
-    return Report(
-        config=config,
-        effective=Effective(
-            method=choice.method if choice else "lossdrop",
-            similarity="max",
-            selection="stratified",
-            start="theta1",
-            warmup={"scope": "full", "lr": 0.05, "steps": 30, "lora_rank": 4},
-            finetune=None,
-            gradcos=None,
+    return a_report(
+        config=CurateConfig(
+            pool="s3://b/pool.parquet", validation="val.parquet", model="linear", budget=100, out="s3://b/runs/x"
         ),
-        hashes=Hashes(validation="v", pool="p", warmup_key="w", row_score_key="r"),
+        effective=effective,
         counts=Counts(
             rows_read=1234,
             valid=1200,
@@ -51,25 +40,11 @@ def report(evaluation=None, choice: MethodChoiceUse | None = None) -> Report:
         ),
         calibration=None,
         method_choice=choice,
-        selection_labels=None,
         timings={"ingest": 0.5, "score": 2.25},
         evaluation=Evaluation(**evaluation, finetune={}) if evaluation else None,
         cache=CacheUse(
             pool="hit", warmup="hit", calibration="hit", rows_scored=200, rows_reused=1000, dir="c", damaged=Damaged()
         ),
-        scoring=Scoring(engine="local", shards=1, workers_used=1),
-        cost=Cost(
-            method="lossdrop",
-            scoring_forward_passes=400,
-            scoring_backward_passes=0,
-            warmup_steps=0,
-            calibration_steps=0,
-            calibration_seconds=0.0,
-            bytes_stored=1,
-            score_seconds=2.25,
-        ),
-        flow_run="id",
-        finished_at="2026-12-02T00:00:00+00:00",
     )
 
 

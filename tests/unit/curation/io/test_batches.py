@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 
 import pandas as pd
-import pyarrow as pa
 import pytest
+from layouts import saved_to_disk
 
 from curation.errors import InputError
 from curation.io.batches import check_files, iter_batches, read_rows, reader
@@ -53,12 +53,7 @@ def test_a_json_array_is_read_whole_with_provenance(tmp_path):
 
 
 def test_a_glob_matching_directories_reads_them_as_directory_pools(tmp_path):
-    table = pa.table({"id": ["a", "b"], "text": ["one", "two"]})
-    for name in ("d1", "d2"):
-        (tmp_path / "d" / name).mkdir(parents=True)
-        with pa.ipc.new_stream(tmp_path / "d" / name / "data-00000-of-00001.arrow", table.schema) as writer:
-            writer.write_table(table)
-        (tmp_path / "d" / name / "state.json").write_text("{}")
+    saved_to_disk(tmp_path / "d")
     frame = read_rows(str(tmp_path / "d" / "d?"))
     assert frame["text"].tolist() == ["one", "two"] * 2 and frame[ROW_COLUMN].tolist() == [0, 1, 0, 1]
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import os
 
-import pyarrow as pa
 import pytest
+from layouts import saved_to_disk
 
 from curation.errors import EnvironmentFault, InputError
 from curation.io.sources import open_source, resolve_files, storage_errors
@@ -29,12 +29,7 @@ def test_a_directory_holds_data_files_but_never_metadata_or_hidden_files(tmp_pat
 
 def test_a_glob_matching_directories_gives_their_data_files(tmp_path):
     """Finding 11: `--pool 'd/d?'` of save_to_disk directories, or `hub/*` beside a hidden `.cache/`."""
-    table = pa.table({"id": ["a", "b"], "text": ["one", "two"]})
-    for name in ("d1", "d2"):
-        (tmp_path / "d" / name).mkdir(parents=True)
-        with pa.ipc.new_stream(tmp_path / "d" / name / "data-00000-of-00001.arrow", table.schema) as writer:
-            writer.write_table(table)
-        (tmp_path / "d" / name / "state.json").write_text("{}")
+    saved_to_disk(tmp_path / "d")
     (tmp_path / "hub" / "data").mkdir(parents=True)
     (tmp_path / "hub" / ".cache").mkdir()
     (tmp_path / "hub" / ".cache" / "x.jsonl").write_text('{"text": "hidden"}\n')
