@@ -150,3 +150,30 @@ def test_every_module_has_a_unit_test_file_at_its_mirrored_path():
     ]
     assert len(modules) > 80  # the walk found the code
     assert missing == [], f"modules without tests/unit/<their path>/test_<name>.py: {missing}"
+
+
+def test_files_fit_on_a_few_screens_and_tasks_are_thin_wrappers():
+    """A library module over 300 lines does several jobs; a task module over 120 holds library code."""
+    too_long = {
+        str(path.relative_to(REPO)): lines
+        for folder, limit in (("curation", 300), ("tasks", 120))
+        for path in (REPO / folder).rglob("*.py")
+        if (lines := len(path.read_text().splitlines())) > limit
+    }
+    assert too_long == {}
+
+
+def test_no_process_wide_model_cache_and_nothing_sets_an_adapters_warm_key_from_outside():
+    """Loaded models belong to a run (`LoadedModels`); an adapter's θT key is set by the adapter alone."""
+    outside = []
+    for path in sorted((REPO / "curation").rglob("*.py")) + sorted((REPO / "flows").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            targets = node.targets if isinstance(node, ast.Assign) else []
+            for target in targets:
+                for element in target.elts if isinstance(target, ast.Tuple) else [target]:
+                    if isinstance(element, ast.Attribute) and element.attr == "warm_key":
+                        owner = element.value
+                        if not (isinstance(owner, ast.Name) and owner.id == "self"):
+                            outside.append(f"{path.relative_to(REPO)}:{node.lineno}")
+    assert outside == []
+    assert "_LOADED" not in (REPO / "curation" / "models" / "__init__.py").read_text()
