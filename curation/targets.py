@@ -1,0 +1,115 @@
+"""Several targets in one run: each named, with its validation set and a weight; the budget split by
+weight; a pool row selected at most once.
+
+A target is given as `NAME=VALIDATION[:WEIGHT]` (`TargetOption.parse`). The budget is split by
+weight with the largest-remainder rule (`quotas`), and the quotas are filled by a weighted
+round-robin over each target's ranking (`pick_across`): the target furthest below its quota takes
+its best row that no target has taken yet, so a row wanted by two targets goes to whichever reaches
+it first, and each target's count follows its weight exactly while rows last.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from curation.errors import InputError
+
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")  # a column suffix and a folder name on any store
+
+
+@dataclass(frozen=True)
+class TargetOption:
+    """One target of a run: its name, validation set, weight (its share of the budget) and test set."""
+
+    name: str
+    validation: str
+    weight: float = 1.0
+    test: str | None = None
+
+    @classmethod
+    def parse(cls, text: str, flag: str = "--target") -> TargetOption:
+        """`NAME=VALIDATION[:WEIGHT]`: the weight is what follows the last `:` when it is a number
+        (so `s3://bucket/v.parquet` has none); InputError naming the flag otherwise."""
+        name, sep, rest = text.partition("=")
+        if not sep or not NAME.fullmatch(name) or not rest:
+            raise InputError(
+                f"{text!r}: use NAME=VALIDATION[:WEIGHT], NAME of letters, digits, '-' and '_' (at most 64)", field=flag
+            )
+        validation, weight = rest, 1.0
+        head, colon, tail = rest.rpartition(":")
+        if colon and head and re.fullmatch(r"[0-9.eE+-]+", tail):
+            try:
+                weight = float(tail)
+            except ValueError:
+                raise InputError(f"{text!r}: the weight {tail!r} is not a number", field=flag) from None
+            validation = head
+        if not math.isfinite(weight) or weight <= 0:
+            raise InputError(f"{text!r}: the weight must be a finite number above 0", field=flag)
+        return cls(name, validation, weight)
+
+
+def check_names(targets: list[TargetOption], flag: str = "--target") -> None:
+    """InputError if two targets share a name (their columns and folders would collide)."""
+    seen: set[str] = set()
+    for target in targets:
+        if target.name.lower() in seen:
+            raise InputError(f"two targets are named {target.name!r}; give each its own name", field=flag)
+        seen.add(target.name.lower())
+
+
+def quotas(rows: int, weights: dict[str, float]) -> dict[str, int]:
+    """Split `rows` over the targets in proportion to their weights: largest remainder, ties by the
+    targets' order."""
+    total = sum(weights.values())
+    exact = {name: rows * weight / total for name, weight in weights.items()}
+    counts = {name: math.floor(share) for name, share in exact.items()}
+    order = sorted(weights, key=lambda name: (-(exact[name] - counts[name]), list(weights).index(name)))
+    for name in order[: rows - sum(counts.values())]:
+        counts[name] += 1
+    return counts
+
+
+@dataclass(frozen=True)
+class Taken:
+    """What one target got: its rows' positions (in the order taken) and the rows it ranked within its
+    quota that another target took first."""
+
+    positions: np.ndarray
+    lost: int
+
+
+def pick_across(rankings: dict[str, np.ndarray], counts: dict[str, int]) -> dict[str, Taken]:
+    """Fill each target's quota from its ranking (pool positions, best first), no row twice.
+
+    Each turn goes to the target with the smallest share of its quota filled (ties: the targets'
+    order); it takes its best row not yet taken. A target whose ranking runs out stops short.
+    """
+    names = [name for name in rankings if counts.get(name, 0) > 0]
+    taken_by: dict[int, str] = {}
+    picked: dict[str, list[int]] = {name: [] for name in rankings}
+    cursor = dict.fromkeys(rankings, 0)
+    active = list(names)
+    while active:
+        name = min(active, key=lambda n: (len(picked[n]) / counts[n], names.index(n)))
+        ranking = rankings[name]
+        while cursor[name] < len(ranking) and int(ranking[cursor[name]]) in taken_by:
+            cursor[name] += 1
+        if cursor[name] == len(ranking):
+            active.remove(name)
+            continue
+        position = int(ranking[cursor[name]])
+        taken_by[position] = name
+        picked[name].append(position)
+        cursor[name] += 1
+        if len(picked[name]) == counts[name]:
+            active.remove(name)
+    result = {}
+    for name, ranking in rankings.items():
+        wanted = ranking[: counts.get(name, 0)]
+        lost = sum(1 for p in wanted if taken_by.get(int(p), name) != name)
+        result[name] = Taken(np.asarray(picked[name], dtype=np.int64), lost)
+    return result
