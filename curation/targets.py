@@ -75,41 +75,44 @@ def quotas(rows: int, weights: dict[str, float]) -> dict[str, int]:
 
 @dataclass(frozen=True)
 class Taken:
-    """What one target got: its rows' positions (in the order taken) and the rows it ranked within its
-    quota that another target took first."""
+    """What one target got: its rows (in the order taken) and how many rows it ranked within its quota
+    another target took first."""
 
-    positions: np.ndarray
+    rows: np.ndarray
     lost: int
 
 
 def pick_across(rankings: dict[str, np.ndarray], counts: dict[str, int]) -> dict[str, Taken]:
-    """Fill each target's quota from its ranking (pool positions, best first), no row twice.
+    """Fill each target's quota from its ranking (row keys, best first), no row twice.
 
-    Each turn goes to the target with the smallest share of its quota filled (ties: the targets'
-    order); it takes its best row not yet taken. A target whose ranking runs out stops short.
+    A row's key must name the same row for every target: each target admits its own subset of the
+    pool (leakage is checked against its own validation set), so positions differ between targets
+    and the key is the row's content hash. Each turn goes to the target with the smallest share of
+    its quota filled (ties: the targets' order); it takes its best row not yet taken. A target whose
+    ranking runs out stops short.
     """
     names = [name for name in rankings if counts.get(name, 0) > 0]
-    taken_by: dict[int, str] = {}
-    picked: dict[str, list[int]] = {name: [] for name in rankings}
+    taken_by: dict[object, str] = {}
+    picked: dict[str, list] = {name: [] for name in rankings}
     cursor = dict.fromkeys(rankings, 0)
     active = list(names)
     while active:
         name = min(active, key=lambda n: (len(picked[n]) / counts[n], names.index(n)))
         ranking = rankings[name]
-        while cursor[name] < len(ranking) and int(ranking[cursor[name]]) in taken_by:
+        while cursor[name] < len(ranking) and ranking[cursor[name]] in taken_by:
             cursor[name] += 1
         if cursor[name] == len(ranking):
             active.remove(name)
             continue
-        position = int(ranking[cursor[name]])
-        taken_by[position] = name
-        picked[name].append(position)
+        row = ranking[cursor[name]]
+        taken_by[row] = name
+        picked[name].append(row)
         cursor[name] += 1
         if len(picked[name]) == counts[name]:
             active.remove(name)
     result = {}
     for name, ranking in rankings.items():
         wanted = ranking[: counts.get(name, 0)]
-        lost = sum(1 for p in wanted if taken_by.get(int(p), name) != name)
-        result[name] = Taken(np.asarray(picked[name], dtype=np.int64), lost)
+        lost = sum(1 for row in wanted if taken_by.get(row, name) != name)
+        result[name] = Taken(np.asarray(picked[name], dtype=ranking.dtype), lost)
     return result

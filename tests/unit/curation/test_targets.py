@@ -55,13 +55,19 @@ def test_the_budget_is_split_by_weight_with_the_largest_remainder():
 def test_a_row_two_targets_want_goes_once_and_the_other_target_takes_its_next_best():
     rankings = {"code": np.array([5, 1, 2, 3, 4, 0]), "math": np.array([5, 0, 4, 3, 2, 1])}
     taken = pick_across(rankings, {"code": 2, "math": 2})
-    assert taken["code"].positions.tolist() == [5, 1] and taken["math"].positions.tolist() == [0, 4]
+    assert taken["code"].rows.tolist() == [5, 1] and taken["math"].rows.tolist() == [0, 4]
     assert taken["code"].lost == 0 and taken["math"].lost == 1  # row 5 was in math's top 2, code took it
+
+
+def test_rows_are_named_by_a_key_every_target_shares_such_as_the_content_hash():
+    rankings = {"code": np.array(["h3", "h1", "h2"]), "math": np.array(["h3", "h2"])}
+    taken = pick_across(rankings, {"code": 1, "math": 1})
+    assert taken["code"].rows.tolist() == ["h3"] and taken["math"].rows.tolist() == ["h2"]
 
 
 def test_a_target_whose_ranking_runs_out_stops_short_and_the_others_fill_theirs():
     taken = pick_across({"a": np.array([0, 1]), "b": np.array([0, 1, 2, 3])}, {"a": 2, "b": 2})
-    assert taken["a"].positions.tolist() == [0] and taken["b"].positions.tolist() == [1, 2]
+    assert taken["a"].rows.tolist() == [0] and taken["b"].rows.tolist() == [1, 2]
 
 
 @given(
@@ -76,8 +82,8 @@ def test_quotas_are_met_while_rows_last_and_no_row_is_taken_twice(weights, pool,
     counts = quotas(min(budget, pool), dict(zip(names, weights)))
     rankings = {name: rng.permutation(pool) for name in names}
     taken = pick_across(rankings, counts)
-    everything = np.concatenate([t.positions for t in taken.values()])
+    everything = np.concatenate([t.rows for t in taken.values()])
     assert len(set(everything.tolist())) == len(everything)
-    assert all(len(taken[name].positions) == counts[name] for name in names)  # the pool holds the budget
+    assert all(len(taken[name].rows) == counts[name] for name in names)  # the pool holds the budget
     again = pick_across(rankings, counts)  # deterministic: the same rankings give the same rows
-    assert all(again[name].positions.tolist() == taken[name].positions.tolist() for name in names)
+    assert all(again[name].rows.tolist() == taken[name].rows.tolist() for name in names)
