@@ -147,22 +147,32 @@ class Chosen:
     labels: dict[str, int] | None = None  # selected rows per label (feature rows)
 
 
-def pick_rows(run: TargetRun, scored: Scored, settings: SelectionSettings) -> Chosen:
-    """Rank, pick the budget's rows, and fetch them and (unless --skip-finetune) the random control
-    of the same size in one pass over the shards."""
-    target, pool, kind, scores = run.target, run.pool, run.kind, scored.scores
-    strategy = strategy_for(settings.strategy, kind, scorer_for(run.method).random_ranking)
-    k = budget_rows(settings.budget, pool.valid_rows)
-    labels = pool.column("label") if kind == "features" else None
+def preference(run: TargetRun, scored: Scored, settings: SelectionSettings, k: int) -> np.ndarray:
+    """The k rows the run's strategy picks, as positions in its valid pool, best first."""
+    strategy = strategy_for(settings.strategy, run.kind, scorer_for(run.method).random_ranking)
+    labels = run.pool.column("label") if run.kind == "features" else None
     ids = pq.read_table(scored.path, columns=["id"]).column("id")  # Arrow strings: compact
-    strata = Strata(labels, target.label_shares) if labels is not None else None
-    positions = select_positions(scores, ids, Pick(k, strategy, settings.seed), strata)
+    strata = Strata(labels, run.target.label_shares) if labels is not None else None
+    return select_positions(scored.scores, ids, Pick(k, strategy, settings.seed), strata)
+
+
+def chosen_at(run: TargetRun, scored: Scored, settings: SelectionSettings, positions: np.ndarray) -> Chosen:
+    """The rows at `positions` (best first) and, unless --skip-finetune, a random control of the same
+    size, fetched in one pass over the shards."""
+    pool, k = run.pool, len(positions)
+    strategy = strategy_for(settings.strategy, run.kind, scorer_for(run.method).random_ranking)
     control = random_positions(pool.valid_rows, k, settings.seed) if settings.control else positions[:0]
     fetched = pool.take(np.concatenate([positions, control]))
     rows, control_rows = fetched.iloc[:k], fetched.iloc[k:].reset_index(drop=True)
-    frame = selection_frame(rows, scores, positions)
+    frame = selection_frame(rows, scored.scores, positions)
     counts = None
-    if labels is not None:
-        values, n = np.unique(labels[positions], return_counts=True)
+    if run.kind == "features":
+        values, n = np.unique(pool.column("label")[positions], return_counts=True)
         counts = {str(label): int(c) for label, c in zip(values, n)}
     return Chosen(strategy, positions, frame, rows, control_rows, labels=counts)
+
+
+def pick_rows(run: TargetRun, scored: Scored, settings: SelectionSettings) -> Chosen:
+    """Rank, pick the budget's rows, and fetch them and (unless --skip-finetune) the random control."""
+    k = budget_rows(settings.budget, run.pool.valid_rows)
+    return chosen_at(run, scored, settings, preference(run, scored, settings, k))
