@@ -94,7 +94,15 @@ def measure_drift(previous: Night, current: Night, thresholds: DriftThresholds) 
     if sign_changed:
         reasons.append(f"lift changed sign: {previous.lift:+.4f} → {current.lift:+.4f}")
     return Drift(
-        ks, quantiles(now), quantiles(before), len(new) - kept, len(old) - kept, kept, flipped, sign_changed, reasons
+        ks=ks,
+        quantiles=quantiles(now),
+        previous_quantiles=quantiles(before),
+        rows_new=len(new) - kept,
+        rows_dropped=len(old) - kept,
+        rows_kept=kept,
+        method_flipped=flipped,
+        lift_sign_changed=sign_changed,
+        reasons=reasons,
     )
 
 
