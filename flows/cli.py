@@ -23,7 +23,7 @@ def parser() -> argparse.ArgumentParser:
     )
     commands = top.add_subparsers(dest="command", required=True)
 
-    run = commands.add_parser("run", help="curate one pool against a validation set")
+    run = commands.add_parser("run", help="curate one pool against a validation set (or several: --target)")
     add_options(run, CurateConfig)
 
     validate = commands.add_parser(
@@ -31,12 +31,12 @@ def parser() -> argparse.ArgumentParser:
         help="ingest and validate a pool for a target, nothing scored: quarantine.parquet, validation.json and "
         "validation-summary.json under --out, the quarantine reasons printed",
     )
-    add_options(validate, CurateConfig, exclude=frozenset({"budget"}))
+    add_options(validate, CurateConfig, exclude=frozenset({"budget", "targets"}))
 
     compare = commands.add_parser(
         "compare", help="run several methods on one pool and write a side-by-side table (comparison.md, comparison.csv)"
     )
-    add_options(compare, CurateConfig, exclude=frozenset({"method"}))
+    add_options(compare, CurateConfig, exclude=frozenset({"method", "targets"}))
     compare.add_argument(
         "--methods",
         help="comma-separated methods (default: every method: random,lossdrop,lossdrop-raw,embedding,gradcos,blend)",
@@ -56,7 +56,7 @@ def parser() -> argparse.ArgumentParser:
         help="serve the nightly and pool-landed deployments from this "
         "process (needs a Prefect server: PREFECT_API_URL)",
     )
-    add_options(serve, ServiceConfig)
+    add_options(serve, ServiceConfig, exclude=frozenset({"targets"}))
 
     watch = commands.add_parser(
         "watch",
@@ -242,7 +242,14 @@ def main(argv: list[str] | None = None) -> int:
 
                 print(compare(*options).markdown)
                 return 0
-            reports = _demo(args) if args.command == "demo" else [flows.curate.curate(options)]
+            if args.command == "demo":
+                reports = _demo(args)
+            elif options.targets:
+                from flows.targets import curate_targets
+
+                reports = curate_targets(options)
+            else:
+                reports = [flows.curate.curate(options)]
         print("\n\n".join(_summary(report) for report in reports))
         return 0
     except BaseException as err:  # noqa: BLE001  every way out ends in one line and an exit code

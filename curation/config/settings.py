@@ -10,11 +10,13 @@ import math
 import os
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
-from curation.config.options import Options
+from curation.config.options import Flag, Options
+from curation.errors import InputError
 from curation.rows import CLASSIFIER_MODELS
 from curation.scorers import METHODS
+from curation.targets import TargetOption, check_names
 
 Method = Literal[("auto", *METHODS)]  # auto, or a scorer registry name: a new scorer is a new method
 Selection = Literal["auto", "stratified", "topk", "threshold"]
@@ -63,7 +65,15 @@ Fraction = Annotated[float, AfterValidator(_finite)]
 class CurationSettings(Options):
     """What a curation run needs besides the pool and its output folder (the service's runs share these)."""
 
-    validation: str = Field(description="The target task's validation set: as --pool takes it")
+    validation: str | None = Field(
+        None, description="The target task's validation set, as --pool takes it (one target; several: --target)"
+    )
+    targets: Annotated[list[str], Flag("--target")] = Field(
+        default_factory=list,
+        description="A target as NAME=VALIDATION[:WEIGHT], instead of --validation; repeat it for several: "
+        "each is calibrated, warmed up and scored as one target is, the budget is split by weight and no row "
+        "is selected twice (outputs per target under OUT/targets/NAME/)",
+    )
     model: Model = Field(description="'linear' or 'mlp' (feature rows) or a local Hugging Face causal-LM directory")
     budget: Budget = Field(description="Rows to select: a row count (≥ 1) or a fraction of the valid pool (0-1)")
     test: str | None = Field(
@@ -178,11 +188,36 @@ class CurationSettings(Options):
         512, ge=1, le=65_536, description="gradcos: dimension the per-row gradients are projected to"
     )
 
+    @field_validator("targets")
+    @classmethod
+    def _targets_parse(cls, values: list[str]) -> list[str]:
+        try:
+            check_names([TargetOption.parse(value) for value in values])
+        except InputError as err:
+            raise ValueError(err.detail) from None
+        return values
+
     @model_validator(mode="after")
     def _chars_in_order(self):
         if self.min_chars > self.max_chars:
             raise ValueError("--min-chars is above --max-chars")
+        if not self.validation and not self.targets:
+            raise ValueError("--validation is required (or give the targets with --target NAME=VALIDATION[:WEIGHT])")
+        if self.validation and self.targets:
+            raise ValueError("--validation and --target: give one target with --validation or several with --target")
+        if self.targets and self.test:
+            raise ValueError(
+                "--test is for one target: with --target, each target's held-out rows are a quarter of its validation"
+                " set"
+            )
         return self
+
+    @property
+    def target_options(self) -> list[TargetOption]:
+        """The targets of a run: those of --target, or the one of --validation (named `target`)."""
+        if not self.targets:
+            return [TargetOption("target", self.validation, 1.0, self.test)]
+        return [TargetOption.parse(value) for value in self.targets]
 
     @property
     def selection_files(self) -> tuple[str, ...]:
@@ -212,6 +247,12 @@ class PoolAndOutput(Options):
 class CurateConfig(CurationSettings, PoolAndOutput):
     """One curation run: a pool curated against the target into an output folder (fields: the pool and the
     output first, then the settings)."""
+
+    def for_target(self, target: TargetOption) -> CurateConfig:
+        """The options of one target of a several-target run: its validation set, its outputs in
+        OUT/targets/NAME/ (as a one-target run's)."""
+        out = "/".join([self.out.rstrip("/"), "targets", target.name])
+        return self.model_copy(update={"validation": target.validation, "test": target.test, "targets": [], "out": out})
 
 
 def default_cache_dir() -> str:

@@ -10,6 +10,7 @@ import json
 import pytest
 
 from curation.config import CurateConfig, default_cache_dir
+from curation.config.options import flag_of
 from curation.errors import InputError
 from curation.scorers import METHODS, SCORERS, scorer_for
 from curation.scorers.base import Scorer
@@ -29,7 +30,9 @@ def subcommand(name: str) -> argparse.ArgumentParser:
 
 
 def field_names(flags: set[str]) -> set[str]:
-    return {flag.removeprefix("--").replace("-", "_") for flag in flags}
+    """The fields the flags set (a field may name its flag: `targets` is `--target`)."""
+    by_flag = {flag_of(CurateConfig, name): name for name in CurateConfig.model_fields}
+    return {by_flag.get(flag, flag.removeprefix("--").replace("-", "_")) for flag in flags}
 
 
 def schema_properties(schema: dict, model: str) -> dict:

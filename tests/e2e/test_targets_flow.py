@@ -1,0 +1,64 @@
+"""Several targets in one run (`curate run --target near=...:3 --target far=...:1`): the budget split 3:1,
+no row selected twice, each target's rows from its own side of the pool and its own lift over its own
+random control, its own outputs under OUT/targets/NAME/, the joint outputs at the top; the same
+selection on a rerun."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import make_feature_rows
+from targets import WEIGHTS, feature_files
+
+from curation.config import CurateConfig
+
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("prefect_api_url")]
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """The pool's first half (rows 0-59) looks like `validation`, its second half like `far`."""
+    root = tmp_path_factory.mktemp("targets")
+    found = feature_files(root, validation=60, pool=400)
+    rows = make_feature_rows(np.random.default_rng(5), WEIGHTS, 60, shift=3.0)
+    rows.assign(label=np.arange(60) % 3).to_parquet(root / "far.parquet")  # shifted this far, the rule gives one label
+    return {**found, "far": str(root / "far.parquet")}
+
+
+def run_targets(files, out, cache) -> list:
+    from flows.targets import curate_targets
+
+    config = CurateConfig.parse(
+        pool=files["pool"], targets=[f"near={files['validation']}:3", f"far={files['far']}"], model="linear",
+        budget=40, out=str(out), cache=str(cache), method="embedding", selection="topk",
+    )  # fmt: skip
+    return curate_targets(config)
+
+
+def test_two_targets_share_the_budget_by_weight_and_never_a_row(files, tmp_path):
+    reports = run_targets(files, tmp_path / "out", tmp_path / "cache")
+    top = json.loads((tmp_path / "out" / "report.json").read_text())
+    shares = {share["name"]: share for share in top["targets"]}
+    assert (shares["near"]["quota"], shares["far"]["quota"]) == (30, 10) and top["selected"] == 40
+    selection = pd.read_parquet(tmp_path / "out" / "selection.parquet")
+    assert list(selection.columns[:2]) == ["id", "target"] and selection["id"].is_unique
+    assert selection["target"].value_counts().to_dict() == {"near": 30, "far": 10}
+    far_rows = selection[selection["target"] == "far"]["id"].str.slice(4).astype(int)
+    assert (far_rows >= 200).mean() > 0.8  # the pool's far half
+    for name in ("near", "far"):
+        own = json.loads((tmp_path / "out" / "targets" / name / "report.json").read_text())
+        assert own["counts"]["selected"] == shares[name]["selected"] and own["config"]["validation"].endswith(
+            "validation.parquet" if name == "near" else "far.parquet"
+        )
+        assert own["evaluation"]["lift"] == shares[name]["lift"] is not None
+        mine = pd.read_parquet(tmp_path / "out" / "targets" / name / "selection.parquet")["id"].tolist()
+        assert mine == selection[selection["target"] == name]["id"].tolist()
+    scores = pd.read_parquet(tmp_path / "out" / "scores.parquet")
+    assert {"score_near", "score_far"} <= set(scores.columns) and scores["id"].is_unique
+    assert [r.config.out for r in reports] == [str(tmp_path / "out" / "targets" / n) for n in ("near", "far")]
+    again = run_targets(files, tmp_path / "again", tmp_path / "cache")
+    assert len(again) == 2
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "again" / "selection.parquet"), selection)

@@ -1,0 +1,49 @@
+"""The several-target flow's report: each target's share of the budget, rows, losses to the others and
+lift, from the targets' own reports (the flow end to end: tests/e2e/test_targets_flow.py)."""
+
+from __future__ import annotations
+
+import pytest
+from reports import a_report
+
+from curation.config import CurateConfig
+from curation.errors import InputError
+from curation.run.joint import TargetChoice
+from flows.targets import targets_report
+
+
+def test_the_top_report_has_each_targets_share_in_the_order_given():
+    config = CurateConfig.parse(
+        pool="p.parquet", targets=["code=c.parquet:3", "math=m.parquet"], model="linear", budget=40, out="out"
+    )
+    choices = {"code": TargetChoice(None, 30, 2), "math": TargetChoice(None, 10, 0)}
+    report = targets_report(config, {"code": a_report(), "math": a_report(evaluation=None)}, choices)
+    code, math = report.targets
+    assert (code.name, code.weight, code.quota, code.lost_to_other_targets, code.lift) == ("code", 3.0, 30, 2, 0.25)
+    assert (math.weight, math.quota, math.lift) == (1.0, 10, None)
+    assert report.selected == code.selected + math.selected == 100
+
+
+def test_the_one_target_flow_refuses_several_targets(prefect_api_url):
+    from flows.curate import curate
+
+    config = CurateConfig.parse(pool="p.parquet", targets=["a=a.parquet"], model="linear", budget=4, out="out")
+    with pytest.raises(InputError, match="several run as curate-targets"):
+        curate(config)
+
+
+@pytest.mark.parametrize(
+    "flags, words",
+    [
+        (["--target", "a=v.parquet", "--validation", "v.parquet"], "give one target with --validation or several"),
+        (["--target", "a=v.parquet", "--target", "A=w.parquet"], "two targets are named 'A'"),
+        (["--target", "a=v.parquet:-2"], "the weight must be a finite number above 0"),
+        ([], "--validation is required (or give the targets with --target"),
+    ],
+)
+def test_bad_targets_on_the_command_line_are_one_line_and_exit_2(curate_cli, tmp_path, flags, words):
+    done = curate_cli(
+        "run", "--pool", "p.parquet", "--model", "linear", "--budget", "4", "--out", str(tmp_path), *flags
+    )
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith("curate: error:") and words in done.stderr
