@@ -9,6 +9,7 @@ outputs say.
 from __future__ import annotations
 
 import io
+import re
 from typing import Any
 
 import numpy as np
@@ -179,30 +180,42 @@ def top_rows_table(selection: pd.DataFrame, limit: int = TOP_ROWS) -> list[dict[
     return [{column: cell(value) for column, value in row.items()} for row in head.to_dict("records")]
 
 
-def publish_dashboards(report: Report, selection: pd.DataFrame) -> None:
-    """The report, the top rows and the outputs link as Prefect artifacts of the current run."""
+def artifact_key(key: str, target: str | None = None) -> str:
+    """An artifact's key, for one target of a several-target run `KEY-target` (lowercase, dashes: what
+    Prefect accepts), so each target keeps its own history in the UI."""
+    return key if not target else f"{key}-{re.sub(r'[^a-z0-9-]+', '-', target.lower()).strip('-')}"
+
+
+def publish_dashboards(report: Report, selection: pd.DataFrame, target: str | None = None) -> None:
+    """The report, the top rows and the outputs link as Prefect artifacts of the current run (keys per
+    target in a several-target run)."""
     from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 
     pool, out = report.config.pool, report.config.out
     create_markdown_artifact(
-        key=REPORT_KEY, markdown=report_markdown(report), description=f"curation report for {pool}"
+        key=artifact_key(REPORT_KEY, target),
+        markdown=report_markdown(report),
+        description=f"curation report for {pool}",
     )
     create_table_artifact(
-        key=TOP_ROWS_KEY,
+        key=artifact_key(TOP_ROWS_KEY, target),
         table=top_rows_table(selection),
         description=f"the {TOP_ROWS} best-ranked selected rows of {pool}",
     )
     create_link_artifact(
-        key=OUTPUTS_KEY, link=outputs_link(out), link_text=out, description=f"outputs of the run on {pool}"
+        key=artifact_key(OUTPUTS_KEY, target),
+        link=outputs_link(out),
+        link_text=out,
+        description=f"outputs of the run on {pool}",
     )
 
 
-def publish_validation(expectations: list[dict]) -> None:
+def publish_validation(expectations: list[dict], target: str | None = None) -> None:
     """The expectation results as a Prefect table artifact: expectation, rows checked, rows failed."""
     from prefect.artifacts import create_table_artifact
 
     create_table_artifact(
-        key=VALIDATION_KEY,
+        key=artifact_key(VALIDATION_KEY, target),
         table=[
             {
                 "expectation": e["expectation"],

@@ -40,7 +40,7 @@ def curated_target(config: CurateConfig, target: ScoredTarget, chosen: Chosen, s
     evaluation = None if config.skip_finetune else finetuned(run, chosen, FinetuneSettings.of(config), stage)
     curated = Curated(scored, chosen, evaluation)
     report = build_report(config, run, curated, stage.timings)
-    publish(StagedOutputs(config.out), report, pool, curated)
+    publish(StagedOutputs(config.out), report, pool, curated, target.name)
     return report
 
 
@@ -81,7 +81,7 @@ def curate_targets(config: CurateConfig) -> list[Report]:
                 spill_dir = os.path.join(spill_root, name)
                 os.makedirs(spill_dir)
                 pools[name], found = scored_target(one[name], source, spill_dir, stages[name])
-                scored[name] = ScoredTarget(found.run, found.scored, option.weight)
+                scored[name] = ScoredTarget(found.run, found.scored, option.weight, name)
             with shared("select"):
                 choices = select_for_targets(scored, SelectionSettings.of(config))
             reports = {}

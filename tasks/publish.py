@@ -26,8 +26,11 @@ def publish_rejection(outputs: StagedOutputs, config, rejected: PoolRejected) ->
 
 
 @task(name="publish", tags=["publish"], persist_result=False, cache_policy=NO_CACHE)
-def publish(outputs: StagedOutputs, report: Report, pool: AdmittedPool, curated: Curated) -> None:
-    """Write the outputs into place, report.json last, and the run's dashboards in the Prefect UI."""
+def publish(
+    outputs: StagedOutputs, report: Report, pool: AdmittedPool, curated: Curated, target: str | None = None
+) -> None:
+    """Write the outputs into place, report.json last, and the run's dashboards in the Prefect UI (one
+    target's of several: under keys named for it)."""
     write_outputs(outputs, report, pool, curated)
-    publish_validation(pool.expectations)
-    publish_dashboards(report, curated.chosen.frame)
+    publish_validation(pool.expectations, target)
+    publish_dashboards(report, curated.chosen.frame, target)

@@ -24,11 +24,12 @@ from curation.targets import pick_across, quotas
 
 @dataclass(frozen=True)
 class ScoredTarget:
-    """One target of the run, scored: its context, its scores and its weight."""
+    """One target of the run, scored: its context, its scores, its weight and its name."""
 
     run: TargetRun
     scored: Scored
     weight: float = 1.0
+    name: str = "target"
 
 
 @dataclass(frozen=True)

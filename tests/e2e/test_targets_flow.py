@@ -11,6 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import make_feature_rows
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from targets import WEIGHTS, feature_files
 
 from curation.config import CurateConfig
@@ -59,6 +61,11 @@ def test_two_targets_share_the_budget_by_weight_and_never_a_row(files, tmp_path)
     scores = pd.read_parquet(tmp_path / "out" / "scores.parquet")
     assert {"score_near", "score_far"} <= set(scores.columns) and scores["id"].is_unique
     assert [r.config.out for r in reports] == [str(tmp_path / "out" / "targets" / n) for n in ("near", "far")]
+    with get_client(sync_client=True) as client:  # each target's dashboards under keys of its own
+        artifacts = client.read_artifacts(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[top["flow_run"]])))
+    keys = {artifact.key for artifact in artifacts}
+    assert {"curation-report-near", "curation-report-far", "pool-validation-far"} <= keys
+    assert "curation-report" not in keys
     again = run_targets(files, tmp_path / "again", tmp_path / "cache")
     assert len(again) == 2
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "again" / "selection.parquet"), selection)

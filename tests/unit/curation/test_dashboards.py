@@ -154,3 +154,10 @@ def test_the_report_warns_when_no_candidate_separates_the_target():
     text = report_markdown(near)
     assert "> **Warning**: no method tells held-out target rows from pool rows better than chance" in text
     assert near.method_words().splitlines()[-1] == NO_SEPARATION
+
+
+def test_each_target_of_several_gets_artifact_keys_of_its_own():
+    from curation.dashboards import REPORT_KEY, artifact_key
+
+    assert artifact_key(REPORT_KEY) == "curation-report"
+    assert artifact_key(REPORT_KEY, "Code_Python") == "curation-report-code-python"
