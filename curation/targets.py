@@ -116,3 +116,53 @@ def pick_across(rankings: dict[str, np.ndarray], counts: dict[str, int]) -> dict
         lost = sum(1 for row in wanted if taken_by.get(row, name) != name)
         result[name] = Taken(np.asarray(picked[name], dtype=ranking.dtype), lost)
     return result
+
+
+TARGET_KEYS = {"name", "validation", "weight", "test"}
+
+
+def read_targets_file(url: str) -> list[TargetOption]:
+    """The targets of a YAML or JSON file (local or s3://): a list of {name, validation, weight, test},
+    or {targets: [...]}; weight and test may be left out. InputError naming the file, the target's
+    position and the key otherwise."""
+    import yaml
+
+    from curation.storage import read_bytes
+
+    try:
+        found = yaml.safe_load(read_bytes(url).decode("utf-8"))
+    except FileNotFoundError:
+        raise InputError("no such targets file", file=url, field="--targets-file") from None
+    except (UnicodeDecodeError, yaml.YAMLError) as err:
+        raise InputError(f"not YAML or JSON: {str(err).splitlines()[0]}", file=url, field="--targets-file") from None
+    items = found.get("targets") if isinstance(found, dict) else found
+    if not isinstance(items, list) or not items:
+        raise InputError("expected a list of targets (or `targets:` holding one)", file=url, field="--targets-file")
+    targets = [_target_of(item, url, row) for row, item in enumerate(items)]
+    try:
+        check_names(targets, flag="--targets-file")
+    except InputError as err:
+        raise InputError(err.detail, file=url, field="--targets-file") from None
+    return targets
+
+
+def _target_of(item: object, url: str, row: int) -> TargetOption:
+    if not isinstance(item, dict):
+        raise InputError("a target is a mapping of name, validation, weight and test", file=url, row=row)
+    unknown = sorted(set(map(str, item)) - TARGET_KEYS)
+    if unknown:
+        raise InputError(
+            f"unknown key {unknown[0]!r}; a target has {sorted(TARGET_KEYS)}", file=url, row=row, field=unknown[0]
+        )
+    for key in ("name", "validation"):
+        if not isinstance(item.get(key), str) or not item[key]:
+            raise InputError("a non-empty string is required", file=url, row=row, field=key)
+    if not NAME.fullmatch(item["name"]):
+        raise InputError("letters, digits, '-' and '_' (at most 64)", file=url, row=row, field="name")
+    weight = item.get("weight", 1.0)
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight) or weight <= 0:
+        raise InputError(f"{weight!r}: a finite number above 0", file=url, row=row, field="weight")
+    test = item.get("test")
+    if test is not None and (not isinstance(test, str) or not test):
+        raise InputError("a non-empty string, or left out", file=url, row=row, field="test")
+    return TargetOption(item["name"], item["validation"], float(weight), test)

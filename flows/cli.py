@@ -31,12 +31,12 @@ def parser() -> argparse.ArgumentParser:
         help="ingest and validate a pool for a target, nothing scored: quarantine.parquet, validation.json and "
         "validation-summary.json under --out, the quarantine reasons printed",
     )
-    add_options(validate, CurateConfig, exclude=frozenset({"budget", "targets"}))
+    add_options(validate, CurateConfig, exclude=frozenset({"budget", "targets", "targets_file"}))
 
     compare = commands.add_parser(
         "compare", help="run several methods on one pool and write a side-by-side table (comparison.md, comparison.csv)"
     )
-    add_options(compare, CurateConfig, exclude=frozenset({"method", "targets"}))
+    add_options(compare, CurateConfig, exclude=frozenset({"method", "targets", "targets_file"}))
     compare.add_argument(
         "--methods",
         help="comma-separated methods (default: every method: random,lossdrop,lossdrop-raw,embedding,gradcos,blend)",
@@ -56,7 +56,7 @@ def parser() -> argparse.ArgumentParser:
         help="serve the nightly and pool-landed deployments from this "
         "process (needs a Prefect server: PREFECT_API_URL)",
     )
-    add_options(serve, ServiceConfig, exclude=frozenset({"targets"}))
+    add_options(serve, ServiceConfig, exclude=frozenset({"targets", "targets_file"}))
 
     watch = commands.add_parser(
         "watch",
@@ -89,7 +89,9 @@ def checked_options(args: argparse.Namespace):
     from curation.config.options import options_from
 
     if args.command == "run":
-        return options_from(CurateConfig, args)
+        options = options_from(CurateConfig, args)
+        options.target_options  # a targets file is read and checked now: a bad one is exit 2 before anything starts
+        return options
     if args.command == "validate":  # the budget acts after scoring: any value will do
         return options_from(CurateConfig, args, budget=1)
     if args.command == "compare":
@@ -244,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
                 return 0
             if args.command == "demo":
                 reports = _demo(args)
-            elif options.targets:
+            elif options.several_targets:
                 from flows.targets import curate_targets
 
                 reports = curate_targets(options)

@@ -110,7 +110,7 @@ def curate(config: CurateConfig) -> Report:
         config: Every option of the run, as `curate run` takes them: the pool, the target, the model,
             the budget and the method.
     """
-    if config.targets:
+    if config.several_targets:
         raise InputError(
             "the curate flow takes one target (--validation); several run as curate-targets", field="--target"
         )

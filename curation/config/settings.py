@@ -16,7 +16,7 @@ from curation.config.options import Flag, Options
 from curation.errors import InputError
 from curation.rows import CLASSIFIER_MODELS
 from curation.scorers import METHODS
-from curation.targets import TargetOption, check_names
+from curation.targets import TargetOption, check_names, read_targets_file
 
 Method = Literal[("auto", *METHODS)]  # auto, or a scorer registry name: a new scorer is a new method
 Selection = Literal["auto", "stratified", "topk", "threshold"]
@@ -188,6 +188,13 @@ class CurationSettings(Options):
         512, ge=1, le=65_536, description="gradcos: dimension the per-row gradients are projected to"
     )
 
+    targets_file: str | None = Field(
+        None,
+        description="The targets in a YAML or JSON file, local or s3:// (instead of --target): a list of "
+        "{name, validation, weight, test}; weight (default 1) and test (default: a held-out quarter of the "
+        "validation set) may be left out",
+    )
+
     @field_validator("targets")
     @classmethod
     def _targets_parse(cls, values: list[str]) -> list[str]:
@@ -201,11 +208,15 @@ class CurationSettings(Options):
     def _chars_in_order(self):
         if self.min_chars > self.max_chars:
             raise ValueError("--min-chars is above --max-chars")
-        if not self.validation and not self.targets:
+        given = [flag for flag, value in (("--validation", self.validation), ("--target", self.targets),
+                                           ("--targets-file", self.targets_file)) if value]  # fmt: skip
+        if not given:
             raise ValueError("--validation is required (or give the targets with --target NAME=VALIDATION[:WEIGHT])")
-        if self.validation and self.targets:
-            raise ValueError("--validation and --target: give one target with --validation or several with --target")
-        if self.targets and self.test:
+        if len(given) > 1:
+            raise ValueError(
+                f"{' and '.join(given)}: give one target with --validation, or several with --target or --targets-file"
+            )
+        if (self.targets or self.targets_file) and self.test:
             raise ValueError(
                 "--test is for one target: with --target, each target's held-out rows are a quarter of its validation"
                 " set"
@@ -214,10 +225,16 @@ class CurationSettings(Options):
 
     @property
     def target_options(self) -> list[TargetOption]:
-        """The targets of a run: those of --target, or the one of --validation (named `target`)."""
+        """The targets of a run: those of --targets-file or --target, or the one of --validation (named `target`)."""
+        if self.targets_file:
+            return read_targets_file(self.targets_file)
         if not self.targets:
             return [TargetOption("target", self.validation, 1.0, self.test)]
         return [TargetOption.parse(value) for value in self.targets]
+
+    @property
+    def several_targets(self) -> bool:
+        return bool(self.targets or self.targets_file)
 
     @property
     def selection_files(self) -> tuple[str, ...]:
@@ -252,7 +269,8 @@ class CurateConfig(CurationSettings, PoolAndOutput):
         """The options of one target of a several-target run: its validation set, its outputs in
         OUT/targets/NAME/ (as a one-target run's)."""
         out = "/".join([self.out.rstrip("/"), "targets", target.name])
-        return self.model_copy(update={"validation": target.validation, "test": target.test, "targets": [], "out": out})
+        one = {"validation": target.validation, "test": target.test, "targets": [], "targets_file": None, "out": out}
+        return self.model_copy(update=one)
 
 
 def default_cache_dir() -> str:

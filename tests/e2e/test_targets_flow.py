@@ -69,3 +69,19 @@ def test_two_targets_share_the_budget_by_weight_and_never_a_row(files, tmp_path)
     again = run_targets(files, tmp_path / "again", tmp_path / "cache")
     assert len(again) == 2
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "again" / "selection.parquet"), selection)
+
+
+def test_a_targets_file_gives_a_target_its_own_test_set(files, tmp_path):
+    from flows.targets import curate_targets
+
+    (tmp_path / "targets.yaml").write_text(
+        f"- {{name: near, validation: '{files['validation']}', test: '{files['test']}', weight: 1}}\n"
+        f"- {{name: far, validation: '{files['far']}'}}\n"
+    )
+    config = CurateConfig.parse(
+        pool=files["pool"], targets_file=str(tmp_path / "targets.yaml"), model="linear", budget=10,
+        out=str(tmp_path / "out"), cache=str(tmp_path / "cache"), method="embedding", selection="topk",
+    )  # fmt: skip
+    near, far = curate_targets(config)
+    assert near.evaluation.eval_set == "test" and near.evaluation.rows == 30
+    assert far.evaluation.eval_set == "validation-holdout" and near.counts.selected + far.counts.selected == 10

@@ -87,3 +87,58 @@ def test_quotas_are_met_while_rows_last_and_no_row_is_taken_twice(weights, pool,
     assert all(len(taken[name].rows) == counts[name] for name in names)  # the pool holds the budget
     again = pick_across(rankings, counts)  # deterministic: the same rankings give the same rows
     assert all(again[name].rows.tolist() == taken[name].rows.tolist() for name in names)
+
+
+def test_a_targets_file_in_yaml_or_json_gives_each_targets_sets_and_weight(tmp_path):
+    from curation.targets import read_targets_file
+
+    (tmp_path / "t.yaml").write_text(
+        "targets:\n  - name: code\n    validation: s3://b/code.parquet\n    weight: 3\n    test: code-test.parquet\n"
+        "  - {name: math, validation: math.jsonl}\n"
+    )
+    assert read_targets_file(str(tmp_path / "t.yaml")) == [
+        TargetOption("code", "s3://b/code.parquet", 3.0, "code-test.parquet"),
+        TargetOption("math", "math.jsonl", 1.0, None),
+    ]
+    (tmp_path / "t.json").write_text('[{"name": "de", "validation": "de.parquet", "weight": 0.5}]')
+    assert read_targets_file(str(tmp_path / "t.json")) == [TargetOption("de", "de.parquet", 0.5)]
+
+
+@pytest.mark.parametrize(
+    "text, words, row, field",
+    [
+        ("[{name: a, validation: v, wieght: 2}]", "unknown key 'wieght'", 0, "wieght"),
+        ("[{name: a, validation: v}, {name: b}]", "a non-empty string is required", 1, "validation"),
+        ("[{name: a, validation: v, weight: -1}]", "a finite number above 0", 0, "weight"),
+        ("[{name: a, validation: v, weight: true}]", "a finite number above 0", 0, "weight"),
+        ("[{name: 'a b', validation: v}]", "letters, digits", 0, "name"),
+        ("[{name: a, validation: v, test: 3}]", "a non-empty string, or left out", 0, "test"),
+        ("[{name: a, validation: v}, {name: A, validation: w}]", "two targets are named 'A'", None, "--targets-file"),
+        ("targets: {name: a}", "expected a list of targets", None, "--targets-file"),
+        ("[]", "expected a list of targets", None, "--targets-file"),
+        ("[a, b", "not YAML or JSON", None, "--targets-file"),
+        ("- just a string", "a target is a mapping", 0, None),
+    ],
+)
+def test_a_bad_targets_file_is_one_error_naming_the_file_the_target_and_the_key(tmp_path, text, words, row, field):
+    from curation.targets import read_targets_file
+
+    path = tmp_path / "targets.yaml"
+    path.write_text(text)
+    with pytest.raises(InputError, match=words) as caught:
+        read_targets_file(str(path))
+    assert (caught.value.file, caught.value.row, caught.value.field) == (str(path), row, field)
+
+
+def test_a_missing_targets_file_or_one_on_s3(tmp_path, s3_env):
+    import fsspec
+
+    from curation.targets import read_targets_file
+
+    with pytest.raises(InputError, match="no such targets file") as caught:
+        read_targets_file(str(tmp_path / "none.yaml"))
+    assert caught.value.file == str(tmp_path / "none.yaml")
+    url = f"s3://{s3_env['bucket']}/targets-{tmp_path.name}.yaml"
+    with fsspec.open(url, "w") as handle:
+        handle.write("- {name: a, validation: s3://b/a.parquet, weight: 2}\n")
+    assert read_targets_file(url) == [TargetOption("a", "s3://b/a.parquet", 2.0)]

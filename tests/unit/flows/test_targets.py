@@ -35,10 +35,12 @@ def test_the_one_target_flow_refuses_several_targets(prefect_api_url):
 @pytest.mark.parametrize(
     "flags, words",
     [
-        (["--target", "a=v.parquet", "--validation", "v.parquet"], "give one target with --validation or several"),
+        (["--target", "a=v.parquet", "--validation", "v.parquet"], "give one target with --validation, or several"),
         (["--target", "a=v.parquet", "--target", "A=w.parquet"], "two targets are named 'A'"),
         (["--target", "a=v.parquet:-2"], "the weight must be a finite number above 0"),
         ([], "--validation is required (or give the targets with --target"),
+        (["--target", "a=v.parquet", "--targets-file", "t.yaml"], "--target and --targets-file: give one target"),
+        (["--targets-file", "no-such-targets.yaml"], "no such targets file"),
     ],
 )
 def test_bad_targets_on_the_command_line_are_one_line_and_exit_2(curate_cli, tmp_path, flags, words):
