@@ -41,7 +41,7 @@ class TargetOption:
             )
         validation, weight = rest, 1.0
         head, colon, tail = rest.rpartition(":")
-        if colon and head and re.fullmatch(r"[0-9.eE+-]+", tail):
+        if colon and head and re.fullmatch(r"[0-9.eE+-]+|[+-]?(nan|inf|infinity)", tail, flags=re.IGNORECASE):
             try:
                 weight = float(tail)
             except ValueError:

@@ -29,6 +29,8 @@ def test_a_target_is_a_name_a_validation_set_and_an_optional_weight():
         ("code=v.parquet:0", "above 0"),
         ("code=v.parquet:-1", "above 0"),
         ("code=v.parquet:1e999", "finite"),
+        ("code=v.parquet:nan", "finite"),
+        ("code=v.parquet:-Inf", "finite"),
         ("code=v.parquet:1.2.3", "not a number"),
         ("ünï=v.parquet", "NAME=VALIDATION"),
     ],

@@ -43,9 +43,20 @@ def test_the_one_target_flow_refuses_several_targets(prefect_api_url):
         (["--targets-file", "no-such-targets.yaml"], "no such targets file"),
     ],
 )
-def test_bad_targets_on_the_command_line_are_one_line_and_exit_2(curate_cli, tmp_path, flags, words):
-    done = curate_cli(
-        "run", "--pool", "p.parquet", "--model", "linear", "--budget", "4", "--out", str(tmp_path), *flags
-    )
-    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
-    assert done.stderr.strip().splitlines()[-1].startswith("curate: error:") and words in done.stderr
+def test_bad_targets_on_the_command_line_are_one_line_and_exit_2(capsys, tmp_path, flags, words):
+    """Refused while the options are checked, before Prefect starts (in this process: main's own exit path)."""
+    from flows.cli import main
+
+    code = main(["run", "--pool", "p.parquet", "--model", "linear", "--budget", "4", "--out", str(tmp_path), *flags])
+    stderr = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in stderr, stderr
+    assert stderr.strip().splitlines()[-1].startswith("curate: error:") and words in stderr
+
+
+def test_the_console_script_refuses_a_bad_target_in_one_line(curate_cli, tmp_path):
+    done = curate_cli("run", "--pool", "p.parquet", "--model", "linear", "--budget", "4", "--out", str(tmp_path),
+                      "--target", "a=v.parquet:nan")  # fmt: skip
+    assert done.returncode == 2 and done.stderr.strip() == (
+        "curate: error: field '--target': 'a=v.parquet:nan': the weight must be a finite number above 0 "
+        "(got ['a=v.parquet:nan'])"
+    ), done.stderr
