@@ -21,6 +21,7 @@ from prefect.runtime import flow_run
 from curation.config import CurateConfig
 from curation.models import LoadedModels
 from curation.outputs import StagedOutputs
+from curation.pool import PoolRejected
 from curation.report import Report
 from curation.run.joint import ScoredTarget
 from curation.run.report import Curated, build_report
@@ -30,7 +31,7 @@ from curation.selection import Chosen
 from curation.tempfiles import make_temp_dir
 from flows.curate import Stages, finetuned, run_name, scored_target
 from tasks.ingest import ingest
-from tasks.publish import publish
+from tasks.publish import publish, publish_rejection
 from tasks.select import select_for_targets
 
 
@@ -80,7 +81,12 @@ def curate_targets(config: CurateConfig) -> list[Report]:
             for name, option in targets.items():
                 spill_dir = os.path.join(spill_root, name)
                 os.makedirs(spill_dir)
-                pools[name], found = scored_target(one[name], source, spill_dir, stages[name])
+                try:
+                    pools[name], found = scored_target(one[name], source, spill_dir, stages[name])
+                except PoolRejected as rejected:  # its quarantine under its folder; the run stops, naming it
+                    publish_rejection(StagedOutputs(one[name].out), one[name], rejected)
+                    where = {"file": rejected.file, "row": rejected.row, "field": rejected.field, "hint": rejected.hint}
+                    raise PoolRejected(f"target {name}: {rejected.detail}", rejected.pool, **where) from None
                 scored[name] = ScoredTarget(found.run, found.scored, option.weight, name)
             with shared("select"):
                 choices = select_for_targets(scored, SelectionSettings.of(config))

@@ -85,3 +85,22 @@ def test_a_targets_file_gives_a_target_its_own_test_set(files, tmp_path):
     near, far = curate_targets(config)
     assert near.evaluation.eval_set == "test" and near.evaluation.rows == 30
     assert far.evaluation.eval_set == "validation-holdout" and near.counts.selected + far.counts.selected == 10
+
+
+def test_a_pool_refused_for_one_target_stops_the_run_naming_it_and_keeps_its_quarantine(files, tmp_path):
+    from curation.pool import PoolRejected
+    from flows.targets import curate_targets
+
+    pool = pd.read_parquet(files["pool"])
+    pool.drop(columns=["id"]).to_parquet(tmp_path / "copy.parquet")  # every pool row leaks into this target
+    config = CurateConfig.parse(
+        pool=files["pool"], targets=[f"near={files['validation']}", f"copy={tmp_path / 'copy.parquet'}"],
+        model="linear", budget=10, out=str(tmp_path / "out"), cache=str(tmp_path / "cache"), method="embedding",
+    )  # fmt: skip
+    with pytest.raises(PoolRejected, match="target copy: 400 of 400 pool rows are invalid") as caught:
+        curate_targets(config)
+    assert "identical to a validation or test row" in str(caught.value)  # the hint kept
+    refused = tmp_path / "out" / "targets" / "copy"
+    assert "target copy" not in json.loads((refused / "rejected.json").read_text())["reason"]  # its own folder
+    assert pd.read_parquet(refused / "quarantine.parquet")["reason"].eq("leakage").sum() == 400
+    assert not (tmp_path / "out" / "report.json").exists()
