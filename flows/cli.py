@@ -195,6 +195,18 @@ def _summary(report) -> str:
     return "\n".join(lines)
 
 
+def _targets_summary(out: str) -> str:
+    """The several-target run's line: each target's rows against its quota, and what it lost to the others."""
+    from curation.storage import join, read_json
+
+    top = read_json(join(out, "report.json"))
+    shares = ", ".join(
+        f"{t['name']} {t['selected']} of {t['quota']} (lost {t['lost_to_other_targets']} to other targets)"
+        for t in top["targets"]
+    )
+    return f"\nseveral targets, {top['selected']} rows selected, none twice: {shares}; joint outputs in {out}"
+
+
 def _validation_summary(found: dict) -> str:
     counts = f"{found['rows_read']} rows read, {found['valid']} valid, {found['quarantined']} quarantined"
     counts += f", {found['truncated']} valid rows cut to --max-length ({found['truncation']})"
@@ -253,6 +265,8 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 reports = [flows.curate.curate(options)]
         print("\n\n".join(_summary(report) for report in reports))
+        if args.command == "run" and options.several_targets:
+            print(_targets_summary(options.out))
         return 0
     except BaseException as err:  # noqa: BLE001  every way out ends in one line and an exit code
         if args.command in ("serve", "watch") and isinstance(err, KeyboardInterrupt):

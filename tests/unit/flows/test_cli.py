@@ -105,3 +105,15 @@ def test_help_starts_without_torch_prefect_or_great_expectations():
     assert done.returncode == 0, done.stderr
     assert "--warmup-steps" in done.stdout and "--runs-at-once" in done.stdout
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_a_several_target_runs_summary_gives_each_targets_rows_and_losses(tmp_path):
+    from flows.cli import _targets_summary
+
+    (tmp_path / "report.json").write_text(
+        '{"selected": 40, "targets": [{"name": "near", "selected": 30, "quota": 30, "lost_to_other_targets": 2},'
+        ' {"name": "far", "selected": 9, "quota": 10, "lost_to_other_targets": 0}]}'
+    )
+    line = _targets_summary(str(tmp_path)).strip()
+    assert line.startswith("several targets, 40 rows selected, none twice: near 30 of 30 (lost 2 to other targets)")
+    assert "far 9 of 10" in line and line.endswith(f"joint outputs in {tmp_path}")
