@@ -1,4 +1,4 @@
-"""One target through one run.
+"""One target through one run (and several targets' shares of one run).
 
 - `context.py`: `TargetRun`, the run context: built right after validation, extended stage by stage
   (calibration, method choice, θT), passed whole to every later stage.
@@ -7,4 +7,6 @@
   `outputs.py`: the outputs staged and moved into place, report.json last.
 - `settings.py`: the typed slices of the run's options each stage reads (warmup, scoring, selection,
   finetune), made from the one config (`curation.config`).
+- `joint.py`: several targets' selections from one pool (the budget split by weight, no row twice);
+  `targets_report.py`: the top-level report.json and the outputs that span the targets.
 """
