@@ -18,9 +18,12 @@ or on Ray the worker's own), so Ray's long-lived workers load it once.
 
 from __future__ import annotations
 
+import signal
+import threading
 from abc import ABC, abstractmethod
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Iterator, TypeVar
 
 OnDone = Callable[[int], None]  # called with the number of jobs finished so far
 Job = TypeVar("Job")
@@ -70,6 +73,21 @@ class LocalEngine(Engine):
         return [results[position] for position in range(len(jobs))]
 
 
+@contextmanager
+def our_signal_handlers() -> Iterator[None]:
+    """SIGTERM's and SIGINT's handlers as they were before the block: `ray.init` installs Ray's own in
+    the main thread, which would kill the command at once on SIGTERM (no clean-up, no one-line exit)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+
+
 class _Worker:
     """A Ray actor: runs job after job in one long-lived process; the models its jobs load stay loaded
     in the worker's own `LoadedModels`."""
@@ -98,10 +116,11 @@ class RayEngine(Engine):
             return []
         started_here = not ray.is_initialized()
         if started_here:
-            if self.address:
-                ray.init(address=self.address, log_to_driver=False)
-            else:
-                ray.init(num_cpus=self.workers, include_dashboard=False, log_to_driver=False)
+            with our_signal_handlers():
+                if self.address:
+                    ray.init(address=self.address, log_to_driver=False)
+                else:
+                    ray.init(num_cpus=self.workers, include_dashboard=False, log_to_driver=False)
         try:
             actor = ray.remote(num_cpus=resources.cpus, num_gpus=resources.gpus)(_Worker)
             pool = ActorPool([actor.remote() for _ in range(min(self.workers, len(jobs)))])
@@ -113,7 +132,8 @@ class RayEngine(Engine):
             return results
         finally:
             if started_here:
-                ray.shutdown()
+                with our_signal_handlers():
+                    ray.shutdown()
 
 
 def engine_for(config) -> Engine:

@@ -87,6 +87,7 @@ class StagedOutputs:
         """Move the staged files into place, then write `name` (report.json), the completion marker."""
         self._move_staged()
         self.abandon()
+        remove(join(self.out, REJECTED))  # an earlier refusal in this folder no longer holds
         write_json_atomic(join(self.out, name), report)
 
     def _move_staged(self) -> None:

@@ -42,11 +42,17 @@ def _on_sigterm(signum, frame):
 
 
 def _on_unraisable(unraisable) -> None:
-    """A Terminated raised inside a callback Python cannot raise from (the import lock's weakref
-    callback, a `__del__`) is only printed, and the command would go on to finish: deliver it again
-    50 ms later, where the main thread is running ordinary code."""
-    if isinstance(unraisable.exc_value, Terminated):
-        signal.signal(signal.SIGALRM, _on_sigterm)
+    """A SIGTERM's exception raised inside a callback Python cannot raise from (the import lock's
+    weakref callback, a `__del__`) is only printed, and the command would go on to finish: raise it
+    again 50 ms later, where the main thread runs ordinary code. Outside a flow run it is our
+    Terminated; inside one, Prefect's own handler raises its TerminationSignal."""
+    exception = unraisable.exc_value
+    if isinstance(exception, Terminated) or type(exception).__name__ == "TerminationSignal":
+
+        def again(signum, frame):
+            raise exception
+
+        signal.signal(signal.SIGALRM, again)
         signal.setitimer(signal.ITIMER_REAL, 0.05)
         return
     sys.__unraisablehook__(unraisable)

@@ -208,7 +208,13 @@ def _look_up(entry: Entry[T], url: str) -> tuple[T, dict[str, Any]] | None:
     manifest_url = join(url, MANIFEST)
     if not exists(manifest_url):
         return None
-    manifest = parse_manifest(read_bytes(manifest_url), manifest_url)
+    try:
+        data = read_bytes(manifest_url)
+    except IsADirectoryError:
+        raise Damaged(f"{manifest_url}: a directory, not a manifest") from None
+    manifest = parse_manifest(data, manifest_url)
+    if "facts_sha256" not in manifest:  # written before manifests carried it: rebuilt (a miss, not damage)
+        return None
     if manifest.get("key") != entry.key:
         raise Damaged(f"{manifest_url}: written for key {str(manifest.get('key'))[:12]}, not {entry.key[:12]}")
     if manifest.get("facts_sha256") != _facts_digest(manifest.get("facts")):

@@ -20,6 +20,7 @@ import uuid
 from contextlib import contextmanager
 from typing import Callable, Iterator
 
+from curation.errors import EnvironmentFault, InputError
 from curation.storage import filesystem, join
 from curation.tempfiles import process_alive
 
@@ -40,11 +41,17 @@ def exclusive(
 
     waited = False
     while True:
-        os.makedirs(os.path.dirname(url), exist_ok=True)
         try:
+            os.makedirs(os.path.dirname(url), exist_ok=True)
             fd = os.open(url, os.O_RDWR | os.O_CREAT, 0o644)
         except FileNotFoundError:  # the last holder removed the locks folder just now
             continue
+        except (NotADirectoryError, FileExistsError):
+            raise InputError("not a folder (a file is in the way)", file=cache, field="--cache") from None
+        except OSError as err:  # read-only, or not ours: a run that only reads the cache never gets here
+            raise EnvironmentFault(
+                f"cannot write to the cache {cache} ({err.strerror}); make it writable or point --cache elsewhere"
+            ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

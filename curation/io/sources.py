@@ -84,6 +84,13 @@ def resolve_files(url: str) -> list[str]:
         else:
             found = []
     found = sorted(set(found))  # a file matched directly and inside a matched directory: once
+    for path in found:
+        try:
+            path.encode("utf-8")
+        except UnicodeEncodeError:  # a name the file system holds as bytes: it cannot be a row's source_file
+            raise InputError(
+                f"a file name that is not valid UTF-8: {ascii(path)}", file=url, hint="rename it or move it elsewhere"
+            ) from None
     if not found:
         raise InputError(
             "no such file, or no .parquet/.jsonl files under it",

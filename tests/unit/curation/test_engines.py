@@ -51,3 +51,20 @@ def test_engines_are_built_once_from_the_config(engine):
     assert isinstance(built, LocalEngine if engine == "local" else RayEngine) and built.workers == 3
     if engine.startswith("ray://"):
         assert built.address == engine
+
+
+def test_a_local_ray_instance_leaves_the_commands_signal_handlers_in_place():
+    """`ray.init` installs its own SIGTERM handler; the command's (clean-up, one line, exit 143) comes back."""
+    import signal
+
+    from curation.engines import RayEngine
+
+    def ours(signum, frame):
+        raise KeyboardInterrupt
+
+    before = signal.signal(signal.SIGTERM, ours)
+    try:
+        assert RayEngine(None, 1).map(abs, [-1, -2], Resources()) == [1, 2]
+        assert signal.getsignal(signal.SIGTERM) is ours
+    finally:
+        signal.signal(signal.SIGTERM, before)

@@ -8,7 +8,7 @@ import os
 
 import pandas as pd
 
-from curation.outputs import REPORT, StagedOutputs, _host_tag
+from curation.outputs import REJECTED, REPORT, StagedOutputs, _host_tag
 
 
 def test_files_appear_only_at_publish_with_the_report_last(tmp_path):
@@ -21,6 +21,16 @@ def test_files_appear_only_at_publish_with_the_report_last(tmp_path):
     staged.publish({"done": True})
     assert sorted(p.name for p in out.iterdir()) == ["plot.png", REPORT, "selection.parquet", "validation.json"]
     assert json.loads((out / REPORT).read_text()) == {"done": True}
+
+
+def test_a_refusal_and_a_finished_run_in_one_folder_leave_only_the_latest_word(tmp_path):
+    """A folder holds report.json or rejected.json, never both: whichever run came last."""
+    out = tmp_path / "out"
+    StagedOutputs(str(out)).publish({"run": 1})
+    StagedOutputs(str(out)).publish_rejected({"reason": "too many rows rejected"})
+    assert (out / REJECTED).exists() and not (out / REPORT).exists()
+    StagedOutputs(str(out)).publish({"run": 3})
+    assert (out / REPORT).exists() and not (out / REJECTED).exists()
 
 
 def test_an_abandoned_run_leaves_the_earlier_outputs_and_no_new_folder(tmp_path):

@@ -30,32 +30,40 @@ def test_an_unreachable_api_is_an_environment_fault(monkeypatch):
 
 
 SIGTERM_INSIDE_A_CALLBACK = """
-import os, signal, sys, time
-from flows.runtime import Terminated, install_signal_handlers
+import contextlib, os, signal, sys, time
+from flows.runtime import exit_code_for, install_signal_handlers
 install_signal_handlers()
+if sys.argv[1] == "flow":  # a flow run's stage: Prefect's SIGTERM handler raises its TerminationSignal
+    from prefect.utilities.engine import capture_sigterm
+    bridge = capture_sigterm()
+else:
+    bridge = contextlib.nullcontext()
 class Callback:
     def __del__(self):  # Python only prints an exception raised here, as in the import lock's callback
         os.kill(os.getpid(), signal.SIGTERM)
         for _ in range(10000):
             pass
-Callback()
 try:
-    time.sleep(10)
-except Terminated:
-    sys.exit(143)
+    with bridge:
+        Callback()
+        time.sleep(10)
+except BaseException as err:
+    sys.exit(exit_code_for(err)[0])
 print("went on after SIGTERM")
 """
 
 
-def test_sigterm_that_lands_inside_a_callback_still_stops_the_command():
-    """A SIGTERM handled inside a `__del__` or weakref callback is not swallowed: it stops the command."""
+@pytest.mark.parametrize("where", ["command", "flow"])
+def test_sigterm_that_lands_inside_a_callback_still_stops_the_command(where):
+    """A SIGTERM handled inside a `__del__` or weakref callback is not swallowed: it stops the command,
+    outside a flow run and inside one."""
     import subprocess
     import sys
     from pathlib import Path
 
     repo = Path(runtime.__file__).resolve().parents[1]
     done = subprocess.run(
-        [sys.executable, "-c", SIGTERM_INSIDE_A_CALLBACK], cwd=repo, capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", SIGTERM_INSIDE_A_CALLBACK, where], cwd=repo, capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 143 and "went on" not in done.stdout, (done.stdout, done.stderr)
     assert "Traceback" not in done.stderr, done.stderr

@@ -90,6 +90,7 @@ DAMAGE = {
     "another key's manifest": lambda entry: (entry / "manifest.json").write_text(
         (entry / "manifest.json").read_text().replace('"key": "n5"', '"key": "n6"')
     ),
+    "manifest a directory": lambda entry: (entry / "manifest.json").unlink() or (entry / "manifest.json").mkdir(),
 }
 
 
@@ -103,6 +104,19 @@ def test_a_damaged_entry_is_set_aside_and_rebuilt(tmp_path, damage):
     assert rebuilt.value == [0, 1, 4, 9, 16]
     assert list((tmp_path / "damaged").rglob("n5")), "kept for inspection"
     assert obtain(entry, str(tmp_path)).status == "hit"
+
+
+def test_an_entry_written_before_manifests_carried_a_digest_of_their_facts_is_rebuilt_as_a_miss(tmp_path):
+    """An upgrade's first run rebuilds such an entry without calling it damaged (nothing to set aside)."""
+    entry = Squares(5)
+    obtain(entry, str(tmp_path))
+    manifest = tmp_path / "squares" / "n5" / "manifest.json"
+    older = json.loads(manifest.read_text())
+    del older["facts_sha256"]
+    manifest.write_text(json.dumps(older))
+    rebuilt = obtain(entry, str(tmp_path))
+    assert (rebuilt.status, rebuilt.damaged, len(entry.calls)) == ("miss", 0, 2)
+    assert not (tmp_path / "damaged").exists() and obtain(entry, str(tmp_path)).status == "hit"
 
 
 def test_two_runs_that_need_one_entry_build_it_once(tmp_path):

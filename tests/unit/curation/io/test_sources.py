@@ -104,3 +104,12 @@ def test_missing_credentials_are_bad_input_not_an_unreachable_store():
         with storage_errors("s3://bucket/pool.parquet"):
             raise NoCredentialsError("Unable to locate credentials")
     assert "CURATE_S3_BLOCK" in err.value.hint
+
+
+def test_a_file_name_that_is_not_utf8_is_one_error_naming_it(tmp_path):
+    (tmp_path / "a.jsonl").write_text('{"text": "one"}\n')
+    with open(os.path.join(os.fsencode(tmp_path), b"b-\xff\xfe.jsonl"), "w") as handle:
+        handle.write('{"text": "two"}\n')
+    with pytest.raises(InputError, match="a file name that is not valid UTF-8: .*b-") as caught:
+        resolve_files(str(tmp_path))
+    assert caught.value.file == str(tmp_path) and "\\udcff" in str(caught.value)
