@@ -85,6 +85,7 @@ class AdmittedPool:
     files: list[str] = field(default_factory=list)
     cache: str = "miss"  # the validated-pool cache: "hit" (checked by an earlier run) or "miss"
     truncated: int = 0  # admitted chat rows longer than the token limit, cut by --truncation
+    damaged: int = 0  # damaged validated-pool cache entries set aside (and checked again) on the way
 
     def load_valid(self) -> pd.DataFrame:
         """All valid rows in memory, in pool order (small pools and tests; the flow uses `take`)."""

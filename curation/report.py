@@ -96,6 +96,7 @@ class MethodChoiceUse(Section):
 class Damaged(Section):
     """Damaged cache entries found, set aside under <cache>/damaged/ and rebuilt."""
 
+    pool: int = 0  # validated-pool entries
     warmup: int = 0
     row_scores: int = 0
 

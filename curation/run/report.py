@@ -90,7 +90,7 @@ def build_report(config: CurateConfig, run: TargetRun, curated: Curated, timings
             rows_scored=scored.rows_scored,
             rows_reused=scored.rows_reused,
             dir=config.cache,
-            damaged=Damaged(warmup=warm.damaged if warm else 0, row_scores=scored.damaged),
+            damaged=Damaged(pool=pool.damaged, warmup=warm.damaged if warm else 0, row_scores=scored.damaged),
         ),
         scoring=Scoring(engine=config.engine, shards=len(pool.valid_parts), workers_used=scored.workers_used),
         cost=Cost(

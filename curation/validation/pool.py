@@ -4,6 +4,7 @@ set aside and the pool scanned again."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import pandas as pd
@@ -32,11 +33,14 @@ def check_pool_for(source: Source, target: Target, spill_dir: str, cache: str, l
     """Check the pool once per content version (cached), then admit its rows for this target."""
     row_format = target.ref.row_format
     key = pool_key(source.identity, row_format.normalizes_to(), limits.scan_settings())
+    damaged = 0
     for attempt in (1, 2):
         valid = obtain_checked_pool(lambda local: scan_pool(source, row_format, limits, local), cache, key)
+        damaged += valid.damaged
         try:
-            return admit(valid, target, spill_dir, limits)
+            return dataclasses.replace(admit(valid, target, spill_dir, limits), damaged=damaged)
         except Damaged as err:
             if attempt == 2:
                 raise
             forget(cache, valid.url, str(err))  # checked again on the second attempt
+            damaged += 1

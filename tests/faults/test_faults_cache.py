@@ -85,6 +85,11 @@ def alter_shard_losses(cache: Path) -> None:
     pq.write_table(table, shard)
 
 
+def flip_pool_part(cache: Path) -> None:
+    """A validated-pool part with one byte changed: the pool is checked again from its files."""
+    _flip_a_bit(sorted((cache / "pools").rglob("part-*.parquet"))[0], offset_from_end=200)
+
+
 CORRUPTIONS = {
     "warmup weights truncated": (truncate_weights, "warmup"),
     "warmup weights bit-flipped": (flip_weights, "warmup"),
@@ -93,6 +98,7 @@ CORRUPTIONS = {
     "row-score shard truncated": (truncate_shard, "row_scores"),
     "row-score shard with half its rows": (halve_shard, "row_scores"),
     "row-score shard with an altered loss": (alter_shard_losses, "row_scores"),
+    "validated-pool part bit-flipped": (flip_pool_part, "pool"),
 }
 
 
@@ -101,7 +107,7 @@ def fresh_run(labelled_task, tmp_path_factory, prefect_api_url):
     """One run on a fresh cache: the outputs every rebuilt cache must reproduce."""
     root = tmp_path_factory.mktemp("fresh")
     report = _run(labelled_task, root / "out", root / "cache")
-    assert report["cache"]["warmup"] == "miss" and report["cache"]["damaged"] == {"warmup": 0, "row_scores": 0}
+    assert report["cache"]["warmup"] == "miss" and report["cache"]["damaged"] == {"pool": 0, "warmup": 0, "row_scores": 0}
     return root
 
 
@@ -122,7 +128,7 @@ def test_a_damaged_cache_entry_is_set_aside_and_rebuilt_to_the_fresh_outputs(
     assert list((cache / "damaged").rglob("*")), "the damaged entry is kept for inspection"
     # Rebuilt: the next run finds everything intact.
     again = _run(labelled_task, tmp_path / "again", cache)
-    assert again["cache"]["damaged"] == {"warmup": 0, "row_scores": 0}
+    assert again["cache"]["damaged"] == {"pool": 0, "warmup": 0, "row_scores": 0}
     assert again["cache"]["warmup"] == "hit" and again["cache"]["rows_scored"] == 0
 
 

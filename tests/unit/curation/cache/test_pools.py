@@ -100,6 +100,10 @@ def test_a_damaged_part_is_set_aside_and_the_pool_checked_again(two_targets, tmp
     part.write_bytes(part.read_bytes()[:-100])  # cut short
     again = check_pool_for(source, target, str(tmp_path / "b"), cache, Limits(batch_rows=1000))
     assert again.cache == "miss" and again.valid_rows == first.valid_rows  # rebuilt from the pool
+    assert (first.damaged, again.damaged) == (0, 1)  # report.json's cache.damaged.pool
+    manifest = entry / "manifest.json"
+    manifest.write_text(manifest.read_text()[:40])  # a manifest cut short: found at the look-up
+    assert check_pool_for(source, target, str(tmp_path / "c"), cache, Limits(batch_rows=1000)).damaged == 1
     assert list((tmp_path / "cache" / "damaged").rglob("part-00001.parquet"))
     assert (entry / QUARANTINE).exists() and (entry / "manifest.json").exists()
     assert PoolEntry(entry.name, None).url(cache).endswith(entry.name)
