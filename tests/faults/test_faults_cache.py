@@ -107,7 +107,8 @@ def fresh_run(labelled_task, tmp_path_factory, prefect_api_url):
     """One run on a fresh cache: the outputs every rebuilt cache must reproduce."""
     root = tmp_path_factory.mktemp("fresh")
     report = _run(labelled_task, root / "out", root / "cache")
-    assert report["cache"]["warmup"] == "miss" and report["cache"]["damaged"] == {"pool": 0, "warmup": 0, "row_scores": 0}
+    assert report["cache"]["warmup"] == "miss"
+    assert report["cache"]["damaged"] == {"pool": 0, "warmup": 0, "row_scores": 0}
     return root
 
 
