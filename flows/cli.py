@@ -279,6 +279,9 @@ def main(argv: list[str] | None = None) -> int:
         return code
     finally:
         remove_run_dir()
+        # The SIGTERM re-delivery hook is for the command's own work: left in place through the interpreter's
+        # teardown, it made `curate compare` abort at exit ("terminate called without an active exception").
+        sys.unraisablehook = sys.__unraisablehook__
 
 
 def _print_error(line: str) -> None:
