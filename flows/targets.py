@@ -45,9 +45,10 @@ def curated_target(config: CurateConfig, target: ScoredTarget, chosen: Chosen, s
     return report
 
 
-def targets_report(config: CurateConfig, reports: dict[str, Report], choices: dict) -> TargetsReport:
+def targets_report(
+    config: CurateConfig, reports: dict[str, Report], choices: dict, weights: dict[str, float]
+) -> TargetsReport:
     """The top-level report: each target's share, rows, losses to the others, method and lift."""
-    weights = {option.name: option.weight for option in config.target_options}
     shares = [
         share_of(name, weights[name], report, (choices[name].quota, choices[name].lost))
         for name, report in reports.items()
@@ -94,7 +95,7 @@ def curate_targets(config: CurateConfig) -> list[Report]:
             for name, stage in stages.items():
                 stage.timings["select"] = shared.timings["select"]
                 reports[name] = curated_target(one[name], scored[name], choices[name].chosen, stage, pools[name])
-            summary = targets_report(config, reports, choices)
+            summary = targets_report(config, reports, choices, {name: s.weight for name, s in scored.items()})
             frames = {name: choice.chosen.frame for name, choice in choices.items()}
             write_joint_outputs(outputs, summary, frames, {name: s.scored.path for name, s in scored.items()})
         except BaseException:

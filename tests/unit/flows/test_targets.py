@@ -17,7 +17,8 @@ def test_the_top_report_has_each_targets_share_in_the_order_given():
         pool="p.parquet", targets=["code=c.parquet:3", "math=m.parquet"], model="linear", budget=40, out="out"
     )
     choices = {"code": TargetChoice(None, 30, 2), "math": TargetChoice(None, 10, 0)}
-    report = targets_report(config, {"code": a_report(), "math": a_report(evaluation=None)}, choices)
+    reports = {"code": a_report(), "math": a_report(evaluation=None)}
+    report = targets_report(config, reports, choices, {o.name: o.weight for o in config.target_options})
     code, math = report.targets
     assert (code.name, code.weight, code.quota, code.lost_to_other_targets, code.lift) == ("code", 3.0, 30, 2, 0.25)
     assert (math.weight, math.quota, math.lift) == (1.0, 10, None)
