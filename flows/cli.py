@@ -8,9 +8,12 @@ Bad input exits with code 2 and one message naming file, row and field; no trace
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
 import sys
+import threading
 import warnings
+from typing import NoReturn
 
 
 def parser() -> argparse.ArgumentParser:
@@ -279,9 +282,7 @@ def main(argv: list[str] | None = None) -> int:
         return code
     finally:
         remove_run_dir()
-        # The SIGTERM re-delivery hook is for the command's own work: left in place through the interpreter's
-        # teardown, it made `curate compare` abort at exit ("terminate called without an active exception").
-        sys.unraisablehook = sys.__unraisablehook__
+        sys.unraisablehook = sys.__unraisablehook__  # the SIGTERM re-delivery hook is for the command's own work
 
 
 def _print_error(line: str) -> None:
@@ -300,5 +301,23 @@ def _exit_now(code: int, line: str) -> None:
     os._exit(code)
 
 
+def run_and_exit(argv: list[str] | None = None) -> NoReturn:
+    """The `curate` console script: `main`, Python's own exit steps, then leave without the teardown.
+
+    Why: the exit steps that matter run here as the interpreter runs them (worker threads joined, Prefect's
+    log and event workers drained, atexit handlers, output flushed); the teardown after them only frees
+    memory, and there daemon threads still in native code are cut off mid-call. On the CI machine that
+    aborted a finished `curate compare` in two runs in a row ("terminate called without an active
+    exception", after its table was printed), turning a success into a failure; it did not happen in
+    twelve runs on the development machine, so the cause is not pinned to one library.
+    """
+    code = main(argv)
+    threading._shutdown()  # type: ignore[attr-defined]  # what Py_FinalizeEx runs first
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run_and_exit()

@@ -65,6 +65,7 @@ def curate_cli(prefect_api_url, tmp_path):
             "PREFECT_API_URL": prefect_api_url,
             "PREFECT_HOME": str(tmp_path / "prefect"),
             "PYTHONWARNINGS": "ignore",
+            "PYTHONFAULTHANDLER": "1",  # a native abort prints every thread's stack
             **(env or {}),
         }
         result = subprocess.run(

@@ -1,7 +1,8 @@
 """Real `curate` processes without the interpreter's start-up each time, for tests that start many.
 
 A server process imports what every run imports (torch, prefect, great_expectations: ~7 s on
-two cores), then forks one child per run that calls `flows.cli.main(args)` with its stderr in a
+two cores), then forks one child per run that calls `flows.cli.run_and_exit(args)` (what the `curate`
+console script runs) with its stderr in a
 log file. Each child is a real process of its own (its own pid, signals, temporary folders,
 temporary Prefect server), exactly what a signal or a kill -9 meets; only the imports are
 inherited. Prefect reads its settings at import, so a server serves one environment.
@@ -28,13 +29,12 @@ for line in sys.stdin:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, 1)
         os.dup2(log, 2)
-        code = 1
         try:
-            code = flows.cli.main(request["args"])
+            flows.cli.run_and_exit(request["args"])  # leaves with main's exit code
         finally:
             sys.stdout.flush()
             sys.stderr.flush()
-            os._exit(code)
+            os._exit(1)
     print(json.dumps({"pid": pid}), flush=True)
     _, status = os.waitpid(pid, 0)
     print(json.dumps({"exit": os.waitstatus_to_exitcode(status)}), flush=True)

@@ -117,3 +117,19 @@ def test_a_several_target_runs_summary_gives_each_targets_rows_and_losses(tmp_pa
     line = _targets_summary(str(tmp_path)).strip()
     assert line.startswith("several targets, 40 rows selected, none twice: near 30 of 30 (lost 2 to other targets)")
     assert "far 9 of 10" in line and line.endswith(f"joint outputs in {tmp_path}")
+
+
+def test_the_console_script_runs_pythons_exit_steps_and_keeps_the_exit_code(tmp_path):
+    """`run_and_exit` skips only the interpreter's teardown: atexit handlers (Prefect's drains among them)
+    and non-daemon threads still finish, the output is flushed, and main's exit code is the process's."""
+    code = (
+        "import atexit, threading, time, sys\nfrom flows.cli import run_and_exit\n"
+        "atexit.register(print, 'atexit ran')\n"
+        "threading.Thread(target=lambda: (time.sleep(0.3), print('thread finished'))).start()\n"
+        "sys.stdout.write('unflushed output')\n"
+        f"run_and_exit(['compare', *{RUN!r}, '--out', {str(tmp_path / 'out')!r}, '--budget', '5', '--methods', 'x'])"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "unflushed output" in done.stdout and "thread finished" in done.stdout and "atexit ran" in done.stdout
+    assert done.stderr.strip().splitlines()[-1].startswith("curate: error: field '--methods'")
