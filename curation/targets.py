@@ -11,6 +11,7 @@ it first, and each target's count follows its weight exactly while rows last.
 from __future__ import annotations
 
 import math
+import os
 import re
 from dataclasses import dataclass
 
@@ -123,8 +124,9 @@ TARGET_KEYS = {"name", "validation", "weight", "test"}
 
 def read_targets_file(url: str) -> list[TargetOption]:
     """The targets of a YAML or JSON file (local or s3://): a list of {name, validation, weight, test},
-    or {targets: [...]}; weight and test may be left out. InputError naming the file, the target's
-    position and the key otherwise."""
+    or {targets: [...]}; weight and test may be left out; a relative path is relative to the file's
+    folder (wherever the run starts). InputError naming the file, the target's position and the key
+    otherwise."""
     import yaml
 
     from curation.storage import read_bytes
@@ -138,12 +140,28 @@ def read_targets_file(url: str) -> list[TargetOption]:
     items = found.get("targets") if isinstance(found, dict) else found
     if not isinstance(items, list) or not items:
         raise InputError("expected a list of targets (or `targets:` holding one)", file=url, field="--targets-file")
-    targets = [_target_of(item, url, row) for row, item in enumerate(items)]
+    targets = [_relative_to(url, _target_of(item, url, row)) for row, item in enumerate(items)]
     try:
         check_names(targets, flag="--targets-file")
     except InputError as err:
         raise InputError(err.detail, file=url, field="--targets-file") from None
     return targets
+
+
+def _relative_to(url: str, target: TargetOption) -> TargetOption:
+    """The target with its relative local paths joined to the targets file's folder."""
+    if "://" in url:
+        folder = url.rsplit("/", 1)[0]
+
+        def place(path):
+            return path if path is None or "://" in path or path.startswith("/") else f"{folder}/{path}"
+    else:
+        folder = os.path.dirname(os.path.abspath(url))
+
+        def place(path):
+            return path if path is None or "://" in path else os.path.join(folder, os.path.expanduser(path))
+
+    return TargetOption(target.name, place(target.validation), target.weight, place(target.test))
 
 
 def _target_of(item: object, url: str, row: int) -> TargetOption:

@@ -70,6 +70,7 @@ def trends_png(history: pd.DataFrame, runs: int) -> bytes:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     figure, axes = plt.subplots(figsize=(7, 3.6), dpi=110)
     for target in dict.fromkeys(history["target"]):
@@ -84,6 +85,7 @@ def trends_png(history: pd.DataFrame, runs: int) -> bytes:
             label=f"{target}: held-out figure",
         )
     axes.axhline(0, color="#9aa5b1", linewidth=0.8)
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))  # runs are whole numbers
     axes.set_xlabel(f"run (last {runs})")
     axes.set_ylabel("lift over random / held-out auc − ½")
     axes.set_title("Lift measured against what the method choice expected")

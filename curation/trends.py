@@ -9,12 +9,15 @@ flips, or the lift changes sign; `reasons` says which.
 
 Storage, per target under the trends folder: `history.parquet` (every night's row, appended) and
 `<target>/last-night.parquet` (that night's content hashes and scores: what the next night compares
-with). Both are written whole and atomically: a run killed midway leaves the previous file.
+with; the one before it stays as `night-before.parquet`, so that a run resumed after a crash compares
+with the night before it, not with itself). Each is written whole and atomically: a run killed
+midway leaves the previous file.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -24,6 +27,7 @@ from curation.storage import exists, join, read_parquet, write_parquet_atomic
 
 HISTORY = "history.parquet"
 LAST_NIGHT = "last-night.parquet"
+NIGHT_BEFORE = "night-before.parquet"
 QUANTILES = (0.1, 0.5, 0.9)
 
 
@@ -36,6 +40,7 @@ class Night:
     scores: np.ndarray
     method: str
     lift: float | None = None
+    run: str = ""  # the flow run it came from
 
 
 @dataclass(frozen=True)
@@ -106,32 +111,48 @@ def measure_drift(previous: Night, current: Night, thresholds: DriftThresholds) 
     )
 
 
-def last_night(folder: str, target: str) -> Night | None:
-    """The target's previous night under the trends folder, or None before its first."""
-    url = join(folder, target, LAST_NIGHT)
+def _read_night(url: str) -> Night | None:
     if not exists(url):
         return None
     frame = read_parquet(url)
-    lift = frame["lift"].iloc[0] if len(frame) else None
-    return Night(
-        frame["hash"].to_numpy(),
-        frame["score"].to_numpy(),
-        str(frame["method"].iloc[0]) if len(frame) else "",
-        None if lift is None or pd.isna(lift) else float(lift),
-    )
+    first = frame.iloc[0] if len(frame) else None
+    lift = None if first is None or pd.isna(first["lift"]) else float(first["lift"])
+    run = str(first["run"]) if first is not None and "run" in frame.columns else ""
+    method = str(first["method"]) if first is not None else ""
+    return Night(frame["hash"].to_numpy(), frame["score"].to_numpy(), method, lift, run)
+
+
+def last_night(folder: str, target: str, run: str = "") -> Night | None:
+    """The target's previous night under the trends folder (another run's than `run`), or None before its first."""
+    night = _read_night(join(folder, target, LAST_NIGHT))
+    if night is not None and run and night.run == run:  # this run recorded before it crashed
+        night = _read_night(join(folder, target, NIGHT_BEFORE))
+    return night
 
 
 def keep_night(folder: str, target: str, night: Night) -> None:
-    """This night becomes the one the next night compares with."""
+    """This night becomes the one the next night compares with (the last one, another run's, the night before)."""
+    last = _read_night(join(folder, target, LAST_NIGHT))
+    if last is not None and last.run != night.run:
+        keep_frame(join(folder, target, NIGHT_BEFORE), last)
+    keep_frame(join(folder, target, LAST_NIGHT), night)
+
+
+def keep_frame(url: str, night: Night) -> None:
     frame = pd.DataFrame({"hash": np.asarray(night.hashes), "score": np.asarray(night.scores, dtype=np.float64)})
     frame["method"], frame["lift"] = night.method, np.nan if night.lift is None else night.lift
-    write_parquet_atomic(join(folder, target, LAST_NIGHT), frame)
+    frame["run"] = night.run
+    write_parquet_atomic(url, frame)
 
 
 def append_history(folder: str, rows: list[dict]) -> pd.DataFrame:
-    """The history with `rows` (one per target of this run) appended; written back whole."""
+    """The history with `rows` (one per target of this run) appended; written back whole. A run that
+    records again (resumed after a crash) replaces its own earlier rows: one row per run and target."""
     url = join(folder, HISTORY)
     earlier = read_parquet(url) if exists(url) else pd.DataFrame()
+    if len(earlier) and rows:
+        mine = {(row["run"], row["target"]) for row in rows}
+        earlier = earlier[[(run, target) not in mine for run, target in zip(earlier["run"], earlier["target"])]]
     history = pd.concat([earlier, pd.DataFrame(rows)], ignore_index=True)
     write_parquet_atomic(url, history)
     return history
@@ -140,3 +161,20 @@ def append_history(folder: str, rows: list[dict]) -> pd.DataFrame:
 def recent(history: pd.DataFrame, target: str, runs: int) -> pd.DataFrame:
     """The target's last `runs` rows of the history, oldest first."""
     return history[history["target"] == target].tail(runs).reset_index(drop=True)
+
+
+def record_run(
+    folder: str, nights: dict[str, Night], row_of: Callable[[str, Drift | None], dict], thresholds: DriftThresholds
+) -> tuple[pd.DataFrame, dict[str, Drift | None]]:
+    """Each target's drift against its last night (None on its first), the run's rows appended to the
+    history (`row_of(target, drift)` makes a row), then each night kept for the next run to compare with.
+
+    Returns the whole history and the drifts."""
+    drifts = {}
+    for target, night in nights.items():
+        previous = last_night(folder, target, night.run)
+        drifts[target] = measure_drift(previous, night, thresholds) if previous is not None else None
+    history = append_history(folder, [row_of(target, drift) for target, drift in drifts.items()])
+    for target, night in nights.items():
+        keep_night(folder, target, night)
+    return history, drifts

@@ -15,6 +15,8 @@ import threading
 import warnings
 from typing import NoReturn
 
+TREND_OPTIONS = ("trends", "drift_ks", "drift_new_rows")  # for runs that publish scores and lifts
+
 
 def parser() -> argparse.ArgumentParser:
     from curation.config import CurateConfig, ServiceConfig
@@ -34,12 +36,12 @@ def parser() -> argparse.ArgumentParser:
         help="ingest and validate a pool for a target, nothing scored: quarantine.parquet, validation.json and "
         "validation-summary.json under --out, the quarantine reasons printed",
     )
-    add_options(validate, CurateConfig, exclude=frozenset({"budget", "targets", "targets_file"}))
+    add_options(validate, CurateConfig, exclude=frozenset({"budget", "targets", "targets_file", *TREND_OPTIONS}))
 
     compare = commands.add_parser(
         "compare", help="run several methods on one pool and write a side-by-side table (comparison.md, comparison.csv)"
     )
-    add_options(compare, CurateConfig, exclude=frozenset({"method", "targets", "targets_file"}))
+    add_options(compare, CurateConfig, exclude=frozenset({"method", "targets", "targets_file", *TREND_OPTIONS}))
     compare.add_argument(
         "--methods",
         help="comma-separated methods (default: every method: random,lossdrop,lossdrop-raw,embedding,gradcos,blend)",

@@ -109,7 +109,8 @@ def compare(run: CurateConfig, methods: list[Method]) -> Comparison:
 
     methods = method_list(methods)
     reports = {
-        method: curate(run.model_copy(update={"method": method, "out": join(run.out, method)})) for method in methods
+        method: curate(run.model_copy(update={"method": method, "out": join(run.out, method), "trends": None}))
+        for method in methods
     }
     table = comparison_table(reports)
     text = markdown(table, run.budget, run.pool)

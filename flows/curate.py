@@ -41,6 +41,7 @@ from tasks.ingest import ingest, read_target
 from tasks.publish import publish, publish_rejection
 from tasks.score import score
 from tasks.select import select
+from tasks.trends import night_of, track_trends
 from tasks.validate import validate_pool, validate_target
 from tasks.warmup import calibrate_warmup, needs_calibration, warmup
 
@@ -129,6 +130,9 @@ def curate(config: CurateConfig) -> Report:
             report = build_report(config, run, curated, stage.timings)
             with stage("publish"):
                 publish(outputs, report, pool, curated)
+            if config.trends:
+                with stage("trends"):
+                    track_trends(config, {"target": (report, night_of(report, pool, scored))})
         except PoolRejected as rejected:  # refused as a whole: its quarantine still shows what to mend
             publish_rejection(outputs, config, rejected)
             raise

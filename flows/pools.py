@@ -1,9 +1,10 @@
 """The service flow: curate a list of pools against one validation set, each into its own folder.
 
 Both deployments run it: `nightly` with the configured pools, `pool-landed` with the one pool
-named by the event. Each pool is a `curate` subflow run, so the UI shows one child run per pool
-(named after the pool and the date) with its own report; a pool that fails does not stop the
-others, and the parent run fails at the end if any did.
+named by the event. Each pool is a `curate` subflow run (`curate-targets` for several targets), so
+the UI shows one child run per pool (named after the pool and the date) with its own report; a pool
+that fails does not stop the others, and the parent run fails at the end if any did. Each run of a
+deployment adds to the pool's trends under `<out_root>/<pool slug>/trends/<deployment>/`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from prefect.runtime import flow_run
 
 from curation.config import CurateConfig, CurationSettings
 from flows.curate import curate
+from flows.targets import curate_targets
 
 MAX_ATTEMPTS = 3  # runs of one flow run (resumed after a crash or a shutdown) before it is refused
 
@@ -45,6 +47,19 @@ def pool_slug(pool: str) -> str:
 def run_out_dir(out_root: str, pool: str, started: datetime) -> str:
     """Where one run's outputs go: `<out_root>/<pool slug>/<UTC time of the run>`."""
     return f"{out_root.rstrip('/')}/{pool_slug(pool)}/{started:%Y%m%dT%H%M%SZ}"
+
+
+def trends_folder(settings: CurationSettings, out_root: str, pool: str) -> str | None:
+    """Where this deployment's runs of a pool keep their trends: `<--trends or out_root>/<pool slug>/
+    trends/<deployment>/`, so that each run is compared with the last run of the same deployment
+    and pool. Outside a deployment only when --trends names a folder."""
+    from prefect.runtime import deployment
+
+    name = deployment.name
+    if not name and not settings.trends:
+        return None
+    root = (settings.trends or out_root).rstrip("/")
+    return f"{root}/{pool_slug(pool)}/trends/{re.sub(r'[^0-9A-Za-z_.-]', '-', name or 'runs')}"
 
 
 def why(state) -> str:
@@ -84,8 +99,10 @@ def curate_pools(pools: list[str], out_root: str, settings: CurationSettings, ve
     started = datetime.now(timezone.utc)
     outcome: dict[str, str] = {}
     for pool in pools:
-        out = run_out_dir(out_root, pool, started)
-        state = curate(CurateConfig(**settings.model_dump(), pool=pool, out=out), return_state=True)
+        one = {**settings.model_dump(), "trends": trends_folder(settings, out_root, pool)}
+        config = CurateConfig(**one, pool=pool, out=run_out_dir(out_root, pool, started))
+        state = (curate_targets if config.several_targets else curate)(config, return_state=True)
+        out = config.out
         outcome[pool] = out if state.is_completed() else f"failed: {why(state)}"
         logger.info("%s → %s", pool, outcome[pool])
     failed = [f"{pool} ({result})" for pool, result in outcome.items() if result.startswith("failed:")]

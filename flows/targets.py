@@ -33,6 +33,7 @@ from flows.curate import Stages, finetuned, run_name, scored_target
 from tasks.ingest import ingest
 from tasks.publish import publish, publish_rejection
 from tasks.select import select_for_targets
+from tasks.trends import night_of, track_trends
 
 
 def curated_target(config: CurateConfig, target: ScoredTarget, chosen: Chosen, stage: Stages, pool) -> Report:
@@ -53,10 +54,13 @@ def targets_report(
         share_of(name, weights[name], report, (choices[name].quota, choices[name].lost))
         for name, report in reports.items()
     ]
+    rows_read = max(report.counts.rows_read for report in reports.values())  # the same pool for every target
     return TargetsReport(
         config=config,
         targets=shares,
         selected=sum(share.selected for share in shares),
+        rows_read=rows_read,
+        passes_per_row=sum(share.scoring_forward_passes for share in shares) / max(rows_read, 1),
         flow_run=str(flow_run.id or ""),
         finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
     )
@@ -98,6 +102,10 @@ def curate_targets(config: CurateConfig) -> list[Report]:
             summary = targets_report(config, reports, choices, {name: s.weight for name, s in scored.items()})
             frames = {name: choice.chosen.frame for name, choice in choices.items()}
             write_joint_outputs(outputs, summary, frames, {name: s.scored.path for name, s in scored.items()})
+            if config.trends:
+                with shared("trends"):
+                    nights = {n: (r, night_of(r, pools[n], scored[n].scored)) for n, r in reports.items()}
+                    track_trends(config, nights)
         except BaseException:
             outputs.abandon()
             raise

@@ -17,5 +17,6 @@ prefect concurrency-limit create gpu "${CURATE_GPU_SLOTS:-1}"
 prefect --no-prompt deploy --all --prefect-file infra/prefect.yaml
 
 # A crashed curate-pools run (a worker or its machine died) is scheduled again, and resumes from
-# the caches (flows/service/automations.py: resume_crashed_automation).
+# the caches (flows/service/automations.py: resume_crashed_automation); a run whose pool drifted
+# (curation.drift.detected) pauses its deployment until someone resumes it (pause_on_drift_automation).
 python -m flows.service.automations

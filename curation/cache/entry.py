@@ -213,6 +213,9 @@ def _look_up(entry: Entry[T], url: str) -> tuple[T, dict[str, Any]] | None:
     except IsADirectoryError:
         raise Damaged(f"{manifest_url}: a directory, not a manifest") from None
     manifest = parse_manifest(data, manifest_url)
+    unknown = sorted(set(manifest) - MANIFEST_KEYS)
+    if unknown:  # e.g. a flipped bit in a key's name, which could otherwise pass for an older manifest
+        raise Damaged(f"{manifest_url}: unknown manifest key {unknown[0]!r}")
     if "facts_sha256" not in manifest:  # written before manifests carried it: rebuilt (a miss, not damage)
         return None
     if manifest.get("key") != entry.key:
@@ -220,6 +223,9 @@ def _look_up(entry: Entry[T], url: str) -> tuple[T, dict[str, Any]] | None:
     if manifest.get("facts_sha256") != _facts_digest(manifest.get("facts")):
         raise Damaged(f"{manifest_url}: the facts do not match their SHA-256")
     return entry.open(Stored(url, manifest), built=False), manifest
+
+
+MANIFEST_KEYS = frozenset({"key", "what", "files", "facts", "facts_sha256"})
 
 
 def _facts_digest(facts: Any) -> str:

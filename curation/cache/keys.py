@@ -12,6 +12,8 @@
   row-score key hashes it again with the loss settings and the score's start point (θ0 or θ1:
   both live in θT's entry, and `loss_base` is the start's loss), so that a setting which changes
   the losses but not θT cannot share a row cache.
+- θ0's loss of a row (`base_loss_key`) depends on θ0 and the loss settings only: one entry for every
+  target and every later run that reads rows the same way.
 
 - The calibration (curation.cache.calibrations) depends on the validation rows, θ0, its grid and
   settings, and the reference sample, which is pinned per target and per reading settings by
@@ -55,19 +57,25 @@ def row_score_key(warm_key: str, model: Any, start: str = "theta0") -> str:
     return json_hash({"kind": "row-scores", "warmup": warm_key, "model": model, "start": start, "code": CODE_VERSION})
 
 
+def base_loss_key(model: Any) -> str:
+    """The key of θ0's per-row losses: `model_identity` alone (no target, no θT)."""
+    return json_hash({"kind": "theta0-rows", "model": model, "code": CODE_VERSION})
+
+
 @dataclass(frozen=True)
 class CacheKeys:
     warmup: str  # θT's entry
     row_scores: str  # the per-row endpoint losses under θT
+    base_losses: str  # θ0's per-row losses, shared by every target
 
 
 def cache_keys(adapter, warm_rows, config, start: str = "theta0") -> CacheKeys:
-    """Both keys of a run: θT's (from the rows it warms up on, θ0 and the warmup config) and its row
-    scores' (θT's key and the start point)."""
+    """The keys of a run: θT's (from the rows it warms up on, θ0 and the warmup config), its row
+    scores' (θT's key and the start point) and θ0's row losses' (θ0 alone)."""
     identity = model_identity(adapter)
     trains = {name: value for name, value in identity.items() if name not in SCORE_ONLY}
     key = warmup_key(dataset_hash(warm_rows[HASH_COLUMN]), trains, config)
-    return CacheKeys(key, row_score_key(key, identity, start))
+    return CacheKeys(key, row_score_key(key, identity, start), base_loss_key(identity))
 
 
 def reference_key(validation_hash: str, rows: int, model: Any) -> str:

@@ -69,7 +69,7 @@ class ServiceConfig(CurationSettings):
         """Runs start in other processes and folders: local paths are fixed to absolute ones now."""
         updates = {
             name: absolute(getattr(self, name))
-            for name in ("validation", "test", "cache", "out_root", "watch_prefix", "watch_state")
+            for name in ("validation", "test", "cache", "trends", "out_root", "watch_prefix", "watch_state")
         }
         updates["pools"] = [absolute(pool) for pool in self.pools]
         if self.model not in CLASSIFIER_MODELS:

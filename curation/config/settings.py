@@ -153,6 +153,14 @@ class CurationSettings(Options):
         "samples, method choices, warmups' θT, row scores, gradcos's trajectories and gradients), local or "
         "s3:// (default: $CURATE_CACHE or the user cache dir)",
     )
+    trends: str | None = Field(
+        None,
+        description="Keep a history of runs (a row per target) under this folder, local or s3://, measure each "
+        "run's drift against the previous one there and publish the curation-trends artifact (the service "
+        "sets it per deployment and pool)",
+    )
+    drift_ks: Fraction = Field(0.2, gt=0.0, le=1.0, description="Drift: the scores' KS statistic that flags a run")
+    drift_new_rows: Fraction = Field(0.5, gt=0.0, le=1.0, description="Drift: the share of new rows that flags a run")
     max_reject_share: Fraction = Field(
         0.5, ge=0.0, le=1.0, description="Stop if more than this share of pool rows is invalid"
     )

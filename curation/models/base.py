@@ -136,8 +136,11 @@ class ModelAdapter(ABC):
         """Per-row losses under the start point (θ0 or θ1) and θT: both passes per batch, no gradients."""
 
     @abstractmethod
-    def losses(self, rows: pd.DataFrame, state: str, batch_size: int | None = None) -> np.ndarray:
-        """Per-row losses under one state: `theta0`, `theta1` or `warm` (θT, or the model as trained so far)."""
+    def losses(
+        self, rows: pd.DataFrame, state: str, batch_size: int | None = None, progress: Progress | None = None
+    ) -> np.ndarray:
+        """Per-row losses under one state: `theta0`, `theta1` or `warm` (θT, or the model as trained so far),
+        batched as `endpoint_losses` batches them (so each row's loss is the same, bit for bit)."""
 
     def warm_gradient(self, rows: pd.DataFrame) -> np.ndarray:
         """The gradient of the mean loss over rows w.r.t. what the warmup trains, at θT as trained so far

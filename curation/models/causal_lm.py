@@ -216,7 +216,7 @@ class CausalLMAdapter(LoRAGradients, ModelAdapter):
             return self._endpoint_losses(rows, batch_size, progress, start)
 
     @torch.inference_mode()
-    def losses(self, rows, state: str, batch_size=None) -> np.ndarray:
+    def losses(self, rows, state: str, batch_size=None, progress=None) -> np.ndarray:
         out = np.zeros(len(rows))
         with self._lock:
             if self.warm_scope != "full":
@@ -224,6 +224,8 @@ class CausalLMAdapter(LoRAGradients, ModelAdapter):
             for index, ids, labels, mask in self._batches(self.encode(rows, scoring=True), batch_size or 32):
                 with self._at(state):
                     out[index] = self._row_losses(ids, mask, labels).double().cpu().numpy()
+                if progress:
+                    progress(len(index))
         return out
 
     def _endpoint_losses(self, rows, batch_size, progress, start):

@@ -79,10 +79,16 @@ class ClassifierAdapter(ModelAdapter, PerRowGradients):
         self._train(self.warm, rows, config.lr, steps)
 
     @torch.inference_mode()
-    def losses(self, rows, state: str, batch_size=None) -> np.ndarray:
+    @torch.inference_mode()
+    def losses(self, rows, state: str, batch_size=None, progress=None) -> np.ndarray:
         x, y = _tensors(rows)
         model = {"theta0": self.base, "theta1": self.start, "warm": self.warm}[state]
-        return F.cross_entropy(model(x), y, reduction="none").double().numpy()
+        step, out = batch_size or 65536, []  # the batches endpoint_losses takes: the same losses, bit for bit
+        for offset in range(0, len(x), step):
+            out.append(F.cross_entropy(model(x[offset : offset + step]), y[offset : offset + step], reduction="none"))
+            if progress:
+                progress(len(out[-1]))
+        return torch.cat(out).double().numpy() if out else np.zeros(0)
 
     def warm_gradient(self, rows) -> np.ndarray:
         x, y = _tensors(rows)

@@ -33,6 +33,8 @@ class TargetShare(Section):
     lost_to_other_targets: int  # rows within its quota of its ranking that another target took first
     method: str
     lift: float | None  # over its own random control, on its own held-out rows (None: --skip-finetune)
+    scoring_forward_passes: int  # model passes over pool rows this target's scoring ran (θ0's shared ones once)
+    score_seconds: float
     report: str  # its own report.json, relative to the run's folder
 
 
@@ -40,6 +42,8 @@ class TargetsReport(Section):
     config: CurateConfig
     targets: list[TargetShare]
     selected: int  # rows in the joint selection (each once)
+    rows_read: int  # the pool's rows
+    passes_per_row: float  # every target's scoring passes over the pool's rows, per row read
     flow_run: str
     finished_at: str
 
@@ -58,6 +62,8 @@ def share_of(name: str, weight: float, report: Report, counts: tuple[int, int]) 
         lost_to_other_targets=lost,
         method=report.effective.method,
         lift=report.evaluation.lift if report.evaluation else None,
+        scoring_forward_passes=report.cost.scoring_forward_passes,
+        score_seconds=report.cost.score_seconds,
         report=f"{TARGETS_FOLDER}/{name}/report.json",
     )
 

@@ -1,7 +1,9 @@
 """lossdrop: the normalized endpoint loss drop of every pool row, (ℓ(θs,z) − ℓ(θT,z)) / ℓ(θs,z).
 
 θs is the start point (`--start`): θ0, or θ1, the warmup's first checkpoint (the seed paper's
-main variant). scores.parquet's `loss_base` is ℓ(θs). Two forward passes per row, no gradients.
+main variant). scores.parquet's `loss_base` is ℓ(θs). Two forward passes per row, no gradients;
+from θ0, ℓ(θ0) depends on no target and comes from the shared θ0 row cache
+(`curation.cache.row_scores.BASE_LOSSES`), so each further target, and each later run, adds one pass.
 Shards (the Parquet parts the validate step spilled) are the unit of work, caching and resume:
 each scored shard's losses are written to the row-score cache before the shard counts as done,
 so a crashed run loses at most the shards in flight, and rows an earlier pool held under the
@@ -21,9 +23,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curation.cache.keys import shard_key
-from curation.cache.row_scores import RowScoreCache
+from curation.cache.row_scores import BASE_LOSSES, RowScoreCache
 from curation.engines import Resources
 from curation.models import ModelAdapter, ModelSpec
+from curation.models.base import Progress
 from curation.progress import progress_artifact, progress_bar
 from curation.rows import HASH_COLUMN
 from curation.scorers.base import SCORES_SCHEMA, Scored, Scorer, ScoreRequest
@@ -41,6 +44,7 @@ class ShardJob:
     part: str
     index: int
     start: str = "theta0"  # the score's start point: θ0 or θ1
+    base_key: str | None = None  # θ0's shared row losses (from θ0 only); None: both passes here
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,7 @@ class ShardDone:
     rows_scored: int
     rows_reused: int
     damaged: int  # damaged cache files set aside and recomputed
+    start_passes: int  # rows whose start-point loss was computed (not found in the θ0 row cache)
     worker: int  # the process id that scored it
 
 
@@ -67,16 +72,17 @@ def score_shard(job: ShardJob) -> ShardDone:
     return ShardDone(*score_part(load_scorer(job), job), worker=os.getpid())
 
 
-def score_part(adapter: ModelAdapter, job: ShardJob, batch_size: int | None = None) -> tuple[int, int, int]:
+def score_part(adapter: ModelAdapter, job: ShardJob, batch_size: int | None = None) -> tuple[int, int, int, int]:
     """Put one shard's endpoint losses in the row-score cache, scoring only rows it lacks.
 
-    Returns (rows scored, rows reused, damaged cache files set aside). A shard finished before
-    (this pool's earlier run or an identical shard of another pool) costs one verified read.
+    Returns (rows scored, rows reused, damaged cache files set aside, start-point losses computed).
+    A shard finished before (this pool's earlier run or an identical shard of another pool) costs
+    one verified read.
     """
-    part, start, name = job.part, job.start, f"score shard {job.index}"
+    part, name = job.part, f"score shard {job.index}"
     cache = RowScoreCache(job.cache, job.row_key)
     hashes = pq.read_table(part, columns=[HASH_COLUMN]).column(HASH_COLUMN).to_pandas()
-    counts = {"scored": 0, "damaged": 0}
+    counts = {"scored": 0, "damaged": 0, "start": 0}
 
     def compute() -> pd.DataFrame:
         rows = pq.read_table(part).to_pandas()
@@ -84,14 +90,42 @@ def score_part(adapter: ModelAdapter, job: ShardJob, batch_size: int | None = No
         todo = rows[~rows[HASH_COLUMN].isin(known[HASH_COLUMN])]
         counts["scored"] = len(todo)
         if len(todo):
-            with progress_bar(len(todo), name) as progress:
-                base, warm = adapter.endpoint_losses(todo, batch_size, progress, start)
+            with progress_bar(2 * len(todo), name) as progress:
+                base, warm, counts["start"], damaged = endpoint_losses(adapter, job, todo, batch_size, progress)
+            counts["damaged"] += damaged
             fresh = pd.DataFrame({HASH_COLUMN: todo[HASH_COLUMN].to_numpy(), "loss_base": base, "loss_warm": warm})
             known = pd.concat([known, fresh], ignore_index=True) if len(known) else fresh
         return known.set_index(HASH_COLUMN).reindex(rows[HASH_COLUMN].to_numpy()).reset_index()
 
     _, _, damaged = cache.obtain_shard(shard_key(hashes), compute)  # the file is the shard's completion marker
-    return counts["scored"], len(hashes) - counts["scored"], damaged + counts["damaged"]
+    return counts["scored"], len(hashes) - counts["scored"], damaged + counts["damaged"], counts["start"]
+
+
+def endpoint_losses(
+    adapter: ModelAdapter, job: ShardJob, rows: pd.DataFrame, batch_size: int | None, progress: Progress | None
+) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """(ℓ(θs), ℓ(θT), start-point losses computed, damaged files set aside) of rows. From θ0, ℓ(θ0)
+    comes from the shared θ0 row cache, computed and stored for the rows it lacks."""
+    if job.base_key is None or job.start != "theta0":
+        bar = (lambda n: progress(2 * n)) if progress else None
+        return *adapter.endpoint_losses(rows, batch_size, bar, job.start), len(rows), 0
+    shared = RowScoreCache(job.cache, job.base_key, BASE_LOSSES)
+    hashes, counts = rows[HASH_COLUMN], {"computed": 0, "damaged": 0}
+
+    def compute() -> pd.DataFrame:
+        known, counts["damaged"] = shared.known_rows(hashes)
+        missing = rows[~hashes.isin(known[HASH_COLUMN])]
+        counts["computed"] = len(missing)
+        base = adapter.losses(missing, "theta0", batch_size, progress) if len(missing) else np.zeros(0)
+        fresh = pd.DataFrame({HASH_COLUMN: missing[HASH_COLUMN].to_numpy(), "loss_base": base})
+        found = pd.concat([known, fresh], ignore_index=True) if len(known) else fresh
+        return found.set_index(HASH_COLUMN).reindex(hashes.to_numpy()).reset_index()
+
+    found, status, damaged = shared.obtain_shard(shard_key(hashes), compute)
+    if progress and status == "hit":
+        progress(len(rows))
+    warm = adapter.losses(rows, "warm", batch_size, progress)
+    return found["loss_base"].to_numpy(), warm, counts["computed"], damaged + counts["damaged"]
 
 
 def write_scores(parts: list[str], cache: RowScoreCache, normalize: bool, path: str) -> tuple[np.ndarray, int]:
@@ -147,7 +181,16 @@ class LossDrop(Scorer):
     def score(self, request: ScoreRequest) -> Scored:
         cache, pool, keys = request.settings.cache, request.pool, request.keys
         jobs = [
-            ShardJob(request.spec, cache, keys.warmup, keys.row_scores, part=part, index=index, start=request.run.start)
+            ShardJob(
+                request.spec,
+                cache,
+                keys.warmup,
+                keys.row_scores,
+                part=part,
+                index=index,
+                start=request.run.start,
+                base_key=keys.base_losses,
+            )
             for index, part in enumerate(pool.valid_parts)
         ]
         progress = progress_artifact("scoring-progress", "shards of the pool scored")
@@ -164,7 +207,7 @@ class LossDrop(Scorer):
             sum(d.rows_reused for d in done),
             len({d.worker for d in done}) or 1,
             stored,
-            forward_passes=2 * rows_scored,  # θs and θT per newly scored row
+            forward_passes=rows_scored + sum(d.start_passes for d in done),  # θT, and θs where not cached
             damaged=sum(d.damaged for d in done),
         )
 

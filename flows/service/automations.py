@@ -1,9 +1,11 @@
-"""The service's automations on the server, for worker stacks where no `curate serve` resumes runs:
-`python -m flows.service.automations` (what infra/setup.sh runs) installs them."""
+"""The service's automations on the server: a crashed run resumed (for worker stacks, where no `curate
+serve` resumes runs) and a drifted pool's deployment paused. `python -m flows.service.automations`
+(what infra/setup.sh runs) installs both; `curate serve` the drift one."""
 
 from __future__ import annotations
 
 RESUME_AUTOMATION = "curate-pools: resume a crashed run"
+DRIFT_AUTOMATION = "curation drift: pause the deployment until someone looks"
 
 
 def resume_crashed_automation():
@@ -26,15 +28,31 @@ def resume_crashed_automation():
                       actions=[action])  # fmt: skip
 
 
-def install_automations() -> None:
-    """Create the service's automations on the server, replacing those of the same name (idempotent)."""
+def pause_on_drift_automation():
+    """A run whose pool drifted past the thresholds (`curation.drift.detected`, tasks/trends.py) pauses the
+    deployment that ran it: no later night selects and finetunes from the drifted pool until someone
+    has read the `curation-trends` artifact and resumed the deployment (`prefect deployment resume`)."""
+    from prefect.automations import Automation
+    from prefect.events.actions import PauseDeployment
+    from prefect.events.schemas.automations import EventTrigger, Posture
+
+    trigger = EventTrigger(expect={"curation.drift.detected"}, posture=Posture.Reactive, threshold=1)
+    return Automation(name=DRIFT_AUTOMATION, description=pause_on_drift_automation.__doc__, trigger=trigger,
+                      actions=[PauseDeployment(source="inferred")])  # fmt: skip
+
+
+def install_automations(resume: bool = True) -> None:
+    """Create the service's automations on the server, replacing those of the same name (idempotent);
+    `curate serve`, which resumes its interrupted runs itself, installs the drift one only."""
     from prefect.automations import Automation
 
-    try:
-        Automation.read(name=RESUME_AUTOMATION).delete()
-    except ValueError:  # none of that name yet
-        pass
-    resume_crashed_automation().create()
+    wanted = [resume_crashed_automation()] if resume else []
+    for automation in (*wanted, pause_on_drift_automation()):
+        try:
+            Automation.read(name=automation.name).delete()
+        except ValueError:  # none of that name yet
+            pass
+        automation.create()
 
 
 if __name__ == "__main__":  # `python -m flows.service.automations`: what infra/setup.sh runs

@@ -8,6 +8,7 @@ import sys
 import threading
 
 from curation.config import ServiceConfig
+from flows.service.automations import install_automations
 from flows.service.deployments import service_deployments
 from flows.service.resume import resume_interrupted
 from flows.service.watch_state import watch_state_for
@@ -21,6 +22,7 @@ def serve(config: ServiceConfig) -> None:
     deployments = service_deployments(config)
     for name in resume_interrupted([deployment.name for deployment in deployments]):
         print(f"resuming run {name}: a previous curate serve left it interrupted", flush=True)
+    install_automations(resume=False)  # this process resumes interrupted runs itself; drift pauses a deployment
     if config.watch_prefix:
         start_watcher(config)
     # pause_on_shutdown=False: a stopped service leaves the nightly schedule on, so a night missed

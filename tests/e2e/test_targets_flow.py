@@ -104,3 +104,23 @@ def test_a_pool_refused_for_one_target_stops_the_run_naming_it_and_keeps_its_qua
     assert "target copy" not in json.loads((refused / "rejected.json").read_text())["reason"]  # its own folder
     assert pd.read_parquet(refused / "quarantine.parquet")["reason"].eq("leakage").sum() == 400
     assert not (tmp_path / "out" / "report.json").exists()
+
+
+def test_lossdrop_targets_share_theta0s_pass_over_the_pool_and_each_gets_a_trend_row(files, tmp_path):
+    """Two lossdrop targets from θ0: one θ0 pass and one θT pass each over every row, 3 passes a row, not 4;
+    with --trends, a history row per target."""
+    from flows.targets import curate_targets
+
+    config = CurateConfig.parse(
+        pool=files["pool"], targets=[f"near={files['validation']}:3", f"far={files['far']}"], model="linear",
+        budget=40, out=str(tmp_path / "out"), cache=str(tmp_path / "cache"), method="lossdrop", skip_finetune=True,
+        trends=str(tmp_path / "trends"),
+    )  # fmt: skip
+    curate_targets(config)
+    history = pd.read_parquet(tmp_path / "trends" / "history.parquet")
+    assert history["target"].tolist() == ["near", "far"] and history["method"].tolist() == ["lossdrop"] * 2
+    top = json.loads((tmp_path / "out" / "report.json").read_text())
+    near, far = top["targets"]
+    assert top["rows_read"] == 400
+    assert (near["scoring_forward_passes"], far["scoring_forward_passes"]) == (800, 400)
+    assert top["passes_per_row"] == 3.0

@@ -119,8 +119,11 @@ def test_setup_script_creates_pools_limit_and_deployments_on_a_real_server(tmp_p
     import os
     import subprocess
     import sys
+    import uuid
+    from datetime import datetime, timezone
 
     import httpx
+    from polling import wait_for
     from prefectserver import prefect_server, server_env
 
     settings = {
@@ -157,12 +160,27 @@ def test_setup_script_creates_pools_limit_and_deployments_on_a_real_server(tmp_p
             nightly = api.get("/deployments/name/curate-pools/nightly").json()
             landed = api.get("/deployments/name/curate-pools/pool-landed").json()
             automations = api.post("/automations/filter", json={}).json()
+            assert not nightly["paused"]
+            drift = {  # what tasks/trends.py emits from a run of the nightly deployment
+                "id": str(uuid.uuid4()), "occurred": datetime.now(timezone.utc).isoformat(),
+                "event": "curation.drift.detected", "payload": {"target": "code", "ks": 0.9},
+                "resource": {"prefect.resource.id": "curation.target.code", "prefect.resource.name": "code"},
+                "related": [{"prefect.resource.id": f"prefect.deployment.{nightly['id']}",
+                             "prefect.resource.role": "deployment"}],
+            }  # fmt: skip
+            assert api.post("/events", json=[drift]).status_code == 204
+            deployment = f"/deployments/{nightly['id']}"
+            wait_for(lambda: api.get(deployment).json()["paused"], 60, "the drift automation to pause nightly")
+            assert not api.get(f"/deployments/{landed['id']}").json()["paused"]  # only the deployment that drifted
     assert {"cpu", "gpu"} <= pools and limits == {"gpu": 1}
     assert [(s["schedule"]["cron"], s["schedule"]["timezone"]) for s in nightly["schedules"]] == [("0 2 * * *", "UTC")]
     assert nightly["parameters"]["pools"] == ["s3://curation/pools/reference.parquet"]
     assert nightly["work_pool_name"] == "cpu"
     assert landed["parameters"]["settings"]["validation"] == settings["CURATE_VALIDATION"]
     assert landed["parameters"]["settings"]["budget"] == 1000
+    drifted = [a for a in automations if a["name"] == "curation drift: pause the deployment until someone looks"]
+    assert len(drifted) == 1 and drifted[0]["trigger"]["expect"] == ["curation.drift.detected"]
+    assert [(a["type"], a["source"]) for a in drifted[0]["actions"]] == [("pause-deployment", "inferred")]
     resume = [a for a in automations if a["name"] == "curate-pools: resume a crashed run"]
     assert len(resume) == 1, "setup.sh, run twice, installs it once"
     assert resume[0]["trigger"]["expect"] == ["prefect.flow-run.Crashed"]

@@ -426,3 +426,71 @@ def test_the_ui_renders_the_report_of_the_triggered_run(server, service, tmp_pat
     assert pool_code == service["pool_url"]  # `pool` in backticks became a <code> element
     assert "+" in lift_row or "-" in lift_row  # the signed lift figure sits in the rendered table
     assert shot.stat().st_size > 10_000
+
+
+@pytest.mark.browser
+def test_two_nights_make_a_trends_artifact_and_a_drifted_pool_pauses_its_deployment(api, server, service, tmp_path):
+    """Two runs of the nightly deployment on two versions of its pool: the `curation-trends` artifact has
+    both nights; the second version (half its rows from another domain) drifts: the run is tagged, the
+    `curation.drift.detected` event emitted, the automation `curate serve` installs pauses the deployment,
+    and headless Chromium shows the trends plot rendered in the UI."""
+    import pandas as pd
+
+    fs, base = service["fs"], service["base"]
+    nightly = api.get("/deployments/name/curate-pools/nightly").json()
+
+    def night() -> tuple[dict, dict]:
+        run = api.post(f"/deployments/{nightly['id']}/create_flow_run", json={}).json()
+        done = wait_for(
+            lambda: [r for r in flow_runs(api, id={"any_": [run["id"]]}) if r["state_type"] in TERMINAL],
+            300, "a nightly run to finish", service["process"], service["home"] / "serve.log",
+        )[0]  # fmt: skip
+        assert done["state_type"] == "COMPLETED", (done["state"], (service["home"] / "serve.log").read_text()[-4000:])
+        (child,) = flow_runs(api, parent_flow_run_id={"any_": [run["id"]]})
+        return done, child
+
+    _, first = night()
+    pool = pd.read_parquet(fs.open(f"{base}/nightly-pool.parquet"))
+    other = make_feature_rows(np.random.default_rng(21), np.random.default_rng(22).normal(size=(6, 3)), 200, shift=3.0)
+    shifted = pd.concat([pool.iloc[:200], other], ignore_index=True)
+    with fs.open(f"{base}/nightly-pool.parquet", "wb") as handle:  # the pool's next version lands at the same key
+        shifted.to_parquet(handle)
+    _, second = night()
+
+    assert "drift" in second["tags"] and "drift" not in first["tags"]
+    trends = api.get("/artifacts/curation-trends/latest").json()
+    assert trends["flow_run_id"] == second["id"]
+    table = [line for line in trends["data"].splitlines() if line.startswith("| 20")]  # a row per night
+    assert len(table) == 2 and "rows are new" in table[1] and "data:image/png;base64," in trends["data"]
+    body = {"filter": {"event": {"name": ["curation.drift.detected"]}}}
+    event = wait_for(lambda: api.post("/events/filter", json=body).json()["events"], 60, "the drift event")[0]
+    assert event["payload"]["rows_new"] == 200 and event["payload"]["ks"] > 0.2
+    assert event["related"][0]["prefect.resource.id"] == f"prefect.deployment.{nightly['id']}"
+    try:
+        wait_for(lambda: api.get(f"/deployments/{nightly['id']}").json()["paused"], 60, "the automation to pause")
+        plot = trends_plot_in_the_ui(server, trends["id"], tmp_path / "curation-trends.png")
+    finally:
+        api.post(f"/deployments/{nightly['id']}/resume")  # as a person does once they have looked
+    assert plot[0] > 0 and plot[1] > 0
+
+
+def trends_plot_in_the_ui(server: str, artifact_id: str, shot) -> tuple[int, int]:
+    """Headless Chromium on the artifact's page: the plot's natural size (0 if it did not render)."""
+    from playwright.sync_api import sync_playwright
+
+    assert os.path.exists(CHROMIUM), "install Debian's chromium (.ci/run does)"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1600})
+            page.goto(f"{server}/artifacts/artifact/{artifact_id}")
+            page.get_by_role("heading", name="Lift against the held-out figure").wait_for(timeout=60_000)
+            image = page.locator("img[src^='data:image/png']").first
+            image.wait_for(timeout=60_000)
+            size = image.evaluate("img => img.complete ? [img.naturalWidth, img.naturalHeight] : [0, 0]")
+            page.screenshot(path=str(shot), full_page=True)
+        finally:
+            browser.close()
+    SCREENSHOT_DIR.mkdir(exist_ok=True)
+    shutil.copy(shot, SCREENSHOT_DIR / "curation-trends.png")  # for a person to look at
+    return tuple(size)

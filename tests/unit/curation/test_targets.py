@@ -98,12 +98,25 @@ def test_a_targets_file_in_yaml_or_json_gives_each_targets_sets_and_weight(tmp_p
         "targets:\n  - name: code\n    validation: s3://b/code.parquet\n    weight: 3\n    test: code-test.parquet\n"
         "  - {name: math, validation: math.jsonl}\n"
     )
-    assert read_targets_file(str(tmp_path / "t.yaml")) == [
-        TargetOption("code", "s3://b/code.parquet", 3.0, "code-test.parquet"),
-        TargetOption("math", "math.jsonl", 1.0, None),
+    assert read_targets_file(str(tmp_path / "t.yaml")) == [  # relative paths: from the file's folder
+        TargetOption("code", "s3://b/code.parquet", 3.0, str(tmp_path / "code-test.parquet")),
+        TargetOption("math", str(tmp_path / "math.jsonl"), 1.0, None),
     ]
     (tmp_path / "t.json").write_text('[{"name": "de", "validation": "de.parquet", "weight": 0.5}]')
-    assert read_targets_file(str(tmp_path / "t.json")) == [TargetOption("de", "de.parquet", 0.5)]
+    assert read_targets_file(str(tmp_path / "t.json")) == [TargetOption("de", str(tmp_path / "de.parquet"), 0.5)]
+
+
+def test_a_targets_file_on_s3_places_relative_paths_beside_it(s3_env):
+    from curation.storage import write_bytes_atomic
+    from curation.targets import read_targets_file
+
+    text = "[{name: a, validation: a.parquet, test: t.parquet}, {name: b, validation: 's3://x/b'}]"
+    write_bytes_atomic(f"s3://{s3_env['bucket']}/conf/t.yaml", text.encode())  # through the S3 server
+    bucket = s3_env["bucket"]
+    assert read_targets_file(f"s3://{bucket}/conf/t.yaml") == [
+        TargetOption("a", f"s3://{bucket}/conf/a.parquet", 1.0, f"s3://{bucket}/conf/t.parquet"),
+        TargetOption("b", "s3://x/b", 1.0, None),
+    ]
 
 
 @pytest.mark.parametrize(

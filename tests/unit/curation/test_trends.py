@@ -16,6 +16,7 @@ from curation.trends import (
     measure_drift,
     quantiles,
     recent,
+    record_run,
 )
 
 RNG = np.random.default_rng(0)
@@ -83,3 +84,17 @@ def test_the_history_grows_by_a_row_per_target_per_run(folder):
     history = append_history(folder, [{"run": "n2", "target": "code", "lift": -0.05}])
     assert len(history) == 3 and recent(history, "code", 5)["run"].tolist() == ["n1", "n2"]
     assert recent(history, "code", 1)["lift"].tolist() == [-0.05]
+
+
+def test_a_run_resumed_after_recording_replaces_its_row_and_compares_with_the_night_before(folder):
+    def row_of(target, drift):
+        return {"run": run, "target": target, "ks": None if drift is None else drift.ks}
+
+    run = "n1"
+    record_run(folder, {"code": Night(HASHES, np.zeros(1000), "lossdrop", 0.1, run)}, row_of, DriftThresholds())
+    run = "n2"
+    shifted = Night(HASHES, np.ones(1000), "lossdrop", 0.1, run)
+    history, drifts = record_run(folder, {"code": shifted}, row_of, DriftThresholds())
+    history, again = record_run(folder, {"code": shifted}, row_of, DriftThresholds())  # n2 resumed after a crash
+    assert history["run"].tolist() == ["n1", "n2"]  # one row per run and target
+    assert drifts["code"].ks == again["code"].ks == 1.0  # against n1 both times, never against itself

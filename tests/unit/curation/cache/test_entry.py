@@ -119,6 +119,17 @@ def test_an_entry_written_before_manifests_carried_a_digest_of_their_facts_is_re
     assert not (tmp_path / "damaged").exists() and obtain(entry, str(tmp_path)).status == "hit"
 
 
+def test_a_manifest_key_changed_by_a_flipped_bit_is_damage_not_an_older_manifest(tmp_path):
+    """`facts_sha256` with one bit flipped (`fabts_sha256`, found by the fault properties) reads as a
+    manifest from before the digest: it is set aside as damaged and rebuilt."""
+    entry = Squares(5)
+    obtain(entry, str(tmp_path))
+    manifest = tmp_path / "squares" / "n5" / "manifest.json"
+    manifest.write_bytes(manifest.read_bytes().replace(b'"facts_sha256"', b'"fabts_sha256"'))
+    rebuilt = obtain(entry, str(tmp_path))
+    assert (rebuilt.status, rebuilt.damaged, len(entry.calls)) == ("miss", 1, 2)
+
+
 def test_two_runs_that_need_one_entry_build_it_once(tmp_path):
     entry, results = Squares(7), []
     threads = [threading.Thread(target=lambda: results.append(obtain(entry, str(tmp_path)))) for _ in range(3)]

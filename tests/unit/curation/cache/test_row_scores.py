@@ -97,3 +97,19 @@ def test_known_rows_are_found_in_any_earlier_shard_by_content_hash(tmp_path):
     assert found.set_index(HASH_COLUMN).loc["b1", "loss_base"] == 101.0
     other = RowScoreCache(str(tmp_path), "another-key")  # another θT: nothing known
     assert len(other.known_rows(pd.Series(["a1"]))[0]) == 0
+
+
+def test_theta0s_table_keeps_its_own_column_apart_from_the_targets_losses(tmp_path):
+    from curation.cache.row_scores import BASE_LOSSES
+
+    shared = RowScoreCache(str(tmp_path), "theta0", BASE_LOSSES)
+    frame = pd.DataFrame({HASH_COLUMN: ["a", "b"], "loss_base": [1.5, 2.5]})
+    key = shard_key(["a", "b"])
+    shared.store_shard(key, frame)
+    assert (tmp_path / "theta0-rows" / "theta0" / f"shard-{key}.parquet").exists()
+    read, damaged = shared.read_shard(key)
+    assert damaged == 0 and list(read.columns) == [HASH_COLUMN, "loss_base"]
+    assert read["loss_base"].tolist() == [1.5, 2.5]
+    known, _ = shared.known_rows(pd.Series(["b", "z"]))
+    assert known.to_dict("records") == [{HASH_COLUMN: "b", "loss_base": 2.5}]
+    assert RowScoreCache(str(tmp_path), "theta0").read_shard(key) == (None, 0)  # a target's table is another

@@ -44,7 +44,8 @@ def test_report_json_comes_last_and_vouches_for_the_joint_files(tmp_path):
         pool="p.parquet", targets=["code=c.parquet:3", "math=m.parquet"], model="linear", budget=3, out=str(tmp_path)
     )
     shares = [share_of("code", 3.0, a_report(), (2, 0)), share_of("math", 1.0, a_report(evaluation=None), (1, 1))]
-    report = TargetsReport(config=config, targets=shares, selected=3, flow_run="", finished_at="2026-12-06T00:00:00")
+    counts = {"selected": 3, "rows_read": 10, "passes_per_row": 3.0}
+    report = TargetsReport(config=config, targets=shares, **counts, flow_run="", finished_at="2026-12-06T00:00:00")
     outputs = StagedOutputs(str(tmp_path))
     write_joint_outputs(outputs, report, FRAMES, scores_files(tmp_path))
     written = json.loads((tmp_path / "report.json").read_text())

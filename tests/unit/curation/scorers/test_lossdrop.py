@@ -74,3 +74,42 @@ def test_causal_lm_loss_covers_response_tokens_only(tiny_lm):
     base, warm = adapter.endpoint_losses(rows, batch_size=2)
     assert base == pytest.approx(losses, rel=1e-4)
     assert not np.allclose(base, warm)  # the adapter changed θT, the disabled adapter is θ0
+
+
+def test_targets_scoring_from_theta0_share_its_row_losses_each_adding_one_pass(tiny_lm, tmp_path):
+    """Two targets (two θTs) score one shard: θ0's losses are computed once, in the shared θ0 row cache,
+    and both targets' losses are, bit for bit, those of the two passes taken together."""
+    from curation.cache.keys import shard_key
+    from curation.cache.row_scores import RowScoreCache
+    from curation.rows import HASH_COLUMN
+    from curation.scorers.lossdrop import ShardJob, score_part
+
+    rows = pd.DataFrame(
+        {
+            "id": ["a", "b", "c", "d", "e"],
+            "prompt": ["Note: ", "", "Q: ", "", "Say: "],
+            "response": ["The server answers.", "A prime.", "Seven.", "Blue sky today.", "Hello there."],
+            HASH_COLUMN: ["h1", "h2", "h3", "h4", "h5"],
+        }
+    )
+    part = tmp_path / "part-0.parquet"
+    rows.to_parquet(part)
+    targets = {}
+    for name, text in (("code", "def f(): return 1"), ("math", "Two plus two is four.")):
+        adapter = CausalLMAdapter(tiny_lm)
+        warm_rows = pd.DataFrame({"prompt": ["x "] * 4, "response": [text] * 4})
+        adapter.warmup(warm_rows, WarmupConfig(steps=3, batch_size=2))
+        targets[name] = adapter
+
+    def job(name: str, start: str = "theta0") -> ShardJob:
+        return ShardJob(None, str(tmp_path / "cache"), name, f"rows-{name}-{start}", str(part), 0, start, "theta0")
+
+    assert score_part(targets["code"], job("code"), batch_size=2) == (5, 0, 0, 5)
+    assert score_part(targets["math"], job("math"), batch_size=2) == (5, 0, 0, 0)  # θ0's pass is shared
+    assert score_part(targets["math"], job("math", "theta1"), batch_size=2) == (5, 0, 0, 5)  # θ1 is the target's
+    for name, adapter in targets.items():
+        row_cache = RowScoreCache(str(tmp_path / "cache"), f"rows-{name}-theta0")
+        cached, _ = row_cache.read_shard(shard_key(rows[HASH_COLUMN]))
+        base, warm = adapter.endpoint_losses(rows, batch_size=2)
+        assert np.array_equal(cached["loss_base"].to_numpy(), base)
+        assert np.array_equal(cached["loss_warm"].to_numpy(), warm)

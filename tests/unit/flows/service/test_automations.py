@@ -4,10 +4,17 @@ replacing one of the same name (the server's calls recorded, no server)."""
 from __future__ import annotations
 
 from prefect.automations import Automation
-from prefect.events.actions import ChangeFlowRunState
+from prefect.events.actions import ChangeFlowRunState, PauseDeployment
 from prefect.events.schemas.automations import EventTrigger, Posture
 
-from flows.service.automations import RESUME_AUTOMATION, install_automations, resume_crashed_automation
+from flows.service.automations import (
+    DRIFT_AUTOMATION,
+    RESUME_AUTOMATION,
+    install_automations,
+    pause_on_drift_automation,
+    resume_crashed_automation,
+)
+from tasks.trends import DRIFT_EVENT
 
 
 def test_a_crashed_curate_pools_run_is_scheduled_again():
@@ -21,6 +28,16 @@ def test_a_crashed_curate_pools_run_is_scheduled_again():
     (action,) = automation.actions
     assert isinstance(action, ChangeFlowRunState) and action.state.value == "SCHEDULED"
     assert action.message == "crashed: resumed by an automation" and not action.force
+
+
+def test_a_drift_event_pauses_the_deployment_it_names():
+    automation = pause_on_drift_automation()
+    assert automation.name == DRIFT_AUTOMATION and automation.enabled
+    trigger = automation.trigger
+    assert isinstance(trigger, EventTrigger) and trigger.expect == {DRIFT_EVENT}
+    assert trigger.posture == Posture.Reactive and trigger.threshold == 1
+    (action,) = automation.actions
+    assert isinstance(action, PauseDeployment) and action.source == "inferred"  # the event's related deployment
 
 
 def recorded_server(monkeypatch, existing: bool) -> list[str]:
@@ -45,10 +62,18 @@ def recorded_server(monkeypatch, existing: bool) -> list[str]:
 def test_installing_replaces_the_automation_of_the_same_name(monkeypatch):
     calls = recorded_server(monkeypatch, existing=True)
     install_automations()
-    assert calls == [f"read {RESUME_AUTOMATION}", "delete", f"create {RESUME_AUTOMATION}"]
+    assert calls == [
+        f"read {RESUME_AUTOMATION}", "delete", f"create {RESUME_AUTOMATION}",
+        f"read {DRIFT_AUTOMATION}", "delete", f"create {DRIFT_AUTOMATION}",
+    ]  # fmt: skip
 
 
 def test_installing_on_a_server_without_it_creates_it(monkeypatch):
     calls = recorded_server(monkeypatch, existing=False)
     install_automations()
-    assert calls == [f"read {RESUME_AUTOMATION}", f"create {RESUME_AUTOMATION}"]
+    assert calls == [
+        f"read {RESUME_AUTOMATION}",
+        f"create {RESUME_AUTOMATION}",
+        f"read {DRIFT_AUTOMATION}",
+        f"create {DRIFT_AUTOMATION}",
+    ]

@@ -34,12 +34,14 @@ def test_a_server_url_is_required(monkeypatch):
 def test_serve_resumes_interrupted_runs_then_serves_its_deployments(tmp_path, monkeypatch, capsys):
     import prefect
 
-    served, asked = [], []
+    served, asked, installed = [], [], []
     monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:4200/api")
     monkeypatch.setattr(service, "resume_interrupted", lambda names: asked.append(names) or ["run-a", "run-b"])
+    monkeypatch.setattr(service, "install_automations", lambda resume: installed.append(resume))
     monkeypatch.setattr(prefect, "serve", lambda *deployments, **options: served.append((deployments, options)))
     service.serve(config(tmp_path, pools=[str(tmp_path / "p.parquet")], runs_at_once=3))
     assert asked == [["nightly", "pool-landed"]]
+    assert installed == [False]  # the drift automation only: this process resumes its own runs
     ((deployments, options),) = served
     assert [d.name for d in deployments] == ["nightly", "pool-landed"]
     assert options == {"limit": 3, "pause_on_shutdown": False}  # a stopped service keeps the nightly schedule on
