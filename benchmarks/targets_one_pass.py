@@ -1,10 +1,12 @@
 """K targets in one run against K separate runs on the same pool: scoring time and model passes per row.
 
-    python benchmarks/targets_one_pass.py [--ks 1,2,4] [--work /tmp/targets-bench]
+    python benchmarks/targets_one_pass.py [--ks 1,2,4] [--model demo|smollm2] [--pool-rows N] [--work DIR]
 
 The demo corpus (2,565 prompt/response rows in 8 families of Python docstrings) and the demo model
-(a 2-layer GPT-2 the demo builds). Each of four families is a target: 100 of its rows are its
-validation set; the pool is every other row, less 10 % held back for the second night. For each K:
+(a 2-layer GPT-2 the demo builds) or the real instruction model SmolLM2-135M-Instruct (from its PyPI
+package). Each of four families is a target: 100 of its rows are its validation set; the pool is
+every other row (or the first `--pool-rows` of them, shuffled), less 10 % held back for the second
+night. For each K:
 
 - `joint`: one `curate run --target ...` of the first K targets, a fresh cache;
 - `separate`: K `curate run --validation ...`, each with a fresh cache of its own (K independent jobs,
@@ -32,17 +34,19 @@ import sys
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
-CSV = os.path.join(REPO, "benchmarks", "results", "targets_one_pass.csv")
+RESULTS = os.path.join(REPO, "benchmarks", "results")
 TARGETS = ("math", "concurrency", "email", "web")
 FIELDS = ["k", "mode", "rows_read", "score_seconds", "forward_passes", "passes_per_row", "rows_scored", "commit"]
 
 
-def prepare(work: str) -> dict[str, str]:
-    """The validation sets, the two nights' pools and the demo model, written once under `work`."""
-
+def prepare(work: str, model: str, pool_rows: int | None) -> dict[str, str]:
+    """The validation sets, the two nights' pools and the model, written once under `work`."""
     from curation.demo import build_demo_model, corpus
+    from curation.model_fetch import fetch
 
     paths = {"model": os.path.join(work, "model"), "night1": os.path.join(work, "pool-night1.parquet")}
+    if model != "demo":
+        paths["model"] = fetch(model)
     paths["night2"] = os.path.join(work, "pool-night2.parquet")
     paths.update({name: os.path.join(work, f"validation-{name}.parquet") for name in TARGETS})
     if all(os.path.exists(p) for p in paths.values()):
@@ -54,11 +58,11 @@ def prepare(work: str) -> dict[str, str]:
         validation = rows[rows["family"] == name].iloc[:100]
         validation[columns].to_parquet(paths[name])
         taken += validation["id"].tolist()
-    pool = rows[~rows["id"].isin(taken)].reset_index(drop=True)
+    pool = rows[~rows["id"].isin(taken)].reset_index(drop=True).iloc[:pool_rows]
     held = len(pool) // 11  # night 2's pool is 10 % larger than night 1's
     pool.iloc[held:][columns].to_parquet(paths["night1"])
     pool[columns].to_parquet(paths["night2"])
-    if not os.path.exists(os.path.join(paths["model"], "config.json")):
+    if model == "demo" and not os.path.exists(os.path.join(paths["model"], "config.json")):
         build_demo_model(paths["model"])
     return paths
 
@@ -97,11 +101,16 @@ def measured(k: int, mode: str, reports: list[dict], commit: str) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--ks", default="1,2,4")
-    parser.add_argument("--work", default="/tmp/targets-bench")
+    parser.add_argument("--model", default="demo", help="demo, or a packaged model: smollm2")
+    parser.add_argument("--pool-rows", type=int, default=None)
+    parser.add_argument("--work", default=None)
     args = parser.parse_args()
     ks = [int(k) for k in args.ks.split(",")]
+    args.work = args.work or f"/tmp/targets-bench-{args.model}"
     os.makedirs(args.work, exist_ok=True)
-    paths = prepare(args.work)
+    paths = prepare(args.work, args.model, args.pool_rows)
+    suffix = "" if args.model == "demo" else f"_{args.model}"
+    CSV = os.path.join(RESULTS, f"targets_one_pass{suffix}.csv")
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
     commit = commit.stdout.strip()
     done = set()

@@ -61,7 +61,7 @@ def parser() -> argparse.ArgumentParser:
         help="serve the nightly and pool-landed deployments from this "
         "process (needs a Prefect server: PREFECT_API_URL)",
     )
-    add_options(serve, ServiceConfig, exclude=frozenset({"targets", "targets_file"}))
+    add_options(serve, ServiceConfig)
 
     watch = commands.add_parser(
         "watch",

@@ -42,6 +42,25 @@ def feature_files(root: Path, validation: int = 40, pool: int = 120, seed: int =
     return {name: str(root / f"{name}.parquet") for name in ("validation", "test", "pool")}
 
 
+def two_domain_task(root: Path, seed: int = 1, shift: float = 2.5) -> dict[str, str]:
+    """Two targets that need different rows. `a`: rule A on unshifted features; the pool holds 1,200
+    clean rows of it and 1,200 with a wrong label (the loss drop tells them apart, the features cannot).
+    `b`: rule B on features shifted by `shift`; 600 pool rows of it (near its validation set in feature
+    space: the embedding finds them). Each pool row's `source` names where it came from."""
+    rng = np.random.default_rng(seed)
+    rule_a, rule_b = rng.normal(size=(8, 4)), rng.normal(size=(8, 4))
+    make_feature_rows(rng, rule_a, 200).to_parquet(root / "a.parquet")
+    make_feature_rows(rng, rule_b, 200, shift=shift).to_parquet(root / "b.parquet")
+    clean = make_feature_rows(rng, rule_a, 1200).assign(source="clean-a")
+    wrong = make_feature_rows(rng, rule_a, 1200).assign(source="wrong-a")
+    wrong["label"] = (wrong["label"] + rng.integers(1, 4, len(wrong))) % 4
+    domain_b = make_feature_rows(rng, rule_b, 600, shift=shift).assign(source="clean-b")
+    pool = pd.concat([clean, wrong, domain_b], ignore_index=True)
+    pool.insert(0, "id", [f"r{i:05d}" for i in range(len(pool))])
+    pool.to_parquet(root / "pool.parquet")
+    return {name: str(root / f"{name}.parquet") for name in ("a", "b", "pool")}
+
+
 def run_config(files: dict[str, str], tmp_path: Path, **options: Any) -> CurateConfig:
     """`curate run` on the task's pool and validation set with the linear model, a budget of 10 rows
     and the cache and outputs under tmp_path (options given replace these)."""

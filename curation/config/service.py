@@ -13,6 +13,7 @@ from pydantic import Field, model_validator
 from curation.config.options import Flag
 from curation.config.settings import CurationSettings
 from curation.rows import CLASSIFIER_MODELS
+from curation.targets import TargetOption
 
 NIGHTLY_CRON = "0 2 * * *"
 
@@ -67,10 +68,10 @@ class ServiceConfig(CurationSettings):
     @model_validator(mode="after")
     def _absolute_paths(self):
         """Runs start in other processes and folders: local paths are fixed to absolute ones now."""
-        updates = {
-            name: absolute(getattr(self, name))
-            for name in ("validation", "test", "cache", "trends", "out_root", "watch_prefix", "watch_state")
-        }
+        paths = ("validation", "test", "targets_file", "cache", "trends", "out_root", "watch_prefix", "watch_state")
+        updates = {name: absolute(getattr(self, name)) for name in paths}
+        targets = [TargetOption.parse(text) for text in self.targets]
+        updates["targets"] = [f"{t.name}={absolute(t.validation)}:{t.weight!r}" for t in targets]
         updates["pools"] = [absolute(pool) for pool in self.pools]
         if self.model not in CLASSIFIER_MODELS:
             updates["model"] = absolute(self.model)

@@ -124,3 +124,55 @@ def test_lossdrop_targets_share_theta0s_pass_over_the_pool_and_each_gets_a_trend
     assert top["rows_read"] == 400
     assert (near["scoring_forward_passes"], far["scoring_forward_passes"]) == (800, 400)
     assert top["passes_per_row"] == 3.0
+
+
+def test_the_service_flow_curates_each_pool_for_every_target_and_keeps_its_trends(files, tmp_path):
+    """`curate-pools` with several targets (what `curate serve --target ...` deploys): each pool a
+    `curate-targets` run in its own folder, its trends beside it (outside a deployment: under --trends)."""
+    from curation.config import CurationSettings
+    from flows.pools import curate_pools, pool_slug
+
+    settings = CurationSettings.parse(
+        targets=[f"near={files['validation']}:3", f"far={files['far']}"], model="linear", budget=40,
+        cache=str(tmp_path / "cache"), method="embedding", skip_finetune=True, trends=str(tmp_path / "trends"),
+    )  # fmt: skip
+    outcome = curate_pools([files["pool"]], str(tmp_path / "runs"), settings)
+    out = outcome[files["pool"]]
+    top = json.loads(open(f"{out}/report.json", encoding="utf-8").read())
+    assert [t["name"] for t in top["targets"]] == ["near", "far"] and top["selected"] == 40
+    history = pd.read_parquet(tmp_path / "trends" / pool_slug(files["pool"]) / "trends" / "runs" / "history.parquet")
+    assert history["target"].tolist() == ["near", "far"]
+
+
+def test_weights_3_to_1_each_target_its_own_rows_its_own_method_and_the_same_outputs_again(tmp_path):
+    """A pool whose targets need different rows (tests/targets.py `two_domain_task`): `auto` takes the loss
+    drop for `a` (wrong labels look like clean rows) and the embedding for `b` (its domain is shifted);
+    300 and 100 rows, none twice, each mostly from its own domain with a positive lift over its own random
+    control; a second run from fresh caches writes the same selection and scores."""
+    from targets import two_domain_task
+
+    from flows.targets import curate_targets
+
+    files = two_domain_task(tmp_path)
+
+    def run(name: str) -> dict:
+        config = CurateConfig.parse(
+            pool=files["pool"], targets=[f"a={files['a']}:3", f"b={files['b']}"], model="linear", budget=400,
+            out=str(tmp_path / name), cache=str(tmp_path / f"cache-{name}"),
+        )  # fmt: skip
+        return {report.config.out.rsplit("/", 1)[-1]: report for report in curate_targets(config)}
+
+    reports = run("first")
+    assert {name: report.effective.method for name, report in reports.items()} == {"a": "lossdrop", "b": "embedding"}
+    selection = pd.read_parquet(tmp_path / "first" / "selection.parquet")
+    assert selection["id"].is_unique and selection["target"].value_counts().to_dict() == {"a": 300, "b": 100}
+    pool = pd.read_parquet(files["pool"]).set_index("id")["source"]
+    for name, own, base_rate in (("a", "clean-a", 1200 / 3000), ("b", "clean-b", 600 / 3000)):
+        share = (pool[selection[selection["target"] == name]["id"]] == own).mean()
+        assert share > base_rate + 0.3, (name, share)  # far above what a random pick of the pool holds
+        assert reports[name].evaluation.lift > 0, (name, reports[name].evaluation.lift)
+    run("again")
+    for output in ("selection.parquet", "scores.parquet"):
+        pd.testing.assert_frame_equal(
+            pd.read_parquet(tmp_path / "first" / output), pd.read_parquet(tmp_path / "again" / output)
+        )

@@ -9,7 +9,8 @@ from datetime import datetime, timezone
 
 from prefect.states import Failed
 
-from flows.pools import pool_slug, pools_run_name, run_out_dir, why
+from curation.config import CurationSettings
+from flows.pools import pool_slug, pools_run_name, run_out_dir, trends_folder, why
 
 
 def test_a_pool_folder_is_its_name_and_a_hash_of_its_whole_url():
@@ -39,3 +40,13 @@ def test_a_failed_runs_reason_is_its_exceptions_first_line():
     state = Failed(message="Flow run encountered an exception: InputError: file p, row 3: bad\nTraceback ...")
     assert why(state) == "InputError: file p, row 3: bad"
     assert why(Failed()) == "Failed"
+
+
+def test_a_deployments_runs_of_a_pool_keep_their_trends_beside_its_outputs(monkeypatch):
+    settings = CurationSettings.parse(validation="v.parquet", model="linear", budget=5)
+    slug = pool_slug("s3://b/p.parquet")
+    assert trends_folder(settings, "s3://b/runs", "s3://b/p.parquet") is None  # not a deployment's run, no --trends
+    given = settings.model_copy(update={"trends": "/trends/"})
+    assert trends_folder(given, "s3://b/runs", "s3://b/p.parquet") == f"/trends/{slug}/trends/runs"
+    monkeypatch.setenv("PREFECT__RUNTIME__DEPLOYMENT__NAME", "pool landed")  # as inside a deployment's run
+    assert trends_folder(settings, "s3://b/runs/", "s3://b/p.parquet") == f"s3://b/runs/{slug}/trends/pool-landed"

@@ -19,8 +19,8 @@ def test_serve_takes_every_curation_setting_as_a_flag_and_keeps_its_own_flags():
 
     commands = next(a for a in parser()._actions if isinstance(a, argparse._SubParsersAction))
     flags = {flag for action in commands.choices["serve"]._actions for flag in action.option_strings}
-    one_target = set(CurationSettings.model_fields) - {"targets", "targets_file"}  # one target per deployment so far
-    assert {flag_of(CurationSettings, name) for name in one_target} <= flags and "--target" not in flags
+    assert {flag_of(CurationSettings, name) for name in CurationSettings.model_fields} <= flags
+    assert {"--target", "--targets-file", "--trends", "--drift-ks"} <= flags
     assert {
         "--out-root",
         "--pool",
@@ -71,6 +71,24 @@ def test_local_paths_are_made_absolute_and_urls_and_classifier_names_kept(tmp_pa
     assert config.watch_prefix == str(tmp_path / "landing")
     (tmp_path / "model").mkdir()
     assert ServiceConfig.parse(validation="v", model="model", budget=5, out_root="r").model == str(tmp_path / "model")
+
+
+def test_served_targets_keep_their_names_and_weights_with_absolute_paths(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config = ServiceConfig.parse(
+        targets=["code=val/code.parquet:3", "math=s3://b/math.parquet", "de=de.parquet:0.123456789"],
+        model="linear", budget=5, out_root="runs", trends="trends",
+    )  # fmt: skip
+    assert config.targets == [
+        f"code={tmp_path}/val/code.parquet:3.0",
+        "math=s3://b/math.parquet:1.0",
+        f"de={tmp_path}/de.parquet:0.123456789",
+    ]
+    assert [t.weight for t in config.target_options] == [3.0, 1.0, 0.123456789] and config.trends == str(
+        tmp_path / "trends"
+    )
+    from_file = ServiceConfig.parse(targets_file="t.yaml", model="linear", budget=5, out_root="runs")
+    assert from_file.targets_file == str(tmp_path / "t.yaml") and from_file.settings().several_targets
 
 
 def test_the_service_defaults_and_the_settings_every_served_run_shares(tmp_path):
