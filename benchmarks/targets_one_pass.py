@@ -12,8 +12,8 @@ night. For each K:
 - `separate`: K `curate run --validation ...`, each with a fresh cache of its own (K independent jobs,
   as a team ran them before several targets in one run).
 
-Every run: `--method lossdrop --start theta0 --warmup fixed --skip-finetune` (what is compared is
-scoring). Scoring time is each target's `cost.score_seconds` from its report.json, summed; passes per
+Every run: `--method lossdrop --start theta0 --warmup fixed --warmup-steps 10 --skip-finetune` (what
+is compared is scoring). Scoring time is each target's `cost.score_seconds` from its report.json, summed; passes per
 row are the targets' `cost.scoring_forward_passes` summed over the pool's rows read. Then `night2`:
 the K = max joint run again on the pool grown by the held-back 10 %, with the same cache: each
 target's `cache.rows_scored` should equal the new rows.
@@ -36,6 +36,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 RESULTS = os.path.join(REPO, "benchmarks", "results")
 TARGETS = ("math", "concurrency", "email", "web")
+WARMUP_STEPS = 10
 FIELDS = ["k", "mode", "rows_read", "score_seconds", "forward_passes", "passes_per_row", "rows_scored", "commit"]
 
 
@@ -74,6 +75,7 @@ def curate(paths: dict[str, str], targets: list[str] | str, pool: str, out: str,
     flags = [f"--target={name}={paths[name]}" for name in targets] if several else ["--validation", paths[targets]]
     command = [sys.executable, "-m", "flows.cli", "run", "--pool", paths[pool], *flags, "--model", paths["model"]]
     command += ["--budget", "200", "--method", "lossdrop", "--start", "theta0", "--warmup", "fixed"]
+    command += ["--warmup-steps", str(WARMUP_STEPS)]  # what is compared is scoring: a short warmup will do
     command += ["--skip-finetune", "--out", out, "--cache", cache]
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
     if done.returncode != 0:

@@ -65,8 +65,10 @@ def check_names(targets: list[TargetOption], flag: str = "--target") -> None:
 def quotas(rows: int, weights: dict[str, float]) -> dict[str, int]:
     """Split `rows` over the targets in proportion to their weights: largest remainder, ties by the
     targets' order."""
-    total = sum(weights.values())
-    exact = {name: rows * weight / total for name, weight in weights.items()}
+    top = max(weights.values())  # scaled to at most 1 first: weights near the float limit cannot overflow
+    scaled = {name: weight / top for name, weight in weights.items()}
+    total = sum(scaled.values())
+    exact = {name: rows * weight / total for name, weight in scaled.items()}
     counts = {name: math.floor(share) for name, share in exact.items()}
     order = sorted(weights, key=lambda name: (-(exact[name] - counts[name]), list(weights).index(name)))
     for name in order[: rows - sum(counts.values())]:
@@ -135,6 +137,10 @@ def read_targets_file(url: str) -> list[TargetOption]:
         found = yaml.safe_load(read_bytes(url).decode("utf-8"))
     except FileNotFoundError:
         raise InputError("no such targets file", file=url, field="--targets-file") from None
+    except IsADirectoryError:
+        raise InputError("a folder, not a targets file", file=url, field="--targets-file") from None
+    except PermissionError as err:
+        raise InputError(f"cannot be read: {err.strerror}", file=url, field="--targets-file") from None
     except (UnicodeDecodeError, yaml.YAMLError) as err:
         raise InputError(f"not YAML or JSON: {str(err).splitlines()[0]}", file=url, field="--targets-file") from None
     items = found.get("targets") if isinstance(found, dict) else found

@@ -11,7 +11,9 @@ Storage, per target under the trends folder: `history.parquet` (every night's ro
 `<target>/last-night.parquet` (that night's content hashes and scores: what the next night compares
 with; the one before it stays as `night-before.parquet`, so that a run resumed after a crash compares
 with the night before it, not with itself). Each is written whole and atomically: a run killed
-midway leaves the previous file.
+midway leaves the previous file. A file that cannot be read back (cut short, another file put in
+its place) is set aside under `damaged/` in the trends folder with a warning, and the trends go on
+without it, as the caches do: the run's own outputs are worth more than its history.
 """
 
 from __future__ import annotations
@@ -21,9 +23,12 @@ from typing import Callable
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from scipy.stats import ks_2samp
 
-from curation.storage import exists, join, read_parquet, write_parquet_atomic
+from curation.cache.integrity import set_aside
+from curation.errors import InputError
+from curation.storage import exists, filesystem, join, read_parquet, write_parquet_atomic
 
 HISTORY = "history.parquet"
 LAST_NIGHT = "last-night.parquet"
@@ -111,10 +116,32 @@ def measure_drift(previous: Night, current: Night, thresholds: DriftThresholds) 
     )
 
 
-def _read_night(url: str) -> Night | None:
+def check_folder(folder: str) -> None:
+    """InputError (before a run starts) when the trends folder names something that is not a folder."""
+    fs, path = filesystem(folder)
+    if fs.exists(path) and not fs.isdir(path):
+        raise InputError("is a file, not a folder for the trends", file=folder, field="--trends")
+
+
+def _readable(folder: str, url: str, columns: tuple[str, ...]) -> pd.DataFrame | None:
+    """The Parquet file at `url` if it is there and has `columns`; one that is not readable is set aside."""
     if not exists(url):
         return None
-    frame = read_parquet(url)
+    try:
+        frame = read_parquet(url)
+        missing = [c for c in columns if c not in frame.columns]
+        if missing:
+            raise ValueError(f"no column {missing[0]!r}")
+        return frame
+    except (OSError, ValueError, pa.ArrowException) as err:
+        set_aside(folder, url, f"trends file unreadable: {type(err).__name__}: {str(err)[:200]}")
+        return None
+
+
+def _read_night(folder: str, url: str) -> Night | None:
+    frame = _readable(folder, url, ("hash", "score", "method", "lift"))
+    if frame is None:
+        return None
     first = frame.iloc[0] if len(frame) else None
     lift = None if first is None or pd.isna(first["lift"]) else float(first["lift"])
     run = str(first["run"]) if first is not None and "run" in frame.columns else ""
@@ -124,15 +151,15 @@ def _read_night(url: str) -> Night | None:
 
 def last_night(folder: str, target: str, run: str = "") -> Night | None:
     """The target's previous night under the trends folder (another run's than `run`), or None before its first."""
-    night = _read_night(join(folder, target, LAST_NIGHT))
+    night = _read_night(folder, join(folder, target, LAST_NIGHT))
     if night is not None and run and night.run == run:  # this run recorded before it crashed
-        night = _read_night(join(folder, target, NIGHT_BEFORE))
+        night = _read_night(folder, join(folder, target, NIGHT_BEFORE))
     return night
 
 
 def keep_night(folder: str, target: str, night: Night) -> None:
     """This night becomes the one the next night compares with (the last one, another run's, the night before)."""
-    last = _read_night(join(folder, target, LAST_NIGHT))
+    last = _read_night(folder, join(folder, target, LAST_NIGHT))
     if last is not None and last.run != night.run:
         keep_frame(join(folder, target, NIGHT_BEFORE), last)
     keep_frame(join(folder, target, LAST_NIGHT), night)
@@ -149,7 +176,8 @@ def append_history(folder: str, rows: list[dict]) -> pd.DataFrame:
     """The history with `rows` (one per target of this run) appended; written back whole. A run that
     records again (resumed after a crash) replaces its own earlier rows: one row per run and target."""
     url = join(folder, HISTORY)
-    earlier = read_parquet(url) if exists(url) else pd.DataFrame()
+    earlier = _readable(folder, url, ("run", "target"))
+    earlier = pd.DataFrame() if earlier is None else earlier
     if len(earlier) and rows:
         mine = {(row["run"], row["target"]) for row in rows}
         earlier = earlier[[(run, target) not in mine for run, target in zip(earlier["run"], earlier["target"])]]

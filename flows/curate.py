@@ -34,6 +34,7 @@ from curation.scorers import scorer_for
 from curation.scorers.base import ScoreRequest
 from curation.selection import Chosen
 from curation.tempfiles import make_temp_dir
+from curation.trends import check_folder
 from tasks.choose import choose_method
 from tasks.evaluate import evaluate
 from tasks.finetune import finetune, finetune_config
@@ -116,6 +117,8 @@ def curate(config: CurateConfig) -> Report:
             "the curate flow takes one target (--validation); several run as curate-targets", field="--target"
         )
     config, stage = config.with_cache_dir(), Stages()
+    if config.trends:
+        check_folder(config.trends)  # before any work: a file in its place is bad input
     outputs, spill_dir = StagedOutputs(config.out), make_temp_dir("valid-rows")
     with LoadedModels().active():  # the models this run loads: its stages share them, nothing outlives it
         try:

@@ -29,6 +29,7 @@ from curation.run.settings import FinetuneSettings, SelectionSettings
 from curation.run.targets_report import TargetsReport, share_of, write_joint_outputs
 from curation.selection import Chosen
 from curation.tempfiles import make_temp_dir
+from curation.trends import check_folder
 from flows.curate import Stages, finetuned, run_name, scored_target
 from tasks.ingest import ingest
 from tasks.publish import publish, publish_rejection
@@ -74,6 +75,8 @@ def curate_targets(config: CurateConfig) -> list[Report]:
         config: Every option of the run, as `curate run` takes them, the targets as `--target`.
     """
     config, shared = config.with_cache_dir(), Stages()
+    if config.trends:
+        check_folder(config.trends)  # before any work: a file in its place is bad input
     outputs, spill_root = StagedOutputs(config.out), make_temp_dir("valid-rows")
     targets = {option.name: option for option in config.target_options}
     one = {name: config.for_target(option) for name, option in targets.items()}

@@ -157,3 +157,20 @@ def test_a_missing_targets_file_or_one_on_s3(tmp_path, s3_env):
     with fsspec.open(url, "w") as handle:
         handle.write("- {name: a, validation: s3://b/a.parquet, weight: 2}\n")
     assert read_targets_file(url) == [TargetOption("a", "s3://b/a.parquet", 2.0)]
+
+
+def test_weights_near_the_float_limit_split_the_budget_as_small_ones_do():
+    from curation.targets import quotas
+
+    assert quotas(100, {"a": 1e308, "b": 1e308}) == quotas(100, {"a": 1.0, "b": 1.0}) == {"a": 50, "b": 50}
+    assert quotas(100, {"a": 1e308, "b": 1.0}) == {"a": 100, "b": 0}
+    assert quotas(100, {"a": 3e307, "b": 1e307}) == {"a": 75, "b": 25}
+
+
+def test_a_targets_file_that_is_a_folder_is_bad_input(tmp_path):
+    from curation.targets import read_targets_file
+
+    (tmp_path / "targets.yaml").mkdir()
+    with pytest.raises(InputError) as err:
+        read_targets_file(str(tmp_path / "targets.yaml"))
+    assert err.value.field == "--targets-file" and "a folder" in str(err.value)

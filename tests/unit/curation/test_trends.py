@@ -5,8 +5,10 @@ run after run, locally and on the loopback S3 server."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
+from curation.storage import write_parquet_atomic
 from curation.trends import (
     DriftThresholds,
     Night,
@@ -98,3 +100,37 @@ def test_a_run_resumed_after_recording_replaces_its_row_and_compares_with_the_ni
     history, again = record_run(folder, {"code": shifted}, row_of, DriftThresholds())  # n2 resumed after a crash
     assert history["run"].tolist() == ["n1", "n2"]  # one row per run and target
     assert drifts["code"].ks == again["code"].ks == 1.0  # against n1 both times, never against itself
+
+
+@pytest.mark.parametrize("damage", ["cut short", "another table"])
+def test_an_unreadable_history_or_last_night_is_set_aside_and_the_trends_go_on(folder, damage):
+    from curation.storage import exists, filesystem, join, write_bytes_atomic
+
+    def row_of(target, drift):
+        return {"run": "n2", "target": target, "ks": None if drift is None else drift.ks}
+
+    keep_night(folder, "code", a_night())
+    append_history(folder, [{"run": "n1", "target": "code"}])
+    for name in ("history.parquet", "code/last-night.parquet"):
+        url = join(folder, name)
+        if damage == "cut short":
+            fs, path = filesystem(url)
+            write_bytes_atomic(url, fs.cat_file(path)[:500])
+        else:
+            write_parquet_atomic(url, pd.DataFrame({"x": [1]}))
+    history, drifts = record_run(folder, {"code": a_night()}, row_of, DriftThresholds())
+    assert history["run"].tolist() == ["n2"] and drifts == {"code": None}  # as a first night, with a warning
+    fs, path = filesystem(join(folder, "damaged"))
+    assert len([p for p in fs.find(path) if p.endswith(".parquet")]) == 2  # kept for a person to look at
+    assert exists(join(folder, "history.parquet"))
+
+
+def test_a_trends_path_that_is_a_file_is_bad_input(tmp_path):
+    from curation.errors import InputError
+    from curation.trends import check_folder
+
+    (tmp_path / "trends").write_text("hi")
+    with pytest.raises(InputError) as err:
+        check_folder(str(tmp_path / "trends"))
+    assert err.value.field == "--trends"
+    check_folder(str(tmp_path / "new-folder"))  # not there yet: made by the first run
