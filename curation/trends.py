@@ -18,6 +18,9 @@ without it, as the caches do: the run's own outputs are worth more than its hist
 
 from __future__ import annotations
 
+import logging
+import os
+import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
@@ -26,7 +29,6 @@ import pandas as pd
 import pyarrow as pa
 from scipy.stats import ks_2samp
 
-from curation.cache.integrity import set_aside
 from curation.errors import InputError
 from curation.storage import exists, filesystem, join, read_parquet, write_parquet_atomic
 
@@ -134,8 +136,19 @@ def _readable(folder: str, url: str, columns: tuple[str, ...]) -> pd.DataFrame |
             raise ValueError(f"no column {missing[0]!r}")
         return frame
     except (OSError, ValueError, pa.ArrowException) as err:
-        set_aside(folder, url, f"trends file unreadable: {type(err).__name__}: {str(err)[:200]}")
+        _set_aside(folder, url, f"{type(err).__name__}: {str(err)[:200]}")
         return None
+
+
+def _set_aside(folder: str, url: str, reason: str) -> None:
+    """Move an unreadable trends file to `<folder>/damaged/<UTC time>-<pid>/`, kept for a person to look at."""
+    fs, path = filesystem(url)
+    _, root = filesystem(folder)
+    stamp = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{os.getpid()}"
+    _, target = filesystem(join(folder, "damaged", stamp, path[len(root.rstrip("/")) + 1 :]))
+    logging.getLogger("curate").warning("unreadable trends file set aside: %s (%s; moved to %s)", url, reason, target)
+    fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
+    fs.mv(path, target)
 
 
 def _read_night(folder: str, url: str) -> Night | None:
