@@ -47,7 +47,9 @@ def exclusive(
         except FileNotFoundError:  # the last holder removed the locks folder just now
             continue
         except (NotADirectoryError, FileExistsError):
-            raise InputError("not a folder (a file is in the way)", file=cache, field="--cache") from None
+            if _a_file_in_the_way(os.path.dirname(url)):
+                raise InputError("not a folder (a file is in the way)", file=cache, field="--cache") from None
+            continue  # the locks folder was removed by its last holder while it was made again: once more
         except OSError as err:  # read-only, or not ours: a run that only reads the cache never gets here
             raise EnvironmentFault(
                 f"cannot write to the cache {cache} ({err.strerror}); make it writable or point --cache elsewhere"
@@ -128,3 +130,12 @@ def _stale(fs, path: str, stale_after_s: float) -> bool:
     if time.time() - float(holder.get("created", 0)) > stale_after_s:
         return True
     return holder.get("host") == socket.gethostname() and not process_alive(int(holder.get("pid", 0)))
+
+
+def _a_file_in_the_way(folder: str) -> bool:
+    """Whether `folder` or a folder above it is a file (not a race with a holder removing the folder)."""
+    while folder and folder != os.path.dirname(folder):
+        if os.path.lexists(folder):
+            return not os.path.isdir(folder)
+        folder = os.path.dirname(folder)
+    return False
