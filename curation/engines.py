@@ -8,7 +8,7 @@ or on Ray the worker's own), so Ray's long-lived workers load it once.
 
 - `LocalEngine`: each job is a Prefect task run (`score-shard-N`) on the flow's task runner, at
   most `workers` in flight as a rolling pool: a finished job's slot goes to the next at once.
-  Jobs wanting a GPU carry the tag `gpu` (`prefect concurrency-limit create gpu 1`).
+  The score stage around it holds the run's GPU slot (tasks/slots.py), so its jobs carry no tag.
 - `RayEngine`: one actor per worker runs the jobs it is handed. Why actors rather than
   prefect-ray's RayTaskRunner: each Prefect task run on a Ray worker needs its own API connection
   and would load the model per task. What the jobs read must be reachable from every worker: true
@@ -56,9 +56,7 @@ class LocalEngine(Engine):
         from prefect.futures import as_completed
 
         name = fn.__name__.strip("_").replace("_", "-")  # score_shard: task runs score-shard-0, -1, ...
-        job_task = task(
-            fn, name=name, persist_result=False, cache_policy=NO_CACHE, tags=[name, "gpu"] if resources.gpus else [name]
-        )
+        job_task = task(fn, name=name, persist_result=False, cache_policy=NO_CACHE, tags=[name])
         results: dict[int, Any] = {}
         waiting, in_flight = list(reversed(range(len(jobs)))), {}
         while waiting or in_flight:

@@ -4,7 +4,10 @@ Both deployments run it: `nightly` with the configured pools, `pool-landed` with
 named by the event. Each pool is a `curate` subflow run (`curate-targets` for several targets), so
 the UI shows one child run per pool (named after the pool and the date) with its own report; a pool
 that fails does not stop the others, and the parent run fails at the end if any did. Each run of a
-deployment adds to the pool's trends under `<out_root>/<pool slug>/trends/<deployment>/`.
+deployment adds to the pool's trends under `<out_root>/<pool slug>/trends/<deployment>/`. A pool
+version is curated once, whatever started the run (flows/service/once.py): a later run of the same
+version and settings completes as AlreadyCurated, one started for a version since replaced as
+Superseded, each without work.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from prefect.runtime import flow_run
 
 from curation.config import CurateConfig, CurationSettings
 from flows.curate import curate
+from flows.service.once import left_alone, not_to_curate
 from flows.targets import curate_targets
 
 MAX_ATTEMPTS = 3  # runs of one flow run (resumed after a crash or a shutdown) before it is refused
@@ -88,7 +92,7 @@ def curate_pools(pools: list[str], out_root: str, settings: CurationSettings, ve
         settings: What every run shares: the target, the model, the budget, the method and the rest
             of `curate run`'s options.
         version: The pool's content version (ETag, or size and mtime) when a landed event names one:
-            it names the run.
+            it names the run, and a run whose file has changed since ends as superseded.
     """
     logger = get_run_logger()
     if not pools:
@@ -99,6 +103,11 @@ def curate_pools(pools: list[str], out_root: str, settings: CurationSettings, ve
     started = datetime.now(timezone.utc)
     outcome: dict[str, str] = {}
     for pool in pools:
+        left = not_to_curate(pool, settings, version)  # superseded, or another run curated it
+        if left:
+            outcome[pool] = left
+            logger.info("%s: %s; nothing to do", pool, left)
+            continue
         one = {**settings.model_dump(), "trends": trends_folder(settings, out_root, pool)}
         config = CurateConfig(**one, pool=pool, out=run_out_dir(out_root, pool, started))
         state = (curate_targets if config.several_targets else curate)(config, return_state=True)
@@ -108,4 +117,13 @@ def curate_pools(pools: list[str], out_root: str, settings: CurationSettings, ve
     failed = [f"{pool} ({result})" for pool, result in outcome.items() if result.startswith("failed:")]
     if failed:
         raise RuntimeError(f"{len(failed)} of {len(pools)} pools failed: {'; '.join(failed)}")
-    return outcome
+    curated = [pool for pool, result in outcome.items() if left_alone(result) is None]
+    return outcome if curated else nothing_done(outcome)
+
+
+def nothing_done(outcome: dict[str, str]):
+    """A run that curated no pool: Completed, named for why (Superseded or AlreadyCurated in the UI)."""
+    from prefect.states import Completed
+
+    name = left_alone(next(iter(outcome.values())))
+    return Completed(name=name, message="; ".join(f"{pool}: {result}" for pool, result in outcome.items()))

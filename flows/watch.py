@@ -4,8 +4,10 @@ version, at most one per version whatever happens to the watcher.
 A pool is known by its content version, not its URL alone: (URL, the store's ETag), or where the
 store has none (a local folder) (URL, size, mtime). New bytes at a known key are a new version and
 a new run; the same bytes again are none. On a local prefix a file is started only once two
-listings in a row saw the same version: a file still being copied is left for the next listing
-(`cp` writes in place; S3 objects appear whole, so an S3 prefix starts at once).
+listings in a row saw the same version and it looks whole (a Parquet file has its footer, a JSON
+lines file ends on a whole row): a file still being copied is left for a later listing (`cp` writes
+in place; S3 objects appear whole, so an S3 prefix starts at once). A file that looks whole, is
+started, and then changes before its run reads it: the run ends as superseded (flows/pools.py).
 
 At most one run per version, kept by the server: each run is created with an idempotency key
 derived from the URL and the version, and the server returns the existing run for a key it has
@@ -29,6 +31,7 @@ from typing import Any, Callable
 from prefect import flow, get_run_logger
 
 from curation.errors import InputError
+from curation.io.sources import object_version
 from curation.storage import exists, filesystem, read_json, write_json_atomic
 
 EVENT = "curation.pool.landed"
@@ -43,17 +46,6 @@ class PoolObject:
 
     size: int
     version: str  # the store's ETag, else "<size>-<mtime in µs>"
-
-
-def object_version(info: dict[str, Any]) -> str:
-    """The store's ETag (S3, quotes stripped: as S3 notifications give it), else size and mtime."""
-    etag = info.get("ETag") or info.get("etag")
-    if etag:
-        return str(etag).strip('"')
-    mtime = info.get("mtime") or info.get("LastModified") or info.get("created") or 0
-    if isinstance(mtime, datetime):
-        mtime = mtime.timestamp()
-    return f"{int(info.get('size') or 0)}-{round(float(mtime) * 1e6)}"
 
 
 def pool_objects(prefix: str) -> dict[str, PoolObject]:
@@ -130,7 +122,8 @@ def watch_once(prefix: str, state_url: str, send: Send = start_landed_run) -> li
     said of each.
 
     On a local prefix a new version is only noted (`settling`) the first time it is listed, and
-    started when the next listing finds it unchanged."""
+    started when the next listing finds it unchanged; one that looks half-written is not even noted
+    (`left_incomplete`: a line says so once)."""
     state = load_state(state_url, prefix)
     started, settling = state["started"], state.setdefault("settling", {})
     listed = pool_objects(prefix)
@@ -138,12 +131,13 @@ def watch_once(prefix: str, state_url: str, send: Send = start_landed_run) -> li
         if url in started and "version" not in started[url]:
             started[url]["version"] = pool.version
     new = [(url, pool) for url, pool in sorted(listed.items()) if started.get(url, {}).get("version") != pool.version]
-    if settles(prefix):  # listed unchanged before: ready; the rest is noted until the next listing
+    said = []
+    if settles(prefix):  # whole and listed unchanged before: ready; the rest waits for a later listing
+        new, said = left_incomplete(new, state)
         ready = [(url, pool) for url, pool in new if settling.get(url) == pool.version]
         state["settling"] = settling = {url: pool.version for url, pool in new}
         new = ready
     write_json_atomic(state_url, state)
-    said = []
     for url, pool in new:
         said.append(send(url, pool, prefix))
         settling.pop(url, None)
@@ -155,6 +149,26 @@ def watch_once(prefix: str, state_url: str, send: Send = start_landed_run) -> li
         }
         write_json_atomic(state_url, state)  # after each run: a crash forgets nothing started
     return said
+
+
+def left_incomplete(new: list[tuple[str, PoolObject]], state: dict) -> tuple[list, list[str]]:
+    """The new local files that look whole; one line for each that looks half-written (a Parquet
+    file without its footer, JSON lines cut inside a row: curation/io/completeness.py), said the
+    first time its version is seen. Such a file is left for a later listing whatever the settle time."""
+    from curation.io.completeness import incomplete_reason
+
+    whole, said, waiting = [], [], {}
+    for url, pool in new:
+        fs, path = filesystem(url)
+        reason = incomplete_reason(fs, path, pool.size)
+        if reason is None:
+            whole.append((url, pool))
+            continue
+        waiting[url] = pool.version
+        if state.get("incomplete", {}).get(url) != pool.version:
+            said.append(f"left for a later listing: {url} looks half-written ({reason})")
+    state["incomplete"] = waiting
+    return whole, said
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# One-time setup of a Prefect server for the curation service: work pools, the `gpu` concurrency
-# limit, and the deployments of infra/prefect.yaml. Idempotent: run it again after a change.
+# One-time setup of a Prefect server for the curation service: work pools, the `gpu` and
+# `curation-claims` global concurrency limits, and the deployments of infra/prefect.yaml.
+# Idempotent: run it again after a change.
 # Needs PREFECT_API_URL and the CURATE_* settings named in infra/prefect.yaml; run from anywhere.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,9 +11,21 @@ cd "$(dirname "$0")/.."
 prefect work-pool create cpu --type process --base-job-template infra/work-pools/cpu.json --overwrite
 prefect work-pool create gpu --type process --base-job-template infra/work-pools/gpu.json --overwrite
 
-# Score shards on a GPU carry the tag `gpu`: at most this many run at once (one per GPU).
+# Global concurrency limits, made or set to these sizes: `gpu`, whose slots a run's scoring and
+# finetunes on a GPU hold under a lease (tasks/slots.py: one slot per GPU; a run killed holding one
+# frees it when the lease runs out), and `curation-claims`, the one-slot mutex under which a run
+# claims its pool version (flows/service/once.py). The tag-based `gpu` limit of earlier versions,
+# which a killed run kept, is removed.
+limit() {
+    if prefect global-concurrency-limit inspect "$1" >/dev/null 2>&1; then
+        prefect global-concurrency-limit update "$1" --limit "$2" >/dev/null
+    else
+        prefect global-concurrency-limit create "$1" --limit "$2" >/dev/null
+    fi
+}
 prefect concurrency-limit delete gpu >/dev/null 2>&1 || true
-prefect concurrency-limit create gpu "${CURATE_GPU_SLOTS:-1}"
+limit gpu "${CURATE_GPU_SLOTS:-1}"
+limit curation-claims 1
 
 prefect --no-prompt deploy --all --prefect-file infra/prefect.yaml
 

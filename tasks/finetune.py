@@ -14,6 +14,7 @@ from curation.models.base import FINETUNE_DEFAULTS
 from curation.progress import progress_bar
 from curation.run.context import TargetRun
 from curation.run.settings import FinetuneSettings
+from tasks.slots import device_slot
 
 
 def finetune_config(kind: str, settings: FinetuneSettings) -> FinetuneConfig:
@@ -31,4 +32,5 @@ def train_on(adapter: ModelAdapter, rows: pd.DataFrame, config: FinetuneConfig, 
 @task(name="finetune", tags=["finetune"], persist_result=False, cache_policy=NO_CACHE, task_run_name="finetune-{name}")
 def finetune(run: TargetRun, rows: pd.DataFrame, settings: FinetuneSettings, name: str) -> Any:
     """Finetune θ0 on the given rows."""
-    return train_on(run.adapter, rows, finetune_config(run.kind, settings), settings.seed, name)
+    with device_slot(settings.device_slot, run.adapter.gpus, f"finetune {name}"):
+        return train_on(run.adapter, rows, finetune_config(run.kind, settings), settings.seed, name)

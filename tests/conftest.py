@@ -195,6 +195,23 @@ def text_task(tmp_path_factory) -> dict[str, Path]:
 
 # --- a real S3-compatible server ---------------------------------------------------------------
 @pytest.fixture(scope="session")
+def postgres():
+    """A real PostgreSQL server for the session (Debian's package, loopback, a temporary folder)."""
+    from postgres import postgres_server
+
+    with postgres_server() as server:
+        yield server
+
+
+@pytest.fixture
+def prefect_database(request) -> str | None:
+    """The database of a test's own Prefect server (tests/postgres.py `operations_database`)."""
+    from postgres import operations_database
+
+    return operations_database(request)
+
+
+@pytest.fixture(scope="session")
 def s3(tmp_path_factory):
     """`rclone serve s3` on a free loopback port with one bucket for the session."""
     from s3server import rclone_s3, s3_env

@@ -1,4 +1,5 @@
-"""A real Prefect server for tests: `prefect server start` on a free loopback port, SQLite, no telemetry."""
+"""A real Prefect server for tests: `prefect server start` on a free loopback port, no telemetry; its
+database SQLite under its home, or a PostgreSQL database (tests/postgres.py) where one is given."""
 
 from __future__ import annotations
 
@@ -31,9 +32,11 @@ def server_env(home: Path) -> dict[str, str]:
 
 
 @contextmanager
-def prefect_server(home: Path, startup_timeout: float = 90):
-    """Start the server (API and UI) and yield its base URL, e.g. http://127.0.0.1:PORT."""
-    port = free_port()
+def prefect_server(home: Path, database: str | None = None, startup_timeout: float = 90, port: int | None = None):
+    """Start the server (API and UI) and yield its base URL, e.g. http://127.0.0.1:PORT. `database`:
+    an SQLAlchemy URL (postgresql+asyncpg://...); None for SQLite in `home`, kept across restarts.
+    `port`: the one it listened on before a restart (its clients keep their URL); a free one if None."""
+    port = port or free_port()
     home.mkdir(parents=True, exist_ok=True)
     log_path = home / "server.log"
     log = open(log_path, "w")
@@ -42,7 +45,9 @@ def prefect_server(home: Path, startup_timeout: float = 90):
         # The UI asks its API at PREFECT_UI_API_URL, which would otherwise default to port 4200.
         env={
             **server_env(home),
-            "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{home / 'prefect.db'}",
+            "PREFECT_API_DATABASE_CONNECTION_URL": database or f"sqlite+aiosqlite:///{home / 'prefect.db'}",
+            # Leases on disk under `home`, as infra/docker-compose.yml keeps them: a restart keeps them.
+            "PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE": "prefect.server.concurrency.lease_storage.filesystem",
             "PREFECT_UI_API_URL": f"http://127.0.0.1:{port}/api",
         },
         stdout=log,

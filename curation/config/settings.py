@@ -142,6 +142,13 @@ class CurationSettings(Options):
         None, ge=1, le=10_000, description="Epochs of the finetunes (default per model kind)"
     )
     skip_finetune: bool = Field(False, description="Stop after selection: no finetunes, no evaluation")
+    device_slot: str = Field(
+        "auto",
+        pattern=r"^[A-Za-z0-9_.:-]{1,100}$",
+        description="The global concurrency limit the scoring and the finetunes hold a slot of while they run, "
+        "under a lease a killed run cannot keep: auto (gpu when the model runs on a GPU, none on a CPU), none, "
+        "or a limit's name",
+    )
     export_format: ExportFormat = Field(
         "both",
         description="The selection's files: selection.jsonl (datasets.load_dataset('json', ...) and TRL read it; "

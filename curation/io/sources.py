@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 import xxhash
 
@@ -127,6 +129,18 @@ def _identity(file: str) -> tuple[str, int, str]:
                     digest.update(block)
             version = "xxh3:" + digest.hexdigest()
     return file, int(info.get("size") or 0), str(version)
+
+
+def object_version(info: dict[str, Any]) -> str:
+    """A listed file's version as the watcher knows it (flows/watch.py): the store's ETag (S3, quotes
+    stripped: as S3 notifications give it), else size and mtime (cheap: no bytes read)."""
+    etag = info.get("ETag") or info.get("etag")
+    if etag:
+        return str(etag).strip('"')
+    mtime = info.get("mtime") or info.get("LastModified") or info.get("created") or 0
+    if isinstance(mtime, datetime):
+        mtime = mtime.timestamp()
+    return f"{int(info.get('size') or 0)}-{round(float(mtime) * 1e6)}"
 
 
 def open_source(url: str) -> Source:

@@ -69,10 +69,11 @@ class ScoringSettings:
     seed: int  # gradcos's pool sample
     gradcos_fraction: float
     projection_dim: int
+    device_slot: str = "auto"  # tasks/slots.py
 
     @classmethod
     def of(cls, config) -> ScoringSettings:
-        return cls(config.cache, config.seed, config.gradcos_fraction, config.projection_dim)
+        return cls(config.cache, config.seed, config.gradcos_fraction, config.projection_dim, config.device_slot)
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,8 @@ class FinetuneSettings:
 
     epochs: int | None  # --finetune-epochs (None: the model kind's default)
     seed: int
+    device_slot: str = "auto"  # tasks/slots.py
 
     @classmethod
     def of(cls, config) -> FinetuneSettings:
-        return cls(config.finetune_epochs, config.seed)
+        return cls(config.finetune_epochs, config.seed, config.device_slot)

@@ -1,11 +1,14 @@
 """`curate serve`: the deployments registered and served from this process, the runs a previous
-`curate serve` left interrupted resumed first, and (with `--watch`) the watcher in a thread beside them."""
+`curate serve` left interrupted resumed first, and (with `--watch`) the watcher in a thread beside them.
+One `curate serve` per server: a second one stands by until the first stops (`serving_lease`)."""
 
 from __future__ import annotations
 
 import os
 import sys
 import threading
+from contextlib import contextmanager
+from typing import Iterator
 
 from curation.config import ServiceConfig
 from flows.service.automations import install_automations
@@ -13,12 +16,23 @@ from flows.service.deployments import service_deployments
 from flows.service.resume import resume_interrupted
 from flows.service.watch_state import watch_state_for
 
+SERVE_LIMIT = "curate-serve"
+SERVE_LEASE_S = 60  # the server's shortest lease
+
 
 def serve(config: ServiceConfig) -> None:
-    """Register the deployments with the server and run their flow runs from this process."""
+    """Register the deployments with the server and run their flow runs from this process, once this
+    process holds the server's serving lease."""
+    require_server("serve")
+    with serving_lease():
+        serve_deployments(config)
+
+
+def serve_deployments(config: ServiceConfig) -> None:
+    """Resume what a previous `curate serve` left interrupted, install the automations, start the
+    watcher, then run the deployments' flow runs until stopped."""
     from prefect import serve as prefect_serve
 
-    require_server("serve")
     deployments = service_deployments(config)
     for name in resume_interrupted([deployment.name for deployment in deployments]):
         print(f"resuming run {name}: a previous curate serve left it interrupted", flush=True)
@@ -28,6 +42,33 @@ def serve(config: ServiceConfig) -> None:
     # pause_on_shutdown=False: a stopped service leaves the nightly schedule on, so a night missed
     # while it was down runs when it comes back (late), as an interrupted run does.
     prefect_serve(*deployments, limit=config.runs_at_once, pause_on_shutdown=False)
+
+
+@contextmanager
+def serving_lease() -> Iterator[None]:
+    """One `curate serve` per server: the one slot of the global concurrency limit `curate-serve`,
+    held under a lease renewed while it serves. A second `curate serve` stands by (says so, touches
+    no run) until the first stops: a clean stop releases the lease at once, a `kill -9` when the
+    lease runs out (SERVE_LEASE_S and the server's 15-s sweep)."""
+    from prefect.client.orchestration import get_client
+    from prefect.concurrency.sync import concurrency
+    from prefect.exceptions import ObjectAlreadyExists
+
+    with get_client(sync_client=True) as client:
+        try:
+            client.upsert_global_concurrency_limit_by_name(SERVE_LIMIT, 1)
+        except ObjectAlreadyExists:  # another serve made it between the look-up and the create
+            pass
+        if client.read_global_concurrency_limit_by_name(SERVE_LIMIT).active_slots >= 1:
+            print(
+                f"standing by: another curate serve holds the lease {SERVE_LIMIT!r} on this server; "
+                "this one takes over when it stops",
+                flush=True,
+            )
+    with concurrency(SERVE_LIMIT, occupy=1, lease_duration=SERVE_LEASE_S, strict=True,
+                     raise_on_lease_renewal_failure=False):  # fmt: skip
+        print(f"holding the lease {SERVE_LIMIT!r}: serving", flush=True)
+        yield
 
 
 def start_watcher(config: ServiceConfig) -> threading.Thread:

@@ -156,7 +156,8 @@ def test_setup_script_creates_pools_limit_and_deployments_on_a_real_server(tmp_p
         assert again.returncode == 0, again.stderr
         with httpx.Client(base_url=f"{url}/api", timeout=30) as api:
             pools = {p["name"] for p in api.post("/work_pools/filter", json={}).json()}
-            limits = {c["tag"]: c["concurrency_limit"] for c in api.post("/concurrency_limits/filter", json={}).json()}
+            tag_limits = api.post("/concurrency_limits/filter", json={}).json()
+            limits = {c["name"]: c["limit"] for c in api.post("/v2/concurrency_limits/filter", json={}).json()}
             nightly = api.get("/deployments/name/curate-pools/nightly").json()
             landed = api.get("/deployments/name/curate-pools/pool-landed").json()
             automations = api.post("/automations/filter", json={}).json()
@@ -172,7 +173,7 @@ def test_setup_script_creates_pools_limit_and_deployments_on_a_real_server(tmp_p
             deployment = f"/deployments/{nightly['id']}"
             wait_for(lambda: api.get(deployment).json()["paused"], 60, "the drift automation to pause nightly")
             assert not api.get(f"/deployments/{landed['id']}").json()["paused"]  # only the deployment that drifted
-    assert {"cpu", "gpu"} <= pools and limits == {"gpu": 1}
+    assert {"cpu", "gpu"} <= pools and tag_limits == [] and limits == {"gpu": 1, "curation-claims": 1}
     assert [(s["schedule"]["cron"], s["schedule"]["timezone"]) for s in nightly["schedules"]] == [("0 2 * * *", "UTC")]
     assert nightly["parameters"]["pools"] == ["s3://curation/pools/reference.parquet"]
     assert nightly["work_pool_name"] == "cpu"

@@ -1,6 +1,6 @@
 """An interrupted service resumes its runs: `curate serve` killed (-9) or stopped (SIGTERM)
 mid-scoring, then started again, completes the pool's run once, as the same run, reusing the row
-scores the first attempt stored. A real server, `curate serve` and a tiny causal LM."""
+scores the first attempt stored. A real server on PostgreSQL, `curate serve` and a tiny causal LM."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.service
 TERMINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 
 
-def test_an_interrupted_service_completes_each_pool_run_once_resuming(tiny_lm, text_task, tmp_path):
+def test_an_interrupted_service_completes_each_pool_run_once_resuming(tiny_lm, text_task, prefect_database, tmp_path):
     """kill -9, then SIGTERM, each mid-scoring of a pool of its own; after each restart that pool's
     run completes as the same run, run again, with row scores reused."""
     import httpx
@@ -31,7 +31,10 @@ def test_an_interrupted_service_completes_each_pool_run_once_resuming(tiny_lm, t
     landing, cache = tmp_path / "landing", tmp_path / "cache"
     landing.mkdir()
     n = 2_000
-    with prefect_server(tmp_path / "server") as server, httpx.Client(base_url=f"{server}/api", timeout=30) as api:
+    with (
+        prefect_server(tmp_path / "server", prefect_database) as server,
+        httpx.Client(base_url=f"{server}/api", timeout=30) as api,
+    ):
         env = {**server_env(tmp_path / "home"), "PREFECT_API_URL": f"{server}/api"}
         command = [sys.executable, "-m", "flows.cli", "serve", "--validation", str(text_task["validation"])]
         command += ["--model", tiny_lm, "--budget", "500", "--out-root", str(tmp_path / "runs"), "--cache", str(cache)]
@@ -80,3 +83,39 @@ def test_an_interrupted_service_completes_each_pool_run_once_resuming(tiny_lm, t
                 assert report["cache"]["rows_reused"] > 0 and report["cache"]["warmup"] == "hit", stop_signal
         finally:
             stop(process)
+
+
+def test_a_second_serve_stands_by_until_the_first_stops(prefect_database, tmp_path):
+    """One `curate serve` per server: a second one says it stands by and serves nothing while the
+    first holds the serving lease; once the first is stopped (SIGTERM) it takes over."""
+    import httpx
+    import numpy as np
+    from conftest import make_feature_rows
+    from polling import stays
+
+    make_feature_rows(np.random.default_rng(4), np.eye(6)[:, :3], 60).to_parquet(tmp_path / "validation.parquet")
+    with prefect_server(tmp_path / "server", prefect_database) as server, httpx.Client(base_url=f"{server}/api") as api:
+        env = {**server_env(tmp_path / "home"), "PREFECT_API_URL": f"{server}/api"}
+        command = [sys.executable, "-m", "flows.cli", "serve", "--validation", str(tmp_path / "validation.parquet")]
+        command += ["--model", "linear", "--budget", "10", "--out-root", str(tmp_path / "runs")]
+
+        def serve(log: str) -> subprocess.Popen:
+            out = open(tmp_path / log, "w")  # noqa: SIM115  (the process writes it until it ends)
+            return subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+        said = lambda log: (tmp_path / log).read_text()  # noqa: E731
+        first = serve("first.log")
+        second = None
+        try:
+            wait_for(lambda: "holding the lease 'curate-serve'" in said("first.log"), 120, "the first serve", first)
+            wait_for(lambda: api.get("/deployments/name/curate-pools/pool-landed").status_code == 200, 60, "serving")
+            second = serve("second.log")
+            wait_for(lambda: "standing by" in said("second.log"), 120, "the second serve to stand by", second)
+            stays(lambda: "holding the lease" not in said("second.log"), 5, "the second serve standing by", second)
+            stop(first)
+            wait_for(lambda: "holding the lease 'curate-serve'" in said("second.log"), 120, "the second to take over",
+                     second, tmp_path / "second.log")  # fmt: skip
+        finally:
+            for process in (first, second):
+                if process is not None:
+                    stop(process)

@@ -1,4 +1,4 @@
-"""The service against a real Prefect server on loopback: `curate serve` registers the nightly and
+"""The service against a real Prefect server on loopback (on PostgreSQL): `curate serve` registers the nightly and
 pool-landed deployments, `curate watch` emits `curation.pool.landed` for a pool landing on a real
 S3 server, the triggered run completes with its dashboards, and the Prefect UI renders its report
 in headless Chromium."""
@@ -15,8 +15,10 @@ import numpy as np
 import pytest
 from conftest import REPO, make_feature_rows
 from polling import stays, wait_for
+from postgres import operations_database
 from prefectserver import prefect_server, server_env, stop
 
+from flows.pools import pool_slug
 from flows.service.automations import DRIFT_AUTOMATION
 
 pytestmark = pytest.mark.service
@@ -35,8 +37,20 @@ TERMINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    with prefect_server(tmp_path_factory.mktemp("prefect-server")) as url:
+def database(request) -> str | None:
+    """The module's server's database: PostgreSQL, as production runs it (tests/postgres.py)."""
+    return operations_database(request)
+
+
+@pytest.fixture(scope="module")
+def server_home(tmp_path_factory):
+    return tmp_path_factory.mktemp("prefect-server")
+
+
+@pytest.fixture(scope="module")
+def server(database, server_home):
+    """One server for the module."""
+    with prefect_server(server_home, database) as url:
         yield url
 
 
@@ -138,6 +152,16 @@ def watch(service, prefix: str, state: str) -> subprocess.CompletedProcess:
         text=True,
         timeout=300,
     )
+
+
+def land_on_the_watched_prefix(service, name: str, seed: int) -> str:
+    """A 200-row pool uploaded under the prefix `curate serve --watch` lists; its URL."""
+    local = service["home"] / f"{name}.parquet"
+    rng = np.random.default_rng(seed)
+    make_feature_rows(rng, rng.normal(size=(6, 3)), 200).to_parquet(local)
+    url = f"s3://{service['base']}/auto-landing/{name}.parquet"
+    service["fs"].put_file(str(local), url[5:])
+    return url
 
 
 def test_nightly_deployment_is_listed_with_its_cron_schedule(api, service):
@@ -311,12 +335,7 @@ def test_new_bytes_at_a_landed_key_run_once_more_and_the_same_bytes_never(api, s
 def test_serve_watches_in_a_thread_of_its_own_and_lists_no_watcher_runs(api, service):
     """`curate serve --watch` starts a landed pool's run by itself, within a few listings, and its
     watcher is no deployment: no `watch-pools` runs clutter the list or wait for the run slot."""
-    fs, base = service["fs"], service["base"]
-    local = service["home"] / "auto.parquet"
-    rng = np.random.default_rng(16)
-    make_feature_rows(rng, rng.normal(size=(6, 3)), 200).to_parquet(local)
-    url = f"s3://{base}/auto-landing/auto.parquet"
-    fs.put_file(str(local), url[5:])
+    url = land_on_the_watched_prefix(service, "auto", 16)
     landed = api.get("/deployments/name/curate-pools/pool-landed").json()
     run = wait_for(
         lambda: [
@@ -337,6 +356,52 @@ def test_serve_watches_in_a_thread_of_its_own_and_lists_no_watcher_runs(api, ser
         service["process"],
         log,
     )
+
+
+def test_one_pool_version_from_the_watcher_an_event_and_the_ui_is_curated_once(api, service):
+    """Exactly once from every entry point: serve's watcher starts a landed pool's run; the same version
+    then sent as a `curation.pool.landed` event (the deployment's trigger) and started by hand (what the
+    UI's "Run" does) makes two more runs, which complete as AlreadyCurated naming the first, with no
+    child run (no model loaded) and no second output folder."""
+    import uuid
+    from datetime import datetime, timezone
+
+    fs, base = service["fs"], service["base"]
+    url = land_on_the_watched_prefix(service, "once", 17)
+    etag = fs.info(url)["ETag"].strip('"')
+    landed = api.get("/deployments/name/curate-pools/pool-landed").json()
+    log = service["home"] / "serve.log"
+
+    def runs_of() -> list[dict]:
+        return [r for r in flow_runs(api, deployment_id={"any_": [landed["id"]]}) if r["parameters"]["pools"] == [url]]
+
+    def finished(count: int) -> list[dict]:
+        def done() -> list[dict]:
+            runs = runs_of()
+            return runs if len([r for r in runs if r["state_type"] in TERMINAL]) == count else []
+
+        return wait_for(done, 300, f"{count} finished runs of {url}", service["process"], log)
+
+    (first,) = finished(1)  # the watcher's
+    assert first["state_type"] == "COMPLETED" and first["state_name"] == "Completed", first["state"]
+    event = {
+        "id": str(uuid.uuid4()), "occurred": datetime.now(timezone.utc).isoformat(),
+        "event": "curation.pool.landed", "payload": {"version": etag},
+        "resource": {"prefect.resource.id": url},
+    }  # fmt: skip
+    assert api.post("/events", json=[event]).status_code == 204
+    finished(2)
+    by_hand = api.post(f"/deployments/{landed['id']}/create_flow_run", json={"parameters": {"pools": [url]}})
+    assert by_hand.status_code == 201, by_hand.text
+    runs = finished(3)
+    later = [r for r in runs if r["id"] != first["id"]]
+    assert len(later) == 2 and {r["parameters"].get("version", "") for r in later} == {etag, ""}
+    for run in later:
+        assert run["state_type"] == "COMPLETED" and run["state_name"] == "AlreadyCurated", run["state"]
+        assert f"already curated by run {first['name']}" in run["state"]["message"]
+        assert flow_runs(api, parent_flow_run_id={"any_": [run["id"]]}) == []  # no curate run: nothing loaded
+    folders = [path for path in fs.ls(f"{base}/runs/{pool_slug(url)}") if not path.endswith("/trends")]
+    assert len(folders) == 1  # one curation's output folder
 
 
 def test_a_failed_pool_says_why_and_its_complete_version_then_runs(api, service):
@@ -511,3 +576,54 @@ def trends_plot_in_the_ui(server: str, flow_run_id: str, shot) -> tuple[int, int
     SCREENSHOT_DIR.mkdir(exist_ok=True)
     shutil.copy(shot, SCREENSHOT_DIR / "curation-trends.png")  # for a person to look at
     return tuple(size)
+
+
+def test_no_secret_reaches_a_log_an_artifact_a_report_an_output_or_a_runs_parameters(
+    api, database, server_home, service
+):
+    """The service runs with recognisable secrets (the S3 secret key in every process's environment,
+    the PostgreSQL password in the server's database URL). After a landed pool's run, none is in a log
+    line the server stored, an artifact, an event, a flow or task run's or a deployment's parameters,
+    report.json or any other output or cache file, or the server's and `curate serve`'s own output."""
+    import json
+    from urllib.parse import urlsplit
+
+    fs, base = service["fs"], service["base"]
+    url = land_on_the_watched_prefix(service, "secrets", 18)
+    landed = api.get("/deployments/name/curate-pools/pool-landed").json()
+    (run,) = wait_for(
+        lambda: [r for r in flow_runs(api, deployment_id={"any_": [landed["id"]]})
+                 if r["parameters"]["pools"] == [url] and r["state_type"] in TERMINAL],
+        300, "the landed pool's run", service["process"], service["home"] / "serve.log",
+    )  # fmt: skip
+    assert run["state_type"] == "COMPLETED", run["state"]
+    secrets = {"S3 secret key": service["env"]["AWS_SECRET_ACCESS_KEY"]}
+    if database:
+        secrets["PostgreSQL password"] = urlsplit(database).password
+
+    def every(path: str, body: dict) -> list[dict]:  # the API pages at 200
+        found, offset = [], 0
+        while page := api.post(path, json={**body, "limit": 200, "offset": offset}).json():
+            found, offset = found + page, offset + len(page)
+            if len(page) < 200:
+                break
+        return found
+
+    stored = {
+        "logs": every("/logs/filter", {}),
+        "artifacts": every("/artifacts/filter", {}),
+        "flow runs": every("/flow_runs/filter", {}),
+        "task runs": every("/task_runs/filter", {}),
+        "deployments": every("/deployments/filter", {}),
+        "events": api.post("/events/filter", json={"limit": 50}).json()["events"],
+    }
+    assert len(stored["logs"]) > 50 and stored["artifacts"] and stored["flow runs"]  # the scan read something
+    files = {path: fs.cat(path) for path in fs.find(f"{base}/runs") + fs.find(f"{base}/cache")}
+    assert any(path.endswith("/report.json") for path in files)
+    files |= {str(path): path.read_bytes() for path in (server_home / "server.log", service["home"] / "serve.log")}
+    for what, secret in secrets.items():
+        assert len(secret) > 12
+        for kind, records in stored.items():
+            assert secret not in json.dumps(records), f"the {what} is in the server's {kind}"
+        for path, data in files.items():
+            assert secret.encode() not in data, f"the {what} is in {path}"

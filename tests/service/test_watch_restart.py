@@ -1,6 +1,6 @@
 """A pool version runs once, kept by the server: a watcher that lost its state after a Prefect
 server restart asks again, and the restarted server (its database) answers with the run it has.
-A real `prefect server start`, stopped and started on the same database."""
+A real `prefect server start` on PostgreSQL, stopped and started on the same database."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from prefectserver import prefect_server
 pytestmark = pytest.mark.service
 
 
-def test_lost_watcher_state_after_a_server_restart_starts_no_second_run(tmp_path):
+def test_lost_watcher_state_after_a_server_restart_starts_no_second_run(prefect_database, request, tmp_path):
     from prefect.client.orchestration import get_client
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
@@ -32,11 +32,11 @@ def test_lost_watcher_state_after_a_server_restart_starts_no_second_run(tmp_path
     def watch_twice() -> list[str]:  # a local prefix: listed, then started when unchanged
         return watch_once(prefix, state) + watch_once(prefix, state)
 
-    with prefect_server(home) as server, temporary_settings({PREFECT_API_URL: f"{server}/api"}):
+    with prefect_server(home, prefect_database) as server, temporary_settings({PREFECT_API_URL: f"{server}/api"}):
         pool_landed(config).apply()  # registered, not served: its runs stay scheduled
         said += watch_twice()
     os.remove(state)  # the watcher's memory is lost while the server restarts
-    with prefect_server(home) as server, temporary_settings({PREFECT_API_URL: f"{server}/api"}):
+    with prefect_server(home, prefect_database) as server, temporary_settings({PREFECT_API_URL: f"{server}/api"}):
         said += watch_twice()
         with get_client(sync_client=True) as client:
             runs = client.read_flow_runs()
@@ -45,3 +45,6 @@ def test_lost_watcher_state_after_a_server_restart_starts_no_second_run(tmp_path
         "already started: "
     )
     assert [run.idempotency_key for run in runs] == [run_key(url, pool.version)]  # one run, across the restart
+    if prefect_database:  # kept in PostgreSQL itself
+        stored = request.getfixturevalue("postgres").query(prefect_database, "select idempotency_key from flow_run")
+        assert stored == run_key(url, pool.version)

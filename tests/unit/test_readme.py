@@ -12,7 +12,19 @@ from conftest import REPO
 from flows.cli import checked_options, parser
 
 README = (REPO / "README.md").read_text()
-OTHER_TOOLS = ("docker ", "ruff ", "rclone ", "pip ", "pytest ", "prefect ", "python -m pytest")
+OTHER_TOOLS = (
+    "docker ",
+    "ruff ",
+    "rclone ",
+    "pip ",
+    "pytest ",
+    "prefect ",
+    "python -m pytest",
+    "setpriv ",
+    "initdb ",
+    "/postgres ",
+    "createdb ",
+)
 FLAG = r"(?<![\w-])(--[a-z][a-z0-9-]*)"
 RUN = ["run", "--pool", "p", "--validation", "v", "--model", "linear", "--budget", "5", "--out", "o"]
 

@@ -92,12 +92,51 @@ def test_a_local_file_written_in_two_halves_is_sent_once_whole(tmp_path):
     target = tmp_path / "landing" / "pool.parquet"
     target.parent.mkdir()
     target.write_bytes(data[: len(data) // 2])  # `cp` caught half way...
-    assert watch_once(prefix, state, record) == []  # ...is only noted
+    (said,) = watch_once(prefix, state, record)  # ...is left: it has no footer yet
+    assert (
+        said
+        == f"left for a later listing: {target} looks half-written (no Parquet footer yet: it does not end with PAR1)"
+    )
+    assert watch_once(prefix, state, record) == []  # said once, not at every listing
     with target.open("ab") as handle:
         handle.write(data[len(data) // 2 :])
-    assert watch_once(prefix, state, record) == []  # it changed since: noted again
+    assert watch_once(prefix, state, record) == []  # whole now: noted
     assert names(watch_once(prefix, state, record)) == ["pool.parquet"]  # unchanged over two listings
     assert [pool.size for pool in sent] == [len(data)]
+
+
+def test_a_half_written_file_is_never_started_however_long_the_writer_pauses(tmp_path, monkeypatch):
+    """The two-step write a new user tried: half a Parquet file, a one-off watch, the rest written
+    after a pause longer than the settle time, more one-off watches: one start, for the whole file."""
+    monkeypatch.setattr("flows.watch.SETTLE_S", 0.01)
+    prefix, state, sent = str(tmp_path / "landing"), str(tmp_path / "watch.json"), []
+    hooks = WatchHooks(send=lambda url, pool, prefix: sent.append(pool) or url)
+    whole = tmp_path / "whole.parquet"
+    land(whole, rows=3000)
+    data = whole.read_bytes()
+    target = tmp_path / "landing" / "pool.parquet"
+    target.parent.mkdir()
+    target.write_bytes(data[: len(data) // 2])
+    for _ in range(3):  # the writer pauses through three one-off watches, each listing twice
+        watch(prefix, state, None, hooks)
+    assert sent == []
+    with target.open("ab") as handle:
+        handle.write(data[len(data) // 2 :])
+    for _ in range(3):
+        watch(prefix, state, None, hooks)
+    assert [pool.size for pool in sent] == [len(data)]
+
+
+def test_json_lines_cut_inside_a_row_wait_and_whole_lines_start(tmp_path):
+    prefix, state = str(tmp_path / "landing"), str(tmp_path / "watch.json")
+    target = tmp_path / "landing" / "pool.jsonl"
+    target.parent.mkdir()
+    target.write_text('{"text": "a"}\n{"text": "b')
+    (said,) = watch_once(prefix, state, lambda url, pool, prefix: url)
+    assert "looks half-written (its last line is not whole JSON" in said
+    target.write_text('{"text": "a"}\n{"text": "b"}')  # no newline at the end, but a whole row
+    assert watch_once(prefix, state, lambda url, pool, prefix: url) == []
+    assert names(watch_once(prefix, state, lambda url, pool, prefix: url)) == ["pool.jsonl"]
 
 
 def test_a_one_off_watch_of_a_local_prefix_lists_twice(tmp_path):

@@ -3,7 +3,9 @@ interrupted runs (the Prefect calls recorded), and runs the watcher in a thread 
 
 from __future__ import annotations
 
+import contextlib
 import threading
+import time
 
 import pandas as pd
 import pytest
@@ -39,6 +41,7 @@ def test_serve_resumes_interrupted_runs_then_serves_its_deployments(tmp_path, mo
     monkeypatch.setattr(service, "resume_interrupted", lambda names: asked.append(names) or ["run-a", "run-b"])
     monkeypatch.setattr(service, "install_automations", lambda resume: installed.append(resume))
     monkeypatch.setattr(prefect, "serve", lambda *deployments, **options: served.append((deployments, options)))
+    monkeypatch.setattr(service, "serving_lease", contextlib.nullcontext)  # a real lease: the test below
     service.serve(config(tmp_path, pools=[str(tmp_path / "p.parquet")], runs_at_once=3))
     assert asked == [["nightly", "pool-landed"]]
     assert installed == [False]  # the drift automation only: this process resumes its own runs
@@ -50,6 +53,37 @@ def test_serve_resumes_interrupted_runs_then_serves_its_deployments(tmp_path, mo
         "resuming run run-b: a previous curate serve left it interrupted",
     ]
     assert not [t for t in threading.enumerate() if t.name == "pool-watcher"]  # no --watch: no watcher
+
+
+def test_a_second_serve_stands_by_while_the_first_holds_the_serving_lease(prefect_api_url, capsys):
+    """The serving lease on a real API: held while serving, a second holder waits, saying so, and
+    gets it once the first lets go."""
+    from prefect.client.orchestration import get_client
+
+    def active() -> int:
+        with get_client(sync_client=True) as client:
+            return client.read_global_concurrency_limit_by_name(service.SERVE_LIMIT).active_slots
+
+    held, release = threading.Event(), threading.Event()
+
+    def first() -> None:
+        with service.serving_lease():
+            held.set()
+            release.wait(30)
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    assert held.wait(60) and active() == 1
+    threading.Timer(2.0, release.set).start()
+    began = time.monotonic()
+    with service.serving_lease():  # waits for the first
+        waited = time.monotonic() - began
+        assert active() == 1
+    thread.join(10)
+    assert active() == 0 and waited >= 1.0
+    out = capsys.readouterr().out
+    assert "standing by: another curate serve holds the lease 'curate-serve'" in out
+    assert out.count("holding the lease 'curate-serve': serving") == 2
 
 
 class Enough(BaseException):
