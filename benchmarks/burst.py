@@ -191,8 +191,20 @@ def scenario(name: str, args, root: Path, pg) -> dict:
         "latency_p50_s": round(float(np.percentile(latency, 50)), 2) if latency else "",
         "latency_p95_s": round(float(np.percentile(latency, 95)), 2) if latency else "",
         "all_done_s": round(all_done, 1), "health_max_s": round(health.slowest, 3), "health_failed": health.failed,
-        "notes": notes.strip("; "),
+        "notes": "; ".join([notes, *not_completed(by_pool)]).strip("; "),
     }  # fmt: skip
+
+
+def not_completed(by_pool: dict[str, list[dict]]) -> list[str]:
+    """A line for each pool with no completed run: its runs' states and messages' first lines."""
+    return [
+        f"{pool.rsplit('/', 1)[-1]}: "
+        + ", ".join(
+            f"{r['state_name']} ({(r['state'] or {}).get('message') or ''})".splitlines()[0][:160] for r in runs
+        )
+        for pool, runs in sorted(by_pool.items())
+        if not any(r["state_type"] == "COMPLETED" for r in runs)
+    ]
 
 
 def main() -> None:
