@@ -15,7 +15,7 @@ One CSV row per scenario in benchmarks/results/burst.csv, written when it ends: 
 created (extra: beyond one per pool, each of which must end AlreadyCurated), pools completed,
 duplicated (curations beyond one per pool: must be 0), lost (landed pools without a completed run:
 must be 0), latency p50/p95, seconds until every run finished. A scenario already
-in the CSV at this commit is skipped on a rerun.
+in the CSV at this commit is skipped on a rerun (`--again` measures it once more).
 """
 
 from __future__ import annotations
@@ -212,13 +212,14 @@ def main() -> None:
     parser.add_argument("--pools", type=int, default=50)
     parser.add_argument("--within", type=float, default=60.0)
     parser.add_argument("--scenarios", default="plain,restart")
+    parser.add_argument("--again", action="store_true", help="measure a scenario already in the CSV once more")
     args = parser.parse_args()
     from postgres import postgres_server
 
     before = done_before()
     with postgres_server() as pg:
         for name in args.scenarios.split(","):
-            if (commit(), name) in before:
+            if (commit(), name) in before and not args.again:
                 print(f"{name}: already measured at {commit()}")
                 continue
             with tempfile.TemporaryDirectory(prefix=f"burst-{name}-") as root:
