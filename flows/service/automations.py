@@ -1,6 +1,5 @@
-"""The service's automations on the server: a crashed run resumed (for worker stacks, where no `curate
-serve` resumes runs) and a drifted pool's deployment paused. `python -m flows.service.automations`
-(what infra/setup.sh runs) installs both; `curate serve` the drift one."""
+"""The service's automations on the server: a crashed run resumed and a drifted pool's deployment
+paused. `python -m flows.service.automations` (what infra/setup.sh runs) and `curate serve` install both."""
 
 from __future__ import annotations
 
@@ -9,9 +8,10 @@ DRIFT_AUTOMATION = "curation drift: pause the deployment until someone looks"
 
 
 def resume_crashed_automation():
-    """For worker stacks (infra/setup.sh installs it): a `curate-pools` run that crashed (its worker
-    or machine died) is scheduled again, as `curate serve` does at its start; it resumes from the
-    caches. `curate_pools` refuses a run past MAX_ATTEMPTS, so a run that always crashes stops."""
+    """A `curate-pools` run that crashed (its process, worker or machine died; under `curate serve`, say,
+    a run whose process exited while the server restarted) is scheduled again, as `curate serve` does
+    at its start for runs its own death interrupted; it resumes from the caches. `curate_pools` refuses
+    a run past MAX_ATTEMPTS, so a run that always crashes stops."""
     from prefect.automations import Automation
     from prefect.client.schemas.objects import StateType
     from prefect.events.actions import ChangeFlowRunState
@@ -42,8 +42,7 @@ def pause_on_drift_automation():
 
 
 def install_automations(resume: bool = True) -> None:
-    """Create the service's automations on the server, replacing those of the same name (idempotent);
-    `curate serve`, which resumes its interrupted runs itself, installs the drift one only."""
+    """Create the service's automations on the server, replacing those of the same name (idempotent)."""
     from prefect.automations import Automation
 
     wanted = [resume_crashed_automation()] if resume else []

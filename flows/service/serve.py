@@ -36,7 +36,9 @@ def serve_deployments(config: ServiceConfig) -> None:
     deployments = service_deployments(config)
     for name in resume_interrupted([deployment.name for deployment in deployments]):
         print(f"resuming run {name}: a previous curate serve left it interrupted", flush=True)
-    install_automations(resume=False)  # this process resumes interrupted runs itself; drift pauses a deployment
+    # A run that crashes while this process serves (its process died: say the server restarted under it,
+    # measured in benchmarks/burst.py) is scheduled again by the server; drift pauses a deployment.
+    install_automations()
     if config.watch_prefix:
         start_watcher(config)
     # pause_on_shutdown=False: a stopped service leaves the nightly schedule on, so a night missed

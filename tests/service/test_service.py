@@ -19,7 +19,7 @@ from postgres import operations_database
 from prefectserver import prefect_server, server_env, stop
 
 from flows.pools import pool_slug
-from flows.service.automations import DRIFT_AUTOMATION
+from flows.service.automations import DRIFT_AUTOMATION, RESUME_AUTOMATION
 
 pytestmark = pytest.mark.service
 
@@ -121,7 +121,9 @@ def service(server, api, s3, tmp_path_factory):
                     api.get(f"/deployments/name/curate-pools/{name}").status_code == 200
                     for name in ("nightly", "pool-landed")
                 )
-                and any(a["name"] != DRIFT_AUTOMATION for a in automations(api))  # pool-landed's trigger
+                and any(
+                    a["name"] not in (DRIFT_AUTOMATION, RESUME_AUTOMATION) for a in automations(api)
+                )  # pool-landed's trigger
             ),
             120,
             "curate serve to register its deployments",

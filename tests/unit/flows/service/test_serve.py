@@ -39,12 +39,12 @@ def test_serve_resumes_interrupted_runs_then_serves_its_deployments(tmp_path, mo
     served, asked, installed = [], [], []
     monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:4200/api")
     monkeypatch.setattr(service, "resume_interrupted", lambda names: asked.append(names) or ["run-a", "run-b"])
-    monkeypatch.setattr(service, "install_automations", lambda resume: installed.append(resume))
+    monkeypatch.setattr(service, "install_automations", lambda resume=True: installed.append(resume))
     monkeypatch.setattr(prefect, "serve", lambda *deployments, **options: served.append((deployments, options)))
     monkeypatch.setattr(service, "serving_lease", contextlib.nullcontext)  # a real lease: the test below
     service.serve(config(tmp_path, pools=[str(tmp_path / "p.parquet")], runs_at_once=3))
     assert asked == [["nightly", "pool-landed"]]
-    assert installed == [False]  # the drift automation only: this process resumes its own runs
+    assert installed == [True]  # both: a run crashing while this process serves is scheduled again
     ((deployments, options),) = served
     assert [d.name for d in deployments] == ["nightly", "pool-landed"]
     assert options == {"limit": 3, "pause_on_shutdown": False}  # a stopped service keeps the nightly schedule on
