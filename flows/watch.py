@@ -57,8 +57,8 @@ def pool_objects(prefix: str) -> dict[str, PoolObject]:
     objects = {}
     for path, info in found.items():
         relative = path[len(root.rstrip("/")) :].lstrip("/")
-        if info.get("type") == "directory" or not path.lower().endswith(POOL_SUFFIXES):
-            continue
+        if info.get("type") != "file" or not path.lower().endswith(POOL_SUFFIXES):
+            continue  # folders, and what is no regular file (a FIFO would block the listing's read)
         if any(part.startswith((".", "_")) for part in relative.split("/")):
             continue
         objects[protocol + path] = PoolObject(int(info.get("size") or 0), object_version(info))
@@ -160,13 +160,17 @@ def left_incomplete(new: list[tuple[str, PoolObject]], state: dict) -> tuple[lis
     whole, said, waiting = [], [], {}
     for url, pool in new:
         fs, path = filesystem(url)
-        reason = incomplete_reason(fs, path, pool.size)
+        try:
+            reason = incomplete_reason(fs, path, pool.size)
+        except OSError as err:  # gone since the listing, a dangling link, no permission: not this time
+            reason = f"cannot be read: {type(err).__name__}: {err}"
         if reason is None:
             whole.append((url, pool))
             continue
         waiting[url] = pool.version
         if state.get("incomplete", {}).get(url) != pool.version:
-            said.append(f"left for a later listing: {url} looks half-written ({reason})")
+            looks = reason if reason.startswith("cannot be read") else f"looks half-written ({reason})"
+            said.append(f"left for a later listing: {url} {looks}")
     state["incomplete"] = waiting
     return whole, said
 

@@ -144,7 +144,7 @@ class CurationSettings(Options):
     skip_finetune: bool = Field(False, description="Stop after selection: no finetunes, no evaluation")
     device_slot: str = Field(
         "auto",
-        pattern=r"^[A-Za-z0-9_.:-]{1,100}$",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$",
         description="The global concurrency limit the scoring and the finetunes hold a slot of while they run, "
         "under a lease a killed run cannot keep: auto (gpu when the model runs on a GPU, none on a CPU), none, "
         "or a limit's name",

@@ -106,7 +106,7 @@ def claim(tag: str) -> str | None:
         with concurrency(CLAIMS_LIMIT, occupy=1, lease_duration=CLAIM_LEASE_S, strict=True, timeout_seconds=300):
             others = client.read_flow_runs(flow_run_filter=holding, limit=1)
             if others:
-                return others[0].name
+                return f"{others[0].name} (id {others[0].id})"
             tags = client.read_flow_run(me).tags
             client.update_flow_run(me, tags=sorted({*tags, tag}))
     return None

@@ -287,3 +287,24 @@ def test_a_run_interrupted_too_often_is_refused_not_run_again(prefect_api_url, m
     state = curate_pools([str(tmp_path / "never-read.parquet")], str(tmp_path / "runs"), settings, return_state=True)
     assert state.is_failed() and "interrupted 3 times; not run again" in state.message
     assert not (tmp_path / "runs").exists()
+
+
+def test_what_is_no_regular_file_never_blocks_or_stops_a_listing(tmp_path):
+    """A FIFO would block a read forever and a dangling link cannot be read: neither stops the other pools."""
+    import os
+
+    prefix, state = tmp_path / "landing", str(tmp_path / "watch.json")
+    land(prefix / "good.parquet")
+    os.mkfifo(prefix / "drop.jsonl")
+    os.symlink(tmp_path / "nowhere.jsonl", prefix / "dangling.jsonl")
+    send = lambda url, pool, prefix: url  # noqa: E731
+    assert watch_once(str(prefix), state, send) == []  # neither is listed; the good pool settles
+    assert names(watch_once(str(prefix), state, send)) == ["good.parquet"]
+
+
+def test_a_file_gone_between_the_listing_and_its_check_is_left_for_a_later_listing(tmp_path):
+    from flows.watch import PoolObject, left_incomplete
+
+    gone = str(tmp_path / "gone.parquet")
+    whole, said = left_incomplete([(gone, PoolObject(10, "10-1"))], {})
+    assert whole == [] and said[0].startswith(f"left for a later listing: {gone} cannot be read: FileNotFoundError")

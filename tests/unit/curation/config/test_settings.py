@@ -109,6 +109,10 @@ BAD_OPTIONS = [
     ("--projection-dim", "x"),
     ("--model", "resnet50"),
     ("--min-chars", "50"),
+    ("--device-slot", "."),  # no limit name the server takes
+    ("--device-slot", ".."),
+    ("--device-slot", "gpu slot"),
+    ("--device-slot", "x" * 101),
 ]
 
 

@@ -46,7 +46,9 @@ def test_a_parquet_file_whose_footer_claims_more_than_the_file_holds(tmp_path, p
     [
         ('{"a": 1}\n{"a": 2}\n', False),
         ('{"a": 1}\n{"a": 2}', False),  # no newline at the end, but a whole row
-        ("", False),
+        ('{"a": 1}\n  ', False),  # trailing blanks: the readers skip blank lines
+        ('{"a": 1}\r\n{"a": 2}\r\n', False),
+        ("", True),  # a writer has just opened it
         ('{"a": 1}\n{"a": ', True),
         ('{"a": "☃ cut insi', True),
     ],
@@ -59,3 +61,17 @@ def test_json_lines_wait_only_when_cut_inside_a_row(tmp_path, text, waits):
 def test_json_lines_cut_inside_a_multibyte_character_wait(tmp_path):
     (tmp_path / "p.jsonl").write_bytes('{"a": "☃"}'.encode()[:-3])
     assert reason(tmp_path / "p.jsonl") is not None
+
+
+def test_a_last_row_longer_than_the_tail_read_is_still_judged(tmp_path):
+    long_row = '{"text": "' + "é" * 1_500_000 + '"}'  # about 3 MB: longer than one MiB read backwards
+    (tmp_path / "p.jsonl").write_text('{"a": 1}\n' + long_row[:-5], encoding="utf-8")
+    assert reason(tmp_path / "p.jsonl") is not None
+    (tmp_path / "p.jsonl").write_text('{"a": 1}\n' + long_row, encoding="utf-8")
+    assert reason(tmp_path / "p.jsonl") is None
+
+
+def test_a_cut_parquet_file_whose_last_bytes_look_like_a_footer_waits(tmp_path, parquet_bytes):
+    cut = parquet_bytes[: len(parquet_bytes) // 2]
+    (tmp_path / "p.parquet").write_bytes(cut + (40).to_bytes(4, "little") + b"PAR1")
+    assert "no Parquet footer" in reason(tmp_path / "p.parquet")
