@@ -406,6 +406,32 @@ def test_one_pool_version_from_the_watcher_an_event_and_the_ui_is_curated_once(a
     assert len(folders) == 1  # one curation's output folder
 
 
+def test_a_run_whose_process_dies_while_serve_runs_is_resumed_and_completes(api, service):
+    """A run's own process killed (-9) while `curate serve` goes on (as when the server restarted
+    under it: benchmarks/burst.py): the runner reports it Crashed, the automation `curate serve`
+    installs schedules it again, and the same run completes."""
+    import signal
+    import socket
+
+    from curation.tempfiles import process_alive
+
+    url = land_on_the_watched_prefix(service, "crash", 19)
+    landed = api.get("/deployments/name/curate-pools/pool-landed").json()
+    log = service["home"] / "serve.log"
+
+    def runs_of() -> list[dict]:
+        return [r for r in flow_runs(api, deployment_id={"any_": [landed["id"]]}) if r["parameters"]["pools"] == [url]]
+
+    (run,) = wait_for(lambda: [r for r in runs_of() if r["infrastructure_pid"]], 120, "the run's process",
+                      service["process"], log)  # fmt: skip
+    host, _, pid = run["infrastructure_pid"].rpartition(":")
+    assert host == socket.gethostname() and process_alive(int(pid))
+    os.kill(int(pid), signal.SIGKILL)
+    (done,) = wait_for(lambda: [r for r in runs_of() if r["state_type"] == "COMPLETED"], 300,
+                       "the crashed run to be resumed and complete", service["process"], log)  # fmt: skip
+    assert done["id"] == run["id"] and done["run_count"] >= 2 and len(runs_of()) == 1
+
+
 def test_a_failed_pool_says_why_and_its_complete_version_then_runs(api, service):
     """A pool caught half uploaded fails, its parent run's message says why, and the complete file
     at the same key runs once more and completes; a pool refused for its rows publishes its
