@@ -34,17 +34,25 @@ def device_slot(device_slot: str, gpus: int, stage: str) -> Iterator[None]:
         return
     from prefect.client.orchestration import get_client
     from prefect.concurrency.sync import concurrency
-    from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
     with get_client(sync_client=True) as client:
-        try:
-            client.read_global_concurrency_limit_by_name(limit)
-        except ObjectNotFound:
-            try:
-                client.upsert_global_concurrency_limit_by_name(limit, 1)
-            except ObjectAlreadyExists:
-                pass
+        ensure_limit(client, limit)
     get_run_logger().info("%s: waiting for a slot of %r", stage, limit)
     with concurrency(limit, occupy=1, lease_duration=LEASE_S, strict=True):
         get_run_logger().info("%s: holding a slot of %r (a %d-s lease, renewed while it runs)", stage, limit, LEASE_S)
         yield
+
+
+def ensure_limit(client, name: str) -> None:
+    """The global concurrency limit `name`, made with one slot where the server has none (one that
+    exists keeps its size: `infra/setup.sh` sets `gpu` to CURATE_GPU_SLOTS)."""
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+    from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
+
+    try:
+        client.read_global_concurrency_limit_by_name(name)
+    except ObjectNotFound:
+        try:
+            client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=1))
+        except ObjectAlreadyExists:  # another process made it between the look-up and the create
+            pass

@@ -95,6 +95,8 @@ def claim(tag: str) -> str | None:
     from prefect.concurrency.sync import concurrency
     from prefect.runtime import flow_run
 
+    from tasks.slots import ensure_limit
+
     me = flow_run.id
     holding = FlowRunFilter(
         tags=FlowRunFilterTags(all_=[tag]),
@@ -102,7 +104,7 @@ def claim(tag: str) -> str | None:
         id=FlowRunFilterId(not_any_=[me]),
     )
     with get_client(sync_client=True) as client:
-        ensure_claims_limit(client)
+        ensure_limit(client, CLAIMS_LIMIT)
         with concurrency(CLAIMS_LIMIT, occupy=1, lease_duration=CLAIM_LEASE_S, strict=True, timeout_seconds=300):
             others = client.read_flow_runs(flow_run_filter=holding, limit=1)
             if others:
@@ -110,13 +112,3 @@ def claim(tag: str) -> str | None:
             tags = client.read_flow_run(me).tags
             client.update_flow_run(me, tags=sorted({*tags, tag}))
     return None
-
-
-def ensure_claims_limit(client) -> None:
-    """The claims' mutex: a global concurrency limit of one slot (made by the first run that needs it)."""
-    from prefect.exceptions import ObjectAlreadyExists
-
-    try:
-        client.upsert_global_concurrency_limit_by_name(CLAIMS_LIMIT, 1)
-    except ObjectAlreadyExists:  # another run made it between the look-up and the create
-        pass

@@ -54,13 +54,11 @@ def serving_lease() -> Iterator[None]:
     lease runs out (SERVE_LEASE_S and the server's 15-s sweep)."""
     from prefect.client.orchestration import get_client
     from prefect.concurrency.sync import concurrency
-    from prefect.exceptions import ObjectAlreadyExists
+
+    from tasks.slots import ensure_limit
 
     with get_client(sync_client=True) as client:
-        try:
-            client.upsert_global_concurrency_limit_by_name(SERVE_LIMIT, 1)
-        except ObjectAlreadyExists:  # another serve made it between the look-up and the create
-            pass
+        ensure_limit(client, SERVE_LIMIT)
         if client.read_global_concurrency_limit_by_name(SERVE_LIMIT).active_slots >= 1:
             print(
                 f"standing by: another curate serve holds the lease {SERVE_LIMIT!r} on this server; "
