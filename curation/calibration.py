@@ -14,10 +14,12 @@ held-out fold against a reference sample of the pool, by a specificity:
 - `gradient` (the seed paper's): the cosine of the held-out fold's gradient with the training
   folds' minus the reference's, at the checkpoint.
 
-Steps are checkpoints along one training run per (scope, lr) and fold, so a grid of 5 arms × 4
-step counts costs 5 × k trainings. The candidate with the highest mean specificity wins; ties go to
-the cheaper one (fewer steps, then the smaller scope, then the smaller lr). The winner is then
-trained on the whole validation set as θT (curation.cache.warmups).
+Steps are checkpoints along one training run per (scope, lr) and fold. The grid is raced fold by
+fold (curation.racing): a candidate that cannot reach the best figure so far (for `--method auto`,
+embedding similarity's, judged first) is dropped, only the better half goes on to the next fold,
+and a run past its peak on the first fold stops. The candidate with the highest mean specificity
+wins; ties go to the cheaper one (fewer steps, then the smaller scope, then the smaller lr). The
+winner is then trained on the whole validation set as θT (curation.cache.warmups).
 """
 
 from __future__ import annotations
@@ -30,72 +32,15 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
+from curation.grids import Grid
 from curation.models import ModelAdapter, WarmupConfig
+from curation.racing import Race
 from curation.rows import HASH_COLUMN
 from curation.signals import score_formula
 
 MIN_FOLD_ROWS = 4  # a held-out fold smaller than this says nothing: fewer rows, fewer folds
 SCOPE_COST = {"attention": 0, "wide": 1, "full": 2}
 TIE = 1e-9
-
-
-@dataclass(frozen=True)
-class Grid:
-    """Candidates: each (scope, lr) arm is trained once per fold and judged at every step count.
-    A grid for an expensive model also caps the folds, the reference rows and the batch size."""
-
-    arms: tuple[tuple[str, float], ...]
-    steps: tuple[int, ...]
-    name: str = "custom"
-    max_folds: int | None = None
-    max_reference: int | None = None
-    batch_size: int | None = None  # of the candidates and of θT (None: the warmup's default)
-
-    def as_dict(self) -> dict[str, Any]:
-        caps = {"max_folds": self.max_folds, "max_reference": self.max_reference, "batch_size": self.batch_size}
-        return {"name": self.name, "arms": [list(arm) for arm in self.arms], "steps": list(self.steps), **caps}
-
-    @property
-    def trainings_per_fold(self) -> int:
-        return len(self.arms)
-
-    @classmethod
-    def fixed(cls, config: WarmupConfig) -> Grid:
-        """The one candidate a fixed warmup is: judged on the folds all the same when `--method auto`
-        needs the loss drop's held-out figure."""
-        return cls(arms=((config.scope, config.lr),), steps=(config.steps,), name="fixed")
-
-
-# Per row kind. Text: LoRA learning rates an order above full-parameter ones (a LoRA update is scaled by alpha/rank
-# and starts from B = 0). Classifiers always train all their weights. A causal LM above LARGE_ON_CPU parameters on a
-# CPU gets `text-large-cpu`: two LoRA arms (no full-parameter arm: AdamW over every weight costs the most per step), a
-# third of the steps, two folds, 64 reference rows and batches of 8. Measured on SmolLM2-135M-Instruct on 2 cores
-# (benchmarks/RESULTS.md, "Chat conversations on a real instruction model"): minutes, where the text grid would take
-# hours.
-GRIDS = {
-    "text": Grid(
-        arms=(("attention", 1e-2), ("wide", 1e-2), ("full", 3e-4), ("full", 1e-3), ("full", 3e-3)),
-        steps=(5, 10, 20, 40),
-        name="text",
-    ),
-    "text-large-cpu": Grid(
-        arms=(("attention", 1e-3), ("attention", 1e-2)),
-        steps=(4, 8, 12),
-        name="text-large-cpu",
-        max_folds=2,
-        max_reference=64,
-        batch_size=8,
-    ),
-    "features": Grid(arms=(("full", 0.01), ("full", 0.05), ("full", 0.2)), steps=(15, 30, 60, 120), name="features"),
-}
-LARGE_ON_CPU = 50_000_000  # parameters
-
-
-def grid_for(adapter: ModelAdapter) -> Grid:
-    """The calibration's grid for this model: by row kind, and by size and device for a causal LM."""
-    if adapter.kind == "text" and adapter.parameters > LARGE_ON_CPU and not adapter.gpus:
-        return GRIDS["text-large-cpu"]
-    return GRIDS[adapter.kind]
 
 
 @dataclass
@@ -114,22 +59,13 @@ class Calibration:
     # The winner's normalized drops on each fold: {"held": [...], "reference": [...]}, what
     # `--method auto` ranks against embedding similarity (curation.method_choice).
     fold_scores: list[dict[str, list[float]]] = dataclasses.field(default_factory=list)
+    ruled_out: bool = False  # the rival's figure ended the race: no loss-drop candidate could reach it
+    fold_similarities: list = dataclasses.field(default_factory=list)  # the rival's rows (method_choice)
     status: str = "miss"  # "hit" (read from the cache), "miss" (computed by this run), "skipped" (too few rows)
     key: str = ""
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "config": self.config.as_dict(),
-            "table": self.table,
-            "folds": self.folds,
-            "steps_trained": self.steps_trained,
-            "seconds": self.seconds,
-            "criterion": self.criterion,
-            "reference_rows": self.reference_rows,
-            "reference_hash": self.reference_hash,
-            "grid": self.grid,
-            "fold_scores": self.fold_scores,
-        }
+        return {k: v for k, v in dataclasses.asdict(self).items() if k not in ("status", "key")}
 
     @classmethod
     def skipped(cls, config: WarmupConfig, folds: int, criterion: str) -> Calibration:
@@ -186,6 +122,7 @@ class Trial:
     grid: Grid
     folds: int
     criterion: str = "auc"
+    rival: tuple[float, ...] | None = None  # the cheaper method's figure per fold (curation.racing)
 
 
 @dataclass(frozen=True)
@@ -233,6 +170,27 @@ class Judge:
         return rank_specificity(held, ref), drops
 
 
+def train_and_judge(judge: Judge, race: Race, arm: tuple[str, float], drops: dict, progress) -> int:
+    """Train one arm on the judge's training folds to its last step count still in the race, judging each
+    one on the way (the rows' drops into `drops`); the steps it trained (0 if none of its candidates is left)."""
+    scope, lr = arm
+    wanted, last = race.steps_to_judge(scope, lr), [0]
+    if not wanted:
+        return 0
+
+    def at_step(step: int) -> bool:
+        last[0] = step
+        if step not in wanted:
+            return False
+        specificity, drops[(scope, lr, step, judge.fold)] = judge()
+        race.record((scope, lr, step), specificity)
+        return race.past_peak(scope, lr, step) or step == wanted[-1]
+
+    config = dataclasses.replace(judge.trial.base, scope=scope, lr=lr, steps=wanted[-1])
+    judge.adapter.warmup(judge.train, config, progress, on_step=at_step)
+    return last[0]
+
+
 def cheapest_best(table: list[dict[str, Any]]) -> dict[str, Any]:
     """The row of highest specificity; within TIE of it, the cheapest (steps, scope, lr)."""
     best = max(row["specificity"] for row in table)
@@ -241,60 +199,39 @@ def cheapest_best(table: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def calibrate(adapter: ModelAdapter, trial: Trial, progress: Callable[[int], None] | None = None) -> Calibration:
-    """Judge every candidate of the trial's grid on its held-out folds of the validation rows; the winner's config."""
+    """Race the trial's grid fold by fold on held-out folds of the validation rows (curation.racing);
+    the winner's config, or the best judged when the rival ruled the loss drop out."""
     validation, reference, base, grid = trial.validation, trial.reference, trial.base, trial.grid
-    folds, criterion = trial.folds, trial.criterion
     started = time.perf_counter()
-    parts = fold_positions(validation[HASH_COLUMN], folds)
-    last = max(grid.steps)
-    measured: list[dict[str, Any]] = []
+    parts = fold_positions(validation[HASH_COLUMN], trial.folds)
+    candidates = [(scope, lr, step) for scope, lr in grid.arms for step in grid.steps]
+    race = Race(candidates, trial.rival, folds=trial.folds, auc=trial.criterion == "auc")
     fold_drops: dict[tuple, dict[str, list[float]]] = {}  # (scope, lr, steps, fold) → the rows' drops
     base_losses: dict[str, np.ndarray] = {}  # θ0's losses of each fold and of the reference
-    for scope, lr in grid.arms:
-        config = dataclasses.replace(base, scope=scope, lr=lr, steps=last)
-        for fold, held_at in enumerate(parts):
-            held = validation.iloc[held_at]
-            train = validation.drop(index=validation.index[held_at])
-            judge = Judge(adapter=adapter, trial=trial, held=held, train=train, fold=fold, base=base_losses)
-
-            def at_step(step: int, scope=scope, lr=lr, fold=fold, judge=judge) -> None:
-                if step in grid.steps:
-                    specificity, drops = judge()
-                    candidate = {"scope": scope, "lr": lr, "steps": step}
-                    measured.append({**candidate, "fold": fold, "specificity": specificity})
-                    fold_drops[(scope, lr, step, fold)] = drops
-
-            adapter.warmup(train, config, progress, on_step=at_step)
-    table = summarize(measured)
-    winner = cheapest_best(table)
+    trained = 0
+    for fold, held_at in enumerate(parts):
+        held = validation.iloc[held_at]
+        train = validation.drop(index=validation.index[held_at])
+        judge = Judge(adapter=adapter, trial=trial, held=held, train=train, fold=fold, base=base_losses)
+        for scope, lr in grid.arms:
+            trained += train_and_judge(judge, race, (scope, lr), fold_drops, progress)
+        race.end_fold(len(held_at), len(reference))
+        if race.ruled_out:
+            break
+    table = race.table()
+    winner = cheapest_best([row for row in table if not row["dropped"]] or table)
     for row in table:
         row["chosen"] = row is winner
     won = (winner["scope"], winner["lr"], winner["steps"])
-    chosen = dataclasses.replace(base, scope=winner["scope"], lr=winner["lr"], steps=winner["steps"])
     return Calibration(
-        config=chosen,
+        config=dataclasses.replace(base, scope=winner["scope"], lr=winner["lr"], steps=winner["steps"]),
         table=table,
-        folds=folds,
-        steps_trained=last * len(grid.arms) * folds,
+        folds=trial.folds,
+        steps_trained=trained,
         seconds=round(time.perf_counter() - started, 3),
-        criterion=criterion,
+        criterion=trial.criterion,
         reference_rows=len(reference),
         grid=grid.name,
-        fold_scores=[fold_drops[(*won, fold)] for fold in range(folds)],
+        fold_scores=[fold_drops[(*won, fold)] for fold in range(winner["folds"])],
+        ruled_out=race.ruled_out,
     )
-
-
-def summarize(measured: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per candidate: its specificity's mean over the folds and their spread (std)."""
-    grouped = pd.DataFrame(measured).groupby(["scope", "lr", "steps"], sort=False)["specificity"]
-    table = grouped.agg(["mean", "std"]).reset_index()
-    return [
-        {
-            "scope": str(row.scope),
-            "lr": float(row.lr),
-            "steps": int(row.steps),
-            "specificity": round(float(row.mean), 6),
-            "spread": round(float(row.std) if np.isfinite(row.std) else 0.0, 6),
-        }
-        for row in table.itertuples()
-    ]

@@ -115,25 +115,56 @@ def similarity_to(rows: np.ndarray, train: np.ndarray, reduce: str) -> np.ndarra
     return cosines.max(1) if reduce == "max" else cosines.mean(1)
 
 
-def fold_figures(
-    drops: list[dict[str, list[float]]], validation: np.ndarray, reference: np.ndarray, parts: list[np.ndarray]
-) -> dict[tuple[str, str], list[float]]:
-    """Each candidate's auc − ½ on each fold, from the calibration's drops and θ0's unit embeddings."""
-    figures: dict[tuple[str, str], list[float]] = {}
+Similarities = list[dict[str, dict[str, list[float]]]]  # per fold, per reduce: the held-out and reference rows'
 
-    def add(method: str, similarity: str, value: float) -> None:
-        figures.setdefault((method, similarity), []).append(value)
 
-    for fold, held_at in enumerate(parts):
+def fold_similarities(validation: np.ndarray, reference: np.ndarray, parts: list[np.ndarray]) -> Similarities:
+    """Each fold's held-out and reference rows' max and mean cosine similarity to the training folds'
+    rows, from θ0's unit embeddings: what the embedding and blend candidates are judged on."""
+    found = []
+    for held_at in parts:
         train = np.delete(validation, held_at, axis=0)
-        held_drop, ref_drop = (np.asarray(drops[fold][side], dtype=np.float64) for side in ("held", "reference"))
-        add("lossdrop", "-", rank_specificity(held_drop, ref_drop))
+        found.append(
+            {
+                reduce: {
+                    "held": similarity_to(validation[held_at], train, reduce).tolist(),
+                    "reference": similarity_to(reference, train, reduce).tolist(),
+                }
+                for reduce in ("max", "mean")
+            }
+        )
+    return found
+
+
+def embedding_figures(similarities: Similarities) -> dict[tuple[str, str], list[float]]:
+    """Embedding similarity's auc − ½ on each fold, max and mean."""
+    return {
+        ("embedding", reduce): [
+            rank_specificity(np.asarray(f[reduce]["held"]), np.asarray(f[reduce]["reference"])) for f in similarities
+        ]
+        for reduce in ("max", "mean")
+    }
+
+
+def rival(similarities: Similarities) -> tuple[float, ...]:
+    """The figure per fold of the better embedding candidate (by mean): what the loss drop's calibration
+    must reach to be worth finishing (curation.racing)."""
+    return tuple(max(embedding_figures(similarities).values(), key=lambda values: float(np.mean(values))))
+
+
+def fold_figures(drops: list[dict[str, list[float]]], similarities: Similarities) -> dict[tuple[str, str], list[float]]:
+    """Each candidate's auc − ½ on each fold: embedding on every fold; the loss drop and the blend on the
+    folds the calibration judged its winner on (all of them, unless embedding ruled the loss drop out)."""
+    figures = embedding_figures(similarities)
+    for fold, judged in enumerate(drops):
+        held_drop, ref_drop = (np.asarray(judged[side], dtype=np.float64) for side in ("held", "reference"))
+        figures.setdefault(("lossdrop", "-"), []).append(rank_specificity(held_drop, ref_drop))
         for reduce in ("max", "mean"):
-            held_sim = similarity_to(validation[held_at], train, reduce)
-            ref_sim = similarity_to(reference, train, reduce)
-            add("embedding", reduce, rank_specificity(held_sim, ref_sim))
+            held_sim, ref_sim = (np.asarray(similarities[fold][reduce][side]) for side in ("held", "reference"))
             both = blend_scores(np.concatenate([held_drop, ref_drop]), np.concatenate([held_sim, ref_sim]))
-            add("blend", reduce, rank_specificity(both[: len(held_at)], both[len(held_at) :]))
+            figures.setdefault(("blend", reduce), []).append(
+                rank_specificity(both[: len(held_drop)], both[len(held_drop) :])
+            )
     return figures
 
 

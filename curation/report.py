@@ -74,6 +74,7 @@ class CalibrationUse(Section):
     steps_trained: int  # by the calibration that found it (this run's cost only if status is "miss")
     seconds: float
     grid: str = ""  # the grid's name: by row kind, and `text-large-cpu` for a large causal LM on a CPU
+    ruled_out: bool = False  # `--method auto`: embedding, judged first, ended the race (curation.racing)
 
 
 class MethodChoiceUse(Section):

@@ -12,7 +12,7 @@ import pandas as pd
 from curation.config import Scope, Start
 
 Progress = Callable[[int], None]  # called with the number of rows (or steps) just finished
-OnStep = Callable[[int], None]  # called after each warmup step with its number (from 1), the model in eval mode
+OnStep = Callable[[int], bool | None]  # after each warmup step, its number (from 1), the model in eval mode: True stops
 
 
 @dataclass(frozen=True)
@@ -114,7 +114,8 @@ class ModelAdapter(ABC):
     ) -> None:
         """Train θT from θ0 on the validation rows, keeping θ1 (θ0 stays available).
 
-        While it trains, `on_step` may call `endpoint_losses`: θT is then the model as trained so far.
+        While it trains, `on_step` may call `endpoint_losses`: θT is then the model as trained so far; it
+        returns True to end the training at that step.
         """
 
     @abstractmethod

@@ -29,7 +29,7 @@ from curation.models.base import FinetuneConfig, ModelAdapter, Start, WarmupConf
 from curation.models.causal_lm_gradients import LoRAGradients
 from curation.models.local_model import directory_fingerprint, load_local_model
 from curation.models.lora import WARMUP_ADAPTER, lora_config, refuse_unknown_layout
-from curation.models.token_losses import Batcher, mean_pooled, row_losses, summed_loss
+from curation.models.token_losses import Batch, Batcher, mean_pooled, row_losses, summed_loss
 from curation.models.training import Steps, train
 from curation.models.warm_states import WarmStates, full_parameters
 from curation.rows import SCORE_IDS_COLUMN, SCORE_LABELS_COLUMN
@@ -157,11 +157,10 @@ class CausalLMAdapter(LoRAGradients, ModelAdapter):
         if full:
             self.warm_states.keep("theta0")
 
-        def step_done(step: int) -> None:
+        def step_done(step: int) -> bool:
             if step == 1:
                 self.warm_states.keep("theta1")
-            if on_step:
-                on_step(step)
+            return bool(on_step(step)) if on_step else False
 
         try:
             steps = Steps(config.steps, config.batch_size, config.seed, progress, step_done)
@@ -221,11 +220,15 @@ class CausalLMAdapter(LoRAGradients, ModelAdapter):
         with self._lock:
             if self.warm_scope != "full":
                 self.model.set_adapter(WARMUP_ADAPTER)
-            for index, ids, labels, mask in self._batches(self.encode(rows, scoring=True), batch_size or 32):
+
+            def work(batch: Batch) -> None:
+                index, ids, labels, mask = batch
                 with self._at(state):
                     out[index] = self._row_losses(ids, mask, labels).double().cpu().numpy()
                 if progress:
                     progress(len(index))
+
+            self._batches.each(self.encode(rows, scoring=True), batch_size or 32, work)
         return out
 
     def _endpoint_losses(self, rows, batch_size, progress, start):
@@ -234,13 +237,17 @@ class CausalLMAdapter(LoRAGradients, ModelAdapter):
         warm = np.zeros(len(encoded))
         if self.warm_scope != "full":
             self.model.set_adapter(WARMUP_ADAPTER)
-        for index, ids, labels, mask in self._batches(encoded, batch_size or 32):
+
+        def work(batch: Batch) -> None:  # both passes of a batch; a batch that did not fit is split (token_losses)
+            index, ids, labels, mask = batch
             with self._at(start):
                 first[index] = self._row_losses(ids, mask, labels).double().cpu().numpy()
             with self._at("warm"):
                 warm[index] = self._row_losses(ids, mask, labels).double().cpu().numpy()
             if progress:
                 progress(len(index))
+
+        self._batches.each(encoded, batch_size or 32, work)
         return first, warm
 
     @torch.inference_mode()
@@ -252,8 +259,11 @@ class CausalLMAdapter(LoRAGradients, ModelAdapter):
         adapters_off = self.model.disable_adapter() if self.model is not None else contextlib.nullcontext()
         with self._lock, adapters_off:
             decoder = self.base.get_decoder()
-            for index, ids, _, mask in self._batches(encoded, batch_size or 32):
-                out[index] = mean_pooled(decoder, ids, mask)
+
+            def work(batch: Batch) -> None:
+                out[batch[0]] = mean_pooled(decoder, batch[1], batch[3])
+
+            self._batches.each(encoded, batch_size or 32, work)
         return out
 
     # --- finetune and evaluate ------------------------------------------------------------

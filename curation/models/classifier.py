@@ -69,11 +69,10 @@ class ClassifierAdapter(ModelAdapter, PerRowGradients):
         self.warm_key = None  # the θT this adapter held is replaced by one not in the cache (yet)
         self.warm = build(self.arch, self.feature_dim, self.num_classes)
 
-        def keep_first(step: int) -> None:
+        def keep_first(step: int) -> bool:
             if step == 1:
                 self.start = copy.deepcopy(self.warm).eval()
-            if on_step:
-                on_step(step)
+            return bool(on_step(step)) if on_step else False
 
         steps = Steps(config.steps, config.batch_size, config.seed, progress, keep_first)
         self._train(self.warm, rows, config.lr, steps)

@@ -4,7 +4,7 @@ over its labelled tokens; the evaluation's summed loss; mean-pooled hidden state
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -23,23 +23,51 @@ class Batcher:
     device: torch.device
 
     def __call__(self, encoded: list[Encoded], batch_size: int) -> Iterator[Batch]:
+        for index in self.groups(encoded, batch_size):
+            yield self.rows(encoded, index)
+
+    @staticmethod
+    def groups(encoded: list[Encoded], batch_size: int) -> Iterator[list[int]]:
+        """The row positions of each batch: by length, so padding stays small."""
         lengths = np.fromiter((len(ids) for ids, _ in encoded), dtype=np.int64, count=len(encoded))
         order = np.argsort(lengths, kind="stable")
         for start in range(0, len(order), batch_size):
-            index = order[start : start + batch_size]
-            width = int(lengths[index].max())
-            ids = np.full((len(index), width), self.pad_id, dtype=np.int64)
-            labels = np.full((len(index), width), IGNORE, dtype=np.int64)
-            for row, i in enumerate(index):
-                n = lengths[i]
-                ids[row, :n], labels[row, :n] = encoded[i]
-            mask = (np.arange(width) < lengths[index][:, None]).astype(np.int64)
-            yield (
-                index.tolist(),
-                torch.from_numpy(ids).to(self.device),
-                torch.from_numpy(labels).to(self.device),
-                torch.from_numpy(mask).to(self.device),
-            )
+            yield order[start : start + batch_size].tolist()
+
+    def rows(self, encoded: list[Encoded], index: list[int]) -> Batch:
+        """The rows at `index` as one padded batch."""
+        lengths = np.asarray([len(encoded[i][0]) for i in index], dtype=np.int64)
+        width = int(lengths.max())
+        ids = np.full((len(index), width), self.pad_id, dtype=np.int64)
+        labels = np.full((len(index), width), IGNORE, dtype=np.int64)
+        for row, i in enumerate(index):
+            ids[row, : lengths[row]], labels[row, : lengths[row]] = encoded[i]
+        mask = (np.arange(width) < lengths[:, None]).astype(np.int64)
+        tensors = (torch.from_numpy(a).to(self.device) for a in (ids, labels, mask))
+        return (list(index), *tensors)
+
+    def each(self, encoded: list[Encoded], batch_size: int, work: Callable[[Batch], None]) -> int:
+        """`work` on each batch, backing off on running out of device memory: the batch that did not fit
+        is split in halves and the rest go at the smaller size (down to one row, whose failure is
+        raised). Returns the batch size it ended at."""
+        fits = batch_size
+        for group in self.groups(encoded, batch_size):
+            pending = [group]
+            while pending:
+                index = pending.pop(0)
+                if len(index) > fits:
+                    pending[:0] = [index[:fits], index[fits:]]
+                    continue
+                try:
+                    work(self.rows(encoded, index))
+                except torch.OutOfMemoryError:
+                    if len(index) == 1:
+                        raise
+                    if self.device.type == "cuda":
+                        torch.cuda.empty_cache()
+                    fits = len(index) // 2
+                    pending[:0] = [index[:fits], index[fits:]]
+        return fits
 
     def one(self, encoded: list[Encoded]) -> Batch:
         """All of `encoded` as one batch."""

@@ -23,7 +23,8 @@ class Steps:
     batch_size: int
     seed: int  # the batches' order
     progress: Progress | None = None  # called with 1 after each step
-    on_step: OnStep | None = None  # called after each step with its number (from 1), the model in eval mode
+    on_step: OnStep | None = None  # called after each step with its number (from 1), the model in eval mode;
+    # it returns True to end the training there (the calibration's early stopping)
 
 
 def train(
@@ -49,6 +50,7 @@ def train(
             steps.progress(1)
         if steps.on_step:
             module.eval()
-            steps.on_step(step)
+            if steps.on_step(step):
+                break
             module.train()
     module.eval()

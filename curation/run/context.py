@@ -15,7 +15,8 @@ from functools import cached_property
 
 from curation.cache.keys import CacheKeys, cache_keys
 from curation.cache.warmups import Warmup
-from curation.calibration import Calibration, grid_for
+from curation.calibration import Calibration
+from curation.grids import grid_for
 from curation.method_choice import MethodChoice
 from curation.models import ModelAdapter, ModelSpec, WarmupConfig, adapter_for
 from curation.pool import AdmittedPool, Target
@@ -70,7 +71,7 @@ def begin(target: Target, pool: AdmittedPool, config) -> TargetRun:
     spec = ModelSpec.of(config, target)
     adapter = adapter_for(spec)
     warmup = WarmupSettings.of(config).config_for(target.ref.kind)
-    batch_size = grid_for(adapter).batch_size
+    batch_size = grid_for(adapter, target.warm_rows).batch_size
     return TargetRun(
         target=target,
         pool=pool,

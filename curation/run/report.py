@@ -112,7 +112,7 @@ def calibration_use(calibration: Calibration | None) -> CalibrationUse | None:
     if calibration is None:
         return None
     fields = calibration.as_dict()  # what the calibration cache stores, plus this run's status and key
-    fields.pop("fold_scores")  # per-row drops: the method choice's input, not a user's figure
+    fields.pop("fold_scores"), fields.pop("fold_similarities")  # per-row figures: the method choice's input
     return CalibrationUse(status=calibration.status, key=calibration.key, chosen=fields.pop("config"), **fields)
 
 

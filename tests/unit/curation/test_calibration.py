@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -95,7 +97,25 @@ def test_a_zero_lr_candidate_has_zero_specificity_and_is_never_chosen(domains):
     assert len(frozen) == 2 and all(row["specificity"] == 0.0 for row in frozen)
     assert found.config.lr == 0.1
     assert [row["chosen"] for row in found.table].count(True) == 1
-    assert found.steps_trained == 6 * 2 * 3 and found.folds == 3
+    # raced: the frozen arm cannot reach the trained one after the first fold and is not trained again
+    assert {row["dropped"] for row in frozen} == {"below the best"} and {row["folds"] for row in frozen} == {1}
+    assert found.steps_trained == 6 * 2 + 6 * 2 and found.folds == 3 and not found.ruled_out
+
+
+def test_a_rival_no_candidate_can_reach_ends_the_calibration_after_the_first_fold(domains):
+    """`--method auto`: embedding's figure, judged first, ahead of every loss-drop candidate's bound."""
+    validation, reference = domains
+    adapter = ClassifierAdapter("linear", 6, 3)
+    grid = Grid(arms=(("full", 0.0), ("full", 1e-4)), steps=(2, 6))
+    trial = Trial(validation, reference, WarmupConfig(batch_size=16), grid, folds=3, rival=(0.45, 0.45, 0.45))
+    found = calibrate(adapter, trial)
+    assert found.ruled_out and found.steps_trained == 6 * 2  # one fold of two arms: a third of the grid
+    assert {row["folds"] for row in found.table} == {1} and {row["dropped"] for row in found.table} == {
+        "below the rival"
+    }
+    assert len(found.fold_scores) == 1 and [row["chosen"] for row in found.table].count(True) == 1
+    alone = calibrate(adapter, dataclasses.replace(trial, rival=None))  # no rival: judged to the last fold
+    assert not alone.ruled_out and max(row["folds"] for row in alone.table) == 3 and len(alone.fold_scores) == 3
 
 
 def test_the_gradient_criterion_also_never_picks_the_frozen_candidate(domains):
@@ -164,20 +184,3 @@ def test_a_damaged_calibration_entry_is_set_aside_and_computed_again(domains, tm
     (tmp_path / "cache" / "calibration" / "k" / "manifest.json").write_text('{"config": {"steps"')
     assert obtain_calibration(compute, cache, "k").status == "miss"
     assert list((tmp_path / "cache" / "damaged").rglob("manifest.json"))
-
-
-def test_a_large_causal_lm_on_a_cpu_gets_the_cheaper_grid_and_a_gpu_the_full_one():
-    from types import SimpleNamespace
-
-    from curation.calibration import GRIDS, LARGE_ON_CPU, grid_for
-
-    def model(kind, parameters, gpus=0):
-        return SimpleNamespace(kind=kind, parameters=parameters, gpus=gpus)
-
-    assert grid_for(model("text", 135_000_000)).name == "text-large-cpu"
-    assert grid_for(model("text", 135_000_000, gpus=1)) is GRIDS["text"]
-    assert (
-        grid_for(model("text", LARGE_ON_CPU)) is GRIDS["text"] and grid_for(model("features", 10**9)).name == "features"
-    )
-    cheap, full = GRIDS["text-large-cpu"], GRIDS["text"]
-    assert len(cheap.arms) * max(cheap.steps) * cheap.max_folds < len(full.arms) * max(full.steps) * 3 / 10

@@ -9,7 +9,7 @@ import numpy as np
 
 from curation.cache.calibrations import obtain_method_choice
 from curation.calibration import fold_positions
-from curation.method_choice import NO_SEPARATION, TIE, MethodChoice, choose, fold_figures
+from curation.method_choice import NO_SEPARATION, TIE, MethodChoice, choose, fold_figures, fold_similarities
 from curation.scorers.base import unit_rows
 
 
@@ -24,7 +24,7 @@ def test_embedding_wins_where_only_the_inputs_tell_the_target_apart():
     validation = unit_rows(rng.normal(size=(30, 8)) + 4.0)
     reference = unit_rows(rng.normal(size=(60, 8)))
     drops = [{"held": [0.1] * len(p), "reference": [0.1] * 60} for p in parts]  # ties: auc − ½ = 0
-    figures = fold_figures(drops, validation, reference, parts)
+    figures = fold_figures(drops, fold_similarities(validation, reference, parts))
     table, method, similarity = choose(figures, "max")
     assert method == "embedding" and similarity in ("max", "mean")
     by_name = {(row["method"], row["similarity"]): row for row in table}
@@ -38,7 +38,7 @@ def test_the_loss_drop_wins_where_the_inputs_look_alike():
     parts = folds_of(rng)
     validation, reference = unit_rows(rng.normal(size=(30, 8))), unit_rows(rng.normal(size=(60, 8)))
     drops = [{"held": list(rng.uniform(0.5, 1.0, len(p))), "reference": list(rng.uniform(0, 0.5, 60))} for p in parts]
-    table, method, similarity = choose(fold_figures(drops, validation, reference, parts), "mean")
+    table, method, similarity = choose(fold_figures(drops, fold_similarities(validation, reference, parts)), "mean")
     assert method == "lossdrop" and similarity == "mean"  # the run's --similarity, kept for the record
     chosen = next(row for row in table if row["chosen"])
     assert chosen["specificity"] == 0.5 and chosen["spread"] == 0.0  # every held-out row ahead on every fold

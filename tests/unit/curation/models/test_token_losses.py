@@ -4,6 +4,7 @@ alone or beside longer rows; the summed evaluation loss and mean pooling agree w
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 from torch.nn import functional as F
 from transformers import AutoModelForCausalLM
@@ -54,3 +55,32 @@ def test_mean_pooling_leaves_the_padding_out(tiny_lm):
         short = mean_pooled(lm.get_decoder(), *(lambda b: (b[1], b[3]))(batcher.one(ENCODED[1:2])))
     position = int((ids[:, :2] == torch.tensor([10, 11])).all(1).nonzero()[0])
     assert pooled.dtype == np.float32 and np.allclose(pooled[position], short[0], atol=1e-5)
+
+
+def test_a_batch_that_runs_out_of_device_memory_is_split_and_the_rest_go_smaller(tiny_lm):
+    """The back-off: a device holding at most 2 rows of this width (its OutOfMemoryError raised as a GPU
+    raises it, since a CPU has none to give) still scores every row, each as it scores alone."""
+    lm = AutoModelForCausalLM.from_pretrained(tiny_lm).eval()
+    batcher = Batcher(pad_id=0, device=torch.device("cpu"))
+    rows = ENCODED * 4  # 12 rows
+    tried, out = [], np.zeros(len(rows))
+
+    def work(batch) -> None:
+        index, ids, labels, mask = batch
+        tried.append(len(index))
+        if len(index) > 2:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        with torch.inference_mode():
+            out[index] = row_losses(lm, ids, mask, labels).numpy()
+
+    assert batcher.each(rows, 8, work) == 2
+    assert tried[:3] == [8, 4, 2] and max(tried[3:]) <= 2  # halved until it fits, then kept small
+    with torch.inference_mode():
+        alone = [float(row_losses(lm, *_ids_mask_labels(batcher.one([row])))[0]) for row in rows]
+    np.testing.assert_allclose(out, alone, rtol=1e-5)
+
+    def never_fits(batch) -> None:
+        raise torch.OutOfMemoryError("CUDA out of memory")
+
+    with pytest.raises(torch.OutOfMemoryError):  # one row that does not fit is the caller's to report
+        batcher.each(rows, 8, never_fits)

@@ -50,3 +50,12 @@ def test_no_steps_trains_nothing():
     before = model.weight.detach().clone()
     train(model, torch.optim.SGD(model.parameters(), lr=0.1), 3, Steps(0, 2, 0), lambda b: model.weight.sum())
     assert torch.equal(model.weight, before) and not model.training
+
+
+def test_a_step_that_answers_true_ends_the_training_there_in_eval_mode():
+    """The calibration's early stopping: a run past its peak trains no further."""
+    model = torch.nn.Linear(2, 1)
+    heard = []
+    steps = Steps(count=10, batch_size=2, seed=0, on_step=lambda step: heard.append(step) or step == 3)
+    train(model, torch.optim.SGD(model.parameters(), lr=0.1), 4, steps, lambda b: model(torch.ones(len(b), 2)).sum())
+    assert heard == [1, 2, 3] and not model.training

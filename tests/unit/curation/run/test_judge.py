@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from targets import feature_files, run_config, target_run
 
-from curation.calibration import GRIDS
+from curation.grids import GRIDS
 from curation.run.judge import find_method, find_warmup, reference_for
 from curation.run.settings import WarmupSettings
 
@@ -28,9 +28,10 @@ def test_the_calibration_judges_the_kinds_grid_once_and_any_later_pool_finds_it(
     found = find_warmup(run, settings)
     grid = GRIDS["features"]
     assert (found.status, found.grid, found.folds, found.criterion) == ("miss", "features", 2, "auc")
-    assert len(found.table) == len(grid.arms) * len(grid.steps) and sum(row["chosen"] for row in found.table) == 1
+    assert len(found.table) <= len(grid.arms) * len(grid.steps) and sum(row["chosen"] for row in found.table) == 1
     assert (found.config.scope, found.config.lr) in grid.arms and found.config.steps in grid.steps
-    assert found.steps_trained == max(grid.steps) * len(grid.arms) * 2 and found.key
+    assert 0 < found.steps_trained <= max(grid.steps) * len(grid.arms) * 2 and found.key  # raced: fewer at most
+    assert len(found.fold_similarities) == 2  # `auto`: embedding judged first, on the same folds, as the rival
     assert found.reference_rows == run.pool.valid_rows == 120  # all of them: fewer than the 128 asked
     again = find_warmup(run, settings)
     assert (again.status, again.key, again.table) == ("hit", found.key, found.table)
@@ -68,6 +69,15 @@ def test_the_method_is_chosen_on_the_calibrations_folds_and_cached_beside_it(fil
     assert {(row["method"], row["similarity"]) for row in choice.candidates} == {
         ("lossdrop", "-"), ("embedding", "max"), ("embedding", "mean"), ("blend", "max"), ("blend", "mean")
     }  # fmt: skip
-    assert choice.folds == 3 and choice.forward_passes == len(run.target.warm_rows) + 120
+    assert choice.folds == 3 and choice.forward_passes == 0  # embedded with the calibration, its rival
     again = find_method(calibrated, settings)
     assert (again.status, again.method, again.similarity) == ("hit", choice.method, choice.similarity)
+
+
+def test_a_calibration_that_does_not_race_embedding_leaves_the_choice_its_own_pass(files, tmp_path):
+    """The drop criterion is not in auc units: no rival, and the choice embeds the rows itself."""
+    run, settings = judged(files, tmp_path, warmup_steps=20, calibration_criterion="drop")
+    calibrated = run.calibrated(find_warmup(run, settings))
+    assert calibrated.calibration.fold_similarities == [] and not calibrated.calibration.ruled_out
+    choice = find_method(calibrated, settings)
+    assert choice.forward_passes == len(run.target.warm_rows) + 120 and len(choice.candidates) == 5
