@@ -127,8 +127,9 @@ def measure(args) -> dict:
             score_tps.append(scoring())
         oom = back_off(adapter, rows, args)
         bare_median, score_median = float(np.median(bare_tps)), float(np.median(score_tps))
+        threads = f"cpu ({torch.get_num_threads()} threads)"
         return {
-            "device": torch.cuda.get_device_name() if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)",
+            "device": torch.cuda.get_device_name() if device.type == "cuda" else threads,
             "dtype": str(adapter.base.dtype).removeprefix("torch."),
             "parameters": adapter.parameters,
             "rows": len(rows),

@@ -1,12 +1,9 @@
 """Causal-LM adapter: a local Hugging Face model; θT is a small-rank LoRA on it (peft).
 
-θ0 is the same model with the adapter disabled, so one copy of the weights sits in memory and
-both endpoint passes run on a batch while it is on the device. Loss is the mean per-token loss
-on the tokens the rows' format labels (`curation.formats`: the response of `prompt`/`response`
-rows, every token of `text` rows).
-
-Its parts by job: loading (`local_model`), where LoRA goes (`lora`), token batches and losses
-(`token_losses`), the training loop shared with the classifier (`training`), θ1/θT tensors
+θ0 is the same model with the adapter disabled: one copy of the weights in memory, both endpoint
+passes run on a batch while it is on the device. Loss: the mean per-token loss on the tokens the
+rows' format labels (`curation.formats`). Its parts by job: loading (`local_model`), where LoRA goes
+(`lora`), token batches and losses (`token_losses`), the training loop (`training`), θ1/θT tensors
 (`warm_states`) and gradients (`causal_lm_gradients`); this class switches between the states.
 """
 
@@ -28,7 +25,7 @@ from curation.formats.tokens import tokens_of
 from curation.models.base import FinetuneConfig, ModelAdapter, Start, WarmupConfig
 from curation.models.causal_lm_gradients import LoRAGradients
 from curation.models.local_model import directory_fingerprint, load_local_model
-from curation.models.lora import WARMUP_ADAPTER, lora_config, refuse_unknown_layout
+from curation.models.lora import WARMUP_ADAPTER, lora_config, merged_states, refuse_unknown_layout
 from curation.models.token_losses import Batch, Batcher, mean_pooled, row_losses, summed_loss
 from curation.models.training import Steps, train
 from curation.models.warm_states import WarmStates, full_parameters
@@ -208,46 +205,51 @@ class CausalLMAdapter(LoRAGradients, ModelAdapter):
             with self.warm_states.holding(state):
                 yield
 
-    @torch.inference_mode()
-    def endpoint_losses(self, rows, batch_size=None, progress=None, start: Start = "theta0"):
-        # Shards may run on threads; switching the adapter off and on must not interleave.
-        with self._lock:
-            return self._endpoint_losses(rows, batch_size, progress, start)
+    @contextlib.contextmanager
+    def _passes(self, states: tuple[str, ...]):
+        """`at(state)`, the model at each of `states` for a scoring pass: a float32 LoRA warmup's states merged
+        into plain weights, swapped in with the adapters off (curation.models.lora.merged_states), else
+        LoRA's own switching (`_at`)."""
+        if self.warm_scope != "full":
+            self.model.set_adapter(WARMUP_ADAPTER)
+        if self.warm_scope == "full" or self.base.dtype != torch.float32:
+            yield self._at
+            return
+        merged = merged_states(self.model, self.warm_states, states)
+        with self.model.disable_adapter():
+            yield merged.holding
 
     @torch.inference_mode()
     def losses(self, rows, state: str, batch_size=None, progress=None) -> np.ndarray:
         out = np.zeros(len(rows))
-        with self._lock:
-            if self.warm_scope != "full":
-                self.model.set_adapter(WARMUP_ADAPTER)
 
-            def work(batch: Batch) -> None:
-                index, ids, labels, mask = batch
-                with self._at(state):
-                    out[index] = self._row_losses(ids, mask, labels).double().cpu().numpy()
-                if progress:
-                    progress(len(index))
+        def work(batch: Batch) -> None:
+            index, ids, labels, mask = batch
+            with at(state):
+                out[index] = self._row_losses(ids, mask, labels).double().cpu().numpy()
+            if progress:
+                progress(len(index))
 
+        with self._lock, self._passes((state,)) as at:
             self._batches.each(self.encode(rows, scoring=True), batch_size or 32, work)
         return out
 
-    def _endpoint_losses(self, rows, batch_size, progress, start):
+    @torch.inference_mode()
+    def endpoint_losses(self, rows, batch_size=None, progress=None, start: Start = "theta0"):
         encoded = self.encode(rows, scoring=True)
-        first = np.zeros(len(encoded))
-        warm = np.zeros(len(encoded))
-        if self.warm_scope != "full":
-            self.model.set_adapter(WARMUP_ADAPTER)
+        first, warm = np.zeros(len(encoded)), np.zeros(len(encoded))
 
         def work(batch: Batch) -> None:  # both passes of a batch; a batch that did not fit is split (token_losses)
             index, ids, labels, mask = batch
-            with self._at(start):
+            with at(start):
                 first[index] = self._row_losses(ids, mask, labels).double().cpu().numpy()
-            with self._at("warm"):
+            with at("warm"):
                 warm[index] = self._row_losses(ids, mask, labels).double().cpu().numpy()
             if progress:
                 progress(len(index))
 
-        self._batches.each(encoded, batch_size or 32, work)
+        with self._lock, self._passes((start, "warm")) as at:  # shards on threads: one switch at a time
+            self._batches.each(encoded, batch_size or 32, work)
         return first, warm
 
     @torch.inference_mode()

@@ -7,9 +7,12 @@ whose modules are not where this architecture's LoRA would go is refused before 
 
 from __future__ import annotations
 
+import torch
 from peft import LoraConfig
+from peft.tuners.lora import LoraLayer
 
 from curation.errors import InputError
+from curation.models.warm_states import WarmStates
 
 WARMUP_ADAPTER = "warmup"
 GRADCOS_ADAPTER = "gradcos"  # the gradcos baseline's own LoRA, trained on a sample of the pool
@@ -52,3 +55,20 @@ def refuse_unknown_layout(model) -> None:
             f"{', '.join(sorted(set(wanted) - names))} modules); it knows {', '.join(sorted(LORA_TARGETS))}",
             field="--model",
         )
+
+
+def merged_states(model, warm: WarmStates, states: tuple[str, ...]) -> WarmStates:
+    """θ0 and each of `states` (θ1, θT) of a LoRA warmup as plain weights: every LoRA-wrapped layer's base
+    weight, and that weight plus the state's update (W + s·B·A). Scoring swaps them in per pass with the
+    adapters off: two plain forward passes per batch, no LoRA matmuls and no adapter switching (measured
+    in benchmarks/RESULTS.md, "Scoring at its bound"). A float32 model only: in bfloat16 the small update
+    would round away in the sum, so a bf16 model keeps LoRA's own path."""
+    layers = {n: m for n, m in model.named_modules() if isinstance(m, LoraLayer) and WARMUP_ADAPTER in m.lora_A}
+    merged = WarmStates({n: m.base_layer.weight for n, m in layers.items()}, live="theta0")
+    merged.states["theta0"] = {n: m.base_layer.weight.data for n, m in layers.items()}
+    for state in set(states) - {"theta0"}:
+        with warm.holding(state), torch.no_grad():
+            merged.states[state] = {
+                n: m.base_layer.weight.data + m.get_delta_weight(WARMUP_ADAPTER) for n, m in layers.items()
+            }
+    return merged

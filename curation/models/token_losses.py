@@ -81,7 +81,7 @@ def row_losses(lm, ids: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor) 
     rows that is most positions, but padding and prompts cost nothing, and the loss is
     computed on a contiguous [tokens, vocab] block, far faster than on [batch, vocab, time].
     """
-    hidden = lm.get_decoder()(input_ids=ids, attention_mask=mask).last_hidden_state
+    hidden = lm.get_decoder()(input_ids=ids, attention_mask=mask, use_cache=False).last_hidden_state
     target = labels[:, 1:]
     keep = target != IGNORE
     logits = lm.get_output_embeddings()(hidden[:, :-1][keep]).float()
@@ -101,6 +101,6 @@ def summed_loss(model, ids: torch.Tensor, mask: torch.Tensor, labels: torch.Tens
 
 def mean_pooled(decoder, ids: torch.Tensor, mask: torch.Tensor) -> np.ndarray:
     """Each row's last hidden states averaged over its tokens (padding left out), float32."""
-    hidden = decoder(input_ids=ids, attention_mask=mask).last_hidden_state.float()
+    hidden = decoder(input_ids=ids, attention_mask=mask, use_cache=False).last_hidden_state.float()
     weights = mask.unsqueeze(-1).to(hidden.dtype)
     return ((hidden * weights).sum(1) / weights.sum(1).clamp(min=1)).cpu().numpy()
