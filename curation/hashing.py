@@ -13,6 +13,8 @@ import pandas as pd
 
 def _canonical(value: Any) -> Any:
     if isinstance(value, np.ndarray):
+        if value.dtype.kind in "iu" or (value.dtype.kind == "f" and np.isfinite(value).all()):
+            return value.tolist()  # what the element-wise path below gives, without a Python call per element
         value = value.tolist()
     if isinstance(value, (list, tuple)):
         return [_canonical(v) for v in value]

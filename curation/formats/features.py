@@ -50,6 +50,25 @@ def vector_facts(value: Any) -> tuple[int, bool]:
     return int(array.shape[0]), bool((np.abs(array) <= FLOAT32_MAX).all())
 
 
+def _stacked(values: np.ndarray) -> np.ndarray | None:
+    """The vectors as one 2-D array when each is a 1-D integer or float array of one length; else None."""
+    if not len(values) or not all(type(v) is np.ndarray and v.ndim == 1 and v.dtype.kind in "iuf" for v in values):
+        return None
+    if len({v.shape[0] for v in values}) != 1:
+        return None
+    return np.stack(values)
+
+
+def label_values(labels: pd.Series) -> np.ndarray:
+    """`label_value` of each label; at once for a column of integers or floats."""
+    kind = labels.dtype.kind
+    if kind in "iuf":
+        values = labels.to_numpy(dtype=np.float64, na_value=np.nan)
+        whole = np.isnan(values) | (np.isfinite(values) & (values == np.floor(values)))
+        return np.where(whole, values, -np.inf)
+    return np.fromiter((label_value(v) for v in labels), dtype=np.float64, count=len(labels))
+
+
 def label_value(value: Any) -> float:
     """The label as a number if it is a whole number; NaN for null, -inf for anything else."""
     if is_null(value):
@@ -100,12 +119,15 @@ class Features(RowFormat):
         ]
 
     def facts(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
-        vectors = [vector_facts(v) for v in frame["features"]]
-        return {
-            "_features_length": np.fromiter((n for n, _ in vectors), dtype=np.int64, count=len(frame)),
-            "_features_finite": np.array([finite for _, finite in vectors], dtype=object),
-            "_label": np.fromiter((label_value(v) for v in frame["label"]), dtype=np.float64, count=len(frame)),
-        }
+        stacked = _stacked(frame["features"].to_numpy())
+        if stacked is not None:  # every value a numeric vector of one length (as Parquet lists arrive): at once
+            lengths = np.full(len(frame), stacked.shape[1], dtype=np.int64)
+            finite = (np.abs(stacked.astype(np.float64)) <= FLOAT32_MAX).all(1).astype(object)
+        else:
+            vectors = [vector_facts(v) for v in frame["features"]]
+            lengths = np.fromiter((n for n, _ in vectors), dtype=np.int64, count=len(frame))
+            finite = np.array([ok for _, ok in vectors], dtype=object)
+        return {"_features_length": lengths, "_features_finite": finite, "_label": label_values(frame["label"])}
 
     def fixed_by(self, validation: pd.DataFrame) -> dict[str, Any]:
         """The feature length (the validation set's most common) and the labels every other file must match."""

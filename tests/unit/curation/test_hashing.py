@@ -83,3 +83,18 @@ def test_a_small_file_is_hashed_whole_and_a_large_one_by_its_size_and_three_wind
         changed[at] ^= 0xFF
         assert digest(bytes(changed), mib) != windows
     assert digest(bytes(data) + b"\0", mib) != windows  # the size is hashed too
+
+
+def test_an_arrays_hash_is_its_elements_hash_whatever_the_path():
+    """Numeric arrays skip the element-by-element canonical form; the hashes stay those of plain lists."""
+    from curation.hashing import row_hashes
+
+    arrays = [
+        np.array([0.1, -2.5, 3e38], dtype=np.float32),
+        np.array([1, 2, 3], dtype=np.int64),
+        np.array([1.0, np.nan, np.inf]),  # not finite: the element-wise path ("nan", "inf" as text)
+        np.array([7], dtype=np.uint8),
+    ]
+    as_arrays = pd.DataFrame({"features": pd.Series(arrays, dtype=object), "label": [0, 1, 2, 3]})
+    as_lists = pd.DataFrame({"features": pd.Series([a.tolist() for a in arrays], dtype=object), "label": [0, 1, 2, 3]})
+    assert row_hashes(as_arrays, ["features", "label"]).tolist() == row_hashes(as_lists, ["features", "label"]).tolist()

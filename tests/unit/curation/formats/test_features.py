@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from curation.formats import Limits
 from curation.formats.features import Features, label_value, vector_facts
@@ -60,3 +61,34 @@ def test_valid_rows_become_float32_vectors_and_integer_labels():
     assert [v.dtype for v in normal["features"]] == [np.float32, np.float32]
     assert normal["features"].iloc[1].tolist() == [3.5, 4.0]
     assert normal["label"].dtype == np.int64 and normal["label"].tolist() == [1, 0]
+
+
+def per_row_facts(frame: pd.DataFrame) -> dict[str, list]:
+    vectors = [vector_facts(v) for v in frame["features"]]
+    return {
+        "_features_length": [n for n, _ in vectors],
+        "_features_finite": [ok for _, ok in vectors],
+        "_label": [label_value(v) for v in frame["label"]],
+    }
+
+
+@pytest.mark.parametrize(
+    "features, labels",
+    [
+        ([np.array([0.5, -1.0], dtype=np.float32), np.array([1e39, 2.0]), np.array([np.nan, 0.0])], [0, 1, 2]),
+        ([np.array([1, 2], dtype=np.int64), np.array([3.0, np.inf])], [0.0, 2.5]),
+        ([np.array([1.0, 2.0]), np.array([1.0])], pd.array([1, None], dtype="Int64")),  # two lengths: per row
+        ([np.array([1.0, 2.0]), [1.0, "x"]], [np.nan, np.inf]),  # a list and a text: per row
+        ([np.array([1.0, 2.0]), None], [True, -0.0]),  # a null vector, a bool label
+        ([np.array(["a", "b"])], [-3]),  # a text array
+    ],
+)
+def test_the_facts_taken_at_once_are_the_per_row_facts(features, labels):
+    """Feature rows as Parquet lists arrive (one length, numeric) are judged at once; anything else per row;
+    both give the same facts, so the checks quarantine the same rows."""
+    frame = pd.DataFrame({"features": pd.Series(features, dtype=object), "label": labels})
+    found = Features().facts(frame)
+    expected = per_row_facts(frame)
+    assert found["_features_length"].tolist() == expected["_features_length"]
+    assert found["_features_finite"].tolist() == expected["_features_finite"]
+    np.testing.assert_array_equal(found["_label"], np.array(expected["_label"], dtype=np.float64))
