@@ -219,7 +219,8 @@ def calibrate(adapter: ModelAdapter, trial: Trial, progress: Callable[[int], Non
         if race.ruled_out:
             break
     table = race.table()
-    winner = cheapest_best([row for row in table if not row["dropped"]] or table)
+    most = max(row["folds"] for row in table)  # ruled out: the best of those judged on the most folds
+    winner = cheapest_best([row for row in table if not row["dropped"]] or [r for r in table if r["folds"] == most])
     for row in table:
         row["chosen"] = row is winner
     won = (winner["scope"], winner["lr"], winner["steps"])

@@ -153,9 +153,10 @@ def rival(similarities: Similarities) -> tuple[float, ...]:
 
 
 def fold_figures(drops: list[dict[str, list[float]]], similarities: Similarities) -> dict[tuple[str, str], list[float]]:
-    """Each candidate's auc − ½ on each fold: embedding on every fold; the loss drop and the blend on the
-    folds the calibration judged its winner on (all of them, unless embedding ruled the loss drop out)."""
-    figures = embedding_figures(similarities)
+    """Each candidate's auc − ½ on each fold the calibration judged its winner on (all of them, unless
+    embedding ruled the loss drop out: then on the folds judged before, for every candidate alike)."""
+    # Every candidate on the same folds: when embedding ruled the loss drop out after k folds, on those k.
+    figures = {name: values[: len(drops)] for name, values in embedding_figures(similarities).items()}
     for fold, judged in enumerate(drops):
         held_drop, ref_drop = (np.asarray(judged[side], dtype=np.float64) for side in ("held", "reference"))
         figures.setdefault(("lossdrop", "-"), []).append(rank_specificity(held_drop, ref_drop))

@@ -5,8 +5,8 @@ held-out rows' normalized drops against the reference's (curation.calibration). 
 judges every candidate on every fold; three rules cut it short, each stated with its risk:
 
 1. **Racing on a bound** (Maron & Moore's Hoeffding races, with the auc's own error): after each
-   fold, a candidate is dropped when its mean so far plus `Z` standard errors of that mean is below
-   the best mean so far minus the tie margin. The error of one fold's auc is Hanley & McNeil's
+   fold, a candidate is dropped when its mean so far plus `Z` standard errors of its difference from
+   the best mean so far is below that best minus the tie margin. The error of one fold's auc is Hanley & McNeil's
    (1982) for its held-out and reference sizes. The best so far includes the *rival*: the figure
    `--method auto`'s cheaper method (embedding similarity, judged first on the same folds) reached,
    so a loss drop that cannot catch it stops training. When every candidate is dropped so, the loss
@@ -88,9 +88,13 @@ class Race:
             return
         best = max(alive.values())
         rival = float(np.mean(self.rival[: self.folds_done])) if self.rival and self.auc else -math.inf
-        for candidate, mean in alive.items():
-            bound = mean + Z * auc_standard_error(0.5 + mean, held, reference) / math.sqrt(self.folds_done)
-            if self.auc and bound < max(best, rival) - self.tie:
+        top = max(best, rival)
+
+        def error(mean: float) -> float:  # of a mean over the folds done
+            return auc_standard_error(0.5 + mean, held, reference) / math.sqrt(self.folds_done)
+
+        for candidate, mean in alive.items():  # the difference's error: both figures are estimates
+            if self.auc and mean + Z * math.hypot(error(mean), error(top)) < top - self.tie:
                 self.dropped[candidate] = "below the rival" if rival > best else "below the best"
         left = sorted((c for c in alive if c not in self.dropped), key=lambda c: -alive[c])
         if len(left) > 1:

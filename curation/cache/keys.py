@@ -54,7 +54,9 @@ def warmup_key(validation_hash: str, model: Any, config) -> str:
 
 def row_score_key(warm_key: str, model: Any, start: str = "theta0") -> str:
     """The key of the per-row endpoint losses under θT, from the start point `start`."""
-    return json_hash({"kind": "row-scores", "warmup": warm_key, "model": model, "start": start, "code": CODE_VERSION})
+    # "passes": θT's losses from merged plain weights since issue 36 (within 1e-6 of LoRA's own path): not mixed
+    row = {"kind": "row-scores", "warmup": warm_key, "model": model, "start": start, "code": CODE_VERSION}
+    return json_hash({**row, "passes": "plain-weights"})
 
 
 def base_loss_key(model: Any) -> str:

@@ -96,7 +96,7 @@ def find_method(run: TargetRun, settings: WarmupSettings) -> MethodChoice:
             method,
             similarity,
             table,
-            folds=calibration.folds,
+            folds=len(calibration.fold_scores),  # fewer than the calibration's when embedding ruled the loss drop out
             forward_passes=passes,
             seconds=round(time.perf_counter() - started, 3),
         )

@@ -125,3 +125,16 @@ def test_an_edited_choice_entry_is_verified_set_aside_and_rebuilt(tmp_path):
         assert rebuilt.status == "miss" and rebuilt.method == "lossdrop"
     assert len(calls) == 5 and list((tmp_path / "damaged").rglob("manifest.json"))
     assert obtain_method_choice(compute, str(tmp_path), "k1").status == "hit"
+
+
+def test_after_a_rule_out_every_candidate_is_judged_on_the_same_folds():
+    """Embedding ruled the loss drop out after the first fold: embedding is then judged on that fold too, not
+    on all three against the others' one (its later folds could be far weaker, as a hostile run found)."""
+    rng = np.random.default_rng(2)
+    parts = folds_of(rng)
+    validation, reference = unit_rows(rng.normal(size=(30, 8))), unit_rows(rng.normal(size=(60, 8)))
+    drops = [{"held": list(rng.uniform(0.5, 1.0, len(parts[0]))), "reference": list(rng.uniform(0, 0.5, 60))}]
+    figures = fold_figures(drops, fold_similarities(validation, reference, parts))
+    assert {len(values) for values in figures.values()} == {1} and len(figures) == 5
+    table, method, _ = choose(figures, "max")
+    assert method == "lossdrop" and all(len(row["folds"]) == 1 for row in table)

@@ -55,8 +55,17 @@ def test_scoring_on_merged_weights_gives_loras_own_losses_and_leaves_theta0_in_p
     adapter.warmup(ROWS, WarmupConfig(steps=4, lr=5e-2, batch_size=4, lora_rank=2, lora_alpha=4, scope=scope))
     before = {n: p.detach().clone() for n, p in adapter.base.named_parameters()}
     first, warm = adapter.endpoint_losses(ROWS, batch_size=3, start=start)  # merged (float32)
-    np.testing.assert_allclose(first, adapter.losses(ROWS, start), rtol=1e-5, atol=1e-6)  # LoRA's own path
-    np.testing.assert_allclose(warm, adapter.losses(ROWS, "warm"), rtol=1e-5, atol=1e-6)
+
+    def peft_path(state: str) -> np.ndarray:  # LoRA's own switching, as a bf16 model scores
+        out = np.zeros(len(ROWS))
+        with torch.inference_mode():
+            for index, ids, labels, mask in adapter._batches(adapter.encode(ROWS, scoring=True), 3):
+                with adapter._at(state):
+                    out[index] = adapter._row_losses(ids, mask, labels).double().numpy()
+        return out
+
+    np.testing.assert_allclose(first, peft_path(start), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(warm, peft_path("warm"), rtol=1e-5, atol=1e-6)
     assert np.abs(warm - adapter.losses(ROWS, "theta0")).max() > 1e-3  # the update moved the losses
     after = dict(adapter.base.named_parameters())
     assert all(torch.equal(before[n], after[n].detach()) for n in before)
