@@ -161,6 +161,9 @@ class Report(Section):
             return f"{words} (not calibrated: too few validation rows)"
         if calibration.grid == "fixed":
             return f"{words} (fixed; judged on {calibration.folds} folds: cache {calibration.status})"
+        if calibration.ruled_out:  # embedding's figure ended the race: the loss drop's best, on fewer folds
+            judged = max((row.get("folds", 0) for row in calibration.table), default=0)
+            return f"{words} (the loss drop ruled out by embedding after {judged} of {calibration.folds} folds)"
         return f"{words} (calibrated on {calibration.folds} folds: cache {calibration.status})"
 
     def method_words(self) -> str:

@@ -86,7 +86,8 @@ def find_method(run: TargetRun, settings: WarmupSettings) -> MethodChoice:
 
     def compute() -> MethodChoice:
         started = time.perf_counter()
-        similarities, passes = calibration.fold_similarities, 0  # judged with the calibration when it raced
+        similarities = calibration.fold_similarities  # judged with the calibration when it raced: its θ0 pass
+        passes = len(validation) + calibration.reference_rows if similarities and calibration.status == "miss" else 0
         if not similarities:
             reference, _ = reference_for(run, settings)
             similarities, passes = embedded(run, reference, calibration.folds), len(validation) + len(reference)

@@ -89,8 +89,8 @@ def test_the_choice_is_deterministic_and_cached(labelled_task, tmp_path):
     again = curate_run(**common, out=str(tmp_path / "again"), cache=str(tmp_path / "c"))
     assert (first["method_choice"]["status"], again["method_choice"]["status"]) == ("miss", "hit")
     assert again["cache"]["calibration"] == "hit" and again["cost"]["calibration_steps"] == 0
-    assert first["method_choice"]["forward_passes"] == 0 == again["method_choice"]["forward_passes"]  # embedded by
-    assert first["cost"]["calibration_steps"] > 0 == again["cost"]["calibration_steps"]  # the calibration: its rival
+    assert first["method_choice"]["forward_passes"] > 0 == again["method_choice"]["forward_passes"]
+    assert first["cost"]["calibration_steps"] > 0 == again["cost"]["calibration_steps"]
     assert again["method_choice"]["candidates"] == first["method_choice"]["candidates"]
     assert again["method_choice"]["key"] == first["method_choice"]["key"]
     fresh = curate_run(**common, out=str(tmp_path / "fresh"), cache=str(tmp_path / "other"))  # recomputed

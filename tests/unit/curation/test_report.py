@@ -44,6 +44,13 @@ def test_the_warmup_in_words_says_how_it_was_chosen():
     assert a_report(calibration=skipped).warmup_words().endswith("(not calibrated: too few validation rows)")
     judged = CalibrationUse(**{**calibrated.calibration.model_dump(), "grid": "fixed", "status": "hit"})
     assert a_report(calibration=judged).warmup_words().endswith("(fixed; judged on 3 folds: cache hit)")
+    table = [{**row, "folds": 1} for row in calibrated.calibration.table]
+    ruled_out = calibrated.calibration.model_copy(update={"ruled_out": True, "table": table})
+    assert (
+        a_report(calibration=ruled_out)
+        .warmup_words()
+        .endswith("(the loss drop ruled out by embedding after 1 of 3 folds)")
+    )
 
 
 def test_the_method_in_words_says_whether_it_was_forced_or_chosen():
