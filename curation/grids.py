@@ -13,7 +13,7 @@ machine's load, and the same inputs would then calibrate differently on a busy m
 SmolLM2-135M forward on this project's 2-core machine, 0.22 s for a 128-token row (1.6e11 FLOP/s,
 8e10 per thread); CUDA: 2e14 (bf16, well under an H100's peak). Measured on SmolLM2-135M-Instruct,
 2 cores (benchmarks/RESULTS.md, "A calibration that prunes"): the `text-large-cpu` grid's cost
-estimate is 521 s where it took 514 s.
+estimate is 517 s where it took 514 s.
 """
 
 from __future__ import annotations
